@@ -1,0 +1,117 @@
+"""ActionContext and `perform`: the one door for writes.
+
+An action is an async function `do_<verb>_<noun>(ctx, ...)`. `perform` opens
+a write transaction, gives the action a context whose `emit` appends events
+to the log *in that transaction*, commits, and only then publishes the
+events on the bus — so no listener ever sees a change that rolled back and
+no change forgets to notify.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
+
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from server.bus.base import Bus, workspace_topic
+from server.domain.actors import Actor
+from server.domain.errors import Conflict
+from server.domain.events import Event
+from server.storage.events import StoredEvent, append_event, serialize_appends
+
+if TYPE_CHECKING:
+    from server.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+# A unique violation can come from a race with a concurrent writer (two
+# requests with one idempotency key, two inbound mails creating one contact);
+# the retried action then sees the winner's row. Deadlock/serialization
+# failures on PostgreSQL are retried the same way.
+_ATTEMPTS = 3
+
+
+class ActionContext:
+    """What an action works with: the open transaction, the time, the actor."""
+
+    def __init__(self, conn: AsyncConnection, now: datetime, actor: Actor) -> None:
+        self.conn = conn
+        self.now = now
+        self.actor = actor
+        self.emitted: list[StoredEvent] = []
+        self._locked_workspaces: set[int] = set()
+
+    async def emit(self, event: Event) -> StoredEvent:
+        """Append `event` to the log in this transaction; it is published
+        after commit. Returns the stored row (with its global id)."""
+        if event.workspace_id not in self._locked_workspaces:
+            await serialize_appends(self.conn, event.workspace_id)
+            self._locked_workspaces.add(event.workspace_id)
+        stored = await append_event(
+            self.conn,
+            workspace_id=event.workspace_id,
+            type=event.type,
+            inbox_id=event.scope_inbox_id,
+            conversation_id=event.scope_conversation_id,
+            private=event.is_private,
+            payload=event.payload(),
+            created_at=self.now,
+        )
+        self.emitted.append(stored)
+        return stored
+
+
+Action = Callable[Concatenate[ActionContext, P], Awaitable[T]]
+
+
+async def perform(
+    runtime: Runtime, actor: Actor, action: Action[P, T], /, *args: P.args, **kwargs: P.kwargs
+) -> T:
+    """Run `action` in its own write transaction and publish what it emitted."""
+    for attempt in range(1, _ATTEMPTS + 1):
+        try:
+            async with runtime.db.write() as conn:
+                ctx = ActionContext(conn, runtime.clock.now(), actor)
+                result = await action(ctx, *args, **kwargs)
+        except IntegrityError as exc:
+            if attempt == _ATTEMPTS:
+                log.warning("action %s: integrity error after retries: %s", action.__name__, exc)
+                raise Conflict("the change conflicts with existing data") from exc
+            continue
+        except OperationalError as exc:
+            if attempt == _ATTEMPTS or not _is_retryable(exc):
+                raise
+            continue
+        await publish(runtime.bus, ctx.emitted)
+        return result
+    raise AssertionError("unreachable")
+
+
+def _is_retryable(exc: OperationalError) -> bool:
+    text = str(exc.orig).lower()
+    return "deadlock" in text or "could not serialize" in text
+
+
+async def publish(bus: Bus, events: list[StoredEvent]) -> None:
+    """Publish committed events. A bus failure never fails the write: the
+    events are durable and listeners resume from the log (PROTOCOLS.md P1)."""
+    for stored in events:
+        try:
+            await bus.publish(
+                workspace_topic(stored.workspace_id), json.dumps(stored.wire()).encode()
+            )
+        except Exception:
+            log.exception("bus publish failed for event %s; listeners will resume", stored.id)
+            return
+
+
+def encode_json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))

@@ -1,0 +1,132 @@
+"""Inboxes (one source of conversations each) and who may work in them."""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+from typing import Any
+
+import sqlalchemy as sa
+
+from server.actions.context import ActionContext
+from server.domain.events import InboxCreated, InboxMemberAdded, InboxMemberRemoved, InboxUpdated
+from server.domain.values import InboxKind
+from server.queries.access import access_agent, access_inbox, require_admin
+from server.storage import tables as t
+from server.storage.secrets import SecretBox
+
+
+@dataclasses.dataclass(frozen=True)
+class NewInbox:
+    """`secret` (the widget's identity-verification key) is shown once."""
+
+    inbox_id: int
+    public_token: str
+    secret: str | None
+
+
+async def do_create_inbox(
+    ctx: ActionContext,
+    *,
+    name: str,
+    kind: InboxKind,
+    settings: dict[str, Any],
+    box: SecretBox,
+) -> NewInbox:
+    require_admin(ctx.actor)
+    public_token = secrets.token_urlsafe(18)
+    # A widget inbox verifies its users' identities with an HMAC key that
+    # the site's backend shares (PROTOCOLS.md P3); the server must read it
+    # back to check a hash, so it is stored encrypted, not hashed.
+    secret = secrets.token_hex(32) if kind is InboxKind.WIDGET else None
+    inbox_id: int = (
+        await ctx.conn.execute(
+            t.inboxes.insert()
+            .values(
+                workspace_id=ctx.actor.workspace_id,
+                name=name,
+                kind=kind.value,
+                public_token=public_token,
+                settings=settings,
+                secret_encrypted=box.encrypt(secret) if secret else None,
+                created_at=ctx.now,
+            )
+            .returning(t.inboxes.c.id)
+        )
+    ).scalar_one()
+    await ctx.emit(
+        InboxCreated(
+            workspace_id=ctx.actor.workspace_id, inbox_id=inbox_id, name=name, kind=kind.value
+        )
+    )
+    return NewInbox(inbox_id, public_token, secret)
+
+
+async def do_update_inbox(
+    ctx: ActionContext,
+    *,
+    inbox_id: int,
+    name: str | None = None,
+    settings: dict[str, Any] | None = None,
+) -> None:
+    """Rename an inbox and/or merge keys into its settings (a key set to
+    null is removed)."""
+    row = await access_inbox(ctx.conn, ctx.actor, inbox_id)
+    require_admin(ctx.actor)
+    values: dict[str, Any] = {}
+    if name is not None and name != row.name:
+        values["name"] = name
+    if settings:
+        merged = {**row.settings, **settings}
+        merged = {k: v for k, v in merged.items() if v is not None}
+        if merged != row.settings:
+            values["settings"] = merged
+    if not values:
+        return
+    await ctx.conn.execute(t.inboxes.update().where(t.inboxes.c.id == inbox_id).values(**values))
+    await ctx.emit(
+        InboxUpdated(
+            workspace_id=row.workspace_id,
+            inbox_id=inbox_id,
+            name=values.get("name", row.name),
+            changes=sorted(values),
+        )
+    )
+
+
+async def do_add_inbox_member(ctx: ActionContext, *, inbox_id: int, agent_id: int) -> bool:
+    inbox = await access_inbox(ctx.conn, ctx.actor, inbox_id)
+    await access_agent(ctx.conn, ctx.actor, agent_id)
+    require_admin(ctx.actor)
+    exists = await ctx.conn.scalar(
+        sa.select(t.inbox_members.c.inbox_id).where(
+            t.inbox_members.c.inbox_id == inbox_id, t.inbox_members.c.agent_id == agent_id
+        )
+    )
+    if exists is not None:
+        return False
+    await ctx.conn.execute(
+        t.inbox_members.insert().values(
+            inbox_id=inbox_id, agent_id=agent_id, workspace_id=inbox.workspace_id
+        )
+    )
+    await ctx.emit(
+        InboxMemberAdded(workspace_id=inbox.workspace_id, inbox_id=inbox_id, agent_id=agent_id)
+    )
+    return True
+
+
+async def do_remove_inbox_member(ctx: ActionContext, *, inbox_id: int, agent_id: int) -> bool:
+    inbox = await access_inbox(ctx.conn, ctx.actor, inbox_id)
+    require_admin(ctx.actor)
+    result = await ctx.conn.execute(
+        t.inbox_members.delete().where(
+            t.inbox_members.c.inbox_id == inbox_id, t.inbox_members.c.agent_id == agent_id
+        )
+    )
+    if result.rowcount == 0:
+        return False
+    await ctx.emit(
+        InboxMemberRemoved(workspace_id=inbox.workspace_id, inbox_id=inbox_id, agent_id=agent_id)
+    )
+    return True

@@ -1,0 +1,259 @@
+"""Messages: agent replies and notes, and inbound messages from contacts.
+
+Each message gets the next `seq` of its conversation, handed out by an
+`UPDATE ... RETURNING` on the conversation row. On PostgreSQL the row is
+already locked (FOR UPDATE) by the access check, on SQLite the whole write
+is serialised by BEGIN IMMEDIATE, so seq is contiguous and unique
+(PROTOCOLS.md P1) and delivery order equals seq order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import sqlalchemy as sa
+
+from server.actions.contacts import IdentityInput, find_or_create_contact
+from server.actions.context import ActionContext
+from server.actions.conversations import open_conversation, state_of
+from server.domain.conversations import after_message
+from server.domain.errors import Conflict, InvalidInput
+from server.domain.events import ConversationStatusChanged, MessageCreated
+from server.domain.values import (
+    ConversationStatus,
+    DeliveryStatus,
+    Direction,
+    SenderKind,
+)
+from server.queries.access import AnyRow, access_conversation, access_inbox
+from server.sanitize import sanitize_html
+from server.storage import tables as t
+
+
+@dataclasses.dataclass(frozen=True)
+class MessageResult:
+    message_id: int
+    conversation_id: int
+    contact_id: int
+    seq: int
+    # True when an idempotency key or external id matched an earlier message
+    # and nothing new was written.
+    replayed: bool = False
+    created_conversation: bool = False
+    created_contact: bool = False
+
+
+async def do_send_message(
+    ctx: ActionContext,
+    *,
+    conversation_id: int,
+    text: str,
+    private: bool = False,
+    idempotency_key: str | None = None,
+) -> MessageResult:
+    """An agent's reply (or private note) in a conversation. The same
+    idempotency key with the same content returns the first message; with
+    different content it is a conflict."""
+    if not text.strip():
+        raise InvalidInput("a message needs text", field="text")
+    conv = await access_conversation(ctx.conn, ctx.actor, conversation_id, for_update=True)
+    if idempotency_key is not None:
+        earlier = (
+            await ctx.conn.execute(
+                sa.select(
+                    t.messages.c.id, t.messages.c.seq, t.messages.c.text, t.messages.c.private
+                ).where(
+                    t.messages.c.conversation_id == conversation_id,
+                    t.messages.c.idempotency_key == idempotency_key,
+                )
+            )
+        ).first()
+        if earlier is not None:
+            if earlier.text != text or earlier.private != private:
+                raise Conflict(
+                    "this idempotency key was used for a different message",
+                    field="Idempotency-Key",
+                )
+            return MessageResult(earlier.id, conversation_id, conv.contact_id, earlier.seq, True)
+    sender_kind = SenderKind.AGENT if ctx.actor.agent_id is not None else SenderKind.SYSTEM
+    return await _append(
+        ctx,
+        conv,
+        direction=Direction.OUTBOUND,
+        sender_kind=sender_kind,
+        sender_id=ctx.actor.agent_id,
+        private=private,
+        text=text,
+        html=None,
+        idempotency_key=idempotency_key,
+        delivery_status=DeliveryStatus.RECEIVED if private else DeliveryStatus.PENDING,
+    )
+
+
+async def do_receive_message(
+    ctx: ActionContext,
+    *,
+    inbox_id: int,
+    identity: IdentityInput,
+    name: str,
+    text: str,
+    html: str | None = None,
+    external_id: str | None = None,
+    subject: str | None = None,
+) -> MessageResult:
+    """A message from a contact arriving in an inbox.
+
+    Finds the contact through `identity` (creating one if none holds it),
+    then that contact's unresolved conversation in this inbox (opening a new
+    one if there is none), and appends the message. The same `external_id`
+    in the same inbox is stored once (idempotent ingest, PROTOCOLS.md P1).
+    """
+    inbox = await access_inbox(ctx.conn, ctx.actor, inbox_id)
+    if external_id is not None:
+        earlier = (
+            await ctx.conn.execute(
+                sa.select(
+                    t.messages.c.id,
+                    t.messages.c.seq,
+                    t.messages.c.conversation_id,
+                    t.messages.c.contact_id,
+                )
+                .join(t.conversations, t.conversations.c.id == t.messages.c.conversation_id)
+                .where(
+                    t.messages.c.workspace_id == inbox.workspace_id,
+                    t.messages.c.external_id == external_id,
+                    t.conversations.c.inbox_id == inbox_id,
+                )
+            )
+        ).first()
+        if earlier is not None:
+            return MessageResult(
+                earlier.id, earlier.conversation_id, earlier.contact_id, earlier.seq, True
+            )
+    contact_id, created_contact = await find_or_create_contact(ctx, identity=identity, name=name)
+    conv = await _open_conversation_of(ctx, inbox_id, contact_id)
+    created_conversation = conv is None
+    if conv is None:
+        conversation_id = await open_conversation(
+            ctx,
+            workspace_id=inbox.workspace_id,
+            inbox_id=inbox_id,
+            contact_id=contact_id,
+            subject=subject,
+        )
+        conv = await access_conversation(ctx.conn, ctx.actor, conversation_id, for_update=True)
+    result = await _append(
+        ctx,
+        conv,
+        direction=Direction.INBOUND,
+        sender_kind=SenderKind.CONTACT,
+        sender_id=contact_id,
+        private=False,
+        text=text,
+        html=sanitize_html(html) if html is not None else None,
+        external_id=external_id,
+        delivery_status=DeliveryStatus.RECEIVED,
+    )
+    return dataclasses.replace(
+        result, created_contact=created_contact, created_conversation=created_conversation
+    )
+
+
+async def _open_conversation_of(
+    ctx: ActionContext, inbox_id: int, contact_id: int
+) -> AnyRow | None:
+    stmt = (
+        sa.select(t.conversations)
+        .where(
+            t.conversations.c.inbox_id == inbox_id,
+            t.conversations.c.contact_id == contact_id,
+            t.conversations.c.status != ConversationStatus.RESOLVED.value,
+        )
+        .order_by(t.conversations.c.last_activity_at.desc(), t.conversations.c.id.desc())
+        .limit(1)
+        .with_for_update()
+    )
+    return (await ctx.conn.execute(stmt)).first()
+
+
+async def _append(
+    ctx: ActionContext,
+    conv: AnyRow,
+    *,
+    direction: Direction,
+    sender_kind: SenderKind,
+    sender_id: int | None,
+    private: bool,
+    text: str,
+    html: str | None,
+    delivery_status: DeliveryStatus,
+    idempotency_key: str | None = None,
+    external_id: str | None = None,
+) -> MessageResult:
+    changes: dict[str, Any] = after_message(
+        state_of(conv),
+        direction=direction,
+        private=private,
+        from_agent=sender_kind in (SenderKind.AGENT, SenderKind.BOT),
+        now=ctx.now,
+    )
+    seq: int = (
+        await ctx.conn.execute(
+            t.conversations.update()
+            .where(t.conversations.c.id == conv.id)
+            .values(last_seq=t.conversations.c.last_seq + 1, **changes)
+            .returning(t.conversations.c.last_seq)
+        )
+    ).scalar_one()
+    message_id: int = (
+        await ctx.conn.execute(
+            t.messages.insert()
+            .values(
+                workspace_id=conv.workspace_id,
+                conversation_id=conv.id,
+                contact_id=conv.contact_id,
+                seq=seq,
+                direction=direction.value,
+                sender_kind=sender_kind.value,
+                sender_id=sender_id,
+                private=private,
+                text=text,
+                html=html,
+                external_id=external_id,
+                idempotency_key=idempotency_key,
+                delivery_status=delivery_status.value,
+                created_at=ctx.now,
+            )
+            .returning(t.messages.c.id)
+        )
+    ).scalar_one()
+    if "status" in changes:
+        await ctx.emit(
+            ConversationStatusChanged(
+                workspace_id=conv.workspace_id,
+                conversation_id=conv.id,
+                inbox_id=conv.inbox_id,
+                old_status=conv.status,
+                status=changes["status"],
+                snoozed_until=None,
+            )
+        )
+    await ctx.emit(
+        MessageCreated(
+            workspace_id=conv.workspace_id,
+            message_id=message_id,
+            conversation_id=conv.id,
+            inbox_id=conv.inbox_id,
+            contact_id=conv.contact_id,
+            seq=seq,
+            direction=direction.value,
+            sender_kind=sender_kind.value,
+            sender_id=sender_id,
+            private=private,
+            text=text,
+            html=html,
+            created_at=ctx.now,
+        )
+    )
+    return MessageResult(message_id, conv.id, conv.contact_id, seq)

@@ -1,0 +1,52 @@
+"""create_app: routes, middleware and lifespan wiring for one process."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+
+from server.http.errors import json_error
+from server.http.ratelimit import SlidingWindow
+from server.http.routes import API_PREFIX, api_routes
+from server.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def create_app(runtime: Runtime) -> Starlette:
+    """The ASGI app. The caller owns `runtime` (migrations, closing)."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if request.url.path.startswith(API_PREFIX):
+            code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
+            return json_error(exc.status_code, code, str(exc.detail))
+        return PlainTextResponse(str(exc.detail), status_code=exc.status_code)
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse(
+            {"error": {"code": "internal", "message": "internal error", "field": None}},
+            status_code=500,
+        )
+
+    app = Starlette(
+        routes=api_routes(),
+        lifespan=lifespan,
+        exception_handlers={HTTPException: http_error, Exception: server_error},
+    )
+    app.state.runtime = runtime
+    app.state.login_limiter = SlidingWindow(
+        runtime.settings.login_limit, runtime.settings.login_window_seconds
+    )
+    return app

@@ -1,0 +1,373 @@
+"""The event catalogue: every change Threadline makes is described by one of
+these, written in the same transaction as the change and published after
+commit (ARCHITECTURE.md, data-flow rules 1-2).
+
+Each class's docstring is its documentation; a test fails if one is missing.
+`type` is the dotted wire name (`noun.past_verb`). Fields are JSON-simple
+(str, int, bool, None, lists of str, datetimes rendered as ISO 8601).
+`inbox_id` / `conversation_id`, where an event has them, decide who may
+receive it (PROTOCOLS.md P2: a receiver gets only what it could read).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import Any, ClassVar
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Event:
+    """Base of every event. Not emitted itself."""
+
+    type: ClassVar[str] = ""
+    workspace_id: int
+
+    def payload(self) -> dict[str, Any]:
+        """The JSON body stored in the events log and sent on the wire."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = value.isoformat() if isinstance(value, datetime) else value
+        return out
+
+    @property
+    def scope_inbox_id(self) -> int | None:
+        value = getattr(self, "inbox_id", None)
+        return value if isinstance(value, int) else None
+
+    @property
+    def scope_conversation_id(self) -> int | None:
+        value = getattr(self, "conversation_id", None)
+        return value if isinstance(value, int) else None
+
+    @property
+    def is_private(self) -> bool:
+        """True when only agents may see it (private notes)."""
+        return bool(getattr(self, "private", False))
+
+
+CATALOGUE: dict[str, type[Event]] = {}
+
+
+def event(cls: type[Event]) -> type[Event]:
+    """Register an event class in the catalogue under its `type`."""
+    if not cls.type or cls.type in CATALOGUE:
+        raise ValueError(f"event type missing or duplicated: {cls.__name__}")
+    CATALOGUE[cls.type] = cls
+    return cls
+
+
+# -- workspaces and people ------------------------------------------------
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class WorkspaceCreated(Event):
+    """A workspace was created; it seals all data created inside it."""
+
+    type: ClassVar[str] = "workspace.created"
+    name: str
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class AgentCreated(Event):
+    """An agent (a person who answers conversations) joined the workspace."""
+
+    type: ClassVar[str] = "agent.created"
+    agent_id: int
+    email: str
+    name: str
+    role: str
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class AgentUpdated(Event):
+    """An agent's profile, role, availability, capacity or active flag
+    changed. `changes` lists the field names that changed."""
+
+    type: ClassVar[str] = "agent.updated"
+    agent_id: int
+    changes: list[str]
+    name: str
+    role: str
+    availability: str
+    capacity: int | None
+    active: bool
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class AgentPasswordChanged(Event):
+    """An agent's password changed; every session of that agent other than
+    the one that changed it has ended (live sockets must close)."""
+
+    type: ClassVar[str] = "agent.password_changed"
+    agent_id: int
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SessionStarted(Event):
+    """An agent logged in and got a browser session."""
+
+    type: ClassVar[str] = "session.started"
+    agent_id: int
+    session_id: int
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SessionEnded(Event):
+    """A browser session ended (logout, logout-all or password change);
+    sockets opened with it must close."""
+
+    type: ClassVar[str] = "session.ended"
+    agent_id: int
+    session_id: int
+    reason: str
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ApiTokenCreated(Event):
+    """An API token was issued. The secret itself is never in an event."""
+
+    type: ClassVar[str] = "api_token.created"
+    token_id: int
+    agent_id: int
+    name: str
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ApiTokenRevoked(Event):
+    """An API token was revoked; requests and sockets using it stop."""
+
+    type: ClassVar[str] = "api_token.revoked"
+    token_id: int
+    agent_id: int
+
+
+# -- teams and inboxes ----------------------------------------------------
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TeamCreated(Event):
+    """A team was created."""
+
+    type: ClassVar[str] = "team.created"
+    team_id: int
+    name: str
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TeamUpdated(Event):
+    """A team was renamed or its description changed."""
+
+    type: ClassVar[str] = "team.updated"
+    team_id: int
+    name: str
+    description: str
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TeamDeleted(Event):
+    """A team was deleted; its conversations keep their assignee but lose
+    the team."""
+
+    type: ClassVar[str] = "team.deleted"
+    team_id: int
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TeamMemberAdded(Event):
+    """An agent joined a team."""
+
+    type: ClassVar[str] = "team.member_added"
+    team_id: int
+    agent_id: int
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TeamMemberRemoved(Event):
+    """An agent left a team."""
+
+    type: ClassVar[str] = "team.member_removed"
+    team_id: int
+    agent_id: int
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class InboxCreated(Event):
+    """An inbox (one source of conversations) was created."""
+
+    type: ClassVar[str] = "inbox.created"
+    inbox_id: int
+    name: str
+    kind: str
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class InboxUpdated(Event):
+    """An inbox's name or settings changed. Secrets are never included."""
+
+    type: ClassVar[str] = "inbox.updated"
+    inbox_id: int
+    name: str
+    changes: list[str]
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class InboxMemberAdded(Event):
+    """An agent gained access to an inbox."""
+
+    type: ClassVar[str] = "inbox.member_added"
+    inbox_id: int
+    agent_id: int
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class InboxMemberRemoved(Event):
+    """An agent lost access to an inbox; its live subscriptions to that
+    inbox must end."""
+
+    type: ClassVar[str] = "inbox.member_removed"
+    inbox_id: int
+    agent_id: int
+
+
+# -- contacts -------------------------------------------------------------
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ContactCreated(Event):
+    """A contact (a customer) was created."""
+
+    type: ClassVar[str] = "contact.created"
+    contact_id: int
+    name: str
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ContactUpdated(Event):
+    """A contact's name or attributes changed. `changes` lists the fields."""
+
+    type: ClassVar[str] = "contact.updated"
+    contact_id: int
+    changes: list[str]
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ContactIdentityAdded(Event):
+    """A contact gained an identity (an email, phone, visitor id...)."""
+
+    type: ClassVar[str] = "contact.identity_added"
+    contact_id: int
+    kind: str
+    value: str
+    verified: bool
+
+
+# -- conversations and messages ------------------------------------------
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ConversationCreated(Event):
+    """A conversation was opened in an inbox for a contact."""
+
+    type: ClassVar[str] = "conversation.created"
+    conversation_id: int
+    inbox_id: int
+    contact_id: int
+    status: str
+    subject: str | None
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ConversationStatusChanged(Event):
+    """A conversation moved between open, pending, snoozed and resolved.
+    `snoozed_until` is set only for `snoozed`."""
+
+    type: ClassVar[str] = "conversation.status_changed"
+    conversation_id: int
+    inbox_id: int
+    old_status: str
+    status: str
+    snoozed_until: datetime | None
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ConversationPriorityChanged(Event):
+    """A conversation's priority changed."""
+
+    type: ClassVar[str] = "conversation.priority_changed"
+    conversation_id: int
+    inbox_id: int
+    priority: str
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ConversationLabelsChanged(Event):
+    """A conversation's labels changed; `labels` is the full new set,
+    sorted."""
+
+    type: ClassVar[str] = "conversation.labels_changed"
+    conversation_id: int
+    inbox_id: int
+    labels: list[str]
+    added: list[str]
+    removed: list[str]
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ConversationAssigned(Event):
+    """A conversation's assignee and/or team changed (None = unassigned)."""
+
+    type: ClassVar[str] = "conversation.assigned"
+    conversation_id: int
+    inbox_id: int
+    assignee_id: int | None
+    team_id: int | None
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MessageCreated(Event):
+    """A message was added to a conversation: inbound from a contact, a
+    reply, or a private note (`private`, never shown to contacts or bots
+    without the scope). `seq` is contiguous per conversation and is the
+    delivery order."""
+
+    type: ClassVar[str] = "message.created"
+    message_id: int
+    conversation_id: int
+    inbox_id: int
+    contact_id: int
+    seq: int
+    direction: str
+    sender_kind: str
+    sender_id: int | None
+    private: bool
+    text: str
+    html: str | None
+    created_at: datetime

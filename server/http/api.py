@@ -1,0 +1,209 @@
+"""The endpoint wrapper: every REST route is an `Endpoint` declared in a
+route table, and this module turns it into a Starlette route that
+authenticates, validates path/query/body, calls the handler and maps
+errors to JSON. The OpenAPI document is generated from the same table.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from server.domain.actors import Actor
+from server.domain.errors import DomainError, Unauthenticated
+from server.http.auth import authenticate
+from server.http.errors import HttpError, error_response
+from server.http.schema import Id, Obj
+from server.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+Auth = Literal["public", "agent"]
+
+
+@dataclasses.dataclass
+class Call:
+    """What a handler gets: the parsed, validated request."""
+
+    request: Request
+    runtime: Runtime
+    actor_or_none: Actor | None
+    path: dict[str, int]
+    query: dict[str, Any]
+    body: dict[str, Any]
+
+    @property
+    def actor(self) -> Actor:
+        if self.actor_or_none is None:
+            raise Unauthenticated("log in or send an API token")
+        return self.actor_or_none
+
+
+Handler = Callable[[Call], Awaitable[Any]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str  # relative to /api/v1, with {name} params (all are object ids)
+    handler: Handler
+    summary: str
+    tag: str
+    auth: Auth = "agent"
+    body: Obj | None = None
+    query: Obj | None = None
+    status: int = 200
+    response: str = "object"  # a short description for the document
+
+    @property
+    def path_params(self) -> list[str]:
+        return [part[1:-1] for part in self.path.split("/") if part.startswith("{")]
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+async def _read_body(request: Request, runtime: Runtime, schema: Obj) -> dict[str, Any]:
+    limit = runtime.settings.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise HttpError(413, "too_large", f"body larger than {limit} bytes", field="body")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HttpError(413, "too_large", f"body larger than {limit} bytes", field="body")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw.strip():
+        return schema.parse({})
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise HttpError(415, "unsupported_media_type", "send application/json", field="body")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise HttpError(400, "bad_encoding", "body is not valid UTF-8", field="body") from None
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        raise HttpError(400, "bad_json", "body is not valid JSON", field="body") from None
+    return schema.parse(value)
+
+
+def _path_ids(endpoint: Endpoint, request: Request) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for name in endpoint.path_params:
+        raw = str(request.path_params.get(name, ""))
+        try:
+            out[name] = Id.parse_text(raw, name)
+        except DomainError:
+            # A malformed id names nothing that exists.
+            raise HttpError(404, "not_found", f"{name} not found", field=name) from None
+    return out
+
+
+def to_route(endpoint: Endpoint, prefix: str) -> Route:
+    async def asgi_handler(request: Request) -> Response:
+        runtime = _runtime(request)
+        try:
+            path = _path_ids(endpoint, request)
+            actor = await authenticate(request, runtime, method=endpoint.method)
+            if endpoint.auth == "agent" and actor is None:
+                raise Unauthenticated("log in or send an API token")
+            query = endpoint.query.parse_query(request.query_params) if endpoint.query else {}
+            if endpoint.query is None and request.query_params:
+                key = next(iter(request.query_params))
+                raise HttpError(422, "invalid", f"{key}: unknown query parameter", field=key[:100])
+            body = await _read_body(request, runtime, endpoint.body) if endpoint.body else {}
+            result = await endpoint.handler(Call(request, runtime, actor, path, query, body))
+        except DomainError as exc:
+            return error_response(exc)
+        if isinstance(result, Response):
+            return result
+        return JSONResponse(result, status_code=endpoint.status)
+
+    asgi_handler.__name__ = endpoint.handler.__name__
+    return Route(prefix + endpoint.path, asgi_handler, methods=[endpoint.method])
+
+
+# -- the OpenAPI document ---------------------------------------------------
+
+_ERROR_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "error": {
+            "type": "object",
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "field": {"type": "string", "nullable": True},
+            },
+        }
+    },
+}
+
+
+def openapi_document(endpoints: list[Endpoint], prefix: str, version: str) -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for ep in endpoints:
+        op: dict[str, Any] = {
+            "operationId": ep.handler.__name__,
+            "summary": ep.summary,
+            "tags": [ep.tag],
+            "parameters": [
+                {"name": p, "in": "path", "required": True, "schema": Id.openapi()}
+                for p in ep.path_params
+            ],
+            "responses": {
+                str(ep.status): {
+                    "description": ep.response,
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                "4XX": {
+                    "description": "error",
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                    },
+                },
+            },
+        }
+        if ep.auth == "agent":
+            op["security"] = [{"session": []}, {"bearer": []}]
+        if ep.query is not None:
+            for name, field in ep.query.fields.items():
+                op["parameters"].append(
+                    {
+                        "name": name,
+                        "in": "query",
+                        "required": name in ep.query.required,
+                        "schema": field.openapi(),
+                    }
+                )
+        if ep.body is not None:
+            op["requestBody"] = {
+                "required": bool(ep.body.required),
+                "content": {"application/json": {"schema": ep.body.openapi()}},
+            }
+        paths.setdefault(prefix + ep.path, {})[ep.method.lower()] = op
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "Threadline API", "version": version},
+        "paths": paths,
+        "components": {
+            "schemas": {"Error": _ERROR_SCHEMA},
+            "securitySchemes": {
+                "session": {"type": "apiKey", "in": "cookie", "name": "tl_session"},
+                "bearer": {"type": "http", "scheme": "bearer"},
+            },
+        },
+    }

@@ -1,0 +1,68 @@
+"""Who is calling: session cookie (browsers) or bearer token (scripts, bots).
+
+Cookie-authenticated writes must carry the session's CSRF token in the
+`X-CSRF-Token` header, and an `Origin`, when the browser sends one, must be
+the app's own or an allowed one. Token-authenticated requests need neither:
+a bearer token is never sent by a browser on its own.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from starlette.requests import HTTPConnection
+
+from server.domain.actors import Actor
+from server.domain.errors import Forbidden, Unauthenticated
+from server.queries.auth import actor_for_api_token, actor_for_session
+from server.queries.reading import read
+from server.runtime import Runtime
+
+SESSION_COOKIE = "tl_session"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def allowed_origins(runtime: Runtime) -> set[str]:
+    return {runtime.settings.public_origin, *runtime.settings.allowed_origins}
+
+
+def check_origin(conn: HTTPConnection, runtime: Runtime) -> None:
+    """Refuse a browser request from a foreign page. Requests with no Origin
+    (curl, server-to-server) pass: CSRF needs a browser, and browsers send
+    Origin on every cross-site write."""
+    origin = conn.headers.get("origin")
+    if origin is None:
+        return
+    own = f"{conn.url.scheme}://{conn.url.netloc}"
+    if origin != own and origin not in allowed_origins(runtime):
+        raise Forbidden("this origin may not make authenticated requests", field="Origin")
+
+
+async def authenticate(conn: HTTPConnection, runtime: Runtime, *, method: str) -> Actor | None:
+    """The caller's Actor, None if anonymous; Unauthenticated for a bad
+    credential (a bad credential is never silently treated as anonymous)."""
+    authorization = conn.headers.get("authorization")
+    if authorization is not None:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip() or len(token) > 200:
+            raise Unauthenticated("Authorization must be 'Bearer <token>'", field="Authorization")
+        actor = await read(runtime, actor_for_api_token, token.strip())
+        if actor is None:
+            raise Unauthenticated("invalid or revoked token", field="Authorization")
+        return actor
+    cookie = conn.cookies.get(SESSION_COOKIE)
+    if cookie is None:
+        return None
+    if len(cookie) > 200:
+        raise Unauthenticated("session expired or invalid; log in again")
+    found = await read(runtime, actor_for_session, cookie, runtime.clock.now())
+    if found is None:
+        raise Unauthenticated("session expired or invalid; log in again")
+    if method not in SAFE_METHODS:
+        check_origin(conn, runtime)
+        sent = conn.headers.get(CSRF_HEADER, "")
+        if not hmac.compare_digest(sent.encode(), found.csrf_token.encode()):
+            raise Forbidden("missing or wrong CSRF token", field="X-CSRF-Token")
+    conn.state.csrf_token = found.csrf_token
+    return found.actor

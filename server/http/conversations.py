@@ -1,0 +1,253 @@
+"""REST: conversations and their messages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.responses import JSONResponse
+
+from server.actions.context import perform
+from server.actions.conversations import (
+    do_assign_conversation,
+    do_change_conversation_labels,
+    do_change_conversation_status,
+    do_create_conversation,
+    do_set_conversation_priority,
+)
+from server.actions.messages import do_send_message
+from server.domain.errors import InvalidInput
+from server.domain.values import ConversationStatus, Priority
+from server.http.api import Call, Endpoint
+from server.http.schema import Bool, DateTime, Id, Int, List, Nullable, Str, obj
+from server.queries.conversations import (
+    conversation_detail,
+    list_conversations,
+    list_messages,
+    message_detail,
+)
+from server.queries.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from server.queries.reading import read
+
+Limit = Int(minimum=1, maximum=MAX_LIMIT, description=f"page size, default {DEFAULT_LIMIT}")
+Label = Str(max_length=100, min_length=1)
+IDEMPOTENCY_HEADER = "idempotency-key"
+
+
+async def list_conversations_handler(call: Call) -> Any:
+    q = call.query
+    return await read(
+        call.runtime,
+        list_conversations,
+        call.actor,
+        status=q.get("status"),
+        inbox_id=q.get("inbox_id"),
+        team_id=q.get("team_id"),
+        assignee_id=q.get("assignee_id"),
+        contact_id=q.get("contact_id"),
+        label=q.get("label"),
+        unassigned=q.get("unassigned", False),
+        mine=q.get("mine", False),
+        cursor=q.get("cursor"),
+        limit=q.get("limit", DEFAULT_LIMIT),
+    )
+
+
+async def create_conversation(call: Call) -> Any:
+    b = call.body
+    conversation_id = await perform(
+        call.runtime,
+        call.actor,
+        do_create_conversation,
+        inbox_id=b["inbox_id"],
+        contact_id=b["contact_id"],
+        subject=b.get("subject"),
+    )
+    return await read(call.runtime, conversation_detail, call.actor, conversation_id)
+
+
+async def get_conversation(call: Call) -> Any:
+    return await read(call.runtime, conversation_detail, call.actor, call.path["conversation_id"])
+
+
+async def update_conversation(call: Call) -> Any:
+    """One PATCH for status/snooze, priority, labels and assignment; each part
+    is its own action (and event), applied in that order."""
+    b, conversation_id = call.body, call.path["conversation_id"]
+    if not b:
+        raise InvalidInput("body: nothing to change", field="body")
+    if "snoozed_until" in b and "status" not in b:
+        raise InvalidInput("snoozed_until goes with status", field="status")
+    if "status" in b:
+        await perform(
+            call.runtime,
+            call.actor,
+            do_change_conversation_status,
+            conversation_id=conversation_id,
+            status=ConversationStatus(b["status"]),
+            snoozed_until=b.get("snoozed_until"),
+        )
+    if "priority" in b:
+        await perform(
+            call.runtime,
+            call.actor,
+            do_set_conversation_priority,
+            conversation_id=conversation_id,
+            priority=Priority(b["priority"]),
+        )
+    if {"labels", "add_labels", "remove_labels"} & b.keys():
+        if "labels" in b and {"add_labels", "remove_labels"} & b.keys():
+            raise InvalidInput("give labels, or add_labels/remove_labels, not both", field="labels")
+        await perform(
+            call.runtime,
+            call.actor,
+            do_change_conversation_labels,
+            conversation_id=conversation_id,
+            add=b.get("add_labels"),
+            remove=b.get("remove_labels"),
+            replace=b.get("labels"),
+        )
+    if {"assignee_id", "team_id"} & b.keys():
+        assignment = {k: b[k] for k in ("assignee_id", "team_id") if k in b}
+        await perform(
+            call.runtime,
+            call.actor,
+            do_assign_conversation,
+            conversation_id=conversation_id,
+            **assignment,
+        )
+    return await read(call.runtime, conversation_detail, call.actor, conversation_id)
+
+
+async def list_messages_handler(call: Call) -> Any:
+    q = call.query
+    if "after_seq" in q and "before_seq" in q:
+        raise InvalidInput("give after_seq or before_seq, not both", field="before_seq")
+    return await read(
+        call.runtime,
+        list_messages,
+        call.actor,
+        call.path["conversation_id"],
+        after_seq=q.get("after_seq"),
+        before_seq=q.get("before_seq"),
+        limit=q.get("limit", DEFAULT_LIMIT),
+    )
+
+
+async def create_message(call: Call) -> Any:
+    key = call.request.headers.get(IDEMPOTENCY_HEADER)
+    if key is not None:
+        key = Str(max_length=200, min_length=1).parse(key, "Idempotency-Key")
+    conversation_id = call.path["conversation_id"]
+    result = await perform(
+        call.runtime,
+        call.actor,
+        do_send_message,
+        conversation_id=conversation_id,
+        text=call.body["text"],
+        private=call.body.get("private", False),
+        idempotency_key=key,
+    )
+    message = await read(
+        call.runtime, message_detail, call.actor, conversation_id, result.message_id
+    )
+    # A replayed idempotent request answers 200 with the original message.
+    return JSONResponse(message, status_code=200 if result.replayed else 201)
+
+
+async def get_message(call: Call) -> Any:
+    return await read(
+        call.runtime,
+        message_detail,
+        call.actor,
+        call.path["conversation_id"],
+        call.path["message_id"],
+    )
+
+
+ENDPOINTS = [
+    Endpoint(
+        "GET",
+        "/conversations",
+        list_conversations_handler,
+        "List conversations, newest activity first",
+        "conversations",
+        query=obj(
+            status=List(Str.enum(ConversationStatus), max_items=4),
+            inbox_id=Id,
+            team_id=Id,
+            assignee_id=Id,
+            contact_id=Id,
+            label=Label,
+            unassigned=Bool(),
+            mine=Bool(),
+            cursor=Str(max_length=500),
+            limit=Limit,
+        ),
+    ),
+    Endpoint(
+        "POST",
+        "/conversations",
+        create_conversation,
+        "Open a conversation for a contact in an inbox",
+        "conversations",
+        body=obj(
+            ("inbox_id", "contact_id"),
+            inbox_id=Id,
+            contact_id=Id,
+            subject=Nullable(Str(max_length=500)),
+        ),
+        status=201,
+    ),
+    Endpoint(
+        "GET",
+        "/conversations/{conversation_id}",
+        get_conversation,
+        "Get a conversation",
+        "conversations",
+    ),
+    Endpoint(
+        "PATCH",
+        "/conversations/{conversation_id}",
+        update_conversation,
+        "Change status (snooze with snoozed_until), priority, labels, assignee or team",
+        "conversations",
+        body=obj(
+            status=Str.enum(ConversationStatus),
+            snoozed_until=Nullable(DateTime()),
+            priority=Str.enum(Priority),
+            labels=List(Label, max_items=50),
+            add_labels=List(Label, max_items=50),
+            remove_labels=List(Label, max_items=50),
+            assignee_id=Nullable(Id),
+            team_id=Nullable(Id),
+        ),
+    ),
+    Endpoint(
+        "GET",
+        "/conversations/{conversation_id}/messages",
+        list_messages_handler,
+        "List messages in seq order",
+        "messages",
+        query=obj(after_seq=Int(minimum=0), before_seq=Int(minimum=1), limit=Limit),
+    ),
+    Endpoint(
+        "POST",
+        "/conversations/{conversation_id}/messages",
+        create_message,
+        "Send a reply or a private note (honours the Idempotency-Key header)",
+        "messages",
+        body=obj(
+            ("text",),
+            text=Str(max_length=65_536, min_length=1),
+            private=Bool(description="a private note, visible to agents only"),
+        ),
+        status=201,
+    ),
+    Endpoint(
+        "GET",
+        "/conversations/{conversation_id}/messages/{message_id}",
+        get_message,
+        "Get one message",
+        "messages",
+    ),
+]

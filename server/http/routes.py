@@ -1,0 +1,35 @@
+"""The one route table. Every REST endpoint is listed here (through its
+module's ENDPOINTS); the OpenAPI document and the access-matrix test are
+both generated from it."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Route
+
+from server.http import conversations, sessions
+from server.http.api import Endpoint, openapi_document, to_route
+
+API_PREFIX = "/api/v1"
+API_VERSION = "1.0.0"
+
+ENDPOINTS: list[Endpoint] = [
+    *sessions.ENDPOINTS,
+    *conversations.ENDPOINTS,
+]
+
+
+async def openapi(request: Request) -> JSONResponse:
+    return JSONResponse(openapi_document(ENDPOINTS, API_PREFIX, API_VERSION))
+
+
+async def health(request: Request) -> JSONResponse:
+    return JSONResponse({"status": "ok"})
+
+
+def api_routes() -> list[BaseRoute]:
+    routes: list[BaseRoute] = [to_route(ep, API_PREFIX) for ep in ENDPOINTS]
+    routes.append(Route(f"{API_PREFIX}/openapi.json", openapi, methods=["GET"]))
+    routes.append(Route("/healthz", health, methods=["GET"]))
+    return routes

@@ -1,0 +1,307 @@
+"""Input shapes for the REST API: one declaration gives both validation and
+the OpenAPI schema, so the document can't drift from what is enforced.
+
+Every parse error is an InvalidInput naming the offending field by its path
+(`identities[0].value`); nothing is written before the whole input parsed
+(PROTOCOLS.md P8).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Mapping
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+from server.domain.errors import InvalidInput
+
+DEFAULT_MAX_STRING = 10_000
+
+
+class Field(Protocol):
+    def parse(self, value: Any, path: str) -> Any: ...
+
+    def parse_text(self, raw: str, path: str) -> Any:
+        """Parse from a query-string value."""
+        ...
+
+    def openapi(self) -> dict[str, Any]: ...
+
+
+def _fail(path: str, message: str) -> InvalidInput:
+    return InvalidInput(f"{path}: {message}", field=path)
+
+
+@dataclasses.dataclass(frozen=True)
+class Str:
+    max_length: int = DEFAULT_MAX_STRING
+    min_length: int = 0
+    choices: tuple[str, ...] | None = None
+    strip: bool = True
+    description: str = ""
+
+    @classmethod
+    def enum(cls, e: type[StrEnum], description: str = "") -> Str:
+        return cls(max_length=64, choices=tuple(m.value for m in e), description=description)
+
+    def parse(self, value: Any, path: str) -> str:
+        if not isinstance(value, str):
+            raise _fail(path, "must be a string")
+        if "\x00" in value:
+            raise _fail(path, "must not contain NUL characters")
+        if any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
+            raise _fail(path, "must be valid Unicode")
+        text: str = value.strip() if self.strip else value
+        if len(text) > self.max_length:
+            raise _fail(path, f"must be at most {self.max_length} characters")
+        if len(text) < self.min_length:
+            raise _fail(
+                path,
+                "must not be empty"
+                if self.min_length == 1
+                else f"must be at least {self.min_length} characters",
+            )
+        if self.choices is not None and text not in self.choices:
+            raise _fail(path, f"must be one of: {', '.join(self.choices)}")
+        return text
+
+    def parse_text(self, raw: str, path: str) -> str:
+        return self.parse(raw, path)
+
+    def openapi(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": "string", "maxLength": self.max_length}
+        if self.min_length:
+            out["minLength"] = self.min_length
+        if self.choices is not None:
+            out["enum"] = list(self.choices)
+        if self.description:
+            out["description"] = self.description
+        return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Int:
+    minimum: int = -(2**53)
+    maximum: int = 2**53
+    description: str = ""
+
+    def parse(self, value: Any, path: str) -> int:
+        # bool is an int in Python; JSON true is not a number.
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _fail(path, "must be a whole number")
+        if not self.minimum <= value <= self.maximum:
+            raise _fail(path, f"must be between {self.minimum} and {self.maximum}")
+        return value
+
+    def parse_text(self, raw: str, path: str) -> int:
+        raw = raw.strip()
+        if not raw.lstrip("-").isdigit() or len(raw) > 20:
+            raise _fail(path, "must be a whole number")
+        return self.parse(int(raw), path)
+
+    def openapi(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": "integer", "minimum": self.minimum, "maximum": self.maximum}
+        if self.description:
+            out["description"] = self.description
+        return out
+
+
+Id = Int(minimum=1, maximum=2**63 - 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Bool:
+    description: str = ""
+
+    def parse(self, value: Any, path: str) -> bool:
+        if not isinstance(value, bool):
+            raise _fail(path, "must be true or false")
+        return value
+
+    def parse_text(self, raw: str, path: str) -> bool:
+        if raw in ("true", "1"):
+            return True
+        if raw in ("false", "0"):
+            return False
+        raise _fail(path, "must be true or false")
+
+    def openapi(self) -> dict[str, Any]:
+        return {
+            "type": "boolean",
+            **({"description": self.description} if self.description else {}),
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class DateTime:
+    description: str = ""
+
+    def parse(self, value: Any, path: str) -> datetime:
+        if not isinstance(value, str) or len(value) > 40:
+            raise _fail(path, "must be an ISO 8601 date-time string")
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise _fail(path, "must be an ISO 8601 date-time string") from None
+        if parsed.tzinfo is None:
+            raise _fail(path, "must include a time zone offset (e.g. Z or +02:00)")
+        return parsed
+
+    def parse_text(self, raw: str, path: str) -> datetime:
+        return self.parse(raw, path)
+
+    def openapi(self) -> dict[str, Any]:
+        return {
+            "type": "string",
+            "format": "date-time",
+            **({"description": self.description} if self.description else {}),
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class Nullable:
+    inner: Field
+
+    def parse(self, value: Any, path: str) -> Any:
+        return None if value is None else self.inner.parse(value, path)
+
+    def parse_text(self, raw: str, path: str) -> Any:
+        return None if raw in ("", "null") else self.inner.parse_text(raw, path)
+
+    def openapi(self) -> dict[str, Any]:
+        return {**self.inner.openapi(), "nullable": True}
+
+
+@dataclasses.dataclass(frozen=True)
+class List:
+    item: Field
+    max_items: int = 100
+    description: str = ""
+
+    def parse(self, value: Any, path: str) -> list[Any]:
+        if not isinstance(value, list):
+            raise _fail(path, "must be a list")
+        if len(value) > self.max_items:
+            raise _fail(path, f"must have at most {self.max_items} items")
+        return [self.item.parse(v, f"{path}[{i}]") for i, v in enumerate(value)]
+
+    def parse_text(self, raw: str, path: str) -> list[Any]:
+        parts = [p for p in raw.split(",") if p.strip()]
+        if len(parts) > self.max_items:
+            raise _fail(path, f"must have at most {self.max_items} items")
+        return [self.item.parse_text(p, f"{path}[{i}]") for i, p in enumerate(parts)]
+
+    def openapi(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "type": "array",
+            "items": self.item.openapi(),
+            "maxItems": self.max_items,
+        }
+        if self.description:
+            out["description"] = self.description
+        return out
+
+
+@dataclasses.dataclass(frozen=True)
+class JsonMap:
+    """A free-form object of scalar values (custom attributes, settings):
+    keys are short strings, values str / number / bool / null, bounded."""
+
+    max_keys: int = 100
+    max_bytes: int = 16_384
+    description: str = ""
+
+    def parse(self, value: Any, path: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise _fail(path, "must be an object")
+        if len(value) > self.max_keys:
+            raise _fail(path, f"must have at most {self.max_keys} keys")
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            Str(max_length=100, min_length=1).parse(key, f"{path}.{key[:100]}")
+            sub = f"{path}.{key}"
+            if isinstance(item, str):
+                out[key] = Str(max_length=self.max_bytes, strip=False).parse(item, sub)
+            elif isinstance(item, float) and not math.isfinite(item):
+                raise _fail(sub, "must be a finite number")
+            elif item is None or isinstance(item, bool | int | float):
+                out[key] = item
+            else:
+                raise _fail(sub, "must be a string, number, boolean or null")
+        if len(json.dumps(out)) > self.max_bytes:
+            raise _fail(path, f"must be at most {self.max_bytes} bytes as JSON")
+        return out
+
+    def parse_text(self, raw: str, path: str) -> dict[str, Any]:
+        raise _fail(path, "cannot be given in a query string")
+
+    def openapi(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "type": "object",
+            "maxProperties": self.max_keys,
+            "additionalProperties": {
+                "nullable": True,
+                "oneOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}],
+            },
+        }
+        if self.description:
+            out["description"] = self.description
+        return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Obj:
+    """An object with known fields; unknown fields are rejected by name so a
+    typo never passes silently. The parsed dict holds only the fields that
+    were present (absent and null stay distinguishable)."""
+
+    fields: Mapping[str, Field]
+    required: frozenset[str] = frozenset()
+    description: str = ""
+
+    def parse(self, value: Any, path: str = "") -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise _fail(path or "body", "must be a JSON object")
+        for key in value:
+            if key not in self.fields:
+                raise _fail(_join(path, str(key)[:100]), "unknown field")
+        for key in sorted(self.required):
+            if key not in value:
+                raise _fail(_join(path, key), "is required")
+        return {k: self.fields[k].parse(v, _join(path, k)) for k, v in value.items()}
+
+    def parse_query(self, params: Mapping[str, str], path: str = "") -> dict[str, Any]:
+        for key in params:
+            if key not in self.fields:
+                raise _fail(str(key)[:100], "unknown query parameter")
+        for key in sorted(self.required):
+            if key not in params:
+                raise _fail(key, "is required")
+        return {k: self.fields[k].parse_text(v, k) for k, v in params.items()}
+
+    def parse_text(self, raw: str, path: str) -> Any:
+        raise _fail(path, "cannot be given in a query string")
+
+    def openapi(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {k: f.openapi() for k, f in self.fields.items()},
+        }
+        if self.required:
+            out["required"] = sorted(self.required)
+        if self.description:
+            out["description"] = self.description
+        return out
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def obj(required: tuple[str, ...] = (), description: str = "", **fields: Field) -> Obj:
+    """Shorthand: `obj(("text",), text=Str(min_length=1), private=Bool())`."""
+    return Obj(fields=fields, required=frozenset(required), description=description)

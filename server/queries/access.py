@@ -1,0 +1,121 @@
+"""Permission-checked reads: the one place that decides who may see what.
+
+Every route (and later every websocket subscription) goes through these.
+A missing object and one the caller may not see both raise NotFound
+(PROTOCOLS.md P7), so ids from another workspace reveal nothing.
+
+Rules: a workspace is sealed; admins see every inbox of their workspace;
+an agent sees the inboxes it is a member of (directly) and their
+conversations and messages; agents, teams and contacts are visible
+workspace-wide, but a contact's timeline only shows conversations in
+inboxes the caller can see.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from server.domain.actors import Actor
+from server.domain.errors import Forbidden, NotFound
+from server.storage import tables as t
+
+AnyRow = sa.Row[Any]
+
+
+def require_admin(actor: Actor) -> None:
+    if not actor.is_admin:
+        raise Forbidden("only an admin may do this")
+
+
+async def _row(conn: AsyncConnection, stmt: sa.Select[Any], what: str) -> AnyRow:
+    row: AnyRow | None = (await conn.execute(stmt)).first()
+    if row is None:
+        raise NotFound(f"{what} not found")
+    return row
+
+
+async def visible_inbox_ids(conn: AsyncConnection, actor: Actor) -> list[int] | None:
+    """The inboxes `actor` may read, or None meaning every inbox of its
+    workspace (admins and the system)."""
+    if actor.is_admin:
+        return None
+    rows = await conn.execute(
+        sa.select(t.inbox_members.c.inbox_id).where(
+            t.inbox_members.c.agent_id == actor.agent_id,
+            t.inbox_members.c.workspace_id == actor.workspace_id,
+        )
+    )
+    return [r[0] for r in rows]
+
+
+def inbox_filter(
+    column: sa.ColumnElement[int], visible: list[int] | None
+) -> sa.ColumnElement[bool]:
+    return sa.true() if visible is None else column.in_(visible)
+
+
+async def access_inbox(conn: AsyncConnection, actor: Actor, inbox_id: int) -> AnyRow:
+    stmt = sa.select(t.inboxes).where(
+        t.inboxes.c.id == inbox_id, t.inboxes.c.workspace_id == actor.workspace_id
+    )
+    if not actor.is_admin:
+        stmt = stmt.where(
+            sa.exists().where(
+                t.inbox_members.c.inbox_id == t.inboxes.c.id,
+                t.inbox_members.c.agent_id == actor.agent_id,
+            )
+        )
+    return await _row(conn, stmt, "inbox")
+
+
+async def access_conversation(
+    conn: AsyncConnection, actor: Actor, conversation_id: int, *, for_update: bool = False
+) -> AnyRow:
+    stmt = sa.select(t.conversations).where(
+        t.conversations.c.id == conversation_id,
+        t.conversations.c.workspace_id == actor.workspace_id,
+    )
+    if not actor.is_admin:
+        stmt = stmt.where(
+            sa.exists().where(
+                t.inbox_members.c.inbox_id == t.conversations.c.inbox_id,
+                t.inbox_members.c.agent_id == actor.agent_id,
+            )
+        )
+    if for_update:
+        stmt = stmt.with_for_update(of=t.conversations)
+    return await _row(conn, stmt, "conversation")
+
+
+async def access_contact(conn: AsyncConnection, actor: Actor, contact_id: int) -> AnyRow:
+    stmt = sa.select(t.contacts).where(
+        t.contacts.c.id == contact_id, t.contacts.c.workspace_id == actor.workspace_id
+    )
+    return await _row(conn, stmt, "contact")
+
+
+async def access_agent(conn: AsyncConnection, actor: Actor, agent_id: int) -> AnyRow:
+    stmt = sa.select(t.agents).where(
+        t.agents.c.id == agent_id, t.agents.c.workspace_id == actor.workspace_id
+    )
+    return await _row(conn, stmt, "agent")
+
+
+async def access_team(conn: AsyncConnection, actor: Actor, team_id: int) -> AnyRow:
+    stmt = sa.select(t.teams).where(
+        t.teams.c.id == team_id, t.teams.c.workspace_id == actor.workspace_id
+    )
+    return await _row(conn, stmt, "team")
+
+
+async def access_api_token(conn: AsyncConnection, actor: Actor, token_id: int) -> AnyRow:
+    """Agents see their own tokens; admins see every token of the workspace."""
+    stmt = sa.select(t.api_tokens).where(
+        t.api_tokens.c.id == token_id, t.api_tokens.c.workspace_id == actor.workspace_id
+    )
+    if not actor.is_admin:
+        stmt = stmt.where(t.api_tokens.c.agent_id == actor.agent_id)
+    return await _row(conn, stmt, "api token")

@@ -1,0 +1,39 @@
+"""Reading agents."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from server.domain.actors import Actor
+from server.queries.access import AnyRow, access_agent
+from server.queries.views import iso
+from server.storage import tables as t
+
+
+def agent_view(row: AnyRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "email": row.email,
+        "name": row.name,
+        "role": row.role,
+        "availability": row.availability,
+        "capacity": row.capacity,
+        "active": row.active,
+        "created_at": iso(row.created_at),
+    }
+
+
+async def agent_detail(conn: AsyncConnection, actor: Actor, agent_id: int) -> dict[str, Any]:
+    return agent_view(await access_agent(conn, actor, agent_id))
+
+
+async def list_agents(conn: AsyncConnection, actor: Actor) -> dict[str, Any]:
+    rows = await conn.execute(
+        sa.select(t.agents)
+        .where(t.agents.c.workspace_id == actor.workspace_id)
+        .order_by(t.agents.c.id)
+    )
+    return {"items": [agent_view(r) for r in rows]}

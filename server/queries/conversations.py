@@ -1,0 +1,143 @@
+"""Reading conversations and their messages, permission-checked."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from server.domain.actors import Actor
+from server.domain.errors import InvalidInput, NotFound
+from server.queries.access import access_conversation, inbox_filter, visible_inbox_ids
+from server.queries.pagination import DEFAULT_LIMIT, decode_cursor, page
+from server.queries.views import conversation_view, message_view
+from server.storage import tables as t
+
+
+async def labels_of(conn: AsyncConnection, ids: list[int]) -> dict[int, list[str]]:
+    out: defaultdict[int, list[str]] = defaultdict(list)
+    if ids:
+        rows = await conn.execute(
+            sa.select(t.conversation_labels.c.conversation_id, t.conversation_labels.c.label)
+            .where(t.conversation_labels.c.conversation_id.in_(ids))
+            .order_by(t.conversation_labels.c.label)
+        )
+        for conversation_id, label in rows:
+            out[conversation_id].append(label)
+    return out
+
+
+async def conversation_detail(
+    conn: AsyncConnection, actor: Actor, conversation_id: int
+) -> dict[str, Any]:
+    row = await access_conversation(conn, actor, conversation_id)
+    return conversation_view(row, (await labels_of(conn, [row.id]))[row.id])
+
+
+async def list_conversations(
+    conn: AsyncConnection,
+    actor: Actor,
+    *,
+    status: list[str] | None = None,
+    inbox_id: int | None = None,
+    team_id: int | None = None,
+    assignee_id: int | None = None,
+    contact_id: int | None = None,
+    label: str | None = None,
+    unassigned: bool = False,
+    mine: bool = False,
+    cursor: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> dict[str, Any]:
+    """Newest activity first. Filters combine with AND."""
+    c = t.conversations.c
+    visible = await visible_inbox_ids(conn, actor)
+    stmt = sa.select(t.conversations).where(
+        c.workspace_id == actor.workspace_id, inbox_filter(c.inbox_id, visible)
+    )
+    if status:
+        stmt = stmt.where(c.status.in_(status))
+    if inbox_id is not None:
+        stmt = stmt.where(c.inbox_id == inbox_id)
+    if team_id is not None:
+        stmt = stmt.where(c.team_id == team_id)
+    if assignee_id is not None:
+        stmt = stmt.where(c.assignee_id == assignee_id)
+    if contact_id is not None:
+        stmt = stmt.where(c.contact_id == contact_id)
+    if unassigned:
+        stmt = stmt.where(c.assignee_id.is_(None))
+    if mine:
+        stmt = stmt.where(c.assignee_id == actor.agent_id)
+    if label is not None:
+        stmt = stmt.where(
+            sa.exists().where(
+                t.conversation_labels.c.conversation_id == c.id,
+                t.conversation_labels.c.label == label.strip().lower(),
+            )
+        )
+    if cursor is not None:
+        at_raw, last_id = decode_cursor(cursor, 2)
+        try:
+            at = datetime.fromisoformat(str(at_raw))
+        except ValueError:
+            raise InvalidInput("cursor: not a cursor this API returned", field="cursor") from None
+        stmt = stmt.where(
+            sa.or_(c.last_activity_at < at, sa.and_(c.last_activity_at == at, c.id < int(last_id)))
+        )
+    stmt = stmt.order_by(c.last_activity_at.desc(), c.id.desc()).limit(limit + 1)
+    rows = (await conn.execute(stmt)).all()
+    labels = await labels_of(conn, [r.id for r in rows])
+    items = [conversation_view(r, labels[r.id]) for r in rows]
+    return page(items, limit, lambda item: (item["last_activity_at"], item["id"]))
+
+
+async def list_messages(
+    conn: AsyncConnection,
+    actor: Actor,
+    conversation_id: int,
+    *,
+    after_seq: int | None = None,
+    before_seq: int | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> dict[str, Any]:
+    """Messages in seq order. `after_seq` pages forward (and is how a
+    client catches up); `before_seq` pages back; neither gives the newest
+    `limit`. Private notes are included: every caller here is an agent."""
+    await access_conversation(conn, actor, conversation_id)
+    m = t.messages.c
+    stmt = sa.select(t.messages).where(m.conversation_id == conversation_id)
+    if after_seq is not None:
+        rows = (
+            await conn.execute(stmt.where(m.seq > after_seq).order_by(m.seq).limit(limit + 1))
+        ).all()
+        has_more = len(rows) > limit
+        rows = rows[:limit]
+    else:
+        if before_seq is not None:
+            stmt = stmt.where(m.seq < before_seq)
+        rows = list(
+            reversed((await conn.execute(stmt.order_by(m.seq.desc()).limit(limit + 1))).all())
+        )
+        has_more = len(rows) > limit
+        rows = rows[1:] if has_more else rows
+    return {"items": [message_view(r) for r in rows], "has_more": has_more}
+
+
+async def message_detail(
+    conn: AsyncConnection, actor: Actor, conversation_id: int, message_id: int
+) -> dict[str, Any]:
+    await access_conversation(conn, actor, conversation_id)
+    row = (
+        await conn.execute(
+            sa.select(t.messages).where(
+                t.messages.c.id == message_id, t.messages.c.conversation_id == conversation_id
+            )
+        )
+    ).first()
+    if row is None:
+        raise NotFound("message not found")
+    return message_view(row)

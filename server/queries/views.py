@@ -1,0 +1,53 @@
+"""Rows to JSON-ready dicts: the API's representation of each object.
+Secrets never appear here."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from server.queries.access import AnyRow
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def conversation_view(row: AnyRow, labels: list[str]) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "inbox_id": row.inbox_id,
+        "contact_id": row.contact_id,
+        "subject": row.subject,
+        "status": row.status,
+        "snoozed_until": iso(row.snoozed_until),
+        "priority": row.priority,
+        "assignee_id": row.assignee_id,
+        "team_id": row.team_id,
+        "labels": labels,
+        "last_seq": row.last_seq,
+        "created_at": iso(row.created_at),
+        "first_reply_at": iso(row.first_reply_at),
+        "waiting_since": iso(row.waiting_since),
+        "resolved_at": iso(row.resolved_at),
+        "last_activity_at": iso(row.last_activity_at),
+    }
+
+
+def message_view(row: AnyRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "conversation_id": row.conversation_id,
+        "contact_id": row.contact_id,
+        "seq": row.seq,
+        "direction": row.direction,
+        "sender_kind": row.sender_kind,
+        "sender_id": row.sender_id,
+        "private": row.private,
+        "text": row.text,
+        "html": row.html,
+        "external_id": row.external_id,
+        "delivery_status": row.delivery_status,
+        "delivery_error": row.delivery_error,
+        "created_at": iso(row.created_at),
+    }

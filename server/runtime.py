@@ -1,0 +1,38 @@
+"""The running server's shared parts, built once and handed to every
+transport: settings, database, bus, clock, secret box."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from server.bus.base import Bus
+from server.bus.memory import MemoryBus
+from server.clock import Clock, SystemClock
+from server.settings import Settings
+from server.storage.db import Database
+from server.storage.secrets import SecretBox
+
+
+@dataclasses.dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    bus: Bus
+    clock: Clock
+    secrets: SecretBox
+
+    @classmethod
+    def create(
+        cls, settings: Settings, *, clock: Clock | None = None, bus: Bus | None = None
+    ) -> Runtime:
+        return cls(
+            settings=settings,
+            db=Database(settings.database_url),
+            bus=bus or MemoryBus(),
+            clock=clock or SystemClock(),
+            secrets=SecretBox(settings.secret_key),
+        )
+
+    async def close(self) -> None:
+        await self.bus.close()
+        await self.db.dispose()

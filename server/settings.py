@@ -1,0 +1,170 @@
+"""One frozen settings object, read from THREADLINE_* environment variables.
+
+Every setting is documented in README.md (a test fails otherwise). The
+embedded default needs none of them: a SQLite file and a generated secret
+key in the data directory, the in-process bus.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+
+SECRET_KEY_FILE = "secret.key"  # noqa: S105 -- a file name
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    env: str
+    default: str
+    help: str
+
+
+SETTINGS: dict[str, Setting] = {
+    s.env: s
+    for s in [
+        Setting(
+            "THREADLINE_DATA_DIR",
+            "./threadline-data",
+            "Where the SQLite database, the generated secret key and uploaded files live.",
+        ),
+        Setting(
+            "THREADLINE_DATABASE_URL",
+            "",
+            "SQLAlchemy URL; empty means a SQLite file in the data directory. PostgreSQL: postgresql+asyncpg://user:pass@host/db",
+        ),
+        Setting(
+            "THREADLINE_REDIS_URL",
+            "",
+            "Redis URL for the bus across processes; empty means the in-process bus.",
+        ),
+        Setting(
+            "THREADLINE_SECRET_KEY",
+            "",
+            "Key for signing and encrypting secrets; empty means one generated once and kept in the data directory.",
+        ),
+        Setting("THREADLINE_HOST", "127.0.0.1", "Address `threadline serve` listens on."),
+        Setting("THREADLINE_PORT", "8000", "Port `threadline serve` listens on."),
+        Setting(
+            "THREADLINE_PUBLIC_URL",
+            "",
+            "The URL users reach the server at; empty means http://HOST:PORT. Its origin is allowed for cookie-authenticated writes.",
+        ),
+        Setting(
+            "THREADLINE_ALLOWED_ORIGINS",
+            "",
+            "Extra origins (comma-separated) allowed to make cookie-authenticated requests.",
+        ),
+        Setting(
+            "THREADLINE_COOKIE_SECURE",
+            "auto",
+            "Mark cookies Secure: true, false, or auto (true when PUBLIC_URL is https).",
+        ),
+        Setting("THREADLINE_SESSION_DAYS", "14", "How long a login session lasts."),
+        Setting(
+            "THREADLINE_LOGIN_LIMIT",
+            "5/300",
+            "Login attempts allowed per IP and per account: COUNT/SECONDS.",
+        ),
+        Setting("THREADLINE_MAX_BODY_BYTES", "1048576", "Largest JSON request body accepted."),
+        Setting("THREADLINE_LOG_LEVEL", "info", "Log level: debug, info, warning, error."),
+    ]
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    redis_url: str
+    secret_key: str
+    host: str
+    port: int
+    public_url: str
+    allowed_origins: tuple[str, ...]
+    cookie_secure: bool
+    session_days: int
+    login_limit: int
+    login_window_seconds: int
+    max_body_bytes: int
+    log_level: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: str) -> Settings:
+        """Read the environment (`overrides` win, keyed by env var name).
+
+        Creates the data directory and, when no key is configured, the
+        secret key file inside it (mode 0600), so a restart keeps sessions
+        and encrypted secrets valid.
+        """
+        source = dict(os.environ if env is None else env)
+        source.update(overrides)
+
+        def get(name: str) -> str:
+            return source.get(name, "") or SETTINGS[name].default
+
+        data_dir = Path(get("THREADLINE_DATA_DIR")).expanduser().resolve()
+        data_dir.mkdir(parents=True, exist_ok=True)
+        database_url = get("THREADLINE_DATABASE_URL") or (
+            f"sqlite+aiosqlite:///{data_dir / 'threadline.db'}"
+        )
+        host = get("THREADLINE_HOST")
+        port = _int(get("THREADLINE_PORT"), "THREADLINE_PORT")
+        public_url = (get("THREADLINE_PUBLIC_URL") or f"http://{host}:{port}").rstrip("/")
+        cookie_secure_raw = get("THREADLINE_COOKIE_SECURE").lower()
+        if cookie_secure_raw not in {"auto", "true", "false"}:
+            raise ValueError("THREADLINE_COOKIE_SECURE must be auto, true or false")
+        cookie_secure = (
+            public_url.startswith("https://")
+            if cookie_secure_raw == "auto"
+            else cookie_secure_raw == "true"
+        )
+        count, _, window = get("THREADLINE_LOGIN_LIMIT").partition("/")
+        origins = tuple(
+            o.strip().rstrip("/") for o in get("THREADLINE_ALLOWED_ORIGINS").split(",") if o.strip()
+        )
+        return cls(
+            data_dir=data_dir,
+            database_url=database_url,
+            redis_url=get("THREADLINE_REDIS_URL"),
+            secret_key=get("THREADLINE_SECRET_KEY") or _stored_secret_key(data_dir),
+            host=host,
+            port=port,
+            public_url=public_url,
+            allowed_origins=origins,
+            cookie_secure=cookie_secure,
+            session_days=_int(get("THREADLINE_SESSION_DAYS"), "THREADLINE_SESSION_DAYS"),
+            login_limit=_int(count, "THREADLINE_LOGIN_LIMIT"),
+            login_window_seconds=_int(window, "THREADLINE_LOGIN_LIMIT"),
+            max_body_bytes=_int(get("THREADLINE_MAX_BODY_BYTES"), "THREADLINE_MAX_BODY_BYTES"),
+            log_level=get("THREADLINE_LOG_LEVEL"),
+        )
+
+    @property
+    def public_origin(self) -> str:
+        scheme, _, rest = self.public_url.partition("://")
+        return f"{scheme}://{rest.split('/', 1)[0]}"
+
+
+def _int(raw: str, name: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
+
+
+def _stored_secret_key(data_dir: Path) -> str:
+    path = data_dir / SECRET_KEY_FILE
+    if not path.exists():
+        # O_EXCL: two processes starting at once must not each write a key.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()

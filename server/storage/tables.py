@@ -1,0 +1,273 @@
+"""The schema, as SQLAlchemy Core tables. Alembic migrations are the only way
+it reaches a database; a test checks the two agree.
+
+Every row carries `workspace_id` so a query can always be sealed to one
+workspace. Secrets are stored hashed (tokens, passwords) or encrypted
+(secrets the server must read back, such as a widget's HMAC key).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from server.storage.types import Id, UTCDateTime
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+def _workspace_fk() -> sa.Column[int]:
+    return sa.Column(
+        "workspace_id",
+        Id,
+        sa.ForeignKey("workspaces.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    )
+
+
+workspaces = sa.Table(
+    "workspaces",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("settings", sa.JSON, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+agents = sa.Table(
+    "agents",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    _workspace_fk(),
+    sa.Column("email", sa.String(320), nullable=False, unique=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("password_hash", sa.String(200), nullable=False),
+    sa.Column("availability", sa.String(16), nullable=False),
+    sa.Column("capacity", sa.Integer, nullable=True),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("password_changed_at", UTCDateTime, nullable=False),
+)
+
+sessions = sa.Table(
+    "sessions",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    _workspace_fk(),
+    sa.Column(
+        "agent_id", Id, sa.ForeignKey("agents.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+)
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    _workspace_fk(),
+    sa.Column(
+        "agent_id", Id, sa.ForeignKey("agents.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("prefix", sa.String(16), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("last_used_at", UTCDateTime, nullable=True),
+    sa.Column("revoked_at", UTCDateTime, nullable=True),
+)
+
+teams = sa.Table(
+    "teams",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    _workspace_fk(),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("description", sa.String(2000), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("workspace_id", "name"),
+)
+
+team_members = sa.Table(
+    "team_members",
+    metadata,
+    sa.Column("team_id", Id, sa.ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column(
+        "agent_id", Id, sa.ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True, index=True
+    ),
+    _workspace_fk(),
+)
+
+inboxes = sa.Table(
+    "inboxes",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    _workspace_fk(),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    # Public, not a secret: the widget's <script> tag names the inbox by it.
+    sa.Column("public_token", sa.String(64), nullable=False, unique=True),
+    sa.Column("settings", sa.JSON, nullable=False),
+    # Encrypted with the server's key (server.storage.secrets); never returned.
+    sa.Column("secret_encrypted", sa.Text, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+inbox_members = sa.Table(
+    "inbox_members",
+    metadata,
+    sa.Column("inbox_id", Id, sa.ForeignKey("inboxes.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column(
+        "agent_id", Id, sa.ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True, index=True
+    ),
+    _workspace_fk(),
+)
+
+contacts = sa.Table(
+    "contacts",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    _workspace_fk(),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("attributes", sa.JSON, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("last_seen_at", UTCDateTime, nullable=True),
+)
+
+contact_identities = sa.Table(
+    "contact_identities",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    _workspace_fk(),
+    sa.Column(
+        "contact_id",
+        Id,
+        sa.ForeignKey("contacts.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("value", sa.String(320), nullable=False),
+    sa.Column("verified", sa.Boolean, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("workspace_id", "kind", "value"),
+)
+
+conversations = sa.Table(
+    "conversations",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    _workspace_fk(),
+    sa.Column("inbox_id", Id, sa.ForeignKey("inboxes.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("contact_id", Id, sa.ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("subject", sa.String(500), nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("snoozed_until", UTCDateTime, nullable=True),
+    sa.Column("priority", sa.String(16), nullable=False),
+    sa.Column("assignee_id", Id, sa.ForeignKey("agents.id", ondelete="SET NULL"), nullable=True),
+    sa.Column("team_id", Id, sa.ForeignKey("teams.id", ondelete="SET NULL"), nullable=True),
+    # The highest message seq handed out; bumped under this row's lock.
+    sa.Column("last_seq", sa.Integer, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("first_reply_at", UTCDateTime, nullable=True),
+    sa.Column("waiting_since", UTCDateTime, nullable=True),
+    sa.Column("resolved_at", UTCDateTime, nullable=True),
+    sa.Column("last_activity_at", UTCDateTime, nullable=False),
+    sa.Index("ix_conversations_inbox_activity", "inbox_id", "last_activity_at"),
+    sa.Index("ix_conversations_contact_inbox_status", "contact_id", "inbox_id", "status"),
+    sa.Index("ix_conversations_assignee_status", "assignee_id", "status"),
+)
+
+conversation_labels = sa.Table(
+    "conversation_labels",
+    metadata,
+    sa.Column(
+        "conversation_id",
+        Id,
+        sa.ForeignKey("conversations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("label", sa.String(100), primary_key=True),
+    _workspace_fk(),
+    sa.Index("ix_conversation_labels_label", "workspace_id", "label"),
+)
+
+messages = sa.Table(
+    "messages",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    _workspace_fk(),
+    sa.Column(
+        "conversation_id",
+        Id,
+        sa.ForeignKey("conversations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    # Denormalised from the conversation so the contact timeline is one
+    # index range scan rather than a join through every conversation.
+    sa.Column("contact_id", Id, sa.ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("direction", sa.String(16), nullable=False),
+    sa.Column("sender_kind", sa.String(16), nullable=False),
+    sa.Column("sender_id", Id, nullable=True),
+    sa.Column("private", sa.Boolean, nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("html", sa.Text, nullable=True),
+    sa.Column("external_id", sa.String(500), nullable=True),
+    sa.Column("idempotency_key", sa.String(200), nullable=True),
+    sa.Column("delivery_status", sa.String(16), nullable=False),
+    sa.Column("delivery_error", sa.String(1000), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("conversation_id", "seq"),
+    sa.UniqueConstraint("conversation_id", "idempotency_key"),
+    sa.Index("ix_messages_contact_created", "contact_id", "created_at", "id"),
+    sa.Index("ix_messages_external", "workspace_id", "external_id"),
+)
+
+attachments = sa.Table(
+    "attachments",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    _workspace_fk(),
+    sa.Column(
+        "message_id",
+        Id,
+        sa.ForeignKey("messages.id", ondelete="CASCADE"),
+        nullable=True,
+        index=True,
+    ),
+    sa.Column("storage_key", sa.String(100), nullable=False, unique=True),
+    sa.Column("filename", sa.String(255), nullable=False),
+    sa.Column("content_type", sa.String(100), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+# The durable event log. `id` is global and increasing; on PostgreSQL appends
+# are serialised per workspace (see server.storage.events) so a reader
+# resuming from an id never skips a late-committing lower one.
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    _workspace_fk(),
+    sa.Column("type", sa.String(64), nullable=False),
+    sa.Column("inbox_id", Id, nullable=True),
+    sa.Column("conversation_id", Id, nullable=True),
+    sa.Column("private", sa.Boolean, nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index("ix_events_workspace_cursor", "workspace_id", "id"),
+)
