@@ -37,3 +37,11 @@ async def list_agents(conn: AsyncConnection, actor: Actor) -> dict[str, Any]:
         .order_by(t.agents.c.id)
     )
     return {"items": [agent_view(r) for r in rows]}
+
+
+async def find_agent_id_by_email(conn: AsyncConnection, email: str) -> int | None:
+    """Internal lookup (CLI, demo): no actor, no permission check."""
+    found: int | None = await conn.scalar(
+        sa.select(t.agents.c.id).where(t.agents.c.email == email.strip().lower())
+    )
+    return found

@@ -1,0 +1,157 @@
+"""`threadline serve | migrate | create-admin | demo`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import sys
+from collections.abc import Sequence
+
+import uvicorn
+
+from server.actions.agents import do_create_agent
+from server.actions.context import perform
+from server.actions.workspaces import do_create_workspace
+from server.app import create_app
+from server.demo import DEMO_ADMIN_EMAIL, DEMO_AGENTS, DEMO_PASSWORD, ensure_demo_workspace
+from server.domain.actors import system_actor
+from server.domain.errors import DomainError
+from server.domain.values import Role
+from server.runtime import Runtime
+from server.settings import Settings
+from server.storage.migrate import upgrade_to_head
+
+log = logging.getLogger("threadline")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {}
+    if getattr(args, "host", None):
+        overrides["THREADLINE_HOST"] = args.host
+    if getattr(args, "port", None):
+        overrides["THREADLINE_PORT"] = str(args.port)
+    return Settings.from_env(**overrides)
+
+
+async def _serve(settings: Settings, *, migrate: bool, demo: bool) -> None:
+    if migrate:
+        await upgrade_to_head(settings.database_url)
+    runtime = Runtime.create(settings)
+    try:
+        if demo:
+            made = await ensure_demo_workspace(runtime)
+            _print_demo_banner(settings, created=made.created)
+        config = uvicorn.Config(
+            create_app(runtime),
+            host=settings.host,
+            port=settings.port,
+            # Measured fastest of uvicorn's websocket implementations
+            # (BENCHMARKS.md: 0.70x of bare websockets vs 0.46x legacy).
+            ws="websockets-sansio",
+            log_level=settings.log_level,
+            server_header=False,
+        )
+        await uvicorn.Server(config).serve()
+    finally:
+        await runtime.close()
+
+
+def _print_demo_banner(settings: Settings, *, created: bool) -> None:
+    agents = ", ".join(email for email, _ in DEMO_AGENTS)
+    print(
+        "\n"
+        "  Threadline demo " + ("created" if created else "already set up") + "\n"
+        f"  Server:   {settings.public_url}/\n"
+        f"  API docs: {settings.public_url}/api/v1/openapi.json\n"
+        f"  Login:    {DEMO_ADMIN_EMAIL} / {DEMO_PASSWORD}\n"
+        f"  Agents:   {agents} (same password)\n"
+        f"  Data in:  {settings.data_dir}\n",
+        flush=True,
+    )
+
+
+async def _create_admin(
+    settings: Settings, email: str, name: str, password: str, workspace: str
+) -> int:
+    await upgrade_to_head(settings.database_url)
+    runtime = Runtime.create(settings)
+    try:
+        ws = await perform(runtime, system_actor(0), do_create_workspace, name=workspace)
+        return await perform(
+            runtime,
+            system_actor(ws),
+            do_create_agent,
+            email=email,
+            name=name,
+            password=password,
+            role=Role.ADMIN,
+        )
+    finally:
+        await runtime.close()
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    if not sys.stdin.isatty():
+        raise SystemExit("no terminal to ask for a password: use --password-stdin")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Again: ") != first:
+        raise SystemExit("passwords differ")
+    return first
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="threadline", description="Threadline: one inbox for every channel."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the server (migrates the database first)")
+    serve.add_argument("--host", help="listen address (THREADLINE_HOST)")
+    serve.add_argument("--port", type=int, help="listen port (THREADLINE_PORT)")
+    serve.add_argument(
+        "--no-migrate", action="store_true", help="don't upgrade the schema at start"
+    )
+
+    sub.add_parser("migrate", help="upgrade the database schema to the newest version")
+
+    admin = sub.add_parser("create-admin", help="create a workspace and its first admin")
+    admin.add_argument("--email", required=True)
+    admin.add_argument("--name", required=True)
+    admin.add_argument("--workspace", default="My workspace", help="name of the new workspace")
+    admin.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+
+    demo = sub.add_parser("demo", help="serve with a demo workspace (created on first run)")
+    demo.add_argument("--host", help="listen address (THREADLINE_HOST)")
+    demo.add_argument("--port", type=int, help="listen port (THREADLINE_PORT)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    settings = _settings(args)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        if args.command == "serve":
+            asyncio.run(_serve(settings, migrate=not args.no_migrate, demo=False))
+        elif args.command == "demo":
+            asyncio.run(_serve(settings, migrate=True, demo=True))
+        elif args.command == "migrate":
+            asyncio.run(upgrade_to_head(settings.database_url))
+            print(f"database at head: {settings.database_url}")
+        elif args.command == "create-admin":
+            password = _read_password(args.password_stdin)
+            agent_id = asyncio.run(
+                _create_admin(settings, args.email, args.name, password, args.workspace)
+            )
+            print(f"created admin {args.email} (agent {agent_id}) in workspace {args.workspace!r}")
+    except DomainError as exc:
+        where = f" ({exc.field})" if exc.field else ""
+        raise SystemExit(f"error{where}: {exc.message}") from None
+    except KeyboardInterrupt:
+        pass
