@@ -53,6 +53,8 @@ def do_run_migrations(connection: sa.Connection) -> None:
 
 
 async def run_async_migrations() -> None:
+    # A plain engine rather than server.storage.db.Database: SQLite batch
+    # migrations rebuild tables, which its foreign_keys=ON would get in the way of.
     engine = create_async_engine(database_url(), poolclass=sa.NullPool)
     try:
         async with engine.connect() as connection:

@@ -157,7 +157,7 @@ class ApiTokenRevoked(Event):
 @event
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class TeamCreated(Event):
-    """A team was created."""
+    """A team was created; agents can join it and conversations can be routed to it."""
 
     type: ClassVar[str] = "team.created"
     team_id: int

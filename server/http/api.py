@@ -117,9 +117,13 @@ def to_route(endpoint: Endpoint, prefix: str) -> Route:
         runtime = _runtime(request)
         try:
             path = _path_ids(endpoint, request)
-            actor = await authenticate(request, runtime, method=endpoint.method)
-            if endpoint.auth == "agent" and actor is None:
-                raise Unauthenticated("log in or send an API token")
+            # Public endpoints (login) ignore credentials: a stale cookie
+            # must not stand in the way of logging in again.
+            actor = None
+            if endpoint.auth == "agent":
+                actor = await authenticate(request, runtime, method=endpoint.method)
+                if actor is None:
+                    raise Unauthenticated("log in or send an API token")
             query = endpoint.query.parse_query(request.query_params) if endpoint.query else {}
             if endpoint.query is None and request.query_params:
                 key = next(iter(request.query_params))

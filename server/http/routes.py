@@ -10,6 +10,7 @@ from starlette.routing import BaseRoute, Route
 
 from server.http import conversations, sessions
 from server.http.api import Endpoint, openapi_document, to_route
+from server.http.contacts import ENDPOINTS as CONTACT_ENDPOINTS
 
 API_PREFIX = "/api/v1"
 API_VERSION = "1.0.0"
@@ -17,6 +18,7 @@ API_VERSION = "1.0.0"
 ENDPOINTS: list[Endpoint] = [
     *sessions.ENDPOINTS,
     *conversations.ENDPOINTS,
+    *CONTACT_ENDPOINTS,
 ]
 
 

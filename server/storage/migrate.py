@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,10 @@ from server.storage.types import UTCDateTime
 
 # server/storage/migrate.py -> the repository root, which holds alembic/.
 ALEMBIC_DIR = Path(__file__).resolve().parents[2] / "alembic"
+
+# Alembic keeps the running migration in module globals (alembic.context,
+# alembic.op): one migration at a time per process.
+_alembic_lock = threading.Lock()
 
 
 def context_options(dialect_name: str) -> dict[str, Any]:
@@ -75,7 +80,8 @@ def alembic_config(database_url: str) -> Config:
 def upgrade_to_head_sync(database_url: str) -> None:
     """Upgrade to the latest revision. Must not be called from a thread
     running an event loop (env.py calls `asyncio.run`)."""
-    alembic_upgrade(alembic_config(database_url), "head")
+    with _alembic_lock:
+        alembic_upgrade(alembic_config(database_url), "head")
 
 
 async def upgrade_to_head(database_url: str) -> None:

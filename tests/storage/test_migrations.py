@@ -35,11 +35,8 @@ async def current_revision(url: str) -> str:
     db = Database(url)
     try:
         async with db.read() as conn:
-            return str(
-                (
-                    await conn.execute(sa.text("SELECT version_num FROM alembic_version"))
-                ).scalar_one()
-            )
+            result = await conn.execute(sa.text("SELECT version_num FROM alembic_version"))
+            return str(result.scalar_one())
     finally:
         await db.dispose()
 

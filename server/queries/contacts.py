@@ -1,0 +1,174 @@
+"""Reading contacts and the one timeline per customer (FEATURES.md F3).
+
+Contacts are visible workspace-wide to every agent; a contact's timeline
+only shows messages of conversations in inboxes the caller can see.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from server.domain.actors import Actor
+from server.domain.errors import InvalidInput
+from server.domain.values import IdentityKind, normalize_identity
+from server.queries.access import AnyRow, access_contact, inbox_filter, visible_inbox_ids
+from server.queries.pagination import DEFAULT_LIMIT, decode_cursor, page
+from server.queries.views import iso, message_view
+from server.storage import tables as t
+
+_MAX_ID = 2**63 - 1
+
+
+def contact_view(row: AnyRow, identities: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "name": row.name,
+        "attributes": row.attributes,
+        "identities": identities,
+        "created_at": iso(row.created_at),
+        "last_seen_at": iso(row.last_seen_at),
+    }
+
+
+def timeline_item_view(row: AnyRow) -> dict[str, Any]:
+    """A message plus where it happened: the inbox, its channel, and the
+    conversation's subject and status."""
+    return {
+        **message_view(row),
+        "inbox_id": row.inbox_id,
+        "inbox_name": row.inbox_name,
+        "channel": row.channel,
+        "conversation_subject": row.conversation_subject,
+        "conversation_status": row.conversation_status,
+    }
+
+
+async def identities_of(conn: AsyncConnection, ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """Each contact's identities, oldest first."""
+    out: defaultdict[int, list[dict[str, Any]]] = defaultdict(list)
+    if ids:
+        ci = t.contact_identities.c
+        rows = await conn.execute(
+            sa.select(ci.contact_id, ci.kind, ci.value, ci.verified)
+            .where(ci.contact_id.in_(ids))
+            .order_by(ci.contact_id, ci.id)
+        )
+        for r in rows:
+            out[r.contact_id].append({"kind": r.kind, "value": r.value, "verified": r.verified})
+    return out
+
+
+async def contact_detail(conn: AsyncConnection, actor: Actor, contact_id: int) -> dict[str, Any]:
+    row = await access_contact(conn, actor, contact_id)
+    return contact_view(row, (await identities_of(conn, [row.id]))[row.id])
+
+
+def _keyset(cursor: str) -> tuple[datetime, int]:
+    """The (created_at, id) a cursor this module returned points at; anything
+    else is an InvalidInput on `cursor`, never a database error."""
+    at_raw, last_id = decode_cursor(cursor, 2)
+    bad = InvalidInput("cursor: not a cursor this API returned", field="cursor")
+    if not isinstance(at_raw, str) or len(at_raw) > 40:
+        raise bad
+    if isinstance(last_id, bool) or not isinstance(last_id, int) or not 0 < last_id <= _MAX_ID:
+        raise bad
+    try:
+        at = datetime.fromisoformat(at_raw)
+    except ValueError:
+        raise bad from None
+    if at.tzinfo is None:
+        raise bad
+    return at, last_id
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def list_contacts(
+    conn: AsyncConnection,
+    actor: Actor,
+    *,
+    q: str | None = None,
+    identity_kind: IdentityKind | None = None,
+    identity_value: str | None = None,
+    cursor: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> dict[str, Any]:
+    """Newest first. `q` matches a case-insensitive substring of the name
+    (wildcards in it are literal); `identity_kind` + `identity_value` find
+    the contact holding that identity (exact, after normalisation). Filters
+    combine with AND."""
+    if (identity_kind is None) != (identity_value is None):
+        missing = "identity_value" if identity_value is None else "identity_kind"
+        raise InvalidInput("identity_kind and identity_value go together", field=missing)
+    c = t.contacts.c
+    stmt = sa.select(t.contacts).where(c.workspace_id == actor.workspace_id)
+    if q:
+        stmt = stmt.where(c.name.ilike(f"%{_like_escape(q)}%", escape="\\"))
+    if identity_kind is not None and identity_value is not None:
+        ci = t.contact_identities.c
+        stmt = stmt.where(
+            sa.exists().where(
+                ci.contact_id == c.id,
+                ci.workspace_id == actor.workspace_id,
+                ci.kind == identity_kind.value,
+                ci.value == normalize_identity(identity_kind, identity_value),
+            )
+        )
+    if cursor is not None:
+        at, last_id = _keyset(cursor)
+        stmt = stmt.where(sa.or_(c.created_at < at, sa.and_(c.created_at == at, c.id < last_id)))
+    stmt = stmt.order_by(c.created_at.desc(), c.id.desc()).limit(limit + 1)
+    rows = (await conn.execute(stmt)).all()
+    identities = await identities_of(conn, [r.id for r in rows])
+    items = [contact_view(r, identities[r.id]) for r in rows]
+    return page(items, limit, lambda item: (item["created_at"], item["id"]))
+
+
+async def contact_timeline(
+    conn: AsyncConnection,
+    actor: Actor,
+    contact_id: int,
+    *,
+    cursor: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> dict[str, Any]:
+    """Every message of the contact, across all its conversations and
+    inboxes the caller can see, oldest first (created_at, then id). Private
+    notes are included: every caller here is an agent.
+
+    Reads the `ix_messages_contact_created` range (messages carry the
+    contact id), joining each message to its conversation and inbox."""
+    await access_contact(conn, actor, contact_id)
+    visible = await visible_inbox_ids(conn, actor)
+    m, conv, inbox = t.messages.c, t.conversations.c, t.inboxes.c
+    stmt = (
+        sa.select(
+            t.messages,
+            conv.inbox_id,
+            inbox.name.label("inbox_name"),
+            inbox.kind.label("channel"),
+            conv.subject.label("conversation_subject"),
+            conv.status.label("conversation_status"),
+        )
+        .join(t.conversations, conv.id == m.conversation_id)
+        .join(t.inboxes, inbox.id == conv.inbox_id)
+        .where(
+            m.contact_id == contact_id,
+            m.workspace_id == actor.workspace_id,
+            inbox_filter(conv.inbox_id, visible),
+        )
+    )
+    if cursor is not None:
+        at, last_id = _keyset(cursor)
+        stmt = stmt.where(sa.or_(m.created_at > at, sa.and_(m.created_at == at, m.id > last_id)))
+    stmt = stmt.order_by(m.created_at, m.id).limit(limit + 1)
+    rows = (await conn.execute(stmt)).all()
+    items = [timeline_item_view(r) for r in rows]
+    return page(items, limit, lambda item: (item["created_at"], item["id"]))

@@ -1,0 +1,214 @@
+"""Workspaces are sealed and access is checked on every route (PROTOCOLS.md
+P7). Generated from the route table: every route that takes an object id
+is tried by an anonymous caller, a revoked token, an admin of another
+workspace and an agent without access to the object's inbox. A route that
+takes ids but is missing from MATRIX fails `test_matrix_covers_every_route`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import httpx
+import pytest
+
+from server.actions.contacts import IdentityInput
+from server.actions.context import perform
+from server.actions.messages import do_receive_message
+from server.actions.teams import do_create_team
+from server.actions.tokens import do_create_api_token, do_revoke_api_token
+from server.domain.values import IdentityKind
+from server.http.api import Endpoint
+from server.http.routes import API_PREFIX, ENDPOINTS
+from server.runtime import Runtime
+from tests.support import Workspace, client, login, seed_workspace
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    # What an agent of the same workspace who is NOT a member of the target
+    # inbox gets: 404 for objects behind the inbox, 403 for visible objects
+    # it may not change, 2xx where any agent may act.
+    non_member: int
+    body: dict[str, Any] | None = None
+
+
+MATRIX: dict[tuple[str, str], Case] = {
+    ("GET", "/conversations/{conversation_id}"): Case(404),
+    ("PATCH", "/conversations/{conversation_id}"): Case(404, {"priority": "high"}),
+    ("GET", "/conversations/{conversation_id}/messages"): Case(404),
+    ("POST", "/conversations/{conversation_id}/messages"): Case(404, {"text": "hi"}),
+    ("GET", "/conversations/{conversation_id}/messages/{message_id}"): Case(404),
+    ("POST", "/conversations"): Case(404, {"inbox_id": "{inbox_id}", "contact_id": "{contact_id}"}),
+    ("GET", "/contacts/{contact_id}"): Case(200),
+    ("PATCH", "/contacts/{contact_id}"): Case(200, {"attributes": {"plan": "pro"}}),
+    ("POST", "/contacts/{contact_id}/identities"): Case(
+        201, {"kind": "phone", "value": "+1 555 0100"}
+    ),
+    ("GET", "/contacts/{contact_id}/timeline"): Case(200),
+    ("GET", "/agents/{agent_id}"): Case(200),
+    ("PATCH", "/agents/{agent_id}"): Case(403, {"name": "Renamed"}),
+    ("POST", "/agents/{agent_id}/password"): Case(403, {"new_password": "another long password"}),
+    ("GET", "/teams/{team_id}"): Case(200),
+    ("PATCH", "/teams/{team_id}"): Case(403, {"name": "Renamed team"}),
+    ("DELETE", "/teams/{team_id}"): Case(403),
+    ("PUT", "/teams/{team_id}/members/{agent_id}"): Case(403),
+    ("DELETE", "/teams/{team_id}/members/{agent_id}"): Case(403),
+    ("GET", "/inboxes/{inbox_id}"): Case(404),
+    ("PATCH", "/inboxes/{inbox_id}"): Case(404, {"name": "Renamed inbox"}),
+    ("PUT", "/inboxes/{inbox_id}/members/{agent_id}"): Case(404),
+    ("DELETE", "/inboxes/{inbox_id}/members/{agent_id}"): Case(404),
+    ("DELETE", "/tokens/{token_id}"): Case(404),
+}
+
+
+def takes_ids(ep: Endpoint) -> bool:
+    return bool(ep.path_params) or (
+        ep.body is not None and any(name.endswith("_id") for name in ep.body.required)
+    )
+
+
+def test_matrix_covers_every_route() -> None:
+    with_ids = {(ep.method, ep.path) for ep in ENDPOINTS if takes_ids(ep)}
+    assert set(MATRIX) == with_ids
+
+
+@dataclasses.dataclass
+class Targets:
+    """Objects in workspace A that A's plain agent can't reach through
+    inbox membership (they live in `other_inbox`)."""
+
+    ids: dict[str, int]
+    revoked_token: str
+
+
+async def make_targets(runtime: Runtime, ws: Workspace) -> Targets:
+    hidden = await perform(
+        runtime,
+        ws.system,
+        do_receive_message,
+        inbox_id=ws.other_inbox_id,
+        identity=IdentityInput(IdentityKind.EMAIL, "hidden@acme.test"),
+        name="Hidden Customer",
+        text="billing question",
+    )
+    team_id = await perform(runtime, ws.admin, do_create_team, name="Tier 2")
+    admin_token = await perform(runtime, ws.admin, do_create_api_token, name="admin script")
+    agent_token = await perform(runtime, ws.agent, do_create_api_token, name="old script")
+    await perform(runtime, ws.agent, do_revoke_api_token, token_id=agent_token.token_id)
+    return Targets(
+        ids={
+            "conversation_id": hidden.conversation_id,
+            "message_id": hidden.message_id,
+            "contact_id": hidden.contact_id,
+            "inbox_id": ws.other_inbox_id,
+            "agent_id": ws.admin_id,
+            "team_id": team_id,
+            "token_id": admin_token.token_id,
+        },
+        revoked_token=agent_token.token,
+    )
+
+
+def request_for(
+    ep: Endpoint, case: Case, ids: dict[str, int]
+) -> tuple[str, str, dict[str, Any] | None]:
+    path = API_PREFIX + ep.path
+    for name in ep.path_params:
+        path = path.replace("{" + name + "}", str(ids[name]))
+    body = None
+    if case.body is not None:
+        body = {
+            k: ids[v[1:-1]] if isinstance(v, str) and v.startswith("{") else v
+            for k, v in case.body.items()
+        }
+    return ep.method, path, body
+
+
+async def call(
+    c: httpx.AsyncClient, method: str, path: str, body: dict[str, Any] | None
+) -> httpx.Response:
+    return await c.request(method, path, json=body)
+
+
+ROUTES = [ep for ep in ENDPOINTS if (ep.method, ep.path) in MATRIX]
+
+
+@pytest.fixture
+async def world(runtime: Runtime, ws: Workspace) -> tuple[Workspace, Targets, Workspace]:
+    targets = await make_targets(runtime, ws)
+    other = await seed_workspace(runtime, "Other Co")
+    return ws, targets, other
+
+
+async def test_anonymous_and_revoked_callers_get_401_everywhere(
+    runtime: Runtime, world: tuple[Workspace, Targets, Workspace]
+) -> None:
+    _ws, targets, _other = world
+    async with client(runtime) as anon, client(runtime) as revoked:
+        revoked.headers["authorization"] = f"Bearer {targets.revoked_token}"
+        for ep in ENDPOINTS:
+            if ep.auth == "public":
+                continue
+            case = MATRIX.get((ep.method, ep.path), Case(200, {}))
+            method, path, body = request_for(ep, case, targets.ids)
+            for who, c in (("anonymous", anon), ("revoked token", revoked)):
+                res = await call(c, method, path, body)
+                assert res.status_code == 401, (
+                    f"{who} {method} {path}: {res.status_code} {res.text}"
+                )
+                assert res.json()["error"]["code"] == "unauthenticated"
+
+
+async def test_another_workspace_sees_nothing(
+    runtime: Runtime, world: tuple[Workspace, Targets, Workspace]
+) -> None:
+    _ws, targets, other = world
+    async with client(runtime) as outsider:
+        await login(outsider, other.admin_email)  # an *admin*, of the other workspace
+        for ep in ROUTES:
+            method, path, body = request_for(ep, MATRIX[(ep.method, ep.path)], targets.ids)
+            res = await call(outsider, method, path, body)
+            assert res.status_code == 404, f"{method} {path}: {res.status_code} {res.text}"
+        # Lists are sealed too: nothing of workspace A shows up.
+        for ep in ENDPOINTS:
+            if (
+                ep.method == "GET"
+                and not ep.path_params
+                and ep.path.count("/") == 1
+                and ep.auth == "agent"
+            ):
+                res = await outsider.get(API_PREFIX + ep.path)
+                assert res.status_code == 200, ep.path
+                ids = {item["id"] for item in res.json()["items"]}
+                key = {
+                    "/conversations": "conversation_id",
+                    "/contacts": "contact_id",
+                    "/agents": "agent_id",
+                    "/teams": "team_id",
+                    "/inboxes": "inbox_id",
+                    "/tokens": "token_id",
+                }[ep.path]
+                assert targets.ids[key] not in ids, ep.path
+
+
+async def test_agent_without_inbox_access(
+    runtime: Runtime, world: tuple[Workspace, Targets, Workspace]
+) -> None:
+    ws, targets, _other = world
+    async with client(runtime) as agent:
+        await login(agent, ws.agent_email)
+        for ep in ROUTES:
+            case = MATRIX[(ep.method, ep.path)]
+            method, path, body = request_for(ep, case, targets.ids)
+            res = await call(agent, method, path, body)
+            assert res.status_code == case.non_member, (
+                f"{method} {path}: {res.status_code} {res.text}"
+            )
+        # The contact is visible, but its timeline hides the inbox the agent
+        # is not a member of.
+        timeline = await agent.get(f"{API_PREFIX}/contacts/{targets.ids['contact_id']}/timeline")
+        assert timeline.json()["items"] == []
+        listed = await agent.get(f"{API_PREFIX}/conversations")
+        assert targets.ids["conversation_id"] not in {c["id"] for c in listed.json()["items"]}

@@ -1,0 +1,192 @@
+"""PROTOCOLS.md P8, generated from the route table: every endpoint answers
+malformed input (wrong types, NUL bytes, huge strings, invalid UTF-8,
+unknown fields, bad query parameters) with a 4xx JSON error naming the
+field — never a 500, never a partial write."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+
+from server.actions.context import perform
+from server.actions.teams import do_create_team
+from server.http.api import Endpoint
+from server.http.routes import API_PREFIX, ENDPOINTS
+from server.http.schema import Bool, DateTime, Field, Int, JsonMap, List, Nullable, Obj, Str
+from server.runtime import Runtime
+from server.storage import tables as t
+from tests.support import PASSWORD, Workspace
+
+JSON = {"content-type": "application/json"}
+
+# A valid body per route, so that exactly one broken field is what fails.
+VALID: dict[tuple[str, str], dict[str, Any]] = {
+    ("POST", "/auth/login"): {"email": "admin@acme.test", "password": "x"},
+    ("POST", "/auth/password"): {
+        "current_password": PASSWORD,
+        "new_password": "another long password",
+    },
+    ("POST", "/conversations"): {"inbox_id": "{inbox_id}", "contact_id": "{contact_id}"},
+    ("PATCH", "/conversations/{conversation_id}"): {"priority": "high"},
+    ("POST", "/conversations/{conversation_id}/messages"): {"text": "hello"},
+    ("POST", "/contacts"): {"name": "New Person"},
+    ("PATCH", "/contacts/{contact_id}"): {"name": "Renamed"},
+    ("POST", "/contacts/{contact_id}/identities"): {"kind": "phone", "value": "+1 555 0100"},
+    ("POST", "/agents"): {"email": "new@acme.test", "name": "New", "password": "a long password"},
+    ("PATCH", "/agents/{agent_id}"): {"name": "Renamed"},
+    ("POST", "/agents/{agent_id}/password"): {"new_password": "another long password"},
+    ("POST", "/teams"): {"name": "Team X"},
+    ("PATCH", "/teams/{team_id}"): {"name": "Team Y"},
+    ("POST", "/inboxes"): {"name": "Inbox X", "kind": "api"},
+    ("PATCH", "/inboxes/{inbox_id}"): {"name": "Inbox Y"},
+    ("POST", "/tokens"): {"name": "script"},
+}
+
+
+def bad_values(field: Field) -> list[Any]:
+    if isinstance(field, Nullable):
+        return bad_values(field.inner)
+    if isinstance(field, Str):
+        return [12345, ["list"], "nul\x00byte", "x" * (field.max_length + 1), "\ud800"]
+    if isinstance(field, Int):
+        return ["12", True, 2**70, 1.5]
+    if isinstance(field, Bool):
+        return ["yes", 1]
+    if isinstance(field, DateTime):
+        return ["2031-01-01T09:00:00", "tomorrow", 20310101]
+    if isinstance(field, JsonMap):
+        return [["not", "a", "map"], {"nested": {"deep": 1}}, {"k": "v\x00"}, {"": 1}]
+    if isinstance(field, List):
+        return ["not a list", [None], list(range(field.max_items + 1))]
+    if isinstance(field, Obj):
+        return ["not an object", {"unknown_field": 1}]
+    raise AssertionError(f"no bad values for {field!r}: add them here")
+
+
+def test_every_body_route_has_a_valid_sample() -> None:
+    assert {(ep.method, ep.path) for ep in ENDPOINTS if ep.body is not None} == set(VALID)
+
+
+def fill(template: Any, ids: dict[str, int]) -> Any:
+    if isinstance(template, str) and template.startswith("{") and template.endswith("}"):
+        return ids[template[1:-1]]
+    if isinstance(template, dict):
+        return {k: fill(v, ids) for k, v in template.items()}
+    return template
+
+
+def url(ep: Endpoint, ids: dict[str, int]) -> str:
+    path = API_PREFIX + ep.path
+    for name in ep.path_params:
+        path = path.replace("{" + name + "}", str(ids[name]))
+    return path
+
+
+async def counts(runtime: Runtime) -> dict[str, int]:
+    async with runtime.db.read() as conn:
+        return {
+            table.name: int(await conn.scalar(sa.select(sa.func.count()).select_from(table)) or 0)
+            for table in (
+                t.events,
+                t.messages,
+                t.contacts,
+                t.conversations,
+                t.agents,
+                t.teams,
+                t.inboxes,
+                t.api_tokens,
+                t.sessions,
+            )
+        }
+
+
+def assert_clean_4xx(res: httpx.Response, where: str, field: str | None = None) -> None:
+    assert 400 <= res.status_code < 500, f"{where}: {res.status_code} {res.text[:300]}"
+    error = res.json()["error"]
+    assert error["code"] and error["message"], where
+    if field is not None:
+        assert error["field"] and error["field"].startswith(field), (
+            f"{where}: field {error['field']!r}"
+        )
+
+
+async def test_malformed_bodies_are_refused_by_field_and_write_nothing(
+    runtime: Runtime, ws: Workspace, admin_client: httpx.AsyncClient
+) -> None:
+    ids = {
+        "conversation_id": ws.conversation_id,
+        "contact_id": ws.contact_id,
+        "inbox_id": ws.inbox_id,
+        "agent_id": ws.agent_id,
+        "team_id": 0,
+        "token_id": 0,
+    }
+    ids["team_id"] = await perform(runtime, ws.admin, do_create_team, name="Fuzz team")
+    before = await counts(runtime)
+    for ep in ENDPOINTS:
+        if ep.body is None:
+            continue
+        valid = fill(VALID[(ep.method, ep.path)], ids)
+        target = url(ep, ids)
+        for name, field in ep.body.fields.items():
+            for bad in bad_values(field):
+                # ASCII-escaped JSON, so lone surrogates travel as \\ud800.
+                res = await admin_client.request(
+                    ep.method, target, content=json.dumps({**valid, name: bad}), headers=JSON
+                )
+                assert_clean_4xx(res, f"{ep.method} {ep.path} {name}={bad!r:.40}", name)
+        res = await admin_client.request(ep.method, target, json={**valid, "surprise": 1})
+        assert_clean_4xx(res, f"{ep.method} {ep.path} unknown field", "surprise")
+        for raw in (b'{"name": "\xff\xfe"}', b"{not json", b"[1, 2]", b'"a string"', b"\x00" * 10):
+            res = await admin_client.request(
+                ep.method, target, content=raw, headers={"content-type": "application/json"}
+            )
+            assert_clean_4xx(res, f"{ep.method} {ep.path} raw {raw[:12]!r}", "body")
+        res = await admin_client.request(
+            ep.method, target, content=b"{}", headers={"content-type": "text/plain"}
+        )
+        if ep.body.required:
+            assert_clean_4xx(res, f"{ep.method} {ep.path} text/plain")
+        deep = b"[" * 100_000 + b"]" * 100_000
+        res = await admin_client.request(
+            ep.method, target, content=deep, headers={"content-type": "application/json"}
+        )
+        assert_clean_4xx(res, f"{ep.method} {ep.path} deep nesting")
+    after = await counts(runtime)
+    assert after == before
+
+
+async def test_malformed_query_parameters(ws: Workspace, admin_client: httpx.AsyncClient) -> None:
+    ids = {"conversation_id": ws.conversation_id, "contact_id": ws.contact_id}
+    for ep in ENDPOINTS:
+        if ep.method != "GET" or ep.query is None or any(p not in ids for p in ep.path_params):
+            continue
+        target = url(ep, ids)
+        res = await admin_client.get(target, params={"no_such_param": "1"})
+        assert_clean_4xx(res, f"{ep.path} unknown param", "no_such_param")
+        for name, field in ep.query.fields.items():
+            for bad in ("\x00", "x" * 20_000, "-99999999999999999999999"):
+                if isinstance(field, Str) and bad == "-99999999999999999999999":
+                    continue
+                res = await admin_client.get(target, params={name: bad})
+                assert_clean_4xx(res, f"{ep.path} {name}={bad[:20]!r}", name)
+
+
+async def test_oversized_body_is_413(ws: Workspace, admin_client: httpx.AsyncClient) -> None:
+    res = await admin_client.post(
+        f"{API_PREFIX}/conversations/{ws.conversation_id}/messages",
+        content=b'{"text": "' + b"a" * 2_000_000 + b'"}',
+        headers={"content-type": "application/json"},
+    )
+    assert res.status_code == 413
+    assert res.json()["error"]["field"] == "body"
+
+
+async def test_unknown_api_path_and_method_are_json(admin_client: httpx.AsyncClient) -> None:
+    res = await admin_client.get(f"{API_PREFIX}/no-such-thing")
+    assert res.status_code == 404 and res.json()["error"]["code"] == "not_found"
+    res = await admin_client.delete(f"{API_PREFIX}/conversations")
+    assert res.status_code == 405 and res.json()["error"]["code"] == "method_not_allowed"
