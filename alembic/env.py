@@ -12,9 +12,9 @@ import asyncio
 from logging.config import fileConfig
 
 import sqlalchemy as sa
+from alembic import context
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from alembic import context
 from server.settings import Settings
 from server.storage.migrate import context_options
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from alembic import op
 
 revision: str = "0001"
@@ -26,6 +27,7 @@ depends_on: str | Sequence[str] | None = None
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets BIGINT.
 ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 UTC_DATETIME = sa.DateTime(timezone=True)
+JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 # In creation order (referenced tables first); dropped in reverse.
 TABLES = [
@@ -75,7 +77,7 @@ def upgrade() -> None:
         "workspaces",
         _id(),
         sa.Column("name", sa.String(200), nullable=False),
-        sa.Column("settings", sa.JSON(), nullable=False),
+        sa.Column("settings", JSON, nullable=False),
         sa.Column("created_at", UTC_DATETIME, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_workspaces"),
     )
@@ -142,7 +144,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_teams"),
         sa.UniqueConstraint("workspace_id", "name", name="uq_teams_workspace_id_name"),
     )
-    _index("teams", "workspace_id")
 
     op.create_table(
         "team_members",
@@ -163,7 +164,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(200), nullable=False),
         sa.Column("kind", sa.String(16), nullable=False),
         sa.Column("public_token", sa.String(64), nullable=False),
-        sa.Column("settings", sa.JSON(), nullable=False),
+        sa.Column("settings", JSON, nullable=False),
         sa.Column("secret_encrypted", sa.Text(), nullable=True),
         sa.Column("created_at", UTC_DATETIME, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_inboxes"),
@@ -188,7 +189,7 @@ def upgrade() -> None:
         _id(),
         *_workspace_id("contacts"),
         sa.Column("name", sa.String(200), nullable=False),
-        sa.Column("attributes", sa.JSON(), nullable=False),
+        sa.Column("attributes", JSON, nullable=False),
         sa.Column("created_at", UTC_DATETIME, nullable=False),
         sa.Column("last_seen_at", UTC_DATETIME, nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_contacts"),
@@ -210,7 +211,6 @@ def upgrade() -> None:
             "workspace_id", "kind", "value", name="uq_contact_identities_workspace_id_kind_value"
         ),
     )
-    _index("contact_identities", "workspace_id")
     _index("contact_identities", "contact_id")
 
     op.create_table(
@@ -247,6 +247,7 @@ def upgrade() -> None:
         name="ix_conversations_contact_inbox_status",
     )
     _index("conversations", "assignee_id", "status", name="ix_conversations_assignee_status")
+    _index("conversations", "team_id", "status", name="ix_conversations_team_status")
 
     op.create_table(
         "conversation_labels",
@@ -256,7 +257,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("conversation_id", "label", name="pk_conversation_labels"),
         _fk("conversation_labels", "conversation_id", "conversations", "CASCADE"),
     )
-    _index("conversation_labels", "workspace_id")
     _index("conversation_labels", "workspace_id", "label", name="ix_conversation_labels_label")
 
     op.create_table(
@@ -265,6 +265,7 @@ def upgrade() -> None:
         *_workspace_id("messages"),
         sa.Column("conversation_id", ID, nullable=False),
         sa.Column("contact_id", ID, nullable=False),
+        sa.Column("inbox_id", ID, nullable=False),
         sa.Column("seq", sa.Integer(), nullable=False),
         sa.Column("direction", sa.String(16), nullable=False),
         sa.Column("sender_kind", sa.String(16), nullable=False),
@@ -280,16 +281,16 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_messages"),
         _fk("messages", "conversation_id", "conversations", "CASCADE"),
         _fk("messages", "contact_id", "contacts", "CASCADE"),
+        _fk("messages", "inbox_id", "inboxes", "CASCADE"),
         sa.UniqueConstraint("conversation_id", "seq", name="uq_messages_conversation_id_seq"),
+        sa.UniqueConstraint("inbox_id", "external_id", name="uq_messages_inbox_id_external_id"),
         sa.UniqueConstraint(
             "conversation_id",
             "idempotency_key",
             name="uq_messages_conversation_id_idempotency_key",
         ),
     )
-    _index("messages", "workspace_id")
     _index("messages", "contact_id", "created_at", "id", name="ix_messages_contact_created")
-    _index("messages", "workspace_id", "external_id", name="ix_messages_external")
 
     op.create_table(
         "attachments",
@@ -317,11 +318,10 @@ def upgrade() -> None:
         sa.Column("inbox_id", ID, nullable=True),
         sa.Column("conversation_id", ID, nullable=True),
         sa.Column("private", sa.Boolean(), nullable=False),
-        sa.Column("payload", sa.JSON(), nullable=False),
+        sa.Column("payload", JSON, nullable=False),
         sa.Column("created_at", UTC_DATETIME, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_events"),
     )
-    _index("events", "workspace_id")
     _index("events", "workspace_id", "id", name="ix_events_workspace_cursor")
 
 

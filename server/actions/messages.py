@@ -118,13 +118,7 @@ async def do_receive_message(
                     t.messages.c.seq,
                     t.messages.c.conversation_id,
                     t.messages.c.contact_id,
-                )
-                .join(t.conversations, t.conversations.c.id == t.messages.c.conversation_id)
-                .where(
-                    t.messages.c.workspace_id == inbox.workspace_id,
-                    t.messages.c.external_id == external_id,
-                    t.conversations.c.inbox_id == inbox_id,
-                )
+                ).where(t.messages.c.inbox_id == inbox_id, t.messages.c.external_id == external_id)
             )
         ).first()
         if earlier is not None:
@@ -213,6 +207,7 @@ async def _append(
                 workspace_id=conv.workspace_id,
                 conversation_id=conv.id,
                 contact_id=conv.contact_id,
+                inbox_id=conv.inbox_id,
                 seq=seq,
                 direction=direction.value,
                 sender_kind=sender_kind.value,

@@ -11,6 +11,7 @@ from starlette.routing import BaseRoute, Route
 from server.http import conversations, sessions
 from server.http.api import Endpoint, openapi_document, to_route
 from server.http.contacts import ENDPOINTS as CONTACT_ENDPOINTS
+from server.http.directory import ENDPOINTS as DIRECTORY_ENDPOINTS
 
 API_PREFIX = "/api/v1"
 API_VERSION = "1.0.0"
@@ -19,6 +20,7 @@ ENDPOINTS: list[Endpoint] = [
     *sessions.ENDPOINTS,
     *conversations.ENDPOINTS,
     *CONTACT_ENDPOINTS,
+    *DIRECTORY_ENDPOINTS,
 ]
 
 

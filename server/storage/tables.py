@@ -9,8 +9,12 @@ workspace. Secrets are stored hashed (tokens, passwords) or encrypted
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 
 from server.storage.types import Id, UTCDateTime
+
+# JSON everywhere, jsonb on PostgreSQL (indexable, compared by value).
+Json = sa.JSON().with_variant(JSONB(), "postgresql")
 
 metadata = sa.MetaData(
     naming_convention={
@@ -23,13 +27,15 @@ metadata = sa.MetaData(
 )
 
 
-def _workspace_fk() -> sa.Column[int]:
+def _workspace_fk(*, index: bool = True) -> sa.Column[int]:
+    """`index=False` where a composite index or unique constraint already
+    starts with workspace_id (an extra index only costs writes)."""
     return sa.Column(
         "workspace_id",
         Id,
         sa.ForeignKey("workspaces.id", ondelete="CASCADE"),
         nullable=False,
-        index=True,
+        index=index,
     )
 
 
@@ -38,7 +44,7 @@ workspaces = sa.Table(
     metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("name", sa.String(200), nullable=False),
-    sa.Column("settings", sa.JSON, nullable=False),
+    sa.Column("settings", Json, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
 )
 
@@ -92,7 +98,7 @@ teams = sa.Table(
     "teams",
     metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
-    _workspace_fk(),
+    _workspace_fk(index=False),
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("description", sa.String(2000), nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
@@ -118,7 +124,7 @@ inboxes = sa.Table(
     sa.Column("kind", sa.String(16), nullable=False),
     # Public, not a secret: the widget's <script> tag names the inbox by it.
     sa.Column("public_token", sa.String(64), nullable=False, unique=True),
-    sa.Column("settings", sa.JSON, nullable=False),
+    sa.Column("settings", Json, nullable=False),
     # Encrypted with the server's key (server.storage.secrets); never returned.
     sa.Column("secret_encrypted", sa.Text, nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
@@ -140,7 +146,7 @@ contacts = sa.Table(
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     _workspace_fk(),
     sa.Column("name", sa.String(200), nullable=False),
-    sa.Column("attributes", sa.JSON, nullable=False),
+    sa.Column("attributes", Json, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("last_seen_at", UTCDateTime, nullable=True),
 )
@@ -149,7 +155,7 @@ contact_identities = sa.Table(
     "contact_identities",
     metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
-    _workspace_fk(),
+    _workspace_fk(index=False),
     sa.Column(
         "contact_id",
         Id,
@@ -187,6 +193,7 @@ conversations = sa.Table(
     sa.Index("ix_conversations_inbox_activity", "inbox_id", "last_activity_at"),
     sa.Index("ix_conversations_contact_inbox_status", "contact_id", "inbox_id", "status"),
     sa.Index("ix_conversations_assignee_status", "assignee_id", "status"),
+    sa.Index("ix_conversations_team_status", "team_id", "status"),
 )
 
 conversation_labels = sa.Table(
@@ -199,7 +206,7 @@ conversation_labels = sa.Table(
         primary_key=True,
     ),
     sa.Column("label", sa.String(100), primary_key=True),
-    _workspace_fk(),
+    _workspace_fk(index=False),
     sa.Index("ix_conversation_labels_label", "workspace_id", "label"),
 )
 
@@ -207,7 +214,7 @@ messages = sa.Table(
     "messages",
     metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
-    _workspace_fk(),
+    _workspace_fk(index=False),
     sa.Column(
         "conversation_id",
         Id,
@@ -215,8 +222,10 @@ messages = sa.Table(
         nullable=False,
     ),
     # Denormalised from the conversation so the contact timeline is one
-    # index range scan rather than a join through every conversation.
+    # index range scan rather than a join through every conversation, and
+    # so inbound dedupe can be a UNIQUE constraint per inbox.
     sa.Column("contact_id", Id, sa.ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("inbox_id", Id, sa.ForeignKey("inboxes.id", ondelete="CASCADE"), nullable=False),
     sa.Column("seq", sa.Integer, nullable=False),
     sa.Column("direction", sa.String(16), nullable=False),
     sa.Column("sender_kind", sa.String(16), nullable=False),
@@ -232,7 +241,9 @@ messages = sa.Table(
     sa.UniqueConstraint("conversation_id", "seq"),
     sa.UniqueConstraint("conversation_id", "idempotency_key"),
     sa.Index("ix_messages_contact_created", "contact_id", "created_at", "id"),
-    sa.Index("ix_messages_external", "workspace_id", "external_id"),
+    # Idempotent ingest (PROTOCOLS.md P1): one message per provider id per
+    # inbox, even when two deliveries race. NULLs (agent replies) are distinct.
+    sa.UniqueConstraint("inbox_id", "external_id"),
 )
 
 attachments = sa.Table(
@@ -262,12 +273,12 @@ events = sa.Table(
     "events",
     metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
-    _workspace_fk(),
+    _workspace_fk(index=False),
     sa.Column("type", sa.String(64), nullable=False),
     sa.Column("inbox_id", Id, nullable=True),
     sa.Column("conversation_id", Id, nullable=True),
     sa.Column("private", sa.Boolean, nullable=False),
-    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("payload", Json, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Index("ix_events_workspace_cursor", "workspace_id", "id"),
 )

@@ -54,7 +54,7 @@ def running(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str, Path]]
     """`threadline serve` on a fresh data dir, after `create-admin`."""
     port = free_port()
     env = env_for(tmp_path / "data", port)
-    created = subprocess.run(
+    created = subprocess.run(  # noqa: PLW1510 -- the return code is asserted
         [
             *THREADLINE,
             "create-admin",
@@ -110,7 +110,7 @@ def test_serve_uses_the_embedded_default_and_the_admin_can_log_in(
 
 def test_create_admin_refuses_a_weak_password_with_a_clear_message(tmp_path: Path) -> None:
     env = env_for(tmp_path / "data", free_port())
-    res = subprocess.run(
+    res = subprocess.run(  # noqa: PLW1510 -- the return code is asserted
         [
             *THREADLINE,
             "create-admin",
@@ -133,7 +133,7 @@ def test_create_admin_refuses_a_weak_password_with_a_clear_message(tmp_path: Pat
 def test_migrate_is_idempotent(tmp_path: Path) -> None:
     env = env_for(tmp_path / "data", free_port())
     for _ in range(2):
-        res = subprocess.run(
+        res = subprocess.run(  # noqa: PLW1510 -- the return code is asserted
             [*THREADLINE, "migrate"], env=env, capture_output=True, text=True, timeout=120
         )
         assert res.returncode == 0, res.stderr

@@ -93,8 +93,8 @@ def describe(diffs: list[Any]) -> list[tuple[str, ...]]:
     ("alteration", "expected"),
     [
         pytest.param(
-            "DROP INDEX ix_messages_external",
-            ("add_index", "ix_messages_external"),
+            "DROP INDEX ix_messages_contact_created",
+            ("add_index", "ix_messages_contact_created"),
             id="dropped-index",
         ),
         pytest.param(
