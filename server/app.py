@@ -46,6 +46,7 @@ def create_app(runtime: Runtime) -> Starlette:
         exception_handlers={HTTPException: http_error, Exception: server_error},
     )
     app.state.runtime = runtime
+    app.state.token_use_stamps = {}
     app.state.login_limiter = SlidingWindow(
         runtime.settings.login_limit, runtime.settings.login_window_seconds
     )

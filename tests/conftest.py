@@ -9,13 +9,19 @@ starting the server.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import concurrent.futures
+import shutil
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
 from server.storage.migrate import upgrade_to_head
 from tests.services.postgres import PostgresServer
+
+T = TypeVar("T")
 
 # --- Services ---------------------------------------------------------------
 
@@ -28,6 +34,13 @@ def pg_server() -> Iterator[PostgresServer]:
 
 
 # --- Databases --------------------------------------------------------------
+
+
+def run_apart(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion on its own thread and loop: session
+    fixtures may be first requested from inside a test's running loop."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 @pytest.fixture(
@@ -45,11 +58,43 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return await server.create_database()
 
 
-@pytest.fixture
-async def migrated_url(database_url: str) -> str:
-    """`database_url`, upgraded to the latest migration."""
-    await upgrade_to_head(database_url)
-    return database_url
+@pytest.fixture(scope="session")
+def migrated_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to head once per run; tests get copies."""
+    path = tmp_path_factory.mktemp("template") / "migrated.db"
+    run_apart(upgrade_to_head(f"sqlite+aiosqlite:///{path}"))
+    return path
+
+
+@pytest.fixture(scope="session")
+def migrated_pg_template(pg_server: PostgresServer) -> str:
+    """A PostgreSQL database migrated to head once per run; tests get
+    `CREATE DATABASE ... TEMPLATE` copies (much faster than migrating)."""
+
+    async def make() -> str:
+        url = await pg_server.create_database()
+        await upgrade_to_head(url)
+        return pg_server.database_name(url)
+
+    return run_apart(make())
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+    ]
+)
+async def migrated_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh database at the latest migration: a copy of a template that
+    was upgraded by Alembic at the start of the run (the migration tests
+    themselves upgrade empty databases through `database_url`)."""
+    if request.param == "sqlite":
+        path = tmp_path / "threadline.db"
+        shutil.copyfile(request.getfixturevalue("migrated_sqlite_template"), path)
+        return f"sqlite+aiosqlite:///{path}"
+    server: PostgresServer = request.getfixturevalue("pg_server")
+    return await server.create_database(template=request.getfixturevalue("migrated_pg_template"))
 
 
 # --- Application fixtures ---------------------------------------------------

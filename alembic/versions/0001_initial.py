@@ -79,6 +79,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(200), nullable=False),
         sa.Column("settings", JSON, nullable=False),
         sa.Column("created_at", UTC_DATETIME, nullable=False),
+        sa.Column("event_seq", sa.BigInteger(), server_default="0", nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_workspaces"),
     )
 
@@ -194,7 +195,7 @@ def upgrade() -> None:
         sa.Column("last_seen_at", UTC_DATETIME, nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_contacts"),
     )
-    _index("contacts", "workspace_id")
+    _index("contacts", "workspace_id", "created_at", "id", name="ix_contacts_workspace_created")
 
     op.create_table(
         "contact_identities",
@@ -314,6 +315,7 @@ def upgrade() -> None:
         "events",
         _id(),
         *_workspace_id("events"),
+        sa.Column("ws_seq", sa.BigInteger(), nullable=False),
         sa.Column("type", sa.String(64), nullable=False),
         sa.Column("inbox_id", ID, nullable=True),
         sa.Column("conversation_id", ID, nullable=True),
@@ -321,6 +323,7 @@ def upgrade() -> None:
         sa.Column("payload", JSON, nullable=False),
         sa.Column("created_at", UTC_DATETIME, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_events"),
+        sa.UniqueConstraint("workspace_id", "ws_seq", name="uq_events_workspace_id_ws_seq"),
     )
     _index("events", "workspace_id", "id", name="ix_events_workspace_cursor")
 

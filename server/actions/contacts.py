@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from server.actions.context import ActionContext
-from server.domain.errors import Conflict
+from server.domain.errors import Conflict, InvalidInput
 from server.domain.events import ContactCreated, ContactIdentityAdded, ContactUpdated
 from server.domain.values import IdentityKind, normalize_identity
 from server.queries.access import access_contact
@@ -32,9 +32,27 @@ async def do_create_contact(
     """Create a contact with its identities. An identity already held by
     another contact is a conflict naming that identity's position."""
     identities = identities or []
+    seen: set[tuple[IdentityKind, str]] = set()
     for i, ident in enumerate(identities):
+        key = (ident.kind, check_identity(ident, field=f"identities[{i}].value"))
+        if key in seen:
+            raise InvalidInput("the same identity is given twice", field=f"identities[{i}]")
+        seen.add(key)
         if await _identity_owner(ctx, ident.kind, ident.value) is not None:
             raise Conflict("this identity belongs to another contact", field=f"identities[{i}]")
+    return await _insert_contact(ctx, name=name, attributes=attributes, identities=identities)
+
+
+async def _insert_contact(
+    ctx: ActionContext,
+    *,
+    name: str,
+    attributes: dict[str, Any] | None,
+    identities: list[IdentityInput],
+) -> int:
+    """Insert without checking identities: a concurrent insert of the same
+    identity fails on its UNIQUE constraint and `perform` retries the
+    action, which then finds the winner's contact."""
     contact_id: int = (
         await ctx.conn.execute(
             t.contacts.insert()
@@ -104,8 +122,17 @@ async def _identity_owner(ctx: ActionContext, kind: IdentityKind, value: str) ->
     return owner
 
 
-async def add_identity(ctx: ActionContext, contact_id: int, ident: IdentityInput) -> None:
+def check_identity(ident: IdentityInput, *, field: str = "value") -> str:
+    """The normalised value; an identity that normalises to nothing (a
+    phone number without digits) is refused."""
     value = normalize_identity(ident.kind, ident.value)
+    if not value.lstrip("+"):
+        raise InvalidInput(f"not a usable {ident.kind.value} identity", field=field)
+    return value
+
+
+async def add_identity(ctx: ActionContext, contact_id: int, ident: IdentityInput) -> None:
+    value = check_identity(ident)
     await ctx.conn.execute(
         t.contact_identities.insert().values(
             workspace_id=ctx.actor.workspace_id,
@@ -135,5 +162,5 @@ async def find_or_create_contact(
     owner = await _identity_owner(ctx, identity.kind, identity.value)
     if owner is not None:
         return owner, False
-    contact_id = await do_create_contact(ctx, name=name, identities=[identity])
+    contact_id = await _insert_contact(ctx, name=name, attributes=None, identities=[identity])
     return contact_id, True

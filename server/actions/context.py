@@ -13,16 +13,16 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.bus.base import Bus, workspace_topic
 from server.domain.actors import Actor
 from server.domain.errors import Conflict
 from server.domain.events import Event
-from server.storage.events import StoredEvent, append_event, serialize_appends
+from server.storage.events import PendingEvent, StoredEvent, append_events
 
 if TYPE_CHECKING:
     from server.runtime import Runtime
@@ -46,27 +46,21 @@ class ActionContext:
         self.conn = conn
         self.now = now
         self.actor = actor
-        self.emitted: list[StoredEvent] = []
-        self._locked_workspaces: set[int] = set()
+        self.pending: list[PendingEvent] = []
 
-    async def emit(self, event: Event) -> StoredEvent:
-        """Append `event` to the log in this transaction; it is published
-        after commit. Returns the stored row (with its global id)."""
-        if event.workspace_id not in self._locked_workspaces:
-            await serialize_appends(self.conn, event.workspace_id)
-            self._locked_workspaces.add(event.workspace_id)
-        stored = await append_event(
-            self.conn,
-            workspace_id=event.workspace_id,
-            type=event.type,
-            inbox_id=event.scope_inbox_id,
-            conversation_id=event.scope_conversation_id,
-            private=event.is_private,
-            payload=event.payload(),
-            created_at=self.now,
+    async def emit(self, event: Event) -> None:
+        """Record `event`; it is written to the log at the end of this
+        transaction and published after commit."""
+        self.pending.append(
+            PendingEvent(
+                workspace_id=event.workspace_id,
+                type=event.type,
+                inbox_id=event.scope_inbox_id,
+                conversation_id=event.scope_conversation_id,
+                private=event.is_private,
+                payload=event.payload(),
+            )
         )
-        self.emitted.append(stored)
-        return stored
 
 
 Action = Callable[Concatenate[ActionContext, P], Awaitable[T]]
@@ -81,21 +75,30 @@ async def perform(
             async with runtime.db.write() as conn:
                 ctx = ActionContext(conn, runtime.clock.now(), actor)
                 result = await action(ctx, *args, **kwargs)
+                stored = await append_events(conn, ctx.pending, ctx.now) if ctx.pending else []
         except IntegrityError as exc:
             if attempt == _ATTEMPTS:
                 log.warning("action %s: integrity error after retries: %s", action.__name__, exc)
                 raise Conflict("the change conflicts with existing data") from exc
             continue
-        except OperationalError as exc:
+        except DBAPIError as exc:
             if attempt == _ATTEMPTS or not _is_retryable(exc):
                 raise
             continue
-        await publish(runtime.bus, ctx.emitted)
+        await publish(runtime.bus, stored)
         return result
     raise AssertionError("unreachable")
 
 
-def _is_retryable(exc: OperationalError) -> bool:
+# PostgreSQL SQLSTATEs for a transaction that lost a race and may simply
+# be run again: serialization_failure, deadlock_detected.
+_RETRYABLE_SQLSTATES = {"40001", "40P01"}
+
+
+def _is_retryable(exc: DBAPIError) -> bool:
+    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    if sqlstate in _RETRYABLE_SQLSTATES:
+        return True
     text = str(exc.orig).lower()
     return "deadlock" in text or "could not serialize" in text
 
@@ -111,7 +114,3 @@ async def publish(bus: Bus, events: list[StoredEvent]) -> None:
         except Exception:
             log.exception("bus publish failed for event %s; listeners will resume", stored.id)
             return
-
-
-def encode_json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))

@@ -112,7 +112,7 @@ async def do_change_conversation_status(
             inbox_id=row.inbox_id,
             old_status=row.status,
             status=status.value,
-            snoozed_until=snoozed_until,
+            snoozed_until=changes["snoozed_until"],
         )
     )
 
@@ -262,3 +262,43 @@ async def _update(ctx: ActionContext, conversation_id: int, values: dict[str, An
     await ctx.conn.execute(
         t.conversations.update().where(t.conversations.c.id == conversation_id).values(**values)
     )
+
+
+async def do_update_conversation(
+    ctx: ActionContext,
+    *,
+    conversation_id: int,
+    status: ConversationStatus | None = None,
+    snoozed_until: datetime | None = None,
+    priority: Priority | None = None,
+    labels: list[str] | None = None,
+    add_labels: list[str] | None = None,
+    remove_labels: list[str] | None = None,
+    assignee_id: int | None = _UNCHANGED,
+    team_id: int | None = _UNCHANGED,
+) -> None:
+    """Several changes in one transaction: all of them apply or none does.
+    Each part still emits its own event, in this order: status, priority,
+    labels, assignment."""
+    if status is not None:
+        await do_change_conversation_status(
+            ctx, conversation_id=conversation_id, status=status, snoozed_until=snoozed_until
+        )
+    elif snoozed_until is not None:
+        raise InvalidInput("snoozed_until goes with status", field="status")
+    if priority is not None:
+        await do_set_conversation_priority(ctx, conversation_id=conversation_id, priority=priority)
+    if labels is not None or add_labels is not None or remove_labels is not None:
+        if labels is not None and (add_labels is not None or remove_labels is not None):
+            raise InvalidInput("give labels, or add_labels/remove_labels, not both", field="labels")
+        await do_change_conversation_labels(
+            ctx,
+            conversation_id=conversation_id,
+            add=add_labels,
+            remove=remove_labels,
+            replace=labels,
+        )
+    if assignee_id is not _UNCHANGED or team_id is not _UNCHANGED:
+        await do_assign_conversation(
+            ctx, conversation_id=conversation_id, assignee_id=assignee_id, team_id=team_id
+        )

@@ -157,6 +157,15 @@ async def do_receive_message(
 async def _open_conversation_of(
     ctx: ActionContext, inbox_id: int, contact_id: int
 ) -> AnyRow | None:
+    """The contact's unresolved conversation in the inbox, locked. The
+    contact row is locked first, so two first messages from one contact
+    can't both decide to open a conversation (PostgreSQL; SQLite writers
+    are serialised already)."""
+    await ctx.conn.execute(
+        sa.select(t.contacts.c.id)
+        .where(t.contacts.c.id == contact_id)
+        .with_for_update(key_share=True)
+    )
     stmt = (
         sa.select(t.conversations)
         .where(
@@ -166,7 +175,7 @@ async def _open_conversation_of(
         )
         .order_by(t.conversations.c.last_activity_at.desc(), t.conversations.c.id.desc())
         .limit(1)
-        .with_for_update()
+        .with_for_update(key_share=True)
     )
     return (await ctx.conn.execute(stmt)).first()
 

@@ -102,7 +102,7 @@ async def end_sessions(
         stmt = stmt.where(t.sessions.c.id == only_session_id)
     if keep_session_id is not None:
         stmt = stmt.where(t.sessions.c.id != keep_session_id)
-    rows = (await ctx.conn.execute(stmt)).all()
+    rows = (await ctx.conn.execute(stmt.order_by(t.sessions.c.id))).all()
     if not rows:
         return 0
     await ctx.conn.execute(t.sessions.delete().where(t.sessions.c.id.in_([r.id for r in rows])))

@@ -65,3 +65,17 @@ async def do_revoke_api_token(ctx: ActionContext, *, token_id: int) -> None:
     await ctx.emit(
         ApiTokenRevoked(workspace_id=row.workspace_id, token_id=token_id, agent_id=row.agent_id)
     )
+
+
+async def do_record_token_use(ctx: ActionContext, *, token_id: int) -> None:
+    """Stamp when a token was last used (shown in the token list, so an
+    admin can spot a stale or leaked one). Bookkeeping only: no event.
+    Callers throttle it; it never moves the stamp backwards."""
+    await ctx.conn.execute(
+        t.api_tokens.update()
+        .where(
+            t.api_tokens.c.id == token_id,
+            (t.api_tokens.c.last_used_at.is_(None)) | (t.api_tokens.c.last_used_at < ctx.now),
+        )
+        .values(last_used_at=ctx.now)
+    )

@@ -4,7 +4,7 @@ message does to the timers. Time is a parameter; no I/O."""
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from server.domain.errors import InvalidInput
@@ -32,6 +32,8 @@ def status_change(
     """The column values to write for a status change ({} if nothing
     changes). Snoozing needs a time in the future; any other status clears
     it. Resolving stamps resolved_at; reopening clears it."""
+    if snoozed_until is not None:
+        snoozed_until = snoozed_until.astimezone(UTC)
     if new_status is ConversationStatus.SNOOZED:
         if snoozed_until is None:
             raise InvalidInput("snoozing needs snoozed_until", field="snoozed_until")

@@ -9,9 +9,12 @@ a bearer token is never sent by a browser on its own.
 from __future__ import annotations
 
 import hmac
+from datetime import datetime, timedelta
 
 from starlette.requests import HTTPConnection
 
+from server.actions.context import perform
+from server.actions.tokens import do_record_token_use
 from server.domain.actors import Actor
 from server.domain.errors import Forbidden, Unauthenticated
 from server.queries.auth import actor_for_api_token, actor_for_session
@@ -39,6 +42,24 @@ def check_origin(conn: HTTPConnection, runtime: Runtime) -> None:
         raise Forbidden("this origin may not make authenticated requests", field="Origin")
 
 
+TOKEN_USE_RESOLUTION = timedelta(minutes=1)
+
+
+async def _record_token_use(conn: HTTPConnection, runtime: Runtime, actor: Actor) -> None:
+    """Keep `last_used_at` current to the minute without a write per request:
+    this process remembers when it last stamped each token."""
+    assert actor.token_id is not None
+    stamps: dict[int, datetime] = conn.app.state.token_use_stamps
+    now = runtime.clock.now()
+    last = stamps.get(actor.token_id)
+    if last is not None and now - last < TOKEN_USE_RESOLUTION:
+        return
+    if len(stamps) > 100_000:
+        stamps.clear()
+    stamps[actor.token_id] = now
+    await perform(runtime, actor, do_record_token_use, token_id=actor.token_id)
+
+
 async def authenticate(conn: HTTPConnection, runtime: Runtime, *, method: str) -> Actor | None:
     """The caller's Actor, None if anonymous; Unauthenticated for a bad
     credential (a bad credential is never silently treated as anonymous)."""
@@ -50,6 +71,7 @@ async def authenticate(conn: HTTPConnection, runtime: Runtime, *, method: str) -
         actor = await read(runtime, actor_for_api_token, token.strip())
         if actor is None:
             raise Unauthenticated("invalid or revoked token", field="Authorization")
+        await _record_token_use(conn, runtime, actor)
         return actor
     cookie = conn.cookies.get(SESSION_COOKIE)
     if cookie is None:

@@ -27,7 +27,7 @@ Identity = obj(
     ("kind", "value"),
     kind=Str.enum(IdentityKind),
     value=IdentityValue,
-    description="an email address, phone number, visitor id, Slack user id, handle...",
+    doc="an email address, phone number, visitor id, Slack user id, handle...",
 )
 
 

@@ -7,13 +7,7 @@ from typing import Any
 from starlette.responses import JSONResponse
 
 from server.actions.context import perform
-from server.actions.conversations import (
-    do_assign_conversation,
-    do_change_conversation_labels,
-    do_change_conversation_status,
-    do_create_conversation,
-    do_set_conversation_priority,
-)
+from server.actions.conversations import do_create_conversation, do_update_conversation
 from server.actions.messages import do_send_message
 from server.domain.errors import InvalidInput
 from server.domain.values import ConversationStatus, Priority
@@ -70,51 +64,26 @@ async def get_conversation(call: Call) -> Any:
 
 
 async def update_conversation(call: Call) -> Any:
-    """One PATCH for status/snooze, priority, labels and assignment; each part
-    is its own action (and event), applied in that order."""
+    """One PATCH for status/snooze, priority, labels and assignment, applied
+    in one transaction (all or nothing), one event per part."""
     b, conversation_id = call.body, call.path["conversation_id"]
     if not b:
         raise InvalidInput("body: nothing to change", field="body")
     if "snoozed_until" in b and "status" not in b:
         raise InvalidInput("snoozed_until goes with status", field="status")
-    if "status" in b:
-        await perform(
-            call.runtime,
-            call.actor,
-            do_change_conversation_status,
-            conversation_id=conversation_id,
-            status=ConversationStatus(b["status"]),
-            snoozed_until=b.get("snoozed_until"),
-        )
-    if "priority" in b:
-        await perform(
-            call.runtime,
-            call.actor,
-            do_set_conversation_priority,
-            conversation_id=conversation_id,
-            priority=Priority(b["priority"]),
-        )
-    if {"labels", "add_labels", "remove_labels"} & b.keys():
-        if "labels" in b and {"add_labels", "remove_labels"} & b.keys():
-            raise InvalidInput("give labels, or add_labels/remove_labels, not both", field="labels")
-        await perform(
-            call.runtime,
-            call.actor,
-            do_change_conversation_labels,
-            conversation_id=conversation_id,
-            add=b.get("add_labels"),
-            remove=b.get("remove_labels"),
-            replace=b.get("labels"),
-        )
-    if {"assignee_id", "team_id"} & b.keys():
-        assignment = {k: b[k] for k in ("assignee_id", "team_id") if k in b}
-        await perform(
-            call.runtime,
-            call.actor,
-            do_assign_conversation,
-            conversation_id=conversation_id,
-            **assignment,
-        )
+    await perform(
+        call.runtime,
+        call.actor,
+        do_update_conversation,
+        conversation_id=conversation_id,
+        status=ConversationStatus(b["status"]) if "status" in b else None,
+        snoozed_until=b.get("snoozed_until"),
+        priority=Priority(b["priority"]) if "priority" in b else None,
+        labels=b.get("labels"),
+        add_labels=b.get("add_labels"),
+        remove_labels=b.get("remove_labels"),
+        **{k: b[k] for k in ("assignee_id", "team_id") if k in b},
+    )
     return await read(call.runtime, conversation_detail, call.actor, conversation_id)
 
 

@@ -302,6 +302,8 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-def obj(required: tuple[str, ...] = (), description: str = "", **fields: Field) -> Obj:
-    """Shorthand: `obj(("text",), text=Str(min_length=1), private=Bool())`."""
-    return Obj(fields=fields, required=frozenset(required), description=description)
+def obj(required: tuple[str, ...] = (), *, doc: str = "", **fields: Field) -> Obj:
+    """Shorthand: `obj(("text",), text=Str(min_length=1), private=Bool())`.
+    The object's own description is `doc`, so that any field name (even
+    `description`) can be declared."""
+    return Obj(fields=fields, required=frozenset(required), description=doc)

@@ -86,7 +86,9 @@ async def access_conversation(
             )
         )
     if for_update:
-        stmt = stmt.with_for_update(of=t.conversations)
+        # NO KEY UPDATE: conflicts with other writers of this row but not with
+        # the KEY SHARE locks that foreign-key checks of inserted messages take.
+        stmt = stmt.with_for_update(of=t.conversations, key_share=True)
     return await _row(conn, stmt, "conversation")
 
 

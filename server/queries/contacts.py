@@ -7,7 +7,6 @@ only shows messages of conversations in inboxes the caller can see.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,7 +16,7 @@ from server.domain.actors import Actor
 from server.domain.errors import InvalidInput
 from server.domain.values import IdentityKind, normalize_identity
 from server.queries.access import AnyRow, access_contact, inbox_filter, visible_inbox_ids
-from server.queries.pagination import DEFAULT_LIMIT, decode_cursor, page
+from server.queries.pagination import DEFAULT_LIMIT, decode_time_id_cursor, page
 from server.queries.views import iso, message_view
 from server.storage import tables as t
 
@@ -68,24 +67,6 @@ async def contact_detail(conn: AsyncConnection, actor: Actor, contact_id: int) -
     return contact_view(row, (await identities_of(conn, [row.id]))[row.id])
 
 
-def _keyset(cursor: str) -> tuple[datetime, int]:
-    """The (created_at, id) a cursor this module returned points at; anything
-    else is an InvalidInput on `cursor`, never a database error."""
-    at_raw, last_id = decode_cursor(cursor, 2)
-    bad = InvalidInput("cursor: not a cursor this API returned", field="cursor")
-    if not isinstance(at_raw, str) or len(at_raw) > 40:
-        raise bad
-    if isinstance(last_id, bool) or not isinstance(last_id, int) or not 0 < last_id <= _MAX_ID:
-        raise bad
-    try:
-        at = datetime.fromisoformat(at_raw)
-    except ValueError:
-        raise bad from None
-    if at.tzinfo is None:
-        raise bad
-    return at, last_id
-
-
 def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -122,7 +103,7 @@ async def list_contacts(
             )
         )
     if cursor is not None:
-        at, last_id = _keyset(cursor)
+        at, last_id = decode_time_id_cursor(cursor)
         stmt = stmt.where(sa.or_(c.created_at < at, sa.and_(c.created_at == at, c.id < last_id)))
     stmt = stmt.order_by(c.created_at.desc(), c.id.desc()).limit(limit + 1)
     rows = (await conn.execute(stmt)).all()
@@ -166,7 +147,7 @@ async def contact_timeline(
         )
     )
     if cursor is not None:
-        at, last_id = _keyset(cursor)
+        at, last_id = decode_time_id_cursor(cursor)
         stmt = stmt.where(sa.or_(m.created_at > at, sa.and_(m.created_at == at, m.id > last_id)))
     stmt = stmt.order_by(m.created_at, m.id).limit(limit + 1)
     rows = (await conn.execute(stmt)).all()

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.domain.actors import Actor
-from server.domain.errors import InvalidInput, NotFound
+from server.domain.errors import NotFound
 from server.queries.access import access_conversation, inbox_filter, visible_inbox_ids
-from server.queries.pagination import DEFAULT_LIMIT, decode_cursor, page
+from server.queries.pagination import DEFAULT_LIMIT, decode_time_id_cursor, page
 from server.queries.views import conversation_view, message_view
 from server.storage import tables as t
 
@@ -80,13 +79,9 @@ async def list_conversations(
             )
         )
     if cursor is not None:
-        at_raw, last_id = decode_cursor(cursor, 2)
-        try:
-            at = datetime.fromisoformat(str(at_raw))
-        except ValueError:
-            raise InvalidInput("cursor: not a cursor this API returned", field="cursor") from None
+        at, last_id = decode_time_id_cursor(cursor)
         stmt = stmt.where(
-            sa.or_(c.last_activity_at < at, sa.and_(c.last_activity_at == at, c.id < int(last_id)))
+            sa.or_(c.last_activity_at < at, sa.and_(c.last_activity_at == at, c.id < last_id))
         )
     stmt = stmt.order_by(c.last_activity_at.desc(), c.id.desc()).limit(limit + 1)
     rows = (await conn.execute(stmt)).all()

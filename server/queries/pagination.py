@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import datetime
 from typing import Any
 
 from server.domain.errors import InvalidInput
 
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 100
+_MAX_ID = 2**63 - 1
 
 
 def encode_cursor(*key: Any) -> str:
@@ -35,3 +37,21 @@ def page(items: list[dict[str, Any]], limit: int, next_key: Any) -> dict[str, An
         "items": items,
         "next_cursor": encode_cursor(*next_key(items[-1])) if has_more and items else None,
     }
+
+
+def decode_time_id_cursor(cursor: str) -> tuple[datetime, int]:
+    """The (time, id) a keyset cursor points at. Anything this API did not
+    hand out is an InvalidInput on `cursor`, never a database error."""
+    at_raw, last_id = decode_cursor(cursor, 2)
+    bad = InvalidInput("cursor: not a cursor this API returned", field="cursor")
+    if not isinstance(at_raw, str) or len(at_raw) > 40:
+        raise bad
+    if isinstance(last_id, bool) or not isinstance(last_id, int) or not 0 < last_id <= _MAX_ID:
+        raise bad
+    try:
+        at = datetime.fromisoformat(at_raw)
+    except ValueError:
+        raise bad from None
+    if at.tzinfo is None:
+        raise bad
+    return at, last_id

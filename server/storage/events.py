@@ -10,10 +10,19 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from server.storage import tables
+from server.storage import tables as t
 
-# Namespace for pg_advisory_xact_lock(int, int): (this, workspace_id).
-_EVENT_APPEND_LOCK_NAMESPACE = 7_461_776
+
+@dataclasses.dataclass(frozen=True)
+class PendingEvent:
+    """An event an action emitted, not yet written."""
+
+    workspace_id: int
+    type: str
+    inbox_id: int | None
+    conversation_id: int | None
+    private: bool
+    payload: dict[str, Any]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,6 +31,7 @@ class StoredEvent:
 
     id: int
     workspace_id: int
+    ws_seq: int
     type: str
     inbox_id: int | None
     conversation_id: int | None
@@ -33,6 +43,7 @@ class StoredEvent:
         """The event as clients see it (PROTOCOLS.md P2)."""
         return {
             "event_id": self.id,
+            "ws_seq": self.ws_seq,
             "type": self.type,
             "workspace_id": self.workspace_id,
             "inbox_id": self.inbox_id,
@@ -43,49 +54,60 @@ class StoredEvent:
         }
 
 
-async def serialize_appends(conn: AsyncConnection, workspace_id: int) -> None:
-    """On PostgreSQL, hold a per-workspace lock until commit, so that within
-    a workspace event ids become visible in increasing order: a reader that
-    resumes after id N can never later discover a committed id below N.
-    SQLite already serialises every writer (BEGIN IMMEDIATE)."""
-    if conn.dialect.name == "postgresql":
-        await conn.execute(
-            sa.text("SELECT pg_advisory_xact_lock(:ns, :ws)"),
-            {"ns": _EVENT_APPEND_LOCK_NAMESPACE, "ws": workspace_id},
-        )
+async def append_events(
+    conn: AsyncConnection, pending: list[PendingEvent], created_at: datetime
+) -> list[StoredEvent]:
+    """Write `pending` as the last step of a transaction.
 
-
-async def append_event(
-    conn: AsyncConnection,
-    *,
-    workspace_id: int,
-    type: str,
-    inbox_id: int | None,
-    conversation_id: int | None,
-    private: bool,
-    payload: dict[str, Any],
-    created_at: datetime,
-) -> StoredEvent:
-    result = await conn.execute(
-        tables.events.insert()
-        .values(
-            workspace_id=workspace_id,
-            type=type,
-            inbox_id=inbox_id,
-            conversation_id=conversation_id,
-            private=private,
-            payload=payload,
-            created_at=created_at,
+    For each workspace, one `UPDATE workspaces SET event_seq = event_seq + n`
+    hands out a contiguous block of `ws_seq` numbers. That row lock is held
+    until commit, so appends in one workspace are serialised: ids become
+    visible in increasing order and ws_seq has no holes. Taking it last,
+    after every other row lock of the action, keeps lock order acyclic.
+    """
+    stored: list[StoredEvent] = []
+    for workspace_id in sorted({p.workspace_id for p in pending}):
+        batch = [p for p in pending if p.workspace_id == workspace_id]
+        last: int = (
+            await conn.execute(
+                t.workspaces.update()
+                .where(t.workspaces.c.id == workspace_id)
+                .values(event_seq=t.workspaces.c.event_seq + len(batch))
+                .returning(t.workspaces.c.event_seq)
+            )
+        ).scalar_one()
+        first = last - len(batch) + 1
+        rows = [
+            {
+                "workspace_id": workspace_id,
+                "ws_seq": first + i,
+                "type": p.type,
+                "inbox_id": p.inbox_id,
+                "conversation_id": p.conversation_id,
+                "private": p.private,
+                "payload": p.payload,
+                "created_at": created_at,
+            }
+            for i, p in enumerate(batch)
+        ]
+        result = await conn.execute(
+            sa.insert(t.events).returning(
+                t.events.c.id, t.events.c.ws_seq, sort_by_parameter_order=True
+            ),
+            rows,
         )
-        .returning(tables.events.c.id)
-    )
-    return StoredEvent(
-        id=result.scalar_one(),
-        workspace_id=workspace_id,
-        type=type,
-        inbox_id=inbox_id,
-        conversation_id=conversation_id,
-        private=private,
-        payload=payload,
-        created_at=created_at,
-    )
+        for (event_id, ws_seq), p in zip(result.all(), batch, strict=True):
+            stored.append(
+                StoredEvent(
+                    id=event_id,
+                    workspace_id=workspace_id,
+                    ws_seq=ws_seq,
+                    type=p.type,
+                    inbox_id=p.inbox_id,
+                    conversation_id=p.conversation_id,
+                    private=p.private,
+                    payload=p.payload,
+                    created_at=created_at,
+                )
+            )
+    return stored

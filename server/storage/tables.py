@@ -46,6 +46,9 @@ workspaces = sa.Table(
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("settings", Json, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    # The last per-workspace event number handed out (events.ws_seq); the
+    # UPDATE that bumps it is what serialises event appends per workspace.
+    sa.Column("event_seq", sa.BigInteger, nullable=False, server_default="0"),
 )
 
 agents = sa.Table(
@@ -144,11 +147,12 @@ contacts = sa.Table(
     "contacts",
     metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
-    _workspace_fk(),
+    _workspace_fk(index=False),
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("attributes", Json, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("last_seen_at", UTCDateTime, nullable=True),
+    sa.Index("ix_contacts_workspace_created", "workspace_id", "created_at", "id"),
 )
 
 contact_identities = sa.Table(
@@ -266,14 +270,16 @@ attachments = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
 )
 
-# The durable event log. `id` is global and increasing; on PostgreSQL appends
-# are serialised per workspace (see server.storage.events) so a reader
-# resuming from an id never skips a late-committing lower one.
+# The durable event log. `id` is global and increasing. Appends are
+# serialised per workspace (server.storage.events), so within a workspace
+# ids become visible in increasing order and `ws_seq` is contiguous: a
+# live listener can tell a gap from a late message.
 events = sa.Table(
     "events",
     metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     _workspace_fk(index=False),
+    sa.Column("ws_seq", sa.BigInteger, nullable=False),
     sa.Column("type", sa.String(64), nullable=False),
     sa.Column("inbox_id", Id, nullable=True),
     sa.Column("conversation_id", Id, nullable=True),
@@ -281,4 +287,5 @@ events = sa.Table(
     sa.Column("payload", Json, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Index("ix_events_workspace_cursor", "workspace_id", "id"),
+    sa.UniqueConstraint("workspace_id", "ws_seq"),
 )

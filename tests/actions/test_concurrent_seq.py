@@ -137,8 +137,7 @@ async def test_concurrent_inbound_from_new_contacts(runtime: Runtime, ws: Worksp
         assert await last_seq_of(runtime, r.conversation_id) == 1
     events = await events_since(runtime, before)
     assert sorted(type_ for type_, _ in events) == sorted(
-        ["contact.created", "contact.identity_added", "conversation.created", "message.created"]
-        * N
+        ["contact.created", "contact.identity_added", "conversation.created", "message.created"] * N
     )
 
 

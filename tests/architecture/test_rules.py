@@ -27,7 +27,7 @@ def _allowed(path: Path) -> bool:
     return any(path == w or w in path.parents for w in WRITERS)
 
 
-EMITTERS = {"publish", "emit", "append_event", "serialize_appends"}
+EMITTERS = {"publish", "emit", "append_events"}
 
 
 def emitting_calls(source: str) -> list[str]:
@@ -59,7 +59,7 @@ def test_the_emit_detector_catches_each_form() -> None:
     # Without this, a detector that finds nothing would pass the test above.
     source = (
         "await ctx.emit(e)\nawait bus.publish(t, m)\nawait publish(bus, es)\n"
-        "await append_event(c)\nawait conn.execute(t.events.insert())\n"
+        "await append_events(c)\nawait conn.execute(t.events.insert())\n"
     )
     assert len(emitting_calls(source)) == 5
 

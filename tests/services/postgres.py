@@ -104,15 +104,21 @@ class PostgresServer:
     def url(self, database: str) -> str:
         return f"postgresql+asyncpg://{SUPERUSER}@{HOST}:{self.port}/{database}"
 
-    async def create_database(self) -> str:
-        """Create an empty database and return its SQLAlchemy URL."""
+    async def create_database(self, template: str | None = None) -> str:
+        """Create a database (empty, or a copy of `template`) and return its
+        SQLAlchemy URL."""
         name = f"test_{next(self._database_numbers)}"
         conn = await asyncpg.connect(host=HOST, port=self.port, user=SUPERUSER, database="postgres")
         try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
+            clause = f' TEMPLATE "{template}"' if template else ""
+            await conn.execute(f'CREATE DATABASE "{name}"{clause}')
         finally:
             await conn.close()
         return self.url(name)
+
+    @staticmethod
+    def database_name(url: str) -> str:
+        return url.rsplit("/", 1)[1]
 
     def _initdb(self) -> None:
         self._run(
