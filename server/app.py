@@ -14,6 +14,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from server.http.errors import json_error
 from server.http.ratelimit import SlidingWindow
 from server.http.routes import API_PREFIX, api_routes
+from server.realtime.endpoints import websocket_routes
+from server.realtime.hub import Hub
 from server.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -22,9 +24,14 @@ log = logging.getLogger(__name__)
 def create_app(runtime: Runtime) -> Starlette:
     """The ASGI app. The caller owns `runtime` (migrations, closing)."""
 
+    hub = Hub(runtime)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
+        try:
+            yield
+        finally:
+            await hub.close()
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -41,11 +48,12 @@ def create_app(runtime: Runtime) -> Starlette:
         )
 
     app = Starlette(
-        routes=api_routes(),
+        routes=[*api_routes(), *websocket_routes()],
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error, Exception: server_error},
     )
     app.state.runtime = runtime
+    app.state.hub = hub
     app.state.token_use_stamps = {}
     app.state.login_limiter = SlidingWindow(
         runtime.settings.login_limit, runtime.settings.login_window_seconds

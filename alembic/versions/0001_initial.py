@@ -80,6 +80,7 @@ def upgrade() -> None:
         sa.Column("settings", JSON, nullable=False),
         sa.Column("created_at", UTC_DATETIME, nullable=False),
         sa.Column("event_seq", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("events_pruned_through", sa.BigInteger(), server_default="0", nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_workspaces"),
     )
 

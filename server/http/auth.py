@@ -88,3 +88,22 @@ async def authenticate(conn: HTTPConnection, runtime: Runtime, *, method: str) -
             raise Forbidden("missing or wrong CSRF token", field="X-CSRF-Token")
     conn.state.csrf_token = found.csrf_token
     return found.actor
+
+
+async def authenticate_websocket(conn: HTTPConnection, runtime: Runtime) -> Actor:
+    """The handshake's caller, by the same credential checks as REST.
+
+    A cookie-authenticated socket must come from an allowed Origin:
+    browsers send Origin on every websocket handshake, and without this
+    check any site could open a socket with the visitor's cookie
+    (cross-site websocket hijacking). A bearer token is never sent by a
+    browser on its own, so it needs no Origin.
+    """
+    if conn.headers.get("authorization") is None:
+        origin = conn.headers.get("origin")
+        if origin is None or origin not in allowed_origins(runtime):
+            raise Forbidden("this origin may not open an authenticated socket", field="Origin")
+    actor = await authenticate(conn, runtime, method="GET")
+    if actor is None:
+        raise Unauthenticated("log in or send an API token")
+    return actor

@@ -79,3 +79,15 @@ async def actor_for_api_token(conn: AsyncConnection, token: str) -> Actor | None
         role=Role(row.role),
         token_id=row.id,
     )
+
+
+async def actor_for_agent(conn: AsyncConnection, actor: Actor) -> Actor | None:
+    """`actor` with its current role, or None if the agent was deactivated."""
+    row = (
+        await conn.execute(
+            sa.select(t.agents.c.role, t.agents.c.active).where(t.agents.c.id == actor.agent_id)
+        )
+    ).first()
+    if row is None or not row.active:
+        return None
+    return dataclasses.replace(actor, role=Role(row.role))

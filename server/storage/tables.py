@@ -49,6 +49,9 @@ workspaces = sa.Table(
     # The last per-workspace event number handed out (events.ws_seq); the
     # UPDATE that bumps it is what serialises event appends per workspace.
     sa.Column("event_seq", sa.BigInteger, nullable=False, server_default="0"),
+    # Events with id <= this were pruned (retention): a client resuming
+    # from an older id can't be caught up and is told to resync.
+    sa.Column("events_pruned_through", sa.BigInteger, nullable=False, server_default="0"),
 )
 
 agents = sa.Table(

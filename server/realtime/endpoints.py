@@ -1,0 +1,214 @@
+"""`/ws/agent` and `/ws/bot`: thin shells around the hub.
+
+Connect: authenticate in the handshake (reject with 403 before accept),
+register with the hub (live events are held from here on), load the
+viewer's access, replay from `last_event_id` (or tell the client to
+resync), send `ready`, then go live. So nothing committed after the
+handshake is missed, whatever the timing (PROTOCOLS.md P2).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from typing import Any
+
+from starlette.routing import BaseRoute, WebSocketRoute
+from starlette.websockets import WebSocket
+
+from server.actions.ephemeral import broadcast_ephemeral
+from server.domain.actors import Actor
+from server.domain.errors import DomainError
+from server.http.auth import authenticate_websocket
+from server.queries.access import access_conversation, visible_inbox_ids
+from server.queries.auth import actor_for_agent
+from server.queries.conversations import list_messages
+from server.queries.events import events_after_id, log_position
+from server.queries.reading import read
+from server.realtime.hub import Connection, Hub
+from server.realtime.protocol import (
+    MAX_FRAME_BYTES,
+    PONG_FRAME,
+    RESYNC_FRAME,
+    BadFrame,
+    Ping,
+    Sync,
+    Typing,
+    error_frame,
+    parse_client_frame,
+    ready_frame,
+)
+from server.realtime.ratelimit import TokenBucket
+from server.realtime.visibility import Close, CloseCode, Viewer
+from server.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+FRAMES_PER_SECOND = 20.0
+FRAME_BURST = 60.0
+REPLAY_BATCH = 500
+
+
+def _hub(ws: WebSocket) -> Hub:
+    hub: Hub = ws.app.state.hub
+    return hub
+
+
+def _resume_point(ws: WebSocket) -> int | None:
+    raw = ws.query_params.get("last_event_id")
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit() or len(raw) > 19:
+        raise BadFrame("invalid", "last_event_id must be a whole number")
+    return int(raw)
+
+
+async def _viewer(runtime: Runtime, actor: Actor, *, sees_private: bool) -> Viewer:
+    inboxes = await read(runtime, visible_inbox_ids, actor)
+    return Viewer(
+        workspace_id=actor.workspace_id,
+        agent_id=actor.agent_id,
+        is_admin=actor.is_admin,
+        inboxes=None if inboxes is None else set(inboxes),
+        sees_private=sees_private,
+        session_id=actor.session_id,
+        token_id=actor.token_id,
+    )
+
+
+async def _replay(runtime: Runtime, conn: Connection, last_event_id: int | None) -> bool:
+    """Send what the client missed; False when it must resync instead."""
+    position = await read(runtime, log_position, conn.workspace_id)
+    if last_event_id is None:
+        conn.last_event_id = position.last_event_id
+        return True
+    if last_event_id < position.pruned_through:
+        conn.send(RESYNC_FRAME)
+        conn.last_event_id = position.last_event_id
+        return False
+    cursor = last_event_id
+    conn.last_event_id = last_event_id
+    while True:
+        batch = await read(runtime, events_after_id, conn.workspace_id, cursor, REPLAY_BATCH)
+        for wire in batch:
+            conn.deliver(wire)
+        if len(batch) < REPLAY_BATCH:
+            return True
+        cursor = batch[-1]["event_id"]
+
+
+async def serve_socket(ws: WebSocket, *, bot: bool) -> None:
+    runtime: Runtime = ws.app.state.runtime
+    try:
+        last_event_id = _resume_point(ws)
+        actor = await authenticate_websocket(ws, runtime)
+        if bot and actor.token_id is None:
+            raise BadFrame("unauthenticated", "/ws/bot takes an API token")
+    except (DomainError, BadFrame):
+        await ws.close(code=CloseCode.POLICY)  # before accept: a 403 response
+        return
+    await ws.accept()
+    hub = _hub(ws)
+    conn = Connection(ws, actor.workspace_id, hub.limits)
+    conn.refresh_access = lambda c: _refresh(runtime, actor, c)
+    writer = asyncio.get_running_loop().create_task(conn.run_writer())
+    await hub.join(conn)
+    try:
+        conn.viewer = await _viewer(runtime, actor, sees_private=True)
+        resumed = await _replay(runtime, conn, last_event_id)
+        conn.send(ready_frame(conn.last_event_id, resumed=resumed and last_event_id is not None))
+        conn.go_live()
+        await _read_frames(ws, runtime, actor, conn)
+    finally:
+        await hub.leave(conn)
+        if not writer.done():
+            conn.request_close(Close(CloseCode.GOING_AWAY, "closing"))
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(writer), hub.limits.close_timeout)
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
+
+
+async def _refresh(runtime: Runtime, actor: Actor, conn: Connection) -> None:
+    """A role change: reload who this agent now is and what it may see."""
+    fresh = await read(runtime, actor_for_agent, actor)
+    if fresh is None:
+        conn.request_close(Close(CloseCode.FORBIDDEN, "account deactivated"))
+        return
+    conn.viewer = await _viewer(runtime, fresh, sees_private=True)
+
+
+async def _read_frames(ws: WebSocket, runtime: Runtime, actor: Actor, conn: Connection) -> None:
+    bucket = TokenBucket(FRAMES_PER_SECOND, FRAME_BURST, time.monotonic())
+    while conn.close_request is None:
+        message = await ws.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        text = message.get("text")
+        if text is None:
+            data = message.get("bytes") or b""
+            text = data.decode("utf-8", errors="replace")
+        if len(text) > MAX_FRAME_BYTES:
+            conn.request_close(
+                Close(CloseCode.TOO_BIG, f"frames are limited to {MAX_FRAME_BYTES} bytes")
+            )
+            return
+        if not bucket.take(time.monotonic()):
+            conn.request_close(Close(CloseCode.POLICY, "too many frames; slow down"))
+            return
+        try:
+            frame = parse_client_frame(text)
+            await _handle(runtime, actor, conn, frame)
+        except BadFrame as bad:
+            conn.send(error_frame(bad))
+        except DomainError as exc:
+            conn.send(error_frame(BadFrame(exc.code, exc.message)))
+
+
+async def _handle(runtime: Runtime, actor: Actor, conn: Connection, frame: Any) -> None:
+    if isinstance(frame, Ping):
+        conn.send(PONG_FRAME)
+    elif isinstance(frame, Sync):
+        page = await read(
+            runtime,
+            list_messages,
+            actor,
+            frame.conversation_id,
+            after_seq=frame.after_seq,
+            limit=100,
+        )
+        conn.send(
+            json.dumps({"type": "messages", "conversation_id": frame.conversation_id, **page})
+        )
+    elif isinstance(frame, Typing):
+        row = await read(runtime, access_conversation, actor, frame.conversation_id)
+        await broadcast_ephemeral(
+            runtime.bus,
+            actor.workspace_id,
+            {
+                "type": "typing",
+                "conversation_id": frame.conversation_id,
+                "inbox_id": row.inbox_id,
+                "agent_id": actor.agent_id,
+                "typing": frame.typing,
+                "origin": conn.origin,
+            },
+        )
+    else:
+        raise BadFrame("unsupported", "not supported on this socket yet")
+
+
+async def agent_socket(ws: WebSocket) -> None:
+    await serve_socket(ws, bot=False)
+
+
+async def bot_socket(ws: WebSocket) -> None:
+    await serve_socket(ws, bot=True)
+
+
+def websocket_routes() -> list[BaseRoute]:
+    return [WebSocketRoute("/ws/agent", agent_socket), WebSocketRoute("/ws/bot", bot_socket)]

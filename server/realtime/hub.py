@@ -1,0 +1,334 @@
+"""The live hub of one process: websocket connections grouped by workspace,
+fed from the bus, falling back to the event log whenever the bus loses
+anything (PROTOCOLS.md P1, P2).
+
+Ordering: every event carries `ws_seq`, contiguous per workspace. A
+channel delivers strictly in ws_seq order; an event that arrives early
+waits briefly for the missing one, which is then read from the log. A bus
+subscription that lost messages, or a publish that never happened (Redis
+was down), is repaired the same way: the channel reads what it missed
+from the log. So the bus is only ever a fast path.
+
+Backpressure: each connection has a bounded outbox drained by its own
+writer task; the fan-out never awaits a socket. A connection whose outbox
+overflows is closed with 4008 (TOO_SLOW) and resumes from its
+last_event_id, without slowing anyone else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import uuid
+from collections import deque
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from starlette.websockets import WebSocket
+
+from server.bus.base import Subscription, workspace_topic
+from server.queries.events import events_from_seq, log_position
+from server.queries.reading import read
+from server.realtime.protocol import event_frame
+from server.realtime.visibility import (
+    Close,
+    CloseCode,
+    RefreshAccess,
+    Viewer,
+    access_change,
+    can_see,
+)
+from server.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+# Fields of a bus message that are for routing, not for clients.
+_INTERNAL = {"ephemeral", "origin", "workspace_id"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    outbox_bytes: int = 4 * 1024 * 1024  # past this a client is TOO_SLOW
+    held_events: int = 50_000  # live events held while a connection replays
+    gap_wait: float = 0.2  # how long an early event waits for the missing one
+    poll_interval: float = 2.0  # safety net: compare with the log this often
+    close_timeout: float = 5.0  # a close frame that can't be written in time
+    catch_up_batch: int = 500
+
+
+class Connection:
+    """One websocket: its access, its outbox and its resume position."""
+
+    def __init__(self, ws: WebSocket, workspace_id: int, limits: Limits) -> None:
+        self.ws = ws
+        self.workspace_id = workspace_id
+        self.viewer: Viewer | None = None
+        self.limits = limits
+        self.last_event_id = 0
+        # Tags ephemeral signals this connection sent, so they don't echo back.
+        self.origin = uuid.uuid4().hex
+        self._outbox: deque[str] = deque()
+        self._outbox_bytes = 0
+        self._wakeup = asyncio.Event()
+        self._live = False
+        self._held: list[tuple[dict[str, Any], str]] = []
+        self.close_request: Close | None = None
+        self.closed = asyncio.Event()
+        self.refresh_access: Callable[[Connection], Coroutine[Any, Any, None]] | None = None
+
+    # -- fed by the channel -------------------------------------------------
+
+    def offer(self, wire: dict[str, Any], frame: str) -> None:
+        """A live event from the channel. Held until the connection has
+        finished replaying, then delivered in order."""
+        if self._live:
+            self.deliver(wire, frame)
+        elif len(self._held) >= self.limits.held_events:
+            self.request_close(Close(CloseCode.TOO_SLOW, "too far behind; resume"))
+        else:
+            self._held.append((wire, frame))
+
+    def offer_ephemeral(self, signal: dict[str, Any], frame: str) -> None:
+        """Typing, presence, viewing: sent live only, never replayed, and
+        access-checked like durable events."""
+        viewer = self.viewer
+        if not self._live or viewer is None or signal.get("origin") == self.origin:
+            return
+        probe = {
+            "type": signal["type"],
+            "workspace_id": signal["workspace_id"],
+            "inbox_id": signal.get("inbox_id"),
+            "conversation_id": signal.get("conversation_id"),
+            "private": signal.get("private", False),
+            "data": {},
+        }
+        if can_see(viewer, probe):
+            self.send(frame)
+
+    def go_live(self) -> None:
+        held, self._held = self._held, []
+        self._live = True
+        for wire, frame in held:
+            self.deliver(wire, frame)
+
+    def deliver(self, wire: dict[str, Any], frame: str | None = None) -> None:
+        """Apply the event's effect on access, then send it if this viewer
+        may see it and has not had it yet."""
+        viewer = self.viewer
+        if viewer is None or self.close_request is not None:
+            return
+        if wire["event_id"] <= self.last_event_id:
+            return
+        self.last_event_id = wire["event_id"]
+        decision = access_change(viewer, wire)
+        if isinstance(decision, Close):
+            self.request_close(decision)
+            return
+        if isinstance(decision, RefreshAccess) and self.refresh_access is not None:
+            # Rare (a role change): recompute from the database on the side.
+            asyncio.get_running_loop().create_task(self.refresh_access(self))
+        if can_see(viewer, wire):
+            self.send(frame if frame is not None else event_frame(wire))
+
+    # -- the outbox ---------------------------------------------------------
+
+    def send(self, frame: str) -> None:
+        if self.close_request is not None:
+            return
+        self._outbox.append(frame)
+        self._outbox_bytes += len(frame)
+        if self._outbox_bytes > self.limits.outbox_bytes:
+            self.request_close(Close(CloseCode.TOO_SLOW, "not reading fast enough; resume"))
+            return
+        self._wakeup.set()
+
+    def request_close(self, close: Close) -> None:
+        if self.close_request is None:
+            self.close_request = close
+            self._outbox.clear()
+            self._outbox_bytes = 0
+        self._wakeup.set()
+
+    async def run_writer(self) -> None:
+        """Drain the outbox to the socket until a close is requested."""
+        try:
+            while True:
+                await self._wakeup.wait()
+                self._wakeup.clear()
+                while self._outbox and self.close_request is None:
+                    frame = self._outbox.popleft()
+                    self._outbox_bytes -= len(frame)
+                    await self.ws.send_text(frame)
+                if self.close_request is not None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(
+                            self.ws.close(self.close_request.code, self.close_request.reason),
+                            self.limits.close_timeout,
+                        )
+                    return
+        except Exception:
+            # The peer went away mid-send; the reader notices and cleans up.
+            log.debug("websocket writer stopped", exc_info=True)
+        finally:
+            self.closed.set()
+
+
+class Channel:
+    """The live feed of one workspace in this process."""
+
+    def __init__(self, runtime: Runtime, workspace_id: int, limits: Limits) -> None:
+        self.runtime = runtime
+        self.workspace_id = workspace_id
+        self.limits = limits
+        self.connections: set[Connection] = set()
+        self.next_seq = 1
+        self._early: dict[int, dict[str, Any]] = {}
+        self._subscription: Subscription | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._catching_up = asyncio.Lock()
+        self._gap_timer: asyncio.TimerHandle | None = None
+
+    async def start(self) -> None:
+        # Subscribe first, then read the position: anything committed after
+        # the position was read arrives on the bus (or is caught up).
+        self._subscription = await self.runtime.bus.subscribe(workspace_topic(self.workspace_id))
+        position = await read(self.runtime, log_position, self.workspace_id)
+        self.next_seq = position.event_seq + 1
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._listen()), loop.create_task(self._poll())]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._gap_timer is not None:
+            self._gap_timer.cancel()
+        if self._subscription is not None:
+            await self._subscription.close()
+
+    async def _listen(self) -> None:
+        assert self._subscription is not None
+        async for raw in self._subscription:
+            try:
+                message = json.loads(raw)
+            except ValueError:
+                log.warning("dropping a malformed bus message")
+                continue
+            if message.get("ephemeral"):
+                frame = json.dumps({k: v for k, v in message.items() if k not in _INTERNAL})
+                for conn in tuple(self.connections):
+                    conn.offer_ephemeral(message, frame)
+                continue
+            self._accept(message)
+            if self._subscription.lost:
+                await self._catch_up()
+
+    async def _poll(self) -> None:
+        """The safety net for publishes that never reached the bus."""
+        while True:
+            await asyncio.sleep(self.limits.poll_interval)
+            try:
+                position = await read(self.runtime, log_position, self.workspace_id)
+                if position.event_seq >= self.next_seq:
+                    await self._catch_up()
+            except Exception:
+                log.exception("catch-up from the event log failed; will retry")
+
+    def _accept(self, wire: dict[str, Any]) -> None:
+        seq = wire.get("ws_seq")
+        if not isinstance(seq, int) or seq < self.next_seq:
+            return  # already delivered (replayed or duplicated)
+        if seq > self.next_seq:
+            self._early[seq] = wire
+            if self._gap_timer is None:
+                self._gap_timer = asyncio.get_running_loop().call_later(
+                    self.limits.gap_wait, self._on_gap_timeout
+                )
+            return
+        self._dispatch(wire)
+        while self.next_seq in self._early:
+            self._dispatch(self._early.pop(self.next_seq))
+        if not self._early and self._gap_timer is not None:
+            self._gap_timer.cancel()
+            self._gap_timer = None
+
+    def _on_gap_timeout(self) -> None:
+        self._gap_timer = None
+        task = asyncio.get_running_loop().create_task(self._catch_up())
+        self._tasks.append(task)
+        task.add_done_callback(lambda t: self._tasks.remove(t) if t in self._tasks else None)
+
+    async def _catch_up(self) -> None:
+        """Deliver everything from next_seq on, from the log."""
+        async with self._catching_up:
+            while True:
+                batch = await read(
+                    self.runtime,
+                    events_from_seq,
+                    self.workspace_id,
+                    self.next_seq,
+                    self.limits.catch_up_batch,
+                )
+                for wire in batch:
+                    self._accept(wire)
+                if len(batch) < self.limits.catch_up_batch:
+                    break
+            if self._subscription is not None and hasattr(self._subscription, "reset_lost"):
+                self._subscription.reset_lost()
+            if self._early and self._gap_timer is None:
+                self._gap_timer = asyncio.get_running_loop().call_later(
+                    self.limits.gap_wait, self._on_gap_timeout
+                )
+
+    def _dispatch(self, wire: dict[str, Any]) -> None:
+        self.next_seq = wire["ws_seq"] + 1
+        frame = event_frame(wire)
+        for conn in tuple(self.connections):
+            conn.offer(wire, frame)
+
+
+class Hub:
+    """All live connections of this process, by workspace."""
+
+    def __init__(self, runtime: Runtime, limits: Limits | None = None) -> None:
+        self.runtime = runtime
+        self.limits = limits or Limits()
+        self.channels: dict[int, Channel] = {}
+        self._lock = asyncio.Lock()
+
+    async def join(self, conn: Connection) -> Channel:
+        """Register `conn` for live events of its workspace. Events that
+        arrive before it goes live are held, so nothing between this call
+        and the end of its replay is lost."""
+        async with self._lock:
+            channel = self.channels.get(conn.workspace_id)
+            if channel is None:
+                channel = Channel(self.runtime, conn.workspace_id, self.limits)
+                await channel.start()
+                self.channels[conn.workspace_id] = channel
+            channel.connections.add(conn)
+            return channel
+
+    async def leave(self, conn: Connection) -> None:
+        async with self._lock:
+            channel = self.channels.get(conn.workspace_id)
+            if channel is None:
+                return
+            channel.connections.discard(conn)
+            if not channel.connections:
+                del self.channels[conn.workspace_id]
+                await channel.stop()
+
+    async def close(self) -> None:
+        """Shutdown: ask every client to come back and resume."""
+        async with self._lock:
+            for channel in self.channels.values():
+                for conn in channel.connections:
+                    conn.request_close(Close(CloseCode.GOING_AWAY, "server restarting; resume"))
+                await channel.stop()
+            self.channels.clear()

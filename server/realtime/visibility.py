@@ -1,0 +1,104 @@
+"""Who may receive which event over a live connection (PROTOCOLS.md P2):
+exactly what the same caller could read over REST. Pure: no I/O.
+
+A Viewer is the access state of one connection. Events that change that
+state (membership, role, revocations) are turned into decisions here; the
+hub carries them out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from enum import IntEnum
+from typing import Any
+
+# Events that concern one agent's own credentials: only that agent hears them.
+_PERSONAL = {
+    "session.started",
+    "session.ended",
+    "api_token.created",
+    "api_token.revoked",
+    "agent.password_changed",
+}
+
+
+class CloseCode(IntEnum):
+    """Websocket close codes Threadline uses (documented in README)."""
+
+    GOING_AWAY = 1001  # server shutting down: reconnect and resume
+    POLICY = 1008  # rate limit exceeded or a malformed frame
+    TOO_BIG = 1009  # a frame over the size limit
+    UNAUTHENTICATED = 4001  # session ended / token revoked: log in again
+    FORBIDDEN = 4003  # account deactivated
+    TOO_SLOW = 4008  # the client did not read fast enough: resume with last_event_id
+
+
+@dataclasses.dataclass
+class Viewer:
+    """What one connection may see. `inboxes` None means every inbox of the
+    workspace (admins). `conversations`, when set, narrows to those
+    conversations (widget visitors)."""
+
+    workspace_id: int
+    agent_id: int | None
+    is_admin: bool
+    inboxes: set[int] | None
+    sees_private: bool
+    session_id: int | None = None
+    token_id: int | None = None
+    conversations: set[int] | None = None
+
+
+def can_see(viewer: Viewer, event: dict[str, Any]) -> bool:
+    if event["workspace_id"] != viewer.workspace_id:
+        return False
+    if event.get("private") and not viewer.sees_private:
+        return False
+    data = event["data"]
+    if event["type"] in _PERSONAL:
+        return data.get("agent_id") == viewer.agent_id and viewer.agent_id is not None
+    if viewer.conversations is not None:
+        return event.get("conversation_id") in viewer.conversations
+    inbox_id = event.get("inbox_id")
+    if inbox_id is None:
+        return viewer.agent_id is not None  # workspace-wide: agents, teams, contacts
+    return viewer.inboxes is None or inbox_id in viewer.inboxes
+
+
+@dataclasses.dataclass(frozen=True)
+class Close:
+    code: CloseCode
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True)
+class RefreshAccess:
+    """The viewer's role changed: recompute its inboxes from the database."""
+
+
+Decision = Close | RefreshAccess | None
+
+
+def access_change(viewer: Viewer, event: dict[str, Any]) -> Decision:
+    """Apply an event's effect on this viewer's access. Membership changes
+    are applied to `viewer` in place; a revocation returns Close; a role
+    change returns RefreshAccess. Called before `can_see` for the event."""
+    if event["workspace_id"] != viewer.workspace_id or viewer.agent_id is None:
+        return None
+    kind, data = event["type"], event["data"]
+    if kind == "session.ended" and data.get("session_id") == viewer.session_id is not None:
+        return Close(CloseCode.UNAUTHENTICATED, f"session ended: {data.get('reason', '')}")
+    if kind == "api_token.revoked" and data.get("token_id") == viewer.token_id is not None:
+        return Close(CloseCode.UNAUTHENTICATED, "token revoked")
+    if data.get("agent_id") != viewer.agent_id:
+        return None
+    if kind == "agent.updated":
+        if not data.get("active", True):
+            return Close(CloseCode.FORBIDDEN, "account deactivated")
+        if (data.get("role") == "admin") != viewer.is_admin:
+            return RefreshAccess()
+    if viewer.inboxes is not None and kind == "inbox.member_added":
+        viewer.inboxes.add(data["inbox_id"])
+    if viewer.inboxes is not None and kind == "inbox.member_removed":
+        viewer.inboxes.discard(data["inbox_id"])
+    return None
