@@ -19,6 +19,8 @@ from server.demo import DEMO_ADMIN_EMAIL, DEMO_AGENTS, DEMO_PASSWORD, ensure_dem
 from server.domain.actors import system_actor
 from server.domain.errors import DomainError
 from server.domain.values import Role
+from server.maintenance import run_maintenance
+from server.realtime.protocol import MAX_FRAME_BYTES
 from server.runtime import Runtime
 from server.settings import Settings
 from server.storage.migrate import upgrade_to_head
@@ -50,10 +52,17 @@ async def _serve(settings: Settings, *, migrate: bool, demo: bool) -> None:
             # Measured fastest of uvicorn's websocket implementations
             # (BENCHMARKS.md: 0.70x of bare websockets vs 0.46x legacy).
             ws="websockets-sansio",
+            ws_max_size=MAX_FRAME_BYTES,  # larger frames: close 1009
+            ws_ping_interval=20.0,
+            ws_ping_timeout=20.0,
             log_level=settings.log_level,
             server_header=False,
         )
-        await uvicorn.Server(config).serve()
+        upkeep = asyncio.get_running_loop().create_task(run_maintenance(runtime))
+        try:
+            await uvicorn.Server(config).serve()
+        finally:
+            upkeep.cancel()
     finally:
         await runtime.close()
 

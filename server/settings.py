@@ -71,6 +71,11 @@ SETTINGS: dict[str, Setting] = {
         ),
         Setting("THREADLINE_MAX_BODY_BYTES", "1048576", "Largest JSON request body accepted."),
         Setting("THREADLINE_LOG_LEVEL", "info", "Log level: debug, info, warning, error."),
+        Setting(
+            "THREADLINE_EVENT_RETENTION_DAYS",
+            "30",
+            "How long the event log keeps events; a client resuming from an older point is told to resync.",
+        ),
     ]
 }
 
@@ -91,6 +96,7 @@ class Settings:
     login_window_seconds: int
     max_body_bytes: int
     log_level: str
+    event_retention_days: int
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: str) -> Settings:
@@ -141,6 +147,9 @@ class Settings:
             login_window_seconds=_int(window, "THREADLINE_LOGIN_LIMIT"),
             max_body_bytes=_int(get("THREADLINE_MAX_BODY_BYTES"), "THREADLINE_MAX_BODY_BYTES"),
             log_level=get("THREADLINE_LOG_LEVEL"),
+            event_retention_days=_int(
+                get("THREADLINE_EVENT_RETENTION_DAYS"), "THREADLINE_EVENT_RETENTION_DAYS"
+            ),
         )
 
     @property

@@ -12,18 +12,20 @@ from server.storage import tables as t
 PRUNE_BATCH = 5_000
 
 
-async def do_prune_events(ctx: ActionContext, *, workspace_id: int, before: datetime) -> int:
-    """Delete up to PRUNE_BATCH events older than `before` and move the
+async def do_prune_events(
+    ctx: ActionContext, *, workspace_id: int, before: datetime, batch: int = PRUNE_BATCH
+) -> int:
+    """Delete up to `batch` events older than `before` and move the
     workspace's `events_pruned_through` mark, so a client resuming from a
     pruned id is told to resync rather than silently missing events.
-    Returns how many were deleted (call again while it is PRUNE_BATCH)."""
+    Returns how many were deleted (call again while it is `batch`)."""
     ids = list(
         (
             await ctx.conn.execute(
                 sa.select(t.events.c.id)
                 .where(t.events.c.workspace_id == workspace_id, t.events.c.created_at < before)
                 .order_by(t.events.c.id)
-                .limit(PRUNE_BATCH)
+                .limit(batch)
             )
         ).scalars()
     )

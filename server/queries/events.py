@@ -87,3 +87,9 @@ async def events_from_seq(
         .limit(limit)
     )
     return [wire_of(r) for r in rows]
+
+
+async def workspace_ids(conn: AsyncConnection) -> list[int]:
+    return list(
+        (await conn.execute(sa.select(t.workspaces.c.id).order_by(t.workspaces.c.id))).scalars()
+    )
