@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 from server.bus.base import Bus
-from server.bus.memory import MemoryBus
+from server.bus.factory import make_bus
 from server.clock import Clock, SystemClock
 from server.settings import Settings
 from server.storage.db import Database
@@ -28,7 +28,7 @@ class Runtime:
         return cls(
             settings=settings,
             db=Database(settings.database_url),
-            bus=bus or MemoryBus(),
+            bus=bus or make_bus(settings.redis_url),
             clock=clock or SystemClock(),
             secrets=SecretBox(settings.secret_key),
         )

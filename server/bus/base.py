@@ -2,7 +2,24 @@
 
 It is never the source of truth (PROTOCOLS.md P1): a subscriber that misses
 messages — a slow reader whose buffer overflowed, a Redis outage — learns it
-from `Subscription.lost` and resumes from the events table.
+from `Subscription.losses` and resumes from the events table.
+
+Two backends implement these protocols, `MemoryBus` (one process) and
+`RedisBus` (several processes), and one contract suite (tests/bus) runs
+against both, so they behave the same. `server.bus.factory.make_bus` picks
+one from the settings.
+
+How a listener uses a subscription::
+
+    sub = await bus.subscribe(topic)      # subscribe first,
+    seen = 0
+    ...load state from the database...    # then read, then go live:
+    # one task                            # another task (or race the two)
+    async for message in sub:             while True:
+        handle(message)                       seen = await sub.wait_lost(seen)
+                                              replay from the events table
+
+Replaying overlaps what arrives live, so handlers dedupe by event id.
 """
 
 from __future__ import annotations
@@ -12,29 +29,66 @@ from typing import Protocol
 
 
 class Subscription(Protocol):
-    """Messages for one topic, in publish order, until closed."""
+    """Messages for one topic, in publish order, until closed.
+
+    Delivery is best effort. A subscriber keeps receiving after a loss; what
+    it missed is in the events table. It may also get a message published
+    shortly before `Bus.subscribe` returned, another reason to dedupe.
+    """
 
     @property
     def lost(self) -> bool:
-        """True once any message for this subscriber was dropped."""
+        """True once any message for this subscriber may have been dropped
+        (`losses > 0`). It never goes back to False."""
         ...
 
-    def __aiter__(self) -> AsyncIterator[bytes]: ...
+    @property
+    def losses(self) -> int:
+        """A counter that grows whenever messages for this subscriber may
+        have been dropped. Compare it with the value last acted on: a change
+        means "replay from the events table now"; the amount means nothing.
 
-    async def close(self) -> None: ...
+        It grows when this subscriber's buffer is full and a message is
+        dropped, when the backend's connection drops, and once more when the
+        connection is back and messages flow again, so a replay made after
+        that covers the whole outage. A subscription made while the backend
+        is unreachable starts with `losses > 0`."""
+        ...
+
+    async def wait_lost(self, seen: int = 0) -> int:
+        """Wait until `losses` exceeds `seen` and return it (at once if it
+        already does). Also returns once the subscription is closed, then
+        possibly with `losses == seen`."""
+        ...
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        """The messages. The iteration ends when the subscription is closed."""
+        ...
+
+    async def close(self) -> None:
+        """Stop receiving: messages not yet read are discarded and an
+        `async for` over this subscription ends. Closing twice is a no-op."""
+        ...
 
 
 class Bus(Protocol):
     async def publish(self, topic: str, message: bytes) -> None:
         """Send to every current subscriber of `topic`. May raise if the
-        backend is down; callers on the write path catch and log."""
+        backend is down (quickly: a dead Redis costs a write about a
+        second); callers on the write path catch and log."""
         ...
 
     async def subscribe(self, topic: str) -> Subscription:
-        """Start receiving; messages published after this returns arrive."""
+        """Start receiving; messages published after this returns arrive
+        (unless `losses` says otherwise). Never fails because the backend is
+        down: the subscription then starts lost and receives once it is back."""
         ...
 
-    async def close(self) -> None: ...
+    async def close(self) -> None:
+        """Close every subscription (their iterations end) and release the
+        backend's connections. Idempotent; `publish` and `subscribe` raise
+        `RuntimeError` afterwards."""
+        ...
 
 
 def workspace_topic(workspace_id: int) -> str:

@@ -198,7 +198,11 @@ class Channel:
         position = await read(self.runtime, log_position, self.workspace_id)
         self.next_seq = position.event_seq + 1
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._listen()), loop.create_task(self._poll())]
+        self._tasks = [
+            loop.create_task(self._listen()),
+            loop.create_task(self._poll()),
+            loop.create_task(self._watch_losses()),
+        ]
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -225,8 +229,21 @@ class Channel:
                     conn.offer_ephemeral(message, frame)
                 continue
             self._accept(message)
-            if self._subscription.lost:
+
+    async def _watch_losses(self) -> None:
+        """The bus dropped messages (overflow, Redis outage): read them from
+        the log. Woken by the loss itself, not by the next message."""
+        assert self._subscription is not None
+        seen = 0
+        while True:
+            losses = await self._subscription.wait_lost(seen)
+            if losses == seen:
+                return  # the subscription closed
+            seen = losses
+            try:
                 await self._catch_up()
+            except Exception:
+                log.exception("catch-up after a bus loss failed; the poll will retry")
 
     async def _poll(self) -> None:
         """The safety net for publishes that never reached the bus."""
@@ -278,8 +295,6 @@ class Channel:
                     self._accept(wire)
                 if len(batch) < self.limits.catch_up_batch:
                     break
-            if self._subscription is not None and hasattr(self._subscription, "reset_lost"):
-                self._subscription.reset_lost()
             if self._early and self._gap_timer is None:
                 self._gap_timer = asyncio.get_running_loop().call_later(
                     self.limits.gap_wait, self._on_gap_timeout
