@@ -46,9 +46,20 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
+# pg_advisory_xact_lock key: "threadline migrate".
+MIGRATION_LOCK_KEY = 7_461_776_001
+
+
 def do_run_migrations(connection: sa.Connection) -> None:
     context.configure(connection=connection, **context_options(connection.dialect.name))
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # Several `threadline serve` processes starting at once: the
+            # first migrates, the others wait here and then find the schema
+            # at head. (SQLite serialises DDL on its own.)
+            connection.execute(
+                sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+            )
         context.run_migrations()
 
 

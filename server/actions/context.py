@@ -111,6 +111,8 @@ async def publish(bus: Bus, events: list[StoredEvent]) -> None:
             await bus.publish(
                 workspace_topic(stored.workspace_id), json.dumps(stored.wire()).encode()
             )
-        except Exception:
-            log.exception("bus publish failed for event %s; listeners will resume", stored.id)
+        except Exception as exc:
+            # Expected during a Redis outage and handled: listeners catch up
+            # from the log. One line, not a traceback per write.
+            log.warning("bus publish failed (%s); listeners will catch up from the log", exc)
             return

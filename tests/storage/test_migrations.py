@@ -4,6 +4,10 @@ and PostgreSQL, and SQLite connections are configured per PROTOCOLS.md P1."""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -144,3 +148,25 @@ async def test_sqlite_connections_follow_p1(tmp_path: Path, kind: str) -> None:
             assert await pragma("busy_timeout") >= 5000
     finally:
         await db.dispose()
+
+
+@pytest.mark.postgres
+async def test_concurrent_migrations_wait_for_each_other(pg_server: PostgresServer) -> None:
+    """Two processes starting at once on an empty database: one migrates,
+    the other waits for it and finds the schema at head."""
+    url = await pg_server.create_database()
+    env = {**os.environ, "THREADLINE_DATABASE_URL": url}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "server", "migrate"],
+            env={**env, "THREADLINE_DATA_DIR": str(Path(tempfile.mkdtemp()))},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    for proc in procs:
+        _out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    assert check_schema_matches(url) == []
