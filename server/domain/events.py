@@ -283,6 +283,51 @@ class ContactIdentityAdded(Event):
     verified: bool
 
 
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ContactEventTracked(Event):
+    """Something a contact did on the site, reported by the widget's
+    `track(name, properties)` (e.g. `cart_abandoned`, `order_placed`);
+    feeds segments and follow-up goals."""
+
+    type: ClassVar[str] = "contact.event_tracked"
+    contact_id: int
+    contact_event_id: int
+    name: str
+    properties: dict[str, Any]
+
+
+# -- the chat widget ------------------------------------------------------
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class VisitorSessionStarted(Event):
+    """A browser opened a widget session with an inbox, as a new anonymous
+    contact. The session token itself is never in an event."""
+
+    type: ClassVar[str] = "visitor.session_started"
+    session_id: int
+    inbox_id: int
+    contact_id: int
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class VisitorIdentified(Event):
+    """A widget visitor said who they are (`setUser`). `verified` is true
+    only when the server checked an identity hash or signed token; then the
+    session may have moved from `previous_contact_id` onto the existing
+    contact `contact_id`. Unverified identities never move a session."""
+
+    type: ClassVar[str] = "visitor.identified"
+    session_id: int
+    inbox_id: int
+    contact_id: int
+    previous_contact_id: int
+    verified: bool
+
+
 # -- conversations and messages ------------------------------------------
 
 

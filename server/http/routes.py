@@ -12,6 +12,7 @@ from server.http import conversations, sessions
 from server.http.api import Endpoint, openapi_document, to_route
 from server.http.contacts import ENDPOINTS as CONTACT_ENDPOINTS
 from server.http.directory import ENDPOINTS as DIRECTORY_ENDPOINTS
+from server.http.widget_api import ENDPOINTS as WIDGET_ENDPOINTS
 
 API_PREFIX = "/api/v1"
 API_VERSION = "1.0.0"
@@ -21,6 +22,7 @@ ENDPOINTS: list[Endpoint] = [
     *conversations.ENDPOINTS,
     *CONTACT_ENDPOINTS,
     *DIRECTORY_ENDPOINTS,
+    *WIDGET_ENDPOINTS,
 ]
 
 

@@ -292,3 +292,44 @@ events = sa.Table(
     sa.Index("ix_events_workspace_cursor", "workspace_id", "id"),
     sa.UniqueConstraint("workspace_id", "ws_seq"),
 )
+
+# -- the chat widget (F8, PROTOCOLS.md P3) ----------------------------------
+
+# One browser's chat with one inbox. The token is server-issued (256 random
+# bits) and only its SHA-256 is stored. `contact_id` moves to an existing
+# contact when the visitor proves (HMAC / JWT) who they are; `verified`
+# says whether it ever did.
+visitor_sessions = sa.Table(
+    "visitor_sessions",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    _workspace_fk(),
+    sa.Column(
+        "inbox_id", Id, sa.ForeignKey("inboxes.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    sa.Column(
+        "contact_id",
+        Id,
+        sa.ForeignKey("contacts.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("verified", sa.Boolean, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("last_seen_at", UTCDateTime, nullable=False),
+)
+
+# What a contact did on the site (`track(name, properties)`): feeds segments
+# and touchpoint goals (F3, F7).
+contact_events = sa.Table(
+    "contact_events",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    _workspace_fk(),
+    sa.Column("contact_id", Id, sa.ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("properties", Json, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index("ix_contact_events_contact_created", "contact_id", "created_at"),
+)

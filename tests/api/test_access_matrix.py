@@ -63,9 +63,16 @@ MATRIX: dict[tuple[str, str], Case] = {
 }
 
 
+# Required body fields that end in `_id` but name no object of a workspace:
+# the widget's `client_id` is an idempotency key the browser makes up (the
+# widget's caller is identified by its session header, not by object ids).
+NOT_OBJECT_IDS = {"client_id"}
+
+
 def takes_ids(ep: Endpoint) -> bool:
     return bool(ep.path_params) or (
-        ep.body is not None and any(name.endswith("_id") for name in ep.body.required)
+        ep.body is not None
+        and any(name.endswith("_id") and name not in NOT_OBJECT_IDS for name in ep.body.required)
     )
 
 

@@ -43,6 +43,13 @@ VALID: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/inboxes"): {"name": "Inbox X", "kind": "api"},
     ("PATCH", "/inboxes/{inbox_id}"): {"name": "Inbox Y"},
     ("POST", "/tokens"): {"name": "script"},
+    # Widget routes parse the body before they look at the session header,
+    # so malformed input is refused by field even without a session.
+    ("POST", "/widget/sessions"): {"inbox_token": "no-such-token"},
+    ("POST", "/widget/messages"): {"text": "hello", "client_id": "c1"},
+    ("POST", "/widget/identify"): {"user_id": "u1", "email": "u1@shop.test"},
+    ("POST", "/widget/attributes"): {"attributes": {"plan": "pro"}},
+    ("POST", "/widget/events"): {"name": "order_placed", "properties": {"total": 12}},
 }
 
 

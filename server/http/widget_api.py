@@ -1,0 +1,264 @@
+"""REST for the chat widget (F8): what a visitor's browser talks to.
+
+Every endpoint is `auth="public"` for the wrapper (a visitor is no agent
+and has no cookie); all but session creation are authenticated by the
+widget session token, sent in the `X-Widget-Session` header (PROTOCOLS.md
+P3: server-issued, random, stored hashed). A missing or unknown token is a
+401 naming that header.
+
+No CORS headers: the widget's chat runs in an iframe served by Threadline
+itself, on the same origin as this API, so the browser never makes a
+cross-origin request here. An inbox's `allowed_domains` is checked against
+the request's `Origin` when it names a foreign page (Threadline's own origin
+is the iframe and passes; the iframe page itself is what must be limited to
+those sites, with `frame-ancestors`).
+
+Rate limits (PROTOCOLS.md P7), per process like the login limiter: session
+creation per IP, messages per session, other writes per session.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from server.actions.agents import check_email
+from server.actions.context import perform
+from server.actions.visitors import (
+    check_widget_origin,
+    do_identify_visitor,
+    do_send_visitor_message,
+    do_set_visitor_attributes,
+    do_start_visitor_session,
+    do_track_contact_event,
+)
+from server.domain.actors import system_actor
+from server.domain.errors import InvalidInput, NotFound, Unauthenticated
+from server.http.api import Call, Endpoint
+from server.http.ratelimit import SlidingWindow
+from server.http.schema import JsonMap, Str, obj
+from server.queries.reading import read
+from server.queries.visitors import (
+    VisitorSession,
+    public_inbox_view,
+    visitor_conversation,
+    visitor_message,
+    visitor_session_for_token,
+    widget_inbox_by_token,
+)
+
+SESSION_HEADER = "X-Widget-Session"
+
+# name on app.state -> (requests, per seconds)
+LIMITS = {
+    "widget_session_limiter": (20, 60),  # new sessions per IP
+    "widget_message_limiter": (30, 60),  # messages per session
+    "widget_write_limiter": (60, 60),  # identify / attributes / events per session
+}
+
+
+def limiter(call: Call, name: str) -> SlidingWindow:
+    """The SlidingWindow `name` of this app, created on first use."""
+    state = call.request.app.state
+    found: SlidingWindow | None = getattr(state, name, None)
+    if found is None:
+        found = SlidingWindow(*LIMITS[name])
+        setattr(state, name, found)
+    return found
+
+
+def _count(call: Call, name: str, key: str) -> None:
+    window, now = limiter(call, name), call.runtime.clock.now()
+    window.check(key, now)
+    window.hit(key, now)
+
+
+def page_origin(call: Call) -> str | None:
+    """The foreign page a browser request came from, or None when it came
+    from Threadline's own origin (the widget iframe) or from no browser."""
+    origin = call.request.headers.get("origin")
+    own = {f"{call.request.url.scheme}://{call.request.url.netloc}"}
+    own.add(call.runtime.settings.public_origin)
+    return None if origin is None or origin in own else origin
+
+
+async def visitor(call: Call) -> VisitorSession:
+    """The session named by the X-Widget-Session header, from an allowed
+    site; 401 otherwise."""
+    token = call.request.headers.get(SESSION_HEADER)
+    session = None
+    if token and len(token) <= 200:
+        session = await read(call.runtime, visitor_session_for_token, token)
+    if session is None:
+        raise Unauthenticated(
+            f"{SESSION_HEADER}: start a widget session first", field=SESSION_HEADER
+        )
+    check_widget_origin(session.inbox_settings, page_origin(call))
+    return session
+
+
+async def widget_start_session(call: Call) -> Any:
+    ip = call.request.client.host if call.request.client else "unknown"
+    _count(call, "widget_session_limiter", f"ip:{ip}")
+    inbox = await read(call.runtime, widget_inbox_by_token, call.body["inbox_token"])
+    if inbox is None:
+        raise NotFound("inbox_token: no widget inbox has this token", field="inbox_token")
+    new = await perform(
+        call.runtime,
+        system_actor(inbox.workspace_id),
+        do_start_visitor_session,
+        inbox_id=inbox.id,
+        origin=page_origin(call),
+    )
+    session = VisitorSession(
+        new.session_id, inbox.workspace_id, inbox.id, new.contact_id, False, inbox.settings
+    )
+    current = await read(call.runtime, visitor_conversation, session)
+    return {
+        "session_token": new.token,
+        "contact_id": new.contact_id,
+        "conversation": current["conversation"],
+        "inbox": public_inbox_view(inbox),
+    }
+
+
+async def widget_get_conversation(call: Call) -> Any:
+    session = await visitor(call)
+    return await read(call.runtime, visitor_conversation, session)
+
+
+async def widget_send_message(call: Call) -> Any:
+    session = await visitor(call)
+    _count(call, "widget_message_limiter", f"session:{session.session_id}")
+    result = await perform(
+        call.runtime,
+        system_actor(session.workspace_id),
+        do_send_visitor_message,
+        session_id=session.session_id,
+        text=call.body["text"],
+        client_id=call.body["client_id"],
+    )
+    message = await read(call.runtime, visitor_message, session, result.message_id)
+    return {"message": message, "replayed": result.replayed}
+
+
+async def widget_identify(call: Call) -> Any:
+    session = await visitor(call)
+    b = call.body
+    if not {"user_id", "email", "name", "identity_hash", "identity_token"} & set(b):
+        raise InvalidInput("body: give user_id, email, name or identity_token", field="body")
+    _count(call, "widget_write_limiter", f"session:{session.session_id}")
+    email = check_email(b["email"], field="email") if "email" in b else None
+    identified = await perform(
+        call.runtime,
+        system_actor(session.workspace_id),
+        do_identify_visitor,
+        session_id=session.session_id,
+        box=call.runtime.secrets,
+        user_id=b.get("user_id"),
+        email=email,
+        name=b.get("name"),
+        identity_hash=b.get("identity_hash"),
+        identity_token=b.get("identity_token"),
+    )
+    return {"contact_id": identified.contact_id, "verified": identified.verified}
+
+
+async def widget_set_attributes(call: Call) -> Any:
+    session = await visitor(call)
+    _count(call, "widget_write_limiter", f"session:{session.session_id}")
+    await perform(
+        call.runtime,
+        system_actor(session.workspace_id),
+        do_set_visitor_attributes,
+        session_id=session.session_id,
+        attributes=call.body["attributes"],
+    )
+    return {"ok": True}
+
+
+async def widget_track_event(call: Call) -> Any:
+    session = await visitor(call)
+    _count(call, "widget_write_limiter", f"session:{session.session_id}")
+    event_id = await perform(
+        call.runtime,
+        system_actor(session.workspace_id),
+        do_track_contact_event,
+        contact_id=session.contact_id,
+        name=call.body["name"],
+        properties=call.body.get("properties", {}),
+    )
+    return {"id": event_id}
+
+
+ENDPOINTS = [
+    Endpoint(
+        "POST",
+        "/widget/sessions",
+        widget_start_session,
+        "Start a widget session as a new anonymous visitor (the token is shown once)",
+        "widget",
+        auth="public",
+        body=obj(("inbox_token",), inbox_token=Str(max_length=64, min_length=1)),
+        status=201,
+    ),
+    Endpoint(
+        "GET",
+        "/widget/conversation",
+        widget_get_conversation,
+        "The visitor's open conversation and its public messages (X-Widget-Session)",
+        "widget",
+        auth="public",
+    ),
+    Endpoint(
+        "POST",
+        "/widget/messages",
+        widget_send_message,
+        "Send a message as the visitor; client_id makes it exactly-once (X-Widget-Session)",
+        "widget",
+        auth="public",
+        body=obj(
+            ("text", "client_id"),
+            text=Str(max_length=65_536, min_length=1),
+            client_id=Str(max_length=100, min_length=1, description="the widget's idempotency key"),
+        ),
+        status=201,
+    ),
+    Endpoint(
+        "POST",
+        "/widget/identify",
+        widget_identify,
+        "Say who the visitor is; verified with identity_hash or identity_token (X-Widget-Session)",
+        "widget",
+        auth="public",
+        body=obj(
+            user_id=Str(max_length=200, min_length=1),
+            email=Str(max_length=320, min_length=1),
+            name=Str(max_length=200, min_length=1),
+            identity_hash=Str(max_length=128, min_length=1, description="hex HMAC-SHA256"),
+            identity_token=Str(max_length=4096, min_length=1, description="HS256 JWT"),
+        ),
+    ),
+    Endpoint(
+        "POST",
+        "/widget/attributes",
+        widget_set_attributes,
+        "Merge custom attributes into the visitor's contact (X-Widget-Session)",
+        "widget",
+        auth="public",
+        body=obj(("attributes",), attributes=JsonMap(description="keys to set; null removes")),
+    ),
+    Endpoint(
+        "POST",
+        "/widget/events",
+        widget_track_event,
+        "Record an event the visitor did, such as order_placed (X-Widget-Session)",
+        "widget",
+        auth="public",
+        body=obj(
+            ("name",),
+            name=Str(max_length=100, min_length=1),
+            properties=JsonMap(description="event properties"),
+        ),
+        status=201,
+    ),
+]

@@ -1,0 +1,159 @@
+"""What a widget visitor may read: its session, its inbox's public face and
+its own open conversation — never private notes, never another contact's.
+
+A visitor is not an Actor (it is no agent of the workspace); it is
+identified by its session token alone and every read here is sealed to
+that session's contact and inbox.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from server.domain.values import ConversationStatus, InboxKind
+from server.queries.access import AnyRow
+from server.queries.views import iso
+from server.storage import tables as t
+from server.storage.secrets import hash_token
+
+# Inbox settings a visitor's browser may see (never secrets, never
+# allowed_domains).
+PUBLIC_SETTINGS = ("greeting", "color", "locale", "require_verification")
+MESSAGE_LIMIT = 100
+
+
+@dataclasses.dataclass(frozen=True)
+class VisitorSession:
+    """A live widget session, resolved from its token."""
+
+    session_id: int
+    workspace_id: int
+    inbox_id: int
+    contact_id: int
+    verified: bool
+    inbox_settings: dict[str, Any]
+
+
+async def widget_inbox_by_token(conn: AsyncConnection, public_token: str) -> AnyRow | None:
+    """The widget inbox an embed snippet names by its public token."""
+    row: AnyRow | None = (
+        await conn.execute(
+            sa.select(t.inboxes).where(
+                t.inboxes.c.public_token == public_token,
+                t.inboxes.c.kind == InboxKind.WIDGET.value,
+            )
+        )
+    ).first()
+    return row
+
+
+async def visitor_session_for_token(conn: AsyncConnection, token: str) -> VisitorSession | None:
+    row = (
+        await conn.execute(
+            sa.select(
+                t.visitor_sessions.c.id,
+                t.visitor_sessions.c.workspace_id,
+                t.visitor_sessions.c.inbox_id,
+                t.visitor_sessions.c.contact_id,
+                t.visitor_sessions.c.verified,
+                t.inboxes.c.settings,
+            )
+            .join(t.inboxes, t.inboxes.c.id == t.visitor_sessions.c.inbox_id)
+            .where(t.visitor_sessions.c.token_hash == hash_token(token))
+        )
+    ).first()
+    if row is None:
+        return None
+    return VisitorSession(
+        session_id=row.id,
+        workspace_id=row.workspace_id,
+        inbox_id=row.inbox_id,
+        contact_id=row.contact_id,
+        verified=row.verified,
+        inbox_settings=row.settings,
+    )
+
+
+def public_inbox_view(row: AnyRow) -> dict[str, Any]:
+    settings = row.settings
+    return {
+        "id": row.id,
+        "name": row.name,
+        **{key: settings.get(key) for key in PUBLIC_SETTINGS},
+    }
+
+
+def visitor_message_view(row: AnyRow) -> dict[str, Any]:
+    """A message as its visitor sees it: no internal ids of ingest, no
+    delivery errors (private notes never get this far)."""
+    return {
+        "id": row.id,
+        "conversation_id": row.conversation_id,
+        "seq": row.seq,
+        "direction": row.direction,
+        "sender_kind": row.sender_kind,
+        "text": row.text,
+        "html": row.html,
+        "created_at": iso(row.created_at),
+    }
+
+
+async def visitor_conversation(conn: AsyncConnection, session: VisitorSession) -> dict[str, Any]:
+    """The visitor's unresolved conversation in its inbox (the newest one)
+    with its last MESSAGE_LIMIT public messages, oldest first; or none."""
+    c = t.conversations.c
+    conv = (
+        await conn.execute(
+            sa.select(t.conversations)
+            .where(
+                c.workspace_id == session.workspace_id,
+                c.inbox_id == session.inbox_id,
+                c.contact_id == session.contact_id,
+                c.status != ConversationStatus.RESOLVED.value,
+            )
+            .order_by(c.last_activity_at.desc(), c.id.desc())
+            .limit(1)
+        )
+    ).first()
+    if conv is None:
+        return {"conversation": None, "messages": [], "has_more": False}
+    m = t.messages.c
+    rows = (
+        await conn.execute(
+            sa.select(t.messages)
+            .where(m.conversation_id == conv.id, m.private.is_(False))
+            .order_by(m.seq.desc())
+            .limit(MESSAGE_LIMIT + 1)
+        )
+    ).all()
+    has_more = len(rows) > MESSAGE_LIMIT
+    return {
+        "conversation": {
+            "id": conv.id,
+            "status": conv.status,
+            "created_at": iso(conv.created_at),
+            "last_activity_at": iso(conv.last_activity_at),
+        },
+        "messages": [visitor_message_view(r) for r in reversed(rows[:MESSAGE_LIMIT])],
+        "has_more": has_more,
+    }
+
+
+async def visitor_message(
+    conn: AsyncConnection, session: VisitorSession, message_id: int
+) -> dict[str, Any]:
+    """One message the visitor just sent (sealed to its contact)."""
+    row = (
+        await conn.execute(
+            sa.select(t.messages).where(
+                t.messages.c.id == message_id,
+                t.messages.c.contact_id == session.contact_id,
+                t.messages.c.private.is_(False),
+            )
+        )
+    ).one()
+    return visitor_message_view(row)
