@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import getpass
 import logging
 import sys
@@ -53,11 +54,18 @@ async def _serve(settings: Settings, *, migrate: bool, demo: bool) -> None:
             # (BENCHMARKS.md: 0.70x of bare websockets vs 0.46x legacy).
             ws="websockets-sansio",
             ws_max_size=MAX_FRAME_BYTES,  # larger frames: close 1009
+            # Compression costs ~35 KB per connection here (BENCHMARKS.md):
+            # chat frames are small, so it stays off.
+            ws_per_message_deflate=False,
             ws_ping_interval=20.0,
             ws_ping_timeout=20.0,
             log_level=settings.log_level,
             server_header=False,
         )
+        # Move everything allocated at start-up out of the collector's sight:
+        # full collections then scan only live request state (long GC pauses
+        # were the p99 tail in the fan-out benchmark).
+        gc.freeze()
         upkeep = asyncio.get_running_loop().create_task(run_maintenance(runtime))
         try:
             await uvicorn.Server(config).serve()
