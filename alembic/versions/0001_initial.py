@@ -325,6 +325,8 @@ def upgrade() -> None:
         sa.Column("created_at", UTC_DATETIME, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_events"),
         sa.UniqueConstraint("workspace_id", "ws_seq", name="uq_events_workspace_id_ws_seq"),
+        # Ids are resume points: never reuse one after pruning.
+        sqlite_autoincrement=True,
     )
     _index("events", "workspace_id", "id", name="ix_events_workspace_cursor")
 

@@ -42,7 +42,8 @@ def wire_of(row: Any) -> dict[str, Any]:
 @dataclasses.dataclass(frozen=True)
 class LogPosition:
     """Where a workspace's log stands: the last ws_seq handed out, the last
-    event id, and the id through which old events were pruned."""
+    event id (at least `pruned_through`), and the id through which old
+    events were pruned."""
 
     event_seq: int
     last_event_id: int
@@ -60,7 +61,11 @@ async def log_position(conn: AsyncConnection, workspace_id: int) -> LogPosition:
     last_id = await conn.scalar(
         sa.select(sa.func.max(t.events.c.id)).where(t.events.c.workspace_id == workspace_id)
     )
-    return LogPosition(row.event_seq, int(last_id or 0), row.events_pruned_through)
+    # Never below the pruned mark: when every event of the workspace has
+    # been pruned, the client must still be handed an id it can resume from
+    # without being told to resync.
+    last = max(int(last_id or 0), row.events_pruned_through)
+    return LogPosition(row.event_seq, last, row.events_pruned_through)
 
 
 async def events_after_id(

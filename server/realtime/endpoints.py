@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import time
@@ -26,7 +27,7 @@ from server.http.auth import authenticate_websocket
 from server.queries.access import access_conversation, visible_inbox_ids
 from server.queries.auth import actor_for_agent
 from server.queries.conversations import list_messages
-from server.queries.events import events_after_id, log_position
+from server.queries.events import LogPosition, events_after_id, log_position
 from server.queries.reading import read
 from server.realtime.hub import Connection, Hub
 from server.realtime.protocol import (
@@ -79,13 +80,19 @@ async def _viewer(runtime: Runtime, actor: Actor, *, sees_private: bool) -> View
     )
 
 
-async def _replay(runtime: Runtime, conn: Connection, last_event_id: int | None) -> bool:
-    """Send what the client missed; False when it must resync instead."""
-    position = await read(runtime, log_position, conn.workspace_id)
+async def _replay(
+    runtime: Runtime, conn: Connection, last_event_id: int | None, position: LogPosition
+) -> bool:
+    """Send what the client missed since `last_event_id` (up to now: events
+    after `position` are replayed here or held by the hub); False when it
+    must resync instead."""
     if last_event_id is None:
         conn.last_event_id = position.last_event_id
         return True
-    if last_event_id < position.pruned_through:
+    # Below the pruned mark the gap is partly gone; above the log's end the
+    # id is not one of this workspace's (another workspace, a restored
+    # database): resuming from it would silently skip events.
+    if last_event_id < position.pruned_through or last_event_id > position.last_event_id:
         conn.send(RESYNC_FRAME)
         conn.last_event_id = position.last_event_id
         return False
@@ -95,36 +102,61 @@ async def _replay(runtime: Runtime, conn: Connection, last_event_id: int | None)
         batch = await read(runtime, events_after_id, conn.workspace_id, cursor, REPLAY_BATCH)
         for wire in batch:
             conn.deliver(wire)
-        if len(batch) < REPLAY_BATCH:
+            await conn.room()  # pace the replay by the client's reading
+        if conn.done or len(batch) < REPLAY_BATCH:
             return True
         cursor = batch[-1]["event_id"]
+
+
+@dataclasses.dataclass
+class _Caller:
+    """Who is on the other end, as of now (a role change replaces it)."""
+
+    actor: Actor
+
+
+async def _authenticate(ws: WebSocket, runtime: Runtime, *, bot: bool) -> Actor:
+    actor = await authenticate_websocket(ws, runtime)
+    if bot and actor.token_id is None:
+        raise BadFrame("unauthenticated", "/ws/bot takes an API token")
+    return actor
 
 
 async def serve_socket(ws: WebSocket, *, bot: bool) -> None:
     runtime: Runtime = ws.app.state.runtime
     try:
         last_event_id = _resume_point(ws)
-        actor = await authenticate_websocket(ws, runtime)
-        if bot and actor.token_id is None:
-            raise BadFrame("unauthenticated", "/ws/bot takes an API token")
+        actor = await _authenticate(ws, runtime, bot=bot)
     except (DomainError, BadFrame):
         await ws.close(code=CloseCode.POLICY)  # before accept: a 403 response
         return
-    await ws.accept()
     hub = _hub(ws)
     conn = Connection(ws, actor.workspace_id, hub.limits)
-    conn.refresh_access = lambda c: _refresh(runtime, actor, c)
-    writer = asyncio.get_running_loop().create_task(conn.run_writer())
-    await hub.join(conn)
+    writer: asyncio.Task[None] | None = None
     try:
+        await hub.join(conn)  # live events are held from here on
+        # Read the log position, then everything that decides access. A
+        # change committed after the position is replayed or held and
+        # applied in order; one committed before it shows in what is read
+        # below, including a credential revoked since the handshake.
+        position = await read(runtime, log_position, conn.workspace_id)
+        try:
+            actor = await _authenticate(ws, runtime, bot=bot)
+        except (DomainError, BadFrame):
+            await ws.close(code=CloseCode.POLICY)
+            return
+        caller = _Caller(actor)
+        conn.refresh_access = lambda c: _refresh(runtime, caller, c)
         conn.viewer = await _viewer(runtime, actor, sees_private=True)
-        resumed = await _replay(runtime, conn, last_event_id)
+        await ws.accept()
+        writer = asyncio.get_running_loop().create_task(conn.run_writer())
+        resumed = await _replay(runtime, conn, last_event_id, position)
         conn.send(ready_frame(conn.last_event_id, resumed=resumed and last_event_id is not None))
         conn.go_live()
-        await _read_frames(ws, runtime, actor, conn)
+        await _read_frames(ws, runtime, caller, conn)
     finally:
         await hub.leave(conn)
-        if not writer.done():
+        if writer is not None and not writer.done():
             conn.request_close(Close(CloseCode.GOING_AWAY, "closing"))
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.shield(writer), hub.limits.close_timeout)
@@ -133,16 +165,17 @@ async def serve_socket(ws: WebSocket, *, bot: bool) -> None:
                 await writer
 
 
-async def _refresh(runtime: Runtime, actor: Actor, conn: Connection) -> None:
+async def _refresh(runtime: Runtime, caller: _Caller, conn: Connection) -> None:
     """A role change: reload who this agent now is and what it may see."""
-    fresh = await read(runtime, actor_for_agent, actor)
+    fresh = await read(runtime, actor_for_agent, caller.actor)
     if fresh is None:
         conn.request_close(Close(CloseCode.FORBIDDEN, "account deactivated"))
         return
+    caller.actor = fresh
     conn.viewer = await _viewer(runtime, fresh, sees_private=True)
 
 
-async def _read_frames(ws: WebSocket, runtime: Runtime, actor: Actor, conn: Connection) -> None:
+async def _read_frames(ws: WebSocket, runtime: Runtime, caller: _Caller, conn: Connection) -> None:
     bucket = TokenBucket(FRAMES_PER_SECOND, FRAME_BURST, time.monotonic())
     while conn.close_request is None:
         message = await ws.receive()
@@ -151,8 +184,10 @@ async def _read_frames(ws: WebSocket, runtime: Runtime, actor: Actor, conn: Conn
         text = message.get("text")
         if text is None:
             data = message.get("bytes") or b""
-            text = data.decode("utf-8", errors="replace")
-        if len(text) > MAX_FRAME_BYTES:
+            size = len(data)
+        else:
+            size = len(text.encode("utf-8", "surrogatepass"))
+        if size > MAX_FRAME_BYTES:
             conn.request_close(
                 Close(CloseCode.TOO_BIG, f"frames are limited to {MAX_FRAME_BYTES} bytes")
             )
@@ -160,9 +195,11 @@ async def _read_frames(ws: WebSocket, runtime: Runtime, actor: Actor, conn: Conn
         if not bucket.take(time.monotonic()):
             conn.request_close(Close(CloseCode.POLICY, "too many frames; slow down"))
             return
+        if text is None:
+            text = data.decode("utf-8", errors="replace")
         try:
             frame = parse_client_frame(text)
-            await _handle(runtime, actor, conn, frame)
+            await _handle(runtime, caller.actor, conn, frame)
         except BadFrame as bad:
             conn.send(error_frame(bad))
         except DomainError as exc:

@@ -12,7 +12,9 @@ from the log. So the bus is only ever a fast path.
 Backpressure: each connection has a bounded outbox drained by its own
 writer task; the fan-out never awaits a socket. A connection whose outbox
 overflows is closed with 4008 (TOO_SLOW) and resumes from its
-last_event_id, without slowing anyone else.
+last_event_id, without slowing anyone else. A replay, which reads the log
+at its own pace, waits for room in the outbox instead (`Connection.room`),
+so resuming a long gap never counts as too slow.
 """
 
 from __future__ import annotations
@@ -74,17 +76,25 @@ class Connection:
         self._outbox_bytes = 0
         self._wakeup = asyncio.Event()
         self._live = False
-        self._held: list[tuple[dict[str, Any], str]] = []
+        self._held: deque[tuple[dict[str, Any], str]] = deque()
+        self._room = asyncio.Event()
         self.close_request: Close | None = None
         self.closed = asyncio.Event()
         self.refresh_access: Callable[[Connection], Coroutine[Any, Any, None]] | None = None
+        self._refreshing: asyncio.Task[None] | None = None
+
+    @property
+    def done(self) -> bool:
+        """True once this connection is closing or its writer has stopped:
+        nothing sent from now on reaches the client."""
+        return self.close_request is not None or self.closed.is_set()
 
     # -- fed by the channel -------------------------------------------------
 
     def offer(self, wire: dict[str, Any], frame: str) -> None:
-        """A live event from the channel. Held until the connection has
-        finished replaying, then delivered in order."""
-        if self._live:
+        """A live event from the channel. Held while the connection replays
+        or reloads its access, then delivered in order."""
+        if self._live and self._refreshing is None:
             self.deliver(wire, frame)
         elif len(self._held) >= self.limits.held_events:
             self.request_close(Close(CloseCode.TOO_SLOW, "too far behind; resume"))
@@ -109,10 +119,12 @@ class Connection:
             self.send(frame)
 
     def go_live(self) -> None:
-        held, self._held = self._held, []
         self._live = True
-        for wire, frame in held:
-            self.deliver(wire, frame)
+        self._flush()
+
+    def _flush(self) -> None:
+        while self._held and self._live and self._refreshing is None:
+            self.deliver(*self._held.popleft())
 
     def deliver(self, wire: dict[str, Any], frame: str | None = None) -> None:
         """Apply the event's effect on access, then send it if this viewer
@@ -128,22 +140,47 @@ class Connection:
             self.request_close(decision)
             return
         if isinstance(decision, RefreshAccess) and self.refresh_access is not None:
-            # Rare (a role change): recompute from the database on the side.
-            asyncio.get_running_loop().create_task(self.refresh_access(self))
+            # Rare (a role change): reload access from the database. Later
+            # events wait for it: held if live, and a replay awaits `room`.
+            loop = asyncio.get_running_loop()
+            self._refreshing = loop.create_task(self._refresh(self.refresh_access))
         if can_see(viewer, wire):
             self.send(frame if frame is not None else event_frame(wire))
+
+    async def _refresh(self, reload: Callable[[Connection], Coroutine[Any, Any, None]]) -> None:
+        try:
+            await reload(self)
+        except Exception:
+            log.exception("reloading a connection's access failed")
+            self.request_close(Close(CloseCode.GOING_AWAY, "could not reload access; resume"))
+        finally:
+            self._refreshing = None
+            self._flush()
 
     # -- the outbox ---------------------------------------------------------
 
     def send(self, frame: str) -> None:
         if self.close_request is not None:
             return
-        self._outbox.append(frame)
-        self._outbox_bytes += len(frame)
-        if self._outbox_bytes > self.limits.outbox_bytes:
+        # One frame always fits in an empty outbox, however big: otherwise
+        # a client could never get past a large event, not even by resuming.
+        if self._outbox and self._outbox_bytes + len(frame) > self.limits.outbox_bytes:
             self.request_close(Close(CloseCode.TOO_SLOW, "not reading fast enough; resume"))
             return
+        self._outbox.append(frame)
+        self._outbox_bytes += len(frame)
         self._wakeup.set()
+
+    async def room(self) -> None:
+        """Wait until the outbox is at most half full (or the connection is
+        done). A replay calls this between events: it paces itself by the
+        client instead of overflowing the outbox. It also waits for an
+        access reload the last event started."""
+        if self._refreshing is not None:
+            await asyncio.shield(self._refreshing)
+        while not self.done and self._outbox_bytes > self.limits.outbox_bytes // 2:
+            self._room.clear()
+            await self._room.wait()
 
     def request_close(self, close: Close) -> None:
         if self.close_request is None:
@@ -151,6 +188,7 @@ class Connection:
             self._outbox.clear()
             self._outbox_bytes = 0
         self._wakeup.set()
+        self._room.set()
 
     async def run_writer(self) -> None:
         """Drain the outbox to the socket until a close is requested."""
@@ -161,6 +199,8 @@ class Connection:
                 while self._outbox and self.close_request is None:
                     frame = self._outbox.popleft()
                     self._outbox_bytes -= len(frame)
+                    if self._outbox_bytes <= self.limits.outbox_bytes // 2:
+                        self._room.set()
                     await self.ws.send_text(frame)
                 if self.close_request is not None:
                     with contextlib.suppress(Exception):
@@ -174,6 +214,7 @@ class Connection:
             log.debug("websocket writer stopped", exc_info=True)
         finally:
             self.closed.set()
+            self._room.set()
 
 
 class Channel:
@@ -205,9 +246,10 @@ class Channel:
         ]
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        tasks = list(self._tasks)  # gap tasks remove themselves as they finish
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         if self._gap_timer is not None:

@@ -291,6 +291,9 @@ events = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Index("ix_events_workspace_cursor", "workspace_id", "id"),
     sa.UniqueConstraint("workspace_id", "ws_seq"),
+    # Never reuse an id, even after pruning the newest rows: clients resume
+    # from ids. (SQLite otherwise hands out max(rowid)+1 again.)
+    sqlite_autoincrement=True,
 )
 
 # -- the chat widget (F8, PROTOCOLS.md P3) ----------------------------------

@@ -16,7 +16,9 @@ async def stamp(runtime: Runtime) -> object:
         return await conn.scalar(sa.select(t.api_tokens.c.last_used_at))
 
 
-async def test_last_used_at_follows_use_at_minute_resolution(runtime: Runtime, ws: Workspace) -> None:
+async def test_last_used_at_follows_use_at_minute_resolution(
+    runtime: Runtime, ws: Workspace
+) -> None:
     clock = runtime.clock
     assert isinstance(clock, FrozenClock)
     async with await token_client(runtime, ws.agent_email) as c:
