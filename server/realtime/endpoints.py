@@ -36,8 +36,10 @@ from server.realtime.protocol import (
     RESYNC_FRAME,
     BadFrame,
     Ping,
+    Presence,
     Sync,
     Typing,
+    Viewing,
     error_frame,
     parse_client_frame,
     ready_frame,
@@ -153,8 +155,12 @@ async def serve_socket(ws: WebSocket, *, bot: bool) -> None:
         resumed = await _replay(runtime, conn, last_event_id, position)
         conn.send(ready_frame(conn.last_event_id, resumed=resumed and last_event_id is not None))
         conn.go_live()
+        _present(conn, actor, status="online")
+        if conn.channel is not None and actor.agent_id is not None:
+            conn.channel.signal(conn.channel.tracker.snapshot(runtime.clock.now()), only=conn)
         await _read_frames(ws, runtime, caller, conn)
     finally:
+        _present(conn, actor, status=None)
         await hub.leave(conn)
         if writer is not None and not writer.done():
             conn.request_close(Close(CloseCode.GOING_AWAY, "closing"))
@@ -163,6 +169,18 @@ async def serve_socket(ws: WebSocket, *, bot: bool) -> None:
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
+
+
+def _present(conn: Connection, actor: Actor, *, status: str | None) -> None:
+    """Tell the workspace's presence tracker about this socket (None: gone)."""
+    if conn.channel is None or actor.agent_id is None:
+        return
+    if status is not None:
+        conn.status = status
+    viewing, inbox_id = conn.viewing or (None, None)
+    conn.channel.tracker.socket_update(
+        actor.agent_id, conn.origin, status=status, viewing=viewing, inbox_id=inbox_id
+    )
 
 
 async def _refresh(runtime: Runtime, caller: _Caller, conn: Connection) -> None:
@@ -235,8 +253,17 @@ async def _handle(runtime: Runtime, actor: Actor, conn: Connection, frame: Any) 
                 "origin": conn.origin,
             },
         )
+    elif isinstance(frame, Presence):
+        _present(conn, actor, status=frame.status)
+    elif isinstance(frame, Viewing):
+        if frame.conversation_id is None:
+            conn.viewing = None
+        else:
+            row = await read(runtime, access_conversation, actor, frame.conversation_id)
+            conn.viewing = (frame.conversation_id, row.inbox_id)
+        _present(conn, actor, status=conn.status)
     else:
-        raise BadFrame("unsupported", "not supported on this socket yet")
+        raise BadFrame("unsupported", "not supported on this socket")
 
 
 async def agent_socket(ws: WebSocket) -> None:

@@ -31,10 +31,13 @@ from typing import Any
 
 from starlette.websockets import WebSocket
 
+from server.actions.ephemeral import broadcast_ephemeral
 from server.bus.base import Subscription, workspace_topic
 from server.queries.events import events_from_seq, log_position
 from server.queries.reading import read
+from server.realtime.presence import HEARTBEAT
 from server.realtime.protocol import event_frame
+from server.realtime.tracker import Outgoing, PresenceTracker
 from server.realtime.visibility import (
     Close,
     CloseCode,
@@ -72,6 +75,10 @@ class Connection:
         self.last_event_id = 0
         # Tags ephemeral signals this connection sent, so they don't echo back.
         self.origin = uuid.uuid4().hex
+        # Presence of this socket's agent, and the conversation it shows.
+        self.channel: Channel | None = None
+        self.status = "online"
+        self.viewing: tuple[int, int] | None = None  # (conversation_id, inbox_id)
         self._outbox: deque[str] = deque()
         self._outbox_bytes = 0
         self._wakeup = asyncio.Event()
@@ -113,6 +120,23 @@ class Connection:
             "inbox_id": signal.get("inbox_id"),
             "conversation_id": signal.get("conversation_id"),
             "private": signal.get("private", False),
+            "data": {},
+        }
+        if can_see(viewer, probe):
+            self.send(frame)
+
+    def offer_signal(self, frame: str, inbox_id: int | None, conversation_id: int | None) -> None:
+        """A presence or viewing frame: for agents only, and a viewing
+        frame only to those who may see its conversation's inbox."""
+        viewer = self.viewer
+        if not self._live or viewer is None or viewer.agent_id is None:
+            return
+        probe = {
+            "type": "signal",
+            "workspace_id": viewer.workspace_id,
+            "inbox_id": inbox_id,
+            "conversation_id": conversation_id,
+            "private": False,
             "data": {},
         }
         if can_see(viewer, probe):
@@ -220,11 +244,12 @@ class Connection:
 class Channel:
     """The live feed of one workspace in this process."""
 
-    def __init__(self, runtime: Runtime, workspace_id: int, limits: Limits) -> None:
+    def __init__(self, runtime: Runtime, workspace_id: int, limits: Limits, node: str) -> None:
         self.runtime = runtime
         self.workspace_id = workspace_id
         self.limits = limits
         self.connections: set[Connection] = set()
+        self.tracker = PresenceTracker(node, self._announce)
         self.next_seq = 1
         self._early: dict[int, dict[str, Any]] = {}
         self._subscription: Subscription | None = None
@@ -243,6 +268,7 @@ class Channel:
             loop.create_task(self._listen()),
             loop.create_task(self._poll()),
             loop.create_task(self._watch_losses()),
+            loop.create_task(self._heartbeat()),
         ]
 
     async def stop(self) -> None:
@@ -265,12 +291,34 @@ class Channel:
             except ValueError:
                 log.warning("dropping a malformed bus message")
                 continue
+            if message.get("type") in ("presence", "viewing"):
+                self.signal(self.tracker.receive(message, self.runtime.clock.now()))
+                continue
             if message.get("ephemeral"):
                 frame = json.dumps({k: v for k, v in message.items() if k not in _INTERNAL})
                 for conn in tuple(self.connections):
                     conn.offer_ephemeral(message, frame)
                 continue
             self._accept(message)
+
+    def signal(self, frames: list[Outgoing], only: Connection | None = None) -> None:
+        for frame, inbox_id, conversation_id in frames:
+            for conn in (only,) if only is not None else tuple(self.connections):
+                conn.offer_signal(frame, inbox_id, conversation_id)
+
+    def _announce(self, signal: dict[str, Any]) -> None:
+        """Send this node's presence news to every node (itself included)."""
+        task = asyncio.get_running_loop().create_task(
+            broadcast_ephemeral(self.runtime.bus, self.workspace_id, signal)
+        )
+        self._tasks.append(task)
+        task.add_done_callback(lambda t: self._tasks.remove(t) if t in self._tasks else None)
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT.total_seconds())
+            self.tracker.heartbeat()
+            self.signal(self.tracker.expire(self.runtime.clock.now()))
 
     async def _watch_losses(self) -> None:
         """The bus dropped messages (overflow, Redis outage): read them from
@@ -357,6 +405,7 @@ class Hub:
         self.limits = limits or Limits()
         self.channels: dict[int, Channel] = {}
         self._lock = asyncio.Lock()
+        self.node = uuid.uuid4().hex  # this process, for presence
 
     async def join(self, conn: Connection) -> Channel:
         """Register `conn` for live events of its workspace. Events that
@@ -365,10 +414,11 @@ class Hub:
         async with self._lock:
             channel = self.channels.get(conn.workspace_id)
             if channel is None:
-                channel = Channel(self.runtime, conn.workspace_id, self.limits)
+                channel = Channel(self.runtime, conn.workspace_id, self.limits, self.node)
                 await channel.start()
                 self.channels[conn.workspace_id] = channel
             channel.connections.add(conn)
+            conn.channel = channel
             return channel
 
     async def leave(self, conn: Connection) -> None:

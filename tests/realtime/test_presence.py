@@ -1,0 +1,111 @@
+"""Typing, presence and "who is viewing" (issue item: ephemeral, never in
+the event log, but access-checked like everything else)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from server.actions.contacts import IdentityInput
+from server.actions.context import perform
+from server.actions.messages import do_receive_message
+from server.domain.values import IdentityKind
+from server.runtime import Runtime
+from tests.realtime.live import LiveServer, Socket, last_logged_id
+from tests.support import Workspace
+
+
+def kind(*types: str) -> Any:
+    return lambda frame: frame["type"] in types
+
+
+async def test_presence_follows_sockets_and_status(
+    live: LiveServer, runtime: Runtime, ws: Workspace, admin_token: str, agent_token: str
+) -> None:
+    admin = await live.open(token=admin_token)
+    await admin.ready()
+    agent = await live.open(token=agent_token)
+    await agent.ready()
+    snapshot = (await agent.until(lambda f: f["type"] == "presence" and "agents" in f))[-1]
+    assert snapshot["agents"].get(str(ws.admin_id)) == "online"
+
+    seen = await admin.until(
+        lambda f: f == {"type": "presence", "agent_id": ws.agent_id, "status": "online"}
+    )
+    assert seen
+    await agent.send({"type": "presence", "status": "away"})
+    await admin.until(
+        lambda f: f == {"type": "presence", "agent_id": ws.agent_id, "status": "away"}
+    )
+    await agent.dispose()
+    await admin.until(
+        lambda f: f == {"type": "presence", "agent_id": ws.agent_id, "status": "offline"}
+    )
+
+
+async def test_viewing_and_typing_reach_only_those_who_may_see_the_inbox(
+    live: LiveServer, runtime: Runtime, ws: Workspace, admin_token: str, agent_token: str
+) -> None:
+    hidden = await perform(
+        runtime,
+        ws.system,
+        do_receive_message,
+        inbox_id=ws.other_inbox_id,  # the agent is not a member of this inbox
+        identity=IdentityInput(IdentityKind.EMAIL, "payer@acme.test"),
+        name="Payer",
+        text="invoice?",
+    )
+    logged = await last_logged_id(runtime, ws.id)
+    admin = await live.open(token=admin_token)
+    await admin.ready()
+    agent = await live.open(token=agent_token)
+    await agent.ready()
+    second_admin: Socket = await live.open(token=admin_token)
+    await second_admin.ready()
+
+    # The admin looks at a conversation the agent can't see, then one it can.
+    await admin.send({"type": "viewing", "conversation_id": hidden.conversation_id})
+    await admin.send({"type": "typing", "conversation_id": hidden.conversation_id, "typing": True})
+    await admin.send({"type": "viewing", "conversation_id": ws.conversation_id})
+    await admin.send({"type": "typing", "conversation_id": ws.conversation_id, "typing": True})
+
+    got = await agent.until(
+        lambda f: f["type"] == "typing" and f["conversation_id"] == ws.conversation_id
+    )
+    viewing = [f for f in got if f["type"] == "viewing"]
+    typing = [f for f in got if f["type"] == "typing"]
+    assert {f["conversation_id"] for f in viewing} == {ws.conversation_id}
+    assert viewing[-1]["agent_ids"] == [ws.admin_id]
+    assert [f["conversation_id"] for f in typing] == [ws.conversation_id]
+    assert typing[0]["agent_id"] == ws.admin_id
+
+    # Another socket of an admin sees both conversations being viewed.
+    frames = await second_admin.until(
+        lambda f: (
+            f["type"] == "viewing" and f["conversation_id"] == ws.conversation_id and f["agent_ids"]
+        )
+    )
+    assert hidden.conversation_id in {
+        f["conversation_id"] for f in frames if f["type"] == "viewing"
+    }
+
+    # Ephemeral: none of it was written to the event log.
+    assert await last_logged_id(runtime, ws.id) == logged
+
+
+async def test_viewing_a_conversation_one_cannot_see_is_an_error(
+    live: LiveServer, runtime: Runtime, ws: Workspace, agent_token: str
+) -> None:
+    hidden = await perform(
+        runtime,
+        ws.system,
+        do_receive_message,
+        inbox_id=ws.other_inbox_id,
+        identity=IdentityInput(IdentityKind.EMAIL, "payer@acme.test"),
+        name="Payer",
+        text="invoice?",
+    )
+    agent = await live.open(token=agent_token)
+    await agent.ready()
+    await agent.send({"type": "viewing", "conversation_id": hidden.conversation_id})
+    error = (await agent.until(kind("error")))[-1]
+    assert error["code"] == "not_found"
