@@ -12,14 +12,17 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import shutil
-from collections.abc import Coroutine, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 import pytest
 
+from server.runtime import Runtime
 from server.storage.migrate import upgrade_to_head
 from tests.services.postgres import PostgresServer
+from tests.support import Workspace, client, login, make_runtime, seed_workspace
 
 T = TypeVar("T")
 
@@ -98,5 +101,37 @@ async def migrated_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 # --- Application fixtures ---------------------------------------------------
-# Runtime, clock, HTTP clients and factories (through the do_* actions) go
-# below, built on `migrated_url`.
+# A runtime on a migrated database (both backends), a seeded workspace and
+# logged-in clients, for the action and API suites.
+
+
+@pytest.fixture
+async def runtime(migrated_url: str, tmp_path: Path) -> AsyncIterator[Runtime]:
+    rt = make_runtime(migrated_url, tmp_path / "data")
+    yield rt
+    await rt.close()
+
+
+@pytest.fixture
+async def ws(runtime: Runtime) -> Workspace:
+    return await seed_workspace(runtime)
+
+
+@pytest.fixture
+async def admin_client(runtime: Runtime, ws: Workspace) -> AsyncIterator[httpx.AsyncClient]:
+    async with client(runtime) as c:
+        await login(c, ws.admin_email)
+        yield c
+
+
+@pytest.fixture
+async def agent_client(runtime: Runtime, ws: Workspace) -> AsyncIterator[httpx.AsyncClient]:
+    async with client(runtime) as c:
+        await login(c, ws.agent_email)
+        yield c
+
+
+@pytest.fixture
+async def anon_client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    async with client(runtime) as c:
+        yield c
