@@ -18,6 +18,8 @@ Targets: Threadline >= 0.6 x baseline deliveries/s; p99 at half load <=
     .venv/bin/python bench/b1_fanout.py            # N = 1000, 5000
     .venv/bin/python bench/b1_fanout.py --quick    # N = 100, 1000, short phases
     .venv/bin/python bench/b1_fanout.py --profile  # + py-spy on Threadline's closed loop
+    .venv/bin/python bench/b1_fanout.py --ws-impls websockets-sansio,websockets,wsproto
+                                                   # Threadline once per uvicorn ws implementation
 """
 
 from __future__ import annotations
@@ -64,6 +66,12 @@ def parse_args() -> argparse.Namespace:
         help="also: Threadline on uvloop (bench/serve_uvloop.py; not how it ships)",
     )
     ap.add_argument(
+        "--ws-impls",
+        help="comma-separated uvicorn websocket implementations (websockets-sansio, websockets, "
+        "wsproto): run Threadline once per implementation through bench/serve_ws_impl.py "
+        "instead of once as shipped",
+    )
+    ap.add_argument(
         "--trace",
         action="store_true",
         help="run Threadline through bench/serve_traced.py: GC pauses and event-loop lag "
@@ -73,6 +81,7 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--keep", action="store_true", help="keep the temp dirs (logs, database)")
     a = ap.parse_args()
     quick = a.quick
+    a.ws_impls = [x.strip() for x in a.ws_impls.split(",") if x.strip()] if a.ws_impls else []
     a.ns = [int(x) for x in (a.ns or ("100,1000" if quick else "1000,5000")).split(",")]
     a.step_s = a.step_s or (2.0 if quick else 4.0)
     a.sat_s = a.sat_s or (3.0 if quick else 8.0)
@@ -114,12 +123,16 @@ def run_threadline(
     memonly: bool = False,
     deflate: bool = False,
     uvloop: bool = False,
+    ws_impl: str | None = None,
 ) -> dict[str, Any]:
     label = "Threadline (threadline serve)"
     if uvloop:
         label = "what-if: Threadline on uvloop"
     launcher = "serve_uvloop.py" if uvloop else "serve_traced.py" if a.trace else None
-    if a.trace and not uvloop:
+    if ws_impl is not None:
+        label = f"Threadline, uvicorn ws={ws_impl}"
+        launcher = "serve_ws_impl.py"
+    if a.trace and launcher == "serve_traced.py":
         label += " [traced]"
     if deflate:
         label += ", clients offer permessage-deflate"
@@ -132,6 +145,8 @@ def run_threadline(
         trace_file = tmp / "trace.jsonl"
         if launcher == "serve_traced.py":
             env["BENCH_TRACE_FILE"] = str(trace_file)
+        if ws_impl is not None:
+            env["BENCH_WS_IMPL"] = ws_impl
         srv = kids.start(
             bl.pinned(bl.SERVER_CPU, bl.threadline_cmd(port, launcher)),
             cwd=tmp,
@@ -335,6 +350,47 @@ def table(results: list[dict[str, Any]]) -> str:
     return bl.markdown_table(header, rows)
 
 
+def ws_impl_table(results: list[dict[str, Any]], impls: list[str]) -> str:
+    """One row per uvicorn websocket implementation and N (best run), with
+    ratios to the sans-I/O implementation (what server/cli.py ships) and to
+    the bare-websockets baseline when it ran."""
+    rows: list[list[Any]] = []
+    for n in sorted({r["n"] for r in results}):
+        at_n = [r for r in results if r["n"] == n]
+        base_runs = [r for r in at_n if r["server"].startswith("baseline")]
+        base = _best(base_runs) if base_runs else {}
+        best: dict[str, dict[str, Any]] = {}
+        for impl in impls:
+            runs = [r for r in at_n if r["server"] == f"Threadline, uvicorn ws={impl}"]
+            if runs:
+                best[impl] = _best(runs)
+        ref = best.get("websockets-sansio", {})
+        for impl, r in best.items():
+            d = r.get("sat", {}).get("deliveries_per_s")
+            p99 = r.get("half", {}).get("p99")
+            rss = r.get("rss_per_conn_kb")
+            rows.append(
+                [
+                    n,
+                    impl,
+                    d,
+                    p99,
+                    rss,
+                    bl.ratio(d, ref.get("sat", {}).get("deliveries_per_s")),
+                    f"{bl.ratio(p99, ref.get('half', {}).get('p99'))}x",
+                    f"{bl.ratio(rss, ref.get('rss_per_conn_kb'))}x",
+                    bl.ratio(d, base.get("sat", {}).get("deliveries_per_s")) if base else None,
+                    r.get("error"),
+                ]
+            )
+    header = [
+        "N", "uvicorn ws", "deliveries/s (closed loop)", "p99 ms @half", "RSS KB/conn",
+        "deliveries/s vs sans-I/O", "p99 vs sans-I/O", "RSS vs sans-I/O",
+        "deliveries/s vs baseline", "error",
+    ]  # fmt: skip
+    return bl.markdown_table(header, rows)
+
+
 def main() -> int:
     a = parse_args()
     if not (a.kit / "server_ws.py").exists():
@@ -349,9 +405,13 @@ def main() -> int:
                 bl.log(f"B1 N={n}: baseline (bare websockets broadcast)")
                 results.append(run_baseline(kids, n, a))
                 time.sleep(1)
-            if a.only != "baseline":
+            if a.only != "baseline" and not a.ws_impls:
                 bl.log(f"B1 N={n}: Threadline")
                 results.append(run_threadline(kids, n, a))
+                time.sleep(1)
+            for impl in a.ws_impls if a.only != "baseline" else []:
+                bl.log(f"B1 N={n}: Threadline, uvicorn ws={impl}")
+                results.append(run_threadline(kids, n, a, ws_impl=impl))
                 time.sleep(1)
             if a.what_if_uvloop and a.only != "baseline":
                 bl.log(f"B1 N={n}: what-if, Threadline on uvloop")
@@ -371,6 +431,9 @@ def main() -> int:
             f"Each row is the best of {a.repeat} runs (highest closed-loop rate); every run is listed.\n"
         )
     print(table(results))
+    if a.ws_impls:
+        print("\n### Threadline per uvicorn websocket implementation\n")
+        print(ws_impl_table(results, a.ws_impls))
     for r in results:
         if r.get("profile_md"):
             title = f"py-spy, {r['server']}, closed loop, N={r['n']}"
