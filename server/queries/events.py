@@ -68,6 +68,17 @@ async def log_position(conn: AsyncConnection, workspace_id: int) -> LogPosition:
     return LogPosition(row.event_seq, last, row.events_pruned_through)
 
 
+async def event_seq_of(conn: AsyncConnection, workspace_id: int) -> int:
+    """The last ws_seq handed out in the workspace: one primary-key read,
+    cheap enough for the hub to poll."""
+    seq: int = (
+        await conn.execute(
+            sa.select(t.workspaces.c.event_seq).where(t.workspaces.c.id == workspace_id)
+        )
+    ).scalar_one()
+    return seq
+
+
 async def events_after_id(
     conn: AsyncConnection, workspace_id: int, after_id: int, limit: int
 ) -> list[dict[str, Any]]:

@@ -33,7 +33,7 @@ from starlette.websockets import WebSocket
 
 from server.actions.ephemeral import broadcast_ephemeral
 from server.bus.base import Subscription, workspace_topic
-from server.queries.events import events_from_seq, log_position
+from server.queries.events import event_seq_of, events_from_seq
 from server.queries.reading import read
 from server.realtime.presence import HEARTBEAT
 from server.realtime.protocol import event_frame
@@ -261,8 +261,7 @@ class Channel:
         # Subscribe first, then read the position: anything committed after
         # the position was read arrives on the bus (or is caught up).
         self._subscription = await self.runtime.bus.subscribe(workspace_topic(self.workspace_id))
-        position = await read(self.runtime, log_position, self.workspace_id)
-        self.next_seq = position.event_seq + 1
+        self.next_seq = await read(self.runtime, event_seq_of, self.workspace_id) + 1
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._listen()),
@@ -340,8 +339,7 @@ class Channel:
         while True:
             await asyncio.sleep(self.limits.poll_interval)
             try:
-                position = await read(self.runtime, log_position, self.workspace_id)
-                if position.event_seq >= self.next_seq:
+                if await read(self.runtime, event_seq_of, self.workspace_id) >= self.next_seq:
                     await self._catch_up()
             except Exception:
                 log.exception("catch-up from the event log failed; will retry")
