@@ -27,6 +27,7 @@ from server.domain.values import (
     SenderKind,
 )
 from server.queries.access import AnyRow, access_conversation, access_inbox
+from server.queries.views import message_view
 from server.sanitize import sanitize_html
 from server.storage import tables as t
 
@@ -42,6 +43,9 @@ class MessageResult:
     replayed: bool = False
     created_conversation: bool = False
     created_contact: bool = False
+    # The message as the API shows it to agents, so a caller can answer
+    # without reading back what was just written.
+    view: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False)
 
 
 async def do_send_message(
@@ -61,9 +65,7 @@ async def do_send_message(
     if idempotency_key is not None:
         earlier = (
             await ctx.conn.execute(
-                sa.select(
-                    t.messages.c.id, t.messages.c.seq, t.messages.c.text, t.messages.c.private
-                ).where(
+                sa.select(t.messages).where(
                     t.messages.c.conversation_id == conversation_id,
                     t.messages.c.idempotency_key == idempotency_key,
                 )
@@ -75,7 +77,14 @@ async def do_send_message(
                     "this idempotency key was used for a different message",
                     field="Idempotency-Key",
                 )
-            return MessageResult(earlier.id, conversation_id, conv.contact_id, earlier.seq, True)
+            return MessageResult(
+                earlier.id,
+                conversation_id,
+                conv.contact_id,
+                earlier.seq,
+                True,
+                view=message_view(earlier),
+            )
     sender_kind = SenderKind.AGENT if ctx.actor.agent_id is not None else SenderKind.SYSTEM
     return await _append(
         ctx,
@@ -113,17 +122,19 @@ async def do_receive_message(
     if external_id is not None:
         earlier = (
             await ctx.conn.execute(
-                sa.select(
-                    t.messages.c.id,
-                    t.messages.c.seq,
-                    t.messages.c.conversation_id,
-                    t.messages.c.contact_id,
-                ).where(t.messages.c.inbox_id == inbox_id, t.messages.c.external_id == external_id)
+                sa.select(t.messages).where(
+                    t.messages.c.inbox_id == inbox_id, t.messages.c.external_id == external_id
+                )
             )
         ).first()
         if earlier is not None:
             return MessageResult(
-                earlier.id, earlier.conversation_id, earlier.contact_id, earlier.seq, True
+                earlier.id,
+                earlier.conversation_id,
+                earlier.contact_id,
+                earlier.seq,
+                True,
+                view=message_view(earlier),
             )
     contact_id, created_contact = await find_or_create_contact(ctx, identity=identity, name=name)
     conv = await _open_conversation_of(ctx, inbox_id, contact_id)
@@ -209,7 +220,7 @@ async def _append(
             .returning(t.conversations.c.last_seq)
         )
     ).scalar_one()
-    message_id: int = (
+    row = (
         await ctx.conn.execute(
             t.messages.insert()
             .values(
@@ -229,9 +240,10 @@ async def _append(
                 delivery_status=delivery_status.value,
                 created_at=ctx.now,
             )
-            .returning(t.messages.c.id)
+            .returning(t.messages)
         )
-    ).scalar_one()
+    ).one()
+    message_id: int = row.id
     if "status" in changes:
         await ctx.emit(
             ConversationStatusChanged(
@@ -260,4 +272,4 @@ async def _append(
             created_at=ctx.now,
         )
     )
-    return MessageResult(message_id, conv.id, conv.contact_id, seq)
+    return MessageResult(message_id, conv.id, conv.contact_id, seq, view=message_view(row))

@@ -116,11 +116,8 @@ async def create_message(call: Call) -> Any:
         private=call.body.get("private", False),
         idempotency_key=key,
     )
-    message = await read(
-        call.runtime, message_detail, call.actor, conversation_id, result.message_id
-    )
     # A replayed idempotent request answers 200 with the original message.
-    return JSONResponse(message, status_code=200 if result.replayed else 201)
+    return JSONResponse(result.view, status_code=200 if result.replayed else 201)
 
 
 async def get_message(call: Call) -> Any:

@@ -41,8 +41,8 @@ from server.queries.visitors import (
     VisitorSession,
     public_inbox_view,
     visitor_conversation,
-    visitor_message,
     visitor_session_for_token,
+    visitor_view,
     widget_inbox_by_token,
 )
 
@@ -137,8 +137,7 @@ async def widget_send_message(call: Call) -> Any:
         text=call.body["text"],
         client_id=call.body["client_id"],
     )
-    message = await read(call.runtime, visitor_message, session, result.message_id)
-    return {"message": message, "replayed": result.replayed}
+    return {"message": visitor_view(result.view), "replayed": result.replayed}
 
 
 async def widget_identify(call: Call) -> Any:

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.domain.values import ConversationStatus, InboxKind
 from server.queries.access import AnyRow
-from server.queries.views import iso
+from server.queries.views import iso, message_view
 from server.storage import tables as t
 from server.storage.secrets import hash_token
 
@@ -87,19 +87,27 @@ def public_inbox_view(row: AnyRow) -> dict[str, Any]:
     }
 
 
+VISITOR_MESSAGE_FIELDS = (
+    "id",
+    "conversation_id",
+    "seq",
+    "direction",
+    "sender_kind",
+    "text",
+    "html",
+    "created_at",
+)
+
+
+def visitor_view(message: dict[str, Any]) -> dict[str, Any]:
+    """A message (as `message_view` shows it to agents) as its visitor sees
+    it: no internal ids of ingest, no delivery errors. Private notes never
+    get this far."""
+    return {field: message[field] for field in VISITOR_MESSAGE_FIELDS}
+
+
 def visitor_message_view(row: AnyRow) -> dict[str, Any]:
-    """A message as its visitor sees it: no internal ids of ingest, no
-    delivery errors (private notes never get this far)."""
-    return {
-        "id": row.id,
-        "conversation_id": row.conversation_id,
-        "seq": row.seq,
-        "direction": row.direction,
-        "sender_kind": row.sender_kind,
-        "text": row.text,
-        "html": row.html,
-        "created_at": iso(row.created_at),
-    }
+    return visitor_view(message_view(row))
 
 
 async def visitor_conversation(conn: AsyncConnection, session: VisitorSession) -> dict[str, Any]:
@@ -141,19 +149,3 @@ async def visitor_conversation(conn: AsyncConnection, session: VisitorSession) -
         "messages": [visitor_message_view(r) for r in reversed(rows[:MESSAGE_LIMIT])],
         "has_more": has_more,
     }
-
-
-async def visitor_message(
-    conn: AsyncConnection, session: VisitorSession, message_id: int
-) -> dict[str, Any]:
-    """One message the visitor just sent (sealed to its contact)."""
-    row = (
-        await conn.execute(
-            sa.select(t.messages).where(
-                t.messages.c.id == message_id,
-                t.messages.c.contact_id == session.contact_id,
-                t.messages.c.private.is_(False),
-            )
-        )
-    ).one()
-    return visitor_message_view(row)
