@@ -144,6 +144,30 @@ async def events_since(runtime: Runtime, after_id: int) -> list[tuple[str, dict[
         return [(r.type, r.payload) for r in rows]
 
 
+async def fetch_all(runtime: Runtime, stmt: sa.Select[Any]) -> list[sa.Row[Any]]:
+    """Rows of `stmt`, read in their own transaction (to check what actions wrote)."""
+    async with runtime.db.read() as conn:
+        return list((await conn.execute(stmt)).all())
+
+
+async def fetch_one(runtime: Runtime, stmt: sa.Select[Any]) -> sa.Row[Any]:
+    rows = await fetch_all(runtime, stmt)
+    assert len(rows) == 1, rows
+    return rows[0]
+
+
+async def identity_rows(runtime: Runtime, contact_id: int) -> list[tuple[str, str, bool]]:
+    """A contact's identities as (kind, value, verified), oldest first."""
+    ci = t.contact_identities.c
+    rows = await fetch_all(
+        runtime,
+        sa.select(ci.kind, ci.value, ci.verified)
+        .where(ci.contact_id == contact_id)
+        .order_by(ci.id),
+    )
+    return [(r.kind, r.value, r.verified) for r in rows]
+
+
 async def last_event_id(runtime: Runtime) -> int:
     async with runtime.db.read() as conn:
         return int(

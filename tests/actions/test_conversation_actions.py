@@ -31,7 +31,17 @@ from server.domain.errors import Conflict, InvalidInput, NotFound
 from server.domain.values import ConversationStatus, IdentityKind, Priority
 from server.runtime import Runtime
 from server.storage import tables as t
-from tests.support import PASSWORD, T0, Workspace, events_since, last_event_id, seed_workspace
+from tests.support import (
+    PASSWORD,
+    T0,
+    Workspace,
+    events_since,
+    fetch_all,
+    fetch_one,
+    identity_rows,
+    last_event_id,
+    seed_workspace,
+)
 
 AnyRow = sa.Row[Any]
 EMAIL, PHONE, VISITOR = IdentityKind.EMAIL, IdentityKind.PHONE, IdentityKind.VISITOR
@@ -52,30 +62,8 @@ def iso(minutes: float = 0) -> str:
     return (T0 + timedelta(minutes=minutes)).isoformat()
 
 
-async def fetch_all(runtime: Runtime, stmt: sa.Select[Any]) -> list[AnyRow]:
-    async with runtime.db.read() as conn:
-        return list((await conn.execute(stmt)).all())
-
-
-async def fetch_one(runtime: Runtime, stmt: sa.Select[Any]) -> AnyRow:
-    rows = await fetch_all(runtime, stmt)
-    assert len(rows) == 1, rows
-    return rows[0]
-
-
 async def contact_row(runtime: Runtime, contact_id: int) -> AnyRow:
     return await fetch_one(runtime, sa.select(t.contacts).where(t.contacts.c.id == contact_id))
-
-
-async def identity_rows(runtime: Runtime, contact_id: int) -> list[tuple[str, str, bool]]:
-    ci = t.contact_identities.c
-    rows = await fetch_all(
-        runtime,
-        sa.select(ci.kind, ci.value, ci.verified)
-        .where(ci.contact_id == contact_id)
-        .order_by(ci.id),
-    )
-    return [(r.kind, r.value, r.verified) for r in rows]
 
 
 async def conversation_row(runtime: Runtime, conversation_id: int) -> AnyRow:

@@ -28,15 +28,10 @@ from server.runtime import Runtime
 from server.storage import tables as t
 from server.storage.secrets import hash_token
 from tests.domain.test_widget_identity import jwt
-from tests.support import T0, Workspace, events_since, last_event_id
+from tests.support import T0, Workspace, events_since, fetch_all, identity_rows, last_event_id
 
 AnyRow = sa.Row[Any]
 EXP = int((T0 + timedelta(minutes=5)).timestamp())
-
-
-async def fetch_all(runtime: Runtime, stmt: sa.Select[Any]) -> list[AnyRow]:
-    async with runtime.db.read() as conn:
-        return list((await conn.execute(stmt)).all())
 
 
 async def session_row(runtime: Runtime, session_id: int) -> AnyRow:
@@ -44,17 +39,6 @@ async def session_row(runtime: Runtime, session_id: int) -> AnyRow:
         runtime, sa.select(t.visitor_sessions).where(t.visitor_sessions.c.id == session_id)
     )
     return rows[0]
-
-
-async def identities(runtime: Runtime, contact_id: int) -> list[tuple[str, str, bool]]:
-    ci = t.contact_identities.c
-    rows = await fetch_all(
-        runtime,
-        sa.select(ci.kind, ci.value, ci.verified)
-        .where(ci.contact_id == contact_id)
-        .order_by(ci.id),
-    )
-    return [(r.kind, r.value, r.verified) for r in rows]
 
 
 @pytest.fixture
@@ -111,7 +95,7 @@ async def test_start_session_writes_contact_identity_and_hashed_token(
     assert row.token_hash == hash_token(new.token) and len(new.token) > 40
     assert (row.inbox_id, row.contact_id, row.verified) == (widget.inbox_id, new.contact_id, False)
     assert row.created_at == row.last_seen_at == T0
-    [(kind, visitor_id, verified)] = await identities(runtime, new.contact_id)
+    [(kind, visitor_id, verified)] = await identity_rows(runtime, new.contact_id)
     assert (kind, verified, len(visitor_id)) == ("visitor", False, 32)
     assert await events_since(runtime, before) == [
         (
@@ -201,8 +185,8 @@ async def test_unverified_identity_is_kept_as_claims_and_never_merges(
     assert (got.contact_id, got.verified) == (new.contact_id, False)
     row = await session_row(runtime, new.session_id)
     assert (row.contact_id, row.verified) == (new.contact_id, False)
-    assert [k for k, _v, _ in await identities(runtime, new.contact_id)] == ["visitor"]
-    assert len(await identities(runtime, ann)) == 2
+    assert [k for k, _v, _ in await identity_rows(runtime, new.contact_id)] == ["visitor"]
+    assert len(await identity_rows(runtime, ann)) == 2
     assert await events_since(runtime, before) == [
         (
             "contact.updated",
@@ -286,7 +270,7 @@ async def test_verified_jwt_moves_onto_the_email_holder_and_adds_the_user_id(
     )
 
     assert (got.contact_id, got.verified) == (cora, True)
-    assert ("external", "u-7", True) in await identities(runtime, cora)
+    assert ("external", "u-7", True) in await identity_rows(runtime, cora)
     types = [type_ for type_, _ in await events_since(runtime, before)]
     assert types == ["contact.identity_added", "visitor.identified"]
 
@@ -307,7 +291,7 @@ async def test_verified_identity_nobody_holds_goes_on_the_visitor_contact(
         name="Nora",
     )
     assert (got.contact_id, got.verified) == (new.contact_id, True)
-    assert [(k, v) for k, v, _ in await identities(runtime, new.contact_id)][1:] == [
+    assert [(k, v) for k, v, _ in await identity_rows(runtime, new.contact_id)][1:] == [
         ("external", "u-9"),
         ("email", "new@shop.test"),
     ]
