@@ -9,6 +9,7 @@ import getpass
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Literal, TypedDict
 
 import uvicorn
 
@@ -27,6 +28,28 @@ from server.settings import Settings
 from server.storage.migrate import upgrade_to_head
 
 log = logging.getLogger("threadline")
+
+
+class WebsocketOptions(TypedDict):
+    ws: Literal["websockets-sansio"]
+    ws_max_size: int
+    ws_per_message_deflate: bool
+    ws_ping_interval: float
+    ws_ping_timeout: float
+
+
+# How `serve` runs websockets (PROTOCOLS.md P2); the live tests use the same.
+WEBSOCKET_OPTIONS: WebsocketOptions = {
+    # Fastest of uvicorn's implementations on Threadline's own fan-out
+    # (bench/RESULTS.md: wsproto 0.80x, legacy websockets 0.59x of it).
+    "ws": "websockets-sansio",
+    "ws_max_size": MAX_FRAME_BYTES,  # larger frames: close 1009
+    # Compression costs ~35 KB per connection (bench/RESULTS.md) and chat
+    # frames are small, so it stays off.
+    "ws_per_message_deflate": False,
+    "ws_ping_interval": 20.0,
+    "ws_ping_timeout": 20.0,
+}
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -50,15 +73,7 @@ async def _serve(settings: Settings, *, migrate: bool, demo: bool) -> None:
             create_app(runtime),
             host=settings.host,
             port=settings.port,
-            # Measured fastest of uvicorn's websocket implementations
-            # (BENCHMARKS.md: 0.70x of bare websockets vs 0.46x legacy).
-            ws="websockets-sansio",
-            ws_max_size=MAX_FRAME_BYTES,  # larger frames: close 1009
-            # Compression costs ~35 KB per connection here (BENCHMARKS.md):
-            # chat frames are small, so it stays off.
-            ws_per_message_deflate=False,
-            ws_ping_interval=20.0,
-            ws_ping_timeout=20.0,
+            **WEBSOCKET_OPTIONS,
             log_level=settings.log_level,
             server_header=False,
         )

@@ -34,11 +34,11 @@ from server.actions.messages import MessageResult, do_receive_message, do_send_m
 from server.actions.tokens import do_create_api_token
 from server.app import create_app
 from server.bus.memory import MemoryBus, MemorySubscription
+from server.cli import WEBSOCKET_OPTIONS
 from server.clock import FrozenClock
 from server.domain.actors import Actor, system_actor
 from server.domain.values import IdentityKind
 from server.realtime.hub import Hub, Limits
-from server.realtime.protocol import MAX_FRAME_BYTES
 from server.runtime import Runtime
 from server.settings import Settings
 from server.storage import tables as t
@@ -128,7 +128,7 @@ def make_live_runtime(database_url: str, data_dir: Path, bus: FlakyBus | None = 
 
 class LiveServer:
     """create_app(runtime) served by uvicorn on 127.0.0.1 and a free port,
-    as `threadline serve` configures it (frame limit, pings)."""
+    with the websocket options of `threadline serve`."""
 
     def __init__(self, runtime: Runtime, limits: Limits | None = None, **config: Any) -> None:
         self.runtime = runtime
@@ -139,8 +139,7 @@ class LiveServer:
         options: dict[str, Any] = {
             "host": "127.0.0.1",
             "port": 0,
-            "ws": "websockets-sansio",
-            "ws_max_size": MAX_FRAME_BYTES,
+            **WEBSOCKET_OPTIONS,
             "lifespan": "on",
             "log_level": "warning",
             "log_config": None,  # keep records flowing to the test's handlers
