@@ -113,6 +113,36 @@ async def test_concurrent_replies_with_one_idempotency_key_store_one_message(
     assert [e[0] for e in await events_since(runtime, before)] == ["message.created"]
 
 
+async def test_concurrent_deliveries_of_one_external_id_store_one_message(
+    runtime: Runtime, ws: Workspace
+) -> None:
+    """Idempotent ingest (PROTOCOLS.md P1): the same provider item delivered
+    ten times at once (a retried webhook, a re-polled mailbox) is one
+    message, held by UNIQUE (inbox_id, external_id) when the races meet."""
+    before = await last_event_id(runtime)
+    results = await asyncio.gather(
+        *(
+            perform(
+                runtime,
+                ws.system,
+                do_receive_message,
+                inbox_id=ws.inbox_id,
+                identity=IdentityInput(IdentityKind.EMAIL, "retry@example.com"),
+                name="Retried Sender",
+                text="delivered more than once",
+                external_id="<msg-1@mail.example>",
+            )
+            for _ in range(10)
+        )
+    )
+    assert {r.message_id for r in results} == {results[0].message_id}
+    assert sorted(r.replayed for r in results) == [False] + [True] * 9
+    cid = results[0].conversation_id
+    assert await seqs_of(runtime, cid) == [1]
+    types = [e[0] for e in await events_since(runtime, before)]
+    assert types.count("message.created") == 1 and types.count("contact.created") == 1
+
+
 async def test_concurrent_inbound_from_new_contacts(runtime: Runtime, ws: Workspace) -> None:
     before = await last_event_id(runtime)
     results = await asyncio.gather(
