@@ -197,6 +197,10 @@ conversations = sa.Table(
     sa.Column("waiting_since", UTCDateTime, nullable=True),
     sa.Column("resolved_at", UTCDateTime, nullable=True),
     sa.Column("last_activity_at", UTCDateTime, nullable=False),
+    # Read receipts: the highest seq the contact has seen, and the highest
+    # any agent has seen (what the widget shows as "Seen").
+    sa.Column("contact_last_read_seq", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("agent_last_read_seq", sa.Integer, nullable=False, server_default="0"),
     sa.Index("ix_conversations_inbox_activity", "inbox_id", "last_activity_at"),
     sa.Index("ix_conversations_contact_inbox_status", "contact_id", "inbox_id", "status"),
     sa.Index("ix_conversations_assignee_status", "assignee_id", "status"),
@@ -244,6 +248,9 @@ messages = sa.Table(
     sa.Column("idempotency_key", sa.String(200), nullable=True),
     sa.Column("delivery_status", sa.String(16), nullable=False),
     sa.Column("delivery_error", sa.String(1000), nullable=True),
+    # What the message carries, denormalised from `attachments` (id,
+    # filename, content_type, size, image) so a thread reads in one query.
+    sa.Column("attachments", Json, nullable=False, server_default="[]"),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("conversation_id", "seq"),
     sa.UniqueConstraint("conversation_id", "idempotency_key"),
@@ -253,11 +260,18 @@ messages = sa.Table(
     sa.UniqueConstraint("inbox_id", "external_id"),
 )
 
+# Uploaded files (PROTOCOLS.md P7). The bytes live in the blob store under
+# `storage_key` (random, never derived from the file name); the row says
+# who may read them. `message_id` is set once a message carries the file.
 attachments = sa.Table(
     "attachments",
     metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     _workspace_fk(),
+    sa.Column("inbox_id", Id, sa.ForeignKey("inboxes.id", ondelete="CASCADE"), nullable=True),
+    # "agent" (uploader_id = agents.id) or "visitor" (visitor_sessions.id).
+    sa.Column("uploader_kind", sa.String(16), nullable=False, server_default="agent"),
+    sa.Column("uploader_id", Id, nullable=True),
     sa.Column(
         "message_id",
         Id,
@@ -335,4 +349,20 @@ contact_events = sa.Table(
     sa.Column("properties", Json, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Index("ix_contact_events_contact_created", "contact_id", "created_at"),
+)
+
+# One agent's read position in one conversation (unread counts, receipts).
+conversation_reads = sa.Table(
+    "conversation_reads",
+    metadata,
+    sa.Column(
+        "conversation_id",
+        Id,
+        sa.ForeignKey("conversations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("agent_id", Id, sa.ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True),
+    _workspace_fk(),
+    sa.Column("last_read_seq", sa.Integer, nullable=False),
+    sa.Column("read_at", UTCDateTime, nullable=False),
 )
