@@ -14,8 +14,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from server.http.errors import json_error
 from server.http.ratelimit import SlidingWindow
 from server.http.routes import API_PREFIX, api_routes
-from server.realtime.endpoints import websocket_routes
 from server.realtime.hub import Hub
+from server.realtime.routes import websocket_routes
 from server.runtime import Runtime
 
 log = logging.getLogger(__name__)

@@ -360,6 +360,22 @@ class ConversationStatusChanged(Event):
 
 @event
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class ConversationRead(Event):
+    """Someone has seen a conversation up to message `seq`: the contact
+    (`reader` "contact", from the widget) or an agent (`reader` "agent",
+    `agent_id` set). Only sent when that reader's position moved forward;
+    the widget shows "Seen" from the agents' position."""
+
+    type: ClassVar[str] = "conversation.read"
+    conversation_id: int
+    inbox_id: int
+    reader: str
+    agent_id: int | None
+    seq: int
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class ConversationPriorityChanged(Event):
     """A conversation's priority changed."""
 

@@ -15,9 +15,9 @@ import dataclasses
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from server.actions.ephemeral import broadcast_ephemeral
@@ -35,6 +35,7 @@ from server.realtime.protocol import (
     PONG_FRAME,
     RESYNC_FRAME,
     BadFrame,
+    ClientFrame,
     Ping,
     Presence,
     Sync,
@@ -60,7 +61,7 @@ def _hub(ws: WebSocket) -> Hub:
     return hub
 
 
-def _resume_point(ws: WebSocket) -> int | None:
+def resume_point(ws: WebSocket) -> int | None:
     raw = ws.query_params.get("last_event_id")
     if raw is None or raw == "":
         return None
@@ -82,7 +83,7 @@ async def _viewer(runtime: Runtime, actor: Actor, *, sees_private: bool) -> View
     )
 
 
-async def _replay(
+async def replay(
     runtime: Runtime, conn: Connection, last_event_id: int | None, position: LogPosition
 ) -> bool:
     """Send what the client missed since `last_event_id` (up to now: events
@@ -127,7 +128,7 @@ async def _authenticate(ws: WebSocket, runtime: Runtime, *, bot: bool) -> Actor:
 async def serve_socket(ws: WebSocket, *, bot: bool) -> None:
     runtime: Runtime = ws.app.state.runtime
     try:
-        last_event_id = _resume_point(ws)
+        last_event_id = resume_point(ws)
         actor = await _authenticate(ws, runtime, bot=bot)
     except (DomainError, BadFrame):
         await ws.close(code=CloseCode.POLICY)  # before accept: a 403 response
@@ -152,23 +153,29 @@ async def serve_socket(ws: WebSocket, *, bot: bool) -> None:
         conn.viewer = await _viewer(runtime, actor, sees_private=True)
         await ws.accept()
         writer = asyncio.get_running_loop().create_task(conn.run_writer())
-        resumed = await _replay(runtime, conn, last_event_id, position)
+        resumed = await replay(runtime, conn, last_event_id, position)
         conn.send(ready_frame(conn.last_event_id, resumed=resumed and last_event_id is not None))
         conn.go_live()
         _present(conn, actor, status="online")
         if conn.channel is not None and actor.agent_id is not None:
             conn.channel.signal(conn.channel.tracker.snapshot(runtime.clock.now()), only=conn)
-        await _read_frames(ws, runtime, caller, conn)
+        await read_frames(ws, conn, lambda frame: _handle(runtime, caller.actor, conn, frame))
     finally:
         _present(conn, actor, status=None)
-        await hub.leave(conn)
-        if writer is not None and not writer.done():
-            conn.request_close(Close(CloseCode.GOING_AWAY, "closing"))
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(asyncio.shield(writer), hub.limits.close_timeout)
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
+        await leave(hub, conn, writer)
+
+
+async def leave(hub: Hub, conn: Connection, writer: asyncio.Task[None] | None) -> None:
+    """Unregister the connection, then let its writer send the close frame
+    (within the close timeout) and stop."""
+    await hub.leave(conn)
+    if writer is not None and not writer.done():
+        conn.request_close(Close(CloseCode.GOING_AWAY, "closing"))
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.shield(writer), hub.limits.close_timeout)
+        writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await writer
 
 
 def _present(conn: Connection, actor: Actor, *, status: str | None) -> None:
@@ -193,7 +200,11 @@ async def _refresh(runtime: Runtime, caller: _Caller, conn: Connection) -> None:
     conn.viewer = await _viewer(runtime, fresh, sees_private=True)
 
 
-async def _read_frames(ws: WebSocket, runtime: Runtime, caller: _Caller, conn: Connection) -> None:
+async def read_frames(
+    ws: WebSocket, conn: Connection, handle: Callable[[ClientFrame], Awaitable[None]]
+) -> None:
+    """Read client frames until the socket closes, enforcing the frame size
+    and rate limits; `handle` answers each parsed frame."""
     bucket = TokenBucket(FRAMES_PER_SECOND, FRAME_BURST, time.monotonic())
     while conn.close_request is None:
         message = await ws.receive()
@@ -216,8 +227,7 @@ async def _read_frames(ws: WebSocket, runtime: Runtime, caller: _Caller, conn: C
         if text is None:
             text = data.decode("utf-8", errors="replace")
         try:
-            frame = parse_client_frame(text)
-            await _handle(runtime, caller.actor, conn, frame)
+            await handle(parse_client_frame(text))
         except BadFrame as bad:
             conn.send(error_frame(bad))
         except DomainError as exc:
@@ -250,6 +260,7 @@ async def _handle(runtime: Runtime, actor: Actor, conn: Connection, frame: Any) 
                 "inbox_id": row.inbox_id,
                 "agent_id": actor.agent_id,
                 "typing": frame.typing,
+                "private": frame.private,
                 "origin": conn.origin,
             },
         )
@@ -272,7 +283,3 @@ async def agent_socket(ws: WebSocket) -> None:
 
 async def bot_socket(ws: WebSocket) -> None:
     await serve_socket(ws, bot=True)
-
-
-def websocket_routes() -> list[BaseRoute]:
-    return [WebSocketRoute("/ws/agent", agent_socket), WebSocketRoute("/ws/bot", bot_socket)]

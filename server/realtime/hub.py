@@ -88,6 +88,11 @@ class Connection:
         self.close_request: Close | None = None
         self.closed = asyncio.Event()
         self.refresh_access: Callable[[Connection], Coroutine[Any, Any, None]] | None = None
+        # A widget visitor's socket sends its own, narrower frames (see
+        # server.realtime.visitor_frames) and follows agents' presence.
+        self.project_event: Callable[[dict[str, Any]], str | None] | None = None
+        self.project_signal: Callable[[dict[str, Any]], str | None] | None = None
+        self.on_presence: Callable[[], None] | None = None
         self._refreshing: asyncio.Task[None] | None = None
 
     @property
@@ -122,14 +127,21 @@ class Connection:
             "private": signal.get("private", False),
             "data": {},
         }
-        if can_see(viewer, probe):
-            self.send(frame)
+        if not can_see(viewer, probe):
+            return
+        out = frame if self.project_signal is None else self.project_signal(signal)
+        if out is not None:
+            self.send(out)
 
     def offer_signal(self, frame: str, inbox_id: int | None, conversation_id: int | None) -> None:
         """A presence or viewing frame: for agents only, and a viewing
         frame only to those who may see its conversation's inbox."""
         viewer = self.viewer
-        if not self._live or viewer is None or viewer.agent_id is None:
+        if not self._live or viewer is None:
+            return
+        if viewer.agent_id is None:
+            if self.on_presence is not None:
+                self.on_presence()
             return
         probe = {
             "type": "signal",
@@ -168,7 +180,13 @@ class Connection:
             # events wait for it: held if live, and a replay awaits `room`.
             loop = asyncio.get_running_loop()
             self._refreshing = loop.create_task(self._refresh(self.refresh_access))
-        if can_see(viewer, wire):
+        if not can_see(viewer, wire):
+            return
+        if self.project_event is not None:
+            out = self.project_event(wire)
+            if out is not None:
+                self.send(out)
+        else:
             self.send(frame if frame is not None else event_frame(wire))
 
     async def _refresh(self, reload: Callable[[Connection], Coroutine[Any, Any, None]]) -> None:

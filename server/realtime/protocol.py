@@ -3,7 +3,9 @@ frames and building server frames. No I/O.
 
 Client → server frames (JSON objects with `type`):
   {"type": "ping"}                                        → {"type": "pong"}
-  {"type": "typing", "conversation_id": 1, "typing": true}
+  {"type": "typing", "conversation_id": 1, "typing": true, "private": false}
+                                          (private: typing a note; visitors never see it)
+  {"type": "read", "conversation_id": 1, "seq": 7}         (widget) seen up to seq 7
   {"type": "viewing", "conversation_id": 1 | null}
   {"type": "presence", "status": "online" | "away"}
   {"type": "sync", "conversation_id": 1, "after_seq": 4}  → the messages after seq 4
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from typing import Any
 
 MAX_FRAME_BYTES = 64 * 1024
@@ -40,6 +43,7 @@ class Ping:
 class Typing:
     conversation_id: int
     typing: bool
+    private: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,7 +62,13 @@ class Sync:
     after_seq: int
 
 
-ClientFrame = Ping | Typing | Viewing | Presence | Sync
+@dataclasses.dataclass(frozen=True)
+class Read:
+    conversation_id: int
+    seq: int
+
+
+ClientFrame = Ping | Typing | Viewing | Presence | Sync | Read
 
 _MAX_ID = 2**63 - 1
 
@@ -67,6 +77,52 @@ def _id(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= _MAX_ID:
         raise BadFrame("invalid", f"{name} must be a positive id")
     return value
+
+
+def _whole(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_ID:
+        raise BadFrame("invalid", f"{name} must be a whole number >= 0")
+    return value
+
+
+def _typing(frame: dict[str, Any]) -> Typing:
+    typing, private = frame.get("typing", True), frame.get("private", False)
+    if not isinstance(typing, bool) or not isinstance(private, bool):
+        raise BadFrame("invalid", "typing and private must be true or false")
+    return Typing(_id(frame.get("conversation_id"), "conversation_id"), typing, private)
+
+
+def _viewing(frame: dict[str, Any]) -> Viewing:
+    cid = frame.get("conversation_id")
+    return Viewing(None if cid is None else _id(cid, "conversation_id"))
+
+
+def _presence(frame: dict[str, Any]) -> Presence:
+    status = frame.get("status")
+    if status not in ("online", "away"):
+        raise BadFrame("invalid", "status must be online or away")
+    return Presence(status)
+
+
+def _sync(frame: dict[str, Any]) -> Sync:
+    after = _whole(frame.get("after_seq", 0), "after_seq")
+    return Sync(_id(frame.get("conversation_id"), "conversation_id"), after)
+
+
+def _read(frame: dict[str, Any]) -> Read:
+    return Read(
+        _id(frame.get("conversation_id"), "conversation_id"), _whole(frame.get("seq"), "seq")
+    )
+
+
+_PARSERS: dict[str, Callable[[dict[str, Any]], ClientFrame]] = {
+    "ping": lambda _frame: Ping(),
+    "typing": _typing,
+    "viewing": _viewing,
+    "presence": _presence,
+    "sync": _sync,
+    "read": _read,
+}
 
 
 def parse_client_frame(text: str) -> ClientFrame:
@@ -78,28 +134,10 @@ def parse_client_frame(text: str) -> ClientFrame:
         raise BadFrame("bad_json", "a frame must be a JSON object") from None
     if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
         raise BadFrame("bad_frame", "a frame must be a JSON object with a type")
-    kind = frame["type"]
-    if kind == "ping":
-        return Ping()
-    if kind == "typing":
-        typing = frame.get("typing", True)
-        if not isinstance(typing, bool):
-            raise BadFrame("invalid", "typing must be true or false")
-        return Typing(_id(frame.get("conversation_id"), "conversation_id"), typing)
-    if kind == "viewing":
-        cid = frame.get("conversation_id")
-        return Viewing(None if cid is None else _id(cid, "conversation_id"))
-    if kind == "presence":
-        status = frame.get("status")
-        if status not in ("online", "away"):
-            raise BadFrame("invalid", "status must be online or away")
-        return Presence(status)
-    if kind == "sync":
-        after = frame.get("after_seq", 0)
-        if isinstance(after, bool) or not isinstance(after, int) or after < 0:
-            raise BadFrame("invalid", "after_seq must be a whole number >= 0")
-        return Sync(_id(frame.get("conversation_id"), "conversation_id"), after)
-    raise BadFrame("unknown_type", f"unknown frame type {kind[:40]!r}")
+    parser = _PARSERS.get(frame["type"])
+    if parser is None:
+        raise BadFrame("unknown_type", f"unknown frame type {frame['type'][:40]!r}")
+    return parser(frame)
 
 
 def event_frame(wire: dict[str, Any]) -> str:

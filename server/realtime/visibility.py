@@ -37,7 +37,7 @@ class CloseCode(IntEnum):
 class Viewer:
     """What one connection may see. `inboxes` None means every inbox of the
     workspace (admins). `conversations`, when set, narrows to those
-    conversations (widget visitors)."""
+    conversations (widget visitors: `visitor` says whose)."""
 
     workspace_id: int
     agent_id: int | None
@@ -47,6 +47,17 @@ class Viewer:
     session_id: int | None = None
     token_id: int | None = None
     conversations: set[int] | None = None
+    visitor: VisitorScope | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class VisitorScope:
+    """A widget visitor: its session, and the contact and inbox whose
+    conversations it may follow."""
+
+    session_id: int
+    contact_id: int
+    inbox_id: int
 
 
 def can_see(viewer: Viewer, event: dict[str, Any]) -> bool:
@@ -83,7 +94,11 @@ def access_change(viewer: Viewer, event: dict[str, Any]) -> Decision:
     """Apply an event's effect on this viewer's access. Membership changes
     are applied to `viewer` in place; a revocation returns Close; a role
     change returns RefreshAccess. Called before `can_see` for the event."""
-    if event["workspace_id"] != viewer.workspace_id or viewer.agent_id is None:
+    if event["workspace_id"] != viewer.workspace_id:
+        return None
+    if viewer.visitor is not None:
+        return _visitor_change(viewer, viewer.visitor, event)
+    if viewer.agent_id is None:
         return None
     kind, data = event["type"], event["data"]
     if kind == "session.ended" and data.get("session_id") == viewer.session_id is not None:
@@ -101,4 +116,22 @@ def access_change(viewer: Viewer, event: dict[str, Any]) -> Decision:
         viewer.inboxes.add(data["inbox_id"])
     if viewer.inboxes is not None and kind == "inbox.member_removed":
         viewer.inboxes.discard(data["inbox_id"])
+    return None
+
+
+def _visitor_change(viewer: Viewer, scope: VisitorScope, event: dict[str, Any]) -> Decision:
+    """A visitor follows conversations the agents open for its contact in
+    its inbox; when its session is identified as another contact, what it
+    may see is reloaded (and the client told to reload)."""
+    kind, data = event["type"], event["data"]
+    if (
+        kind == "conversation.created"
+        and data.get("contact_id") == scope.contact_id
+        and data.get("inbox_id") == scope.inbox_id
+        and viewer.conversations is not None
+    ):
+        viewer.conversations.add(data["conversation_id"])
+    identified = kind == "visitor.identified" and data.get("session_id") == scope.session_id
+    if identified and data.get("contact_id") != scope.contact_id:
+        return RefreshAccess()
     return None

@@ -39,6 +39,7 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("PATCH", "/conversations/{conversation_id}"): Case(404, {"priority": "high"}),
     ("GET", "/conversations/{conversation_id}/messages"): Case(404),
     ("POST", "/conversations/{conversation_id}/messages"): Case(404, {"text": "hi"}),
+    ("POST", "/conversations/{conversation_id}/read"): Case(404, {"seq": 1}),
     ("GET", "/conversations/{conversation_id}/messages/{message_id}"): Case(404),
     ("POST", "/conversations"): Case(404, {"inbox_id": "{inbox_id}", "contact_id": "{contact_id}"}),
     ("GET", "/contacts/{contact_id}"): Case(200),

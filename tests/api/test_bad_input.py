@@ -32,6 +32,7 @@ VALID: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/conversations"): {"inbox_id": "{inbox_id}", "contact_id": "{contact_id}"},
     ("PATCH", "/conversations/{conversation_id}"): {"priority": "high"},
     ("POST", "/conversations/{conversation_id}/messages"): {"text": "hello"},
+    ("POST", "/conversations/{conversation_id}/read"): {"seq": 1},
     ("POST", "/contacts"): {"name": "New Person"},
     ("PATCH", "/contacts/{contact_id}"): {"name": "Renamed"},
     ("POST", "/contacts/{contact_id}/identities"): {"kind": "phone", "value": "+1 555 0100"},

@@ -117,6 +117,7 @@ async def test_typing_reaches_who_may_see_the_conversation_and_not_the_sender(
         "inbox_id": ws.inbox_id,
         "agent_id": ws.admin_id,
         "typing": True,
+        "private": False,
     }
     # The agent can't type where it can't read.
     error = await reply(agent, {"type": "typing", "conversation_id": billing.conversation_id})

@@ -1,0 +1,202 @@
+"""`/ws/widget`: a visitor's live chat (FEATURES.md F8, PROTOCOLS.md P2/P3).
+
+The visitor session token travels as the second websocket subprotocol
+(`new WebSocket(url, ["threadline.widget", token])`): in the handshake,
+like every credential, but never in a URL that access logs keep. The
+`Origin` must be Threadline's own (the widget iframe) or one of the
+inbox's allowed sites; otherwise the handshake is refused (403).
+
+After that it is the agent socket's protocol, narrowed: the same join →
+position → access → replay → ready → live order, so nothing is missed
+or repeated, but the visitor only hears about its own conversations'
+public messages, their status, the agents' read position and agents
+typing (server.realtime.visitor_frames), plus whether any agent who can
+answer is online.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from starlette.websockets import WebSocket
+
+from server.actions.context import perform
+from server.actions.ephemeral import broadcast_ephemeral
+from server.actions.reads import do_mark_read_by_visitor
+from server.actions.visitors import check_widget_origin
+from server.domain.actors import system_actor
+from server.domain.errors import DomainError, NotFound
+from server.queries.events import log_position
+from server.queries.reading import read
+from server.queries.visitor_live import (
+    inbox_agent_ids,
+    visitor_conversation_ids,
+    visitor_session_by_id,
+)
+from server.queries.visitors import VisitorSession, visitor_session_for_token
+from server.realtime.endpoints import leave, read_frames, replay, resume_point
+from server.realtime.hub import Connection, Hub
+from server.realtime.protocol import (
+    PONG_FRAME,
+    RESYNC_FRAME,
+    BadFrame,
+    ClientFrame,
+    Ping,
+    Read,
+    Typing,
+    ready_frame,
+)
+from server.realtime.visibility import Close, CloseCode, Viewer, VisitorScope
+from server.realtime.visitor_frames import (
+    availability_frame,
+    visitor_event_frame,
+    visitor_signal_frame,
+)
+from server.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+SUBPROTOCOL = "threadline.widget"
+_MAX_TOKEN = 200
+
+
+def _token(ws: WebSocket) -> str | None:
+    offered = list(ws.scope.get("subprotocols") or ())
+    if len(offered) != 2 or offered[0] != SUBPROTOCOL or len(offered[1]) > _MAX_TOKEN:
+        return None
+    return str(offered[1])
+
+
+def _page_origin(ws: WebSocket, runtime: Runtime) -> str | None:
+    """The foreign page the socket was opened from; None for Threadline's
+    own origin (the iframe) or a client that sends no Origin."""
+    origin = ws.headers.get("origin")
+    own = {
+        runtime.settings.public_origin,
+        f"{ws.url.scheme.replace('ws', 'http')}://{ws.url.netloc}",
+    }
+    return None if origin is None or origin in own else origin
+
+
+async def _session(ws: WebSocket, runtime: Runtime) -> VisitorSession:
+    token = _token(ws)
+    session = await read(runtime, visitor_session_for_token, token) if token else None
+    if session is None:
+        raise NotFound("widget session not found")
+    check_widget_origin(session.inbox_settings, _page_origin(ws, runtime))
+    return session
+
+
+async def _viewer(runtime: Runtime, session: VisitorSession) -> Viewer:
+    conversations = await read(runtime, visitor_conversation_ids, session)
+    return Viewer(
+        workspace_id=session.workspace_id,
+        agent_id=None,
+        is_admin=False,
+        inboxes=set(),
+        sees_private=False,
+        conversations=conversations,
+        visitor=VisitorScope(session.session_id, session.contact_id, session.inbox_id),
+    )
+
+
+class _Availability:
+    """Whether an agent who can answer in the inbox is online, sent to the
+    visitor when it changes (the widget shows the offline form when not)."""
+
+    def __init__(self, runtime: Runtime, conn: Connection, agent_ids: set[int]) -> None:
+        self.runtime, self.conn, self.agent_ids = runtime, conn, agent_ids
+        self.last: bool | None = None
+
+    def check(self) -> None:
+        channel = self.conn.channel
+        if channel is None:
+            return
+        now = self.runtime.clock.now()
+        board = channel.tracker.presence
+        online = any(board.status(agent_id, now) == "online" for agent_id in self.agent_ids)
+        if online != self.last:
+            self.last = online
+            self.conn.send(availability_frame(online))
+
+
+async def widget_socket(ws: WebSocket) -> None:
+    runtime: Runtime = ws.app.state.runtime
+    try:
+        last_event_id = resume_point(ws)
+        session = await _session(ws, runtime)
+    except (DomainError, BadFrame):
+        await ws.close(code=CloseCode.POLICY)  # before accept: a 403 response
+        return
+    hub: Hub = ws.app.state.hub
+    conn = Connection(ws, session.workspace_id, hub.limits)
+    writer: asyncio.Task[None] | None = None
+    try:
+        await hub.join(conn)  # live events are held from here on
+        position = await read(runtime, log_position, conn.workspace_id)
+        conn.viewer = await _viewer(runtime, session)
+        conn.project_event = visitor_event_frame
+        conn.project_signal = visitor_signal_frame
+        conn.refresh_access = lambda c: _reload(runtime, session.session_id, c)
+        availability = _Availability(
+            runtime,
+            conn,
+            await read(runtime, inbox_agent_ids, session.workspace_id, session.inbox_id),
+        )
+        await ws.accept(subprotocol=SUBPROTOCOL)
+        writer = asyncio.get_running_loop().create_task(conn.run_writer())
+        resumed = await replay(runtime, conn, last_event_id, position)
+        conn.send(ready_frame(conn.last_event_id, resumed=resumed and last_event_id is not None))
+        conn.go_live()
+        availability.check()
+        conn.on_presence = availability.check
+        await read_frames(ws, conn, lambda frame: _handle(runtime, conn, frame))
+    finally:
+        await leave(hub, conn, writer)
+
+
+async def _reload(runtime: Runtime, session_id: int, conn: Connection) -> None:
+    """The session was identified as another contact: follow that contact's
+    conversations from now on, and tell the widget to reload its state."""
+    session = await read(runtime, visitor_session_by_id, session_id)
+    if session is None:
+        conn.request_close(Close(CloseCode.UNAUTHENTICATED, "widget session ended"))
+        return
+    conn.viewer = await _viewer(runtime, session)
+    conn.send(RESYNC_FRAME)
+
+
+async def _handle(runtime: Runtime, conn: Connection, frame: ClientFrame) -> None:
+    viewer = conn.viewer
+    assert viewer is not None and viewer.visitor is not None and viewer.conversations is not None
+    scope = viewer.visitor
+    if isinstance(frame, Ping):
+        conn.send(PONG_FRAME)
+    elif isinstance(frame, Typing):
+        if frame.conversation_id not in viewer.conversations:
+            raise BadFrame("not_found", "conversation not found")
+        await broadcast_ephemeral(
+            runtime.bus,
+            viewer.workspace_id,
+            {
+                "type": "typing",
+                "conversation_id": frame.conversation_id,
+                "inbox_id": scope.inbox_id,
+                "contact_id": scope.contact_id,
+                "agent_id": None,
+                "typing": frame.typing,
+                "origin": conn.origin,
+            },
+        )
+    elif isinstance(frame, Read):
+        await perform(
+            runtime,
+            system_actor(viewer.workspace_id),
+            do_mark_read_by_visitor,
+            session_id=scope.session_id,
+            conversation_id=frame.conversation_id,
+            seq=frame.seq,
+        )
+    else:
+        raise BadFrame("unsupported", "not supported on this socket")
