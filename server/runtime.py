@@ -1,5 +1,5 @@
 """The running server's shared parts, built once and handed to every
-transport: settings, database, bus, clock, secret box."""
+transport: settings, database, bus, clock, secret box, blob store."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from server.bus.base import Bus
 from server.bus.factory import make_bus
 from server.clock import Clock, SystemClock
 from server.settings import Settings
+from server.storage.blobs import BlobStore, LocalBlobStore
 from server.storage.db import Database
 from server.storage.secrets import SecretBox
 
@@ -20,6 +21,7 @@ class Runtime:
     bus: Bus
     clock: Clock
     secrets: SecretBox
+    blobs: BlobStore
 
     @classmethod
     def create(
@@ -31,6 +33,7 @@ class Runtime:
             bus=bus or make_bus(settings.redis_url),
             clock=clock or SystemClock(),
             secrets=SecretBox(settings.secret_key),
+            blobs=LocalBlobStore(settings.data_dir / "attachments"),
         )
 
     async def close(self) -> None:

@@ -70,6 +70,11 @@ SETTINGS: dict[str, Setting] = {
             "Login attempts allowed per IP and per account: COUNT/SECONDS.",
         ),
         Setting("THREADLINE_MAX_BODY_BYTES", "1048576", "Largest JSON request body accepted."),
+        Setting(
+            "THREADLINE_MAX_UPLOAD_BYTES",
+            "10485760",
+            "Largest attachment accepted (agents and widget visitors); 413 beyond.",
+        ),
         Setting("THREADLINE_LOG_LEVEL", "info", "Log level: debug, info, warning, error."),
         Setting(
             "THREADLINE_EVENT_RETENTION_DAYS",
@@ -95,6 +100,7 @@ class Settings:
     login_limit: int
     login_window_seconds: int
     max_body_bytes: int
+    max_upload_bytes: int
     log_level: str
     event_retention_days: int
 
@@ -146,6 +152,9 @@ class Settings:
             login_limit=_int(count, "THREADLINE_LOGIN_LIMIT"),
             login_window_seconds=_int(window, "THREADLINE_LOGIN_LIMIT"),
             max_body_bytes=_int(get("THREADLINE_MAX_BODY_BYTES"), "THREADLINE_MAX_BODY_BYTES"),
+            max_upload_bytes=_int(
+                get("THREADLINE_MAX_UPLOAD_BYTES"), "THREADLINE_MAX_UPLOAD_BYTES"
+            ),
             log_level=get("THREADLINE_LOG_LEVEL"),
             event_retention_days=_int(
                 get("THREADLINE_EVENT_RETENTION_DAYS"), "THREADLINE_EVENT_RETENTION_DAYS"

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from server.actions.context import ActionContext
 from server.domain.events import InboxCreated, InboxMemberAdded, InboxMemberRemoved, InboxUpdated
 from server.domain.values import InboxKind
+from server.domain.widget_settings import validate_widget_settings
 from server.queries.access import access_agent, access_inbox, require_admin
 from server.storage import tables as t
 from server.storage.secrets import SecretBox
@@ -34,6 +35,7 @@ async def do_create_inbox(
     box: SecretBox,
 ) -> NewInbox:
     require_admin(ctx.actor)
+    settings = _checked_settings(kind, settings)
     public_token = secrets.token_urlsafe(18)
     # A widget inbox verifies its users' identities with an HMAC key that
     # the site's backend shares (PROTOCOLS.md P3); the server must read it
@@ -62,6 +64,15 @@ async def do_create_inbox(
     return NewInbox(inbox_id, public_token, secret)
 
 
+def _checked_settings(kind: InboxKind, settings: dict[str, Any]) -> dict[str, Any]:
+    """The settings to store. A widget inbox's are checked as a whole
+    (after a merge too): a bad value stored once would reach every visitor
+    from then on, while refused here it writes nothing and names the field."""
+    if kind is InboxKind.WIDGET:
+        return validate_widget_settings(settings)
+    return settings
+
+
 async def do_update_inbox(
     ctx: ActionContext,
     *,
@@ -79,6 +90,7 @@ async def do_update_inbox(
     if settings:
         merged = {**row.settings, **settings}
         merged = {k: v for k, v in merged.items() if v is not None}
+        merged = _checked_settings(InboxKind(row.kind), merged)
         if merged != row.settings:
             values["settings"] = merged
     if not values:

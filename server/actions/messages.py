@@ -10,10 +10,12 @@ is serialised by BEGIN IMMEDIATE, so seq is contiguous and unique
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
+from server.actions.attachments import Uploader, attach, claim_attachments, summary
 from server.actions.contacts import IdentityInput, find_or_create_contact
 from server.actions.context import ActionContext
 from server.actions.conversations import open_conversation, state_of
@@ -25,6 +27,7 @@ from server.domain.values import (
     DeliveryStatus,
     Direction,
     SenderKind,
+    UploaderKind,
 )
 from server.queries.access import AnyRow, access_conversation, access_inbox
 from server.queries.views import message_view
@@ -55,12 +58,14 @@ async def do_send_message(
     text: str,
     private: bool = False,
     idempotency_key: str | None = None,
+    attachment_ids: Sequence[int] = (),
 ) -> MessageResult:
-    """An agent's reply (or private note) in a conversation. The same
-    idempotency key with the same content returns the first message; with
-    different content it is a conflict."""
-    if not text.strip():
-        raise InvalidInput("a message needs text", field="text")
+    """An agent's reply (or private note) in a conversation, carrying the
+    acting agent's own not-yet-sent uploads `attachment_ids` (text may
+    then be empty). The same idempotency key with the same content returns
+    the first message; with different content it is a conflict."""
+    if not text.strip() and not attachment_ids:
+        raise InvalidInput("a message needs text or an attachment", field="text")
     conv = await access_conversation(ctx.conn, ctx.actor, conversation_id, for_update=True)
     if idempotency_key is not None:
         earlier = (
@@ -72,7 +77,8 @@ async def do_send_message(
             )
         ).first()
         if earlier is not None:
-            if earlier.text != text or earlier.private != private:
+            sent_with = [a["id"] for a in earlier.attachments]
+            if earlier.text != text or earlier.private != private or sent_with != [*attachment_ids]:
                 raise Conflict(
                     "this idempotency key was used for a different message",
                     field="Idempotency-Key",
@@ -86,6 +92,13 @@ async def do_send_message(
                 view=message_view(earlier),
             )
     sender_kind = SenderKind.AGENT if ctx.actor.agent_id is not None else SenderKind.SYSTEM
+    agent_id = ctx.actor.agent_id
+    files = await claim_attachments(
+        ctx,
+        attachment_ids,
+        uploader=Uploader(UploaderKind.AGENT, agent_id) if agent_id is not None else None,
+        inbox_id=conv.inbox_id,
+    )
     return await _append(
         ctx,
         conv,
@@ -97,6 +110,7 @@ async def do_send_message(
         html=None,
         idempotency_key=idempotency_key,
         delivery_status=DeliveryStatus.RECEIVED if private else DeliveryStatus.PENDING,
+        attachments=files,
     )
 
 
@@ -110,6 +124,8 @@ async def do_receive_message(
     html: str | None = None,
     external_id: str | None = None,
     subject: str | None = None,
+    attachment_ids: Sequence[int] = (),
+    uploader: Uploader | None = None,
 ) -> MessageResult:
     """A message from a contact arriving in an inbox.
 
@@ -117,6 +133,7 @@ async def do_receive_message(
     then that contact's unresolved conversation in this inbox (opening a new
     one if there is none), and appends the message. The same `external_id`
     in the same inbox is stored once (idempotent ingest, PROTOCOLS.md P1).
+    `attachment_ids` must be `uploader`'s own unsent uploads to this inbox.
     """
     inbox = await access_inbox(ctx.conn, ctx.actor, inbox_id)
     if external_id is not None:
@@ -136,6 +153,7 @@ async def do_receive_message(
                 True,
                 view=message_view(earlier),
             )
+    files = await claim_attachments(ctx, attachment_ids, uploader=uploader, inbox_id=inbox_id)
     contact_id, created_contact = await find_or_create_contact(ctx, identity=identity, name=name)
     conv = await _open_conversation_of(ctx, inbox_id, contact_id)
     created_conversation = conv is None
@@ -159,6 +177,7 @@ async def do_receive_message(
         html=sanitize_html(html) if html is not None else None,
         external_id=external_id,
         delivery_status=DeliveryStatus.RECEIVED,
+        attachments=files,
     )
     return dataclasses.replace(
         result, created_contact=created_contact, created_conversation=created_conversation
@@ -204,7 +223,9 @@ async def _append(
     delivery_status: DeliveryStatus,
     idempotency_key: str | None = None,
     external_id: str | None = None,
+    attachments: Sequence[AnyRow] = (),
 ) -> MessageResult:
+    carried = [summary(a) for a in attachments]
     changes: dict[str, Any] = after_message(
         state_of(conv),
         direction=direction,
@@ -238,12 +259,14 @@ async def _append(
                 external_id=external_id,
                 idempotency_key=idempotency_key,
                 delivery_status=delivery_status.value,
+                attachments=carried,
                 created_at=ctx.now,
             )
             .returning(t.messages)
         )
     ).one()
     message_id: int = row.id
+    await attach(ctx, attachments, message_id)
     if "status" in changes:
         await ctx.emit(
             ConversationStatusChanged(
@@ -270,6 +293,7 @@ async def _append(
             text=text,
             html=html,
             created_at=ctx.now,
+            attachments=carried,
         )
     )
     return MessageResult(message_id, conv.id, conv.contact_id, seq, view=message_view(row))

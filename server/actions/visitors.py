@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
 from server.actions.agents import check_email
+from server.actions.attachments import Uploader
 from server.actions.contacts import (
     IdentityInput,
     add_identity,
@@ -27,18 +29,23 @@ from server.actions.contacts import (
     find_or_create_contact,
 )
 from server.actions.context import ActionContext
+from server.actions.conversations import do_change_conversation_labels
 from server.actions.messages import MessageResult, do_receive_message
 from server.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from server.domain.events import ContactEventTracked, VisitorIdentified, VisitorSessionStarted
-from server.domain.values import IdentityKind, InboxKind, normalize_identity
+from server.domain.values import IdentityKind, InboxKind, UploaderKind, normalize_identity
 from server.domain.widget_identity import (
     origin_allowed,
     verify_identity_hash,
     verify_identity_token,
 )
 from server.queries.access import AnyRow, access_inbox
+from server.queries.visitor_live import ANONYMOUS_NAME_PREFIX
 from server.storage import tables as t
 from server.storage.secrets import SecretBox, hash_token, new_token
+
+# Conversations started from the offline form carry this label.
+OFFLINE_LABEL = "offline"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,7 +79,7 @@ async def do_start_visitor_session(
     contact_id, _ = await find_or_create_contact(
         ctx,
         identity=IdentityInput(IdentityKind.VISITOR, visitor_id),
-        name=f"Visitor {visitor_id[:6]}",
+        name=f"{ANONYMOUS_NAME_PREFIX}{visitor_id[:6]}",
     )
     token = new_token("tlw")
     session_id: int = (
@@ -286,13 +293,19 @@ async def do_track_contact_event(
 
 
 async def do_send_visitor_message(
-    ctx: ActionContext, *, session_id: int, text: str, client_id: str
+    ctx: ActionContext,
+    *,
+    session_id: int,
+    text: str,
+    client_id: str,
+    attachment_ids: Sequence[int] = (),
 ) -> MessageResult:
-    """A message typed in the widget. `client_id` is the widget's own key
-    for it: the same key from the same session is stored exactly once
-    (`external_id = widget:<session>:<client_id>`)."""
-    if not text.strip():
-        raise InvalidInput("a message needs text", field="text")
+    """A message typed in the widget, carrying files this session uploaded
+    (`attachment_ids`; text may then be empty). `client_id` is the widget's
+    own key for it: the same key from the same session is stored exactly
+    once (`external_id = widget:<session>:<client_id>`)."""
+    if not text.strip() and not attachment_ids:
+        raise InvalidInput("a message needs text or an attachment", field="text")
     session = await _session(ctx, session_id)
     identity = (
         await ctx.conn.execute(
@@ -316,4 +329,28 @@ async def do_send_visitor_message(
         name="",
         text=text,
         external_id=f"widget:{session.id}:{client_id}",
+        attachment_ids=attachment_ids,
+        uploader=Uploader(UploaderKind.VISITOR, session.id),
     )
+
+
+async def do_leave_offline_message(
+    ctx: ActionContext, *, session_id: int, email: str, name: str | None, text: str, client_id: str
+) -> MessageResult:
+    """The widget's offline form (no agent online): the message opens or
+    continues the visitor's conversation, labelled `offline`, and the email
+    to answer by is recorded on the visitor's contact. It is a claim, kept
+    as an attribute like any unverified identity (PROTOCOLS.md P3): it
+    never merges the visitor into the contact that owns that address."""
+    session = await _session(ctx, session_id)
+    await do_update_contact(
+        ctx, contact_id=session.contact_id, name=name, attributes={"email": email}
+    )
+    result = await do_send_visitor_message(
+        ctx, session_id=session_id, text=text, client_id=client_id
+    )
+    if not result.replayed:
+        await do_change_conversation_labels(
+            ctx, conversation_id=result.conversation_id, add=[OFFLINE_LABEL]
+        )
+    return result

@@ -432,3 +432,24 @@ class MessageCreated(Event):
     text: str
     html: str | None
     created_at: datetime
+    # The files it carries, as `{id, filename, content_type, size, image}`.
+    attachments: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class AttachmentUploaded(Event):
+    """A file was uploaded to an inbox, by an agent (`uploader_kind`
+    "agent", `uploader_id` the agent) or a widget visitor ("visitor", the
+    visitor session). It belongs to no message yet: the message that
+    carries it lists it in `message.created`. `content_type` is what the
+    bytes were found to be, not what the uploader declared."""
+
+    type: ClassVar[str] = "attachment.uploaded"
+    attachment_id: int
+    inbox_id: int
+    uploader_kind: str
+    uploader_id: int
+    filename: str
+    content_type: str
+    size: int

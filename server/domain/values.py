@@ -69,6 +69,14 @@ class DeliveryStatus(StrEnum):
     FAILED = "failed"
 
 
+class UploaderKind(StrEnum):
+    """Who uploaded an attachment, and so who may attach it to a message:
+    an agent (`uploader_id` is the agent) or a widget visitor (its session)."""
+
+    AGENT = "agent"
+    VISITOR = "visitor"
+
+
 def normalize_identity(kind: IdentityKind, value: str) -> str:
     """The canonical form an identity is stored and looked up in.
 

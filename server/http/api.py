@@ -2,6 +2,11 @@
 route table, and this module turns it into a Starlette route that
 authenticates, validates path/query/body, calls the handler and maps
 errors to JSON. The OpenAPI document is generated from the same table.
+
+Most bodies are JSON objects, parsed before the handler runs. A file
+upload declares `raw_body` instead: the wrapper leaves the stream alone
+and the handler reads it with `Call.read_raw` once it has checked who is
+calling, so a caller who may not upload never gets megabytes buffered.
 """
 
 from __future__ import annotations
@@ -45,6 +50,15 @@ class Call:
             raise Unauthenticated("log in or send an API token")
         return self.actor_or_none
 
+    async def read_raw(self, limit: int) -> bytes:
+        """The body of a `raw_body` endpoint: at most `limit` bytes (413
+        beyond, without reading the rest) and not empty (400); the error
+        names the field `body`."""
+        raw = await _read_capped(self.request, limit)
+        if not raw:
+            raise HttpError(400, "empty_body", "the body is empty: send the file", field="body")
+        return raw
+
 
 Handler = Callable[[Call], Awaitable[Any]]
 
@@ -61,6 +75,15 @@ class Endpoint:
     query: Obj | None = None
     status: int = 200
     response: str = "object"  # a short description for the document
+    # Set (to a description of the bytes) for an endpoint whose body is a
+    # file rather than JSON; exclusive with `body`.
+    raw_body: str | None = None
+    # The media type of a successful answer that is not JSON (a download).
+    produces: str = "application/json"
+
+    def __post_init__(self) -> None:
+        if self.raw_body is not None and self.body is not None:
+            raise ValueError(f"{self.method} {self.path}: body and raw_body are exclusive")
 
     @property
     def path_params(self) -> list[str]:
@@ -72,8 +95,9 @@ def _runtime(request: Request) -> Runtime:
     return runtime
 
 
-async def _read_body(request: Request, runtime: Runtime, schema: Obj) -> dict[str, Any]:
-    limit = runtime.settings.max_body_bytes
+async def _read_capped(request: Request, limit: int) -> bytes:
+    """The whole body, refused with 413 as soon as it passes `limit` bytes
+    (by its declared length, or while streaming when that lied)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise HttpError(413, "too_large", f"body larger than {limit} bytes", field="body")
@@ -83,7 +107,11 @@ async def _read_body(request: Request, runtime: Runtime, schema: Obj) -> dict[st
         if size > limit:
             raise HttpError(413, "too_large", f"body larger than {limit} bytes", field="body")
         chunks.append(chunk)
-    raw = b"".join(chunks)
+    return b"".join(chunks)
+
+
+async def _read_body(request: Request, runtime: Runtime, schema: Obj) -> dict[str, Any]:
+    raw = await _read_capped(request, runtime.settings.max_body_bytes)
     if not raw.strip():
         return schema.parse({})
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -157,6 +185,12 @@ _ERROR_SCHEMA = {
 }
 
 
+def _schema_of(media_type: str) -> dict[str, Any]:
+    if media_type == "application/json":
+        return {"type": "object"}
+    return {"type": "string", "format": "binary"}
+
+
 def openapi_document(endpoints: list[Endpoint], prefix: str, version: str) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for ep in endpoints:
@@ -171,7 +205,7 @@ def openapi_document(endpoints: list[Endpoint], prefix: str, version: str) -> di
             "responses": {
                 str(ep.status): {
                     "description": ep.response,
-                    "content": {"application/json": {"schema": {"type": "object"}}},
+                    "content": {ep.produces: {"schema": _schema_of(ep.produces)}},
                 },
                 "4XX": {
                     "description": "error",
@@ -197,6 +231,12 @@ def openapi_document(endpoints: list[Endpoint], prefix: str, version: str) -> di
             op["requestBody"] = {
                 "required": bool(ep.body.required),
                 "content": {"application/json": {"schema": ep.body.openapi()}},
+            }
+        if ep.raw_body is not None:
+            op["requestBody"] = {
+                "required": True,
+                "description": ep.raw_body,
+                "content": {"*/*": {"schema": _schema_of("*/*")}},
             }
         paths.setdefault(prefix + ep.path, {})[ep.method.lower()] = op
     return {

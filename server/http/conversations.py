@@ -25,6 +25,9 @@ from server.queries.reading import read
 Limit = Int(minimum=1, maximum=MAX_LIMIT, description=f"page size, default {DEFAULT_LIMIT}")
 Label = Str(max_length=100, min_length=1)
 IDEMPOTENCY_HEADER = "idempotency-key"
+ATTACHMENT_IDS = List(
+    Id, max_items=10, description="your own uploads to this inbox that no message carries yet"
+)
 
 
 async def list_conversations_handler(call: Call) -> Any:
@@ -112,9 +115,10 @@ async def create_message(call: Call) -> Any:
         call.actor,
         do_send_message,
         conversation_id=conversation_id,
-        text=call.body["text"],
+        text=call.body.get("text", ""),
         private=call.body.get("private", False),
         idempotency_key=key,
+        attachment_ids=call.body.get("attachment_ids", []),
     )
     # A replayed idempotent request answers 200 with the original message.
     return JSONResponse(result.view, status_code=200 if result.replayed else 201)
@@ -203,9 +207,9 @@ ENDPOINTS = [
         "Send a reply or a private note (honours the Idempotency-Key header)",
         "messages",
         body=obj(
-            ("text",),
-            text=Str(max_length=65_536, min_length=1),
+            text=Str(max_length=65_536, description="may be empty when attachment_ids is not"),
             private=Bool(description="a private note, visible to agents only"),
+            attachment_ids=ATTACHMENT_IDS,
         ),
         status=201,
     ),

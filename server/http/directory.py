@@ -368,7 +368,7 @@ ENDPOINTS = [
             ("name", "kind"),
             name=Name,
             kind=Str.enum(InboxKind),
-            settings=JsonMap(description="channel settings"),
+            settings=JsonMap(description="channel settings", max_depth=4),
         ),
         status=201,
     ),
@@ -379,7 +379,10 @@ ENDPOINTS = [
         update_inbox,
         "Rename an inbox and/or merge keys into its settings, null removes one (admins)",
         "inboxes",
-        body=obj(name=Name, settings=JsonMap(description="keys to set; null removes")),
+        body=obj(
+            name=Name,
+            settings=JsonMap(description="keys to set; null removes", max_depth=4),
+        ),
     ),
     Endpoint(
         "PUT",

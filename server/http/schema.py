@@ -207,38 +207,60 @@ class List:
 
 @dataclasses.dataclass(frozen=True)
 class JsonMap:
-    """A free-form object of scalar values (custom attributes, settings):
-    keys are short strings, values str / number / bool / null, bounded."""
+    """A free-form object of scalar values (custom attributes): keys are
+    short strings, values str / number / bool / null, bounded. With
+    `max_depth` > 0, values may also be lists and objects nested that deep
+    (inbox settings such as business hours), every string still checked."""
 
     max_keys: int = 100
     max_bytes: int = 16_384
     description: str = ""
+    max_depth: int = 0
 
     def parse(self, value: Any, path: str) -> dict[str, Any]:
         if not isinstance(value, dict):
             raise _fail(path, "must be an object")
         if len(value) > self.max_keys:
             raise _fail(path, f"must have at most {self.max_keys} keys")
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            Str(max_length=100, min_length=1).parse(key, f"{path}.{key[:100]}")
-            sub = f"{path}.{key}"
-            if isinstance(item, str):
-                out[key] = Str(max_length=self.max_bytes, strip=False).parse(item, sub)
-            elif isinstance(item, float) and not math.isfinite(item):
-                raise _fail(sub, "must be a finite number")
-            elif item is None or isinstance(item, bool | int | float):
-                out[key] = item
-            else:
-                raise _fail(sub, "must be a string, number, boolean or null")
+        out = {
+            key: self._value(item, f"{path}.{key}", self.max_depth)
+            for key, item in value.items()
+            if Str(max_length=100, min_length=1).parse(key, f"{path}.{key[:100]}")
+        }
         if len(json.dumps(out)) > self.max_bytes:
             raise _fail(path, f"must be at most {self.max_bytes} bytes as JSON")
         return out
+
+    def _value(self, item: Any, path: str, depth: int) -> Any:
+        if isinstance(item, str):
+            return Str(max_length=self.max_bytes, strip=False).parse(item, path)
+        if isinstance(item, float) and not math.isfinite(item):
+            raise _fail(path, "must be a finite number")
+        if item is None or isinstance(item, bool | int | float):
+            return item
+        if depth > 0 and isinstance(item, list) and len(item) <= self.max_keys:
+            return [self._value(x, f"{path}.{i}", depth - 1) for i, x in enumerate(item)]
+        if depth > 0 and isinstance(item, dict) and len(item) <= self.max_keys:
+            return {
+                key: self._value(x, f"{path}.{key}", depth - 1)
+                for key, x in item.items()
+                if Str(max_length=100, min_length=1).parse(key, f"{path}.{key[:100]}")
+            }
+        if depth > 0:
+            raise _fail(
+                path, f"must be at most {self.max_keys} items, nested {self.max_depth} deep"
+            )
+        raise _fail(path, "must be a string, number, boolean or null")
 
     def parse_text(self, raw: str, path: str) -> dict[str, Any]:
         raise _fail(path, "cannot be given in a query string")
 
     def openapi(self) -> dict[str, Any]:
+        if self.max_depth > 0:
+            nested: dict[str, Any] = {"type": "object", "maxProperties": self.max_keys}
+            if self.description:
+                nested["description"] = self.description
+            return nested
         out: dict[str, Any] = {
             "type": "object",
             "maxProperties": self.max_keys,

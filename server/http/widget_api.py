@@ -19,24 +19,28 @@ creation per IP, messages per session, other writes per session.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from server.actions.agents import check_email
 from server.actions.context import perform
+from server.actions.messages import MessageResult
 from server.actions.visitors import (
     check_widget_origin,
     do_identify_visitor,
+    do_leave_offline_message,
     do_send_visitor_message,
     do_set_visitor_attributes,
     do_start_visitor_session,
     do_track_contact_event,
 )
 from server.domain.actors import system_actor
-from server.domain.errors import InvalidInput, NotFound, Unauthenticated
+from server.domain.errors import InvalidInput, NotFound, RateLimited, Unauthenticated
+from server.domain.widget_settings import availability
 from server.http.api import Call, Endpoint
 from server.http.ratelimit import SlidingWindow
-from server.http.schema import JsonMap, Str, obj
+from server.http.schema import Id, JsonMap, List, Str, obj
 from server.queries.reading import read
+from server.queries.visitor_live import has_open_conversation, inbox_agent_ids, widget_state
 from server.queries.visitors import (
     VisitorSession,
     public_inbox_view,
@@ -46,6 +50,9 @@ from server.queries.visitors import (
     widget_inbox_by_token,
 )
 
+if TYPE_CHECKING:
+    from server.realtime.hub import Hub
+
 SESSION_HEADER = "X-Widget-Session"
 
 # name on app.state -> (requests, per seconds)
@@ -53,6 +60,7 @@ LIMITS = {
     "widget_session_limiter": (20, 60),  # new sessions per IP
     "widget_message_limiter": (30, 60),  # messages per session
     "widget_write_limiter": (60, 60),  # identify / attributes / events per session
+    "widget_conversation_limiter": (10, 3600),  # new conversations per IP
 }
 
 
@@ -97,8 +105,7 @@ async def visitor(call: Call) -> VisitorSession:
 
 
 async def widget_start_session(call: Call) -> Any:
-    ip = call.request.client.host if call.request.client else "unknown"
-    _count(call, "widget_session_limiter", f"ip:{ip}")
+    _count(call, "widget_session_limiter", f"ip:{_ip(call)}")
     inbox = await read(call.runtime, widget_inbox_by_token, call.body["inbox_token"])
     if inbox is None:
         raise NotFound("inbox_token: no widget inbox has this token", field="inbox_token")
@@ -123,20 +130,72 @@ async def widget_start_session(call: Call) -> Any:
 
 async def widget_get_conversation(call: Call) -> Any:
     session = await visitor(call)
-    return await read(call.runtime, visitor_conversation, session)
+    state = await read(call.runtime, widget_state, session)
+    agent_ids = await read(call.runtime, inbox_agent_ids, session.workspace_id, session.inbox_id)
+    hub: Hub = call.request.app.state.hub
+    state["availability"] = availability(
+        session.inbox_settings,
+        call.runtime.clock.now(),
+        agents_online=hub.any_online(session.workspace_id, agent_ids),
+    )
+    return state
+
+
+async def _check_new_conversation(call: Call, session: VisitorSession) -> str | None:
+    """Refuse (429) a message that would open yet another conversation from
+    an address over its limit; messages into an open one always pass. The
+    key to count on if the message does open one."""
+    key = f"ip:{_ip(call)}"
+    try:
+        limiter(call, "widget_conversation_limiter").check(key, call.runtime.clock.now())
+    except RateLimited:
+        if not await read(call.runtime, has_open_conversation, session):
+            raise
+    return key
+
+
+def _opened(call: Call, key: str | None, result: MessageResult) -> None:
+    if key is not None and result.created_conversation:
+        limiter(call, "widget_conversation_limiter").hit(key, call.runtime.clock.now())
+
+
+def _ip(call: Call) -> str:
+    return call.request.client.host if call.request.client else "unknown"
 
 
 async def widget_send_message(call: Call) -> Any:
     session = await visitor(call)
     _count(call, "widget_message_limiter", f"session:{session.session_id}")
+    new_conversation = await _check_new_conversation(call, session)
     result = await perform(
         call.runtime,
         system_actor(session.workspace_id),
         do_send_visitor_message,
         session_id=session.session_id,
-        text=call.body["text"],
+        text=call.body.get("text", ""),
         client_id=call.body["client_id"],
+        attachment_ids=call.body.get("attachment_ids", []),
     )
+    _opened(call, new_conversation, result)
+    return {"message": visitor_view(result.view), "replayed": result.replayed}
+
+
+async def widget_leave_offline_message(call: Call) -> Any:
+    session = await visitor(call)
+    _count(call, "widget_message_limiter", f"session:{session.session_id}")
+    new_conversation = await _check_new_conversation(call, session)
+    b = call.body
+    result = await perform(
+        call.runtime,
+        system_actor(session.workspace_id),
+        do_leave_offline_message,
+        session_id=session.session_id,
+        email=check_email(b["email"], field="email"),
+        name=b.get("name"),
+        text=b["text"],
+        client_id=b["client_id"],
+    )
+    _opened(call, new_conversation, result)
     return {"message": visitor_view(result.view), "replayed": result.replayed}
 
 
@@ -216,7 +275,24 @@ ENDPOINTS = [
         "widget",
         auth="public",
         body=obj(
-            ("text", "client_id"),
+            ("client_id",),
+            text=Str(max_length=65_536, description="may be empty when attachment_ids is not"),
+            client_id=Str(max_length=100, min_length=1, description="the widget's idempotency key"),
+            attachment_ids=List(Id, max_items=10, description="this session's unsent uploads"),
+        ),
+        status=201,
+    ),
+    Endpoint(
+        "POST",
+        "/widget/offline",
+        widget_leave_offline_message,
+        "Leave a message with an email to answer by, when no agent is online (X-Widget-Session)",
+        "widget",
+        auth="public",
+        body=obj(
+            ("email", "text", "client_id"),
+            email=Str(max_length=320, min_length=1),
+            name=Str(max_length=200, min_length=1),
             text=Str(max_length=65_536, min_length=1),
             client_id=Str(max_length=100, min_length=1, description="the widget's idempotency key"),
         ),

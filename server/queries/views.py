@@ -49,5 +49,6 @@ def message_view(row: AnyRow) -> dict[str, Any]:
         "external_id": row.external_id,
         "delivery_status": row.delivery_status,
         "delivery_error": row.delivery_error,
+        "attachments": row.attachments,
         "created_at": iso(row.created_at),
     }

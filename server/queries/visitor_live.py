@@ -4,12 +4,17 @@ and which agents could answer it."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from server.domain.values import Role
-from server.queries.visitors import VisitorSession
+from server.domain.values import ConversationStatus, IdentityKind, Role
+from server.queries.visitors import VisitorSession, public_inbox_view, visitor_conversation
 from server.storage import tables as t
+
+# Anonymous visitors are named "Visitor 1a2b3c" (server.actions.visitors).
+ANONYMOUS_NAME_PREFIX = "Visitor "
 
 
 async def visitor_session_by_id(conn: AsyncConnection, session_id: int) -> VisitorSession | None:
@@ -57,3 +62,60 @@ async def inbox_agent_ids(conn: AsyncConnection, workspace_id: int, inbox_id: in
         )
     )
     return {row.id for row in rows}
+
+
+async def has_open_conversation(conn: AsyncConnection, session: VisitorSession) -> bool:
+    """Whether the visitor's next message continues a conversation rather
+    than opening one."""
+    c = t.conversations.c
+    found = await conn.scalar(
+        sa.select(c.id)
+        .where(
+            c.workspace_id == session.workspace_id,
+            c.inbox_id == session.inbox_id,
+            c.contact_id == session.contact_id,
+            c.status != ConversationStatus.RESOLVED.value,
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+async def visitor_contact(conn: AsyncConnection, session: VisitorSession) -> dict[str, Any]:
+    """What the widget may show about its own visitor: a name it was given
+    (not the generated "Visitor ..." one), whether it is verified, and
+    whether an address to answer by email is known."""
+    row = (
+        await conn.execute(
+            sa.select(t.contacts.c.name, t.contacts.c.attributes).where(
+                t.contacts.c.id == session.contact_id
+            )
+        )
+    ).first()
+    name = row.name if row is not None else ""
+    attributes = row.attributes if row is not None else {}
+    has_email_identity = await conn.scalar(
+        sa.select(t.contact_identities.c.id)
+        .where(
+            t.contact_identities.c.contact_id == session.contact_id,
+            t.contact_identities.c.kind == IdentityKind.EMAIL.value,
+        )
+        .limit(1)
+    )
+    return {
+        "name": None if name.startswith(ANONYMOUS_NAME_PREFIX) else name,
+        "verified": session.verified,
+        "has_email": has_email_identity is not None or bool(attributes.get("email")),
+    }
+
+
+async def widget_state(conn: AsyncConnection, session: VisitorSession) -> dict[str, Any]:
+    """Everything the widget shows on load: the inbox's public face, who
+    the visitor is to us, and its open conversation with its messages."""
+    state = await visitor_conversation(conn, session)
+    inbox = (
+        await conn.execute(sa.select(t.inboxes).where(t.inboxes.c.id == session.inbox_id))
+    ).one()
+    state["inbox"] = public_inbox_view(inbox)
+    state["contact"] = await visitor_contact(conn, session)
+    return state

@@ -22,7 +22,14 @@ from server.storage.secrets import hash_token
 
 # Inbox settings a visitor's browser may see (never secrets, never
 # allowed_domains).
-PUBLIC_SETTINGS = ("greeting", "color", "locale", "require_verification")
+PUBLIC_SETTINGS = (
+    "greeting",
+    "color",
+    "locale",
+    "require_verification",
+    "prechat",
+    "away_message",
+)
 MESSAGE_LIMIT = 100
 
 
@@ -96,6 +103,7 @@ VISITOR_MESSAGE_FIELDS = (
     "text",
     "html",
     "created_at",
+    "attachments",
 )
 
 
@@ -145,6 +153,8 @@ async def visitor_conversation(conn: AsyncConnection, session: VisitorSession) -
             "status": conv.status,
             "created_at": iso(conv.created_at),
             "last_activity_at": iso(conv.last_activity_at),
+            "agent_last_read_seq": conv.agent_last_read_seq,
+            "contact_last_read_seq": conv.contact_last_read_seq,
         },
         "messages": [visitor_message_view(r) for r in reversed(rows[:MESSAGE_LIMIT])],
         "has_more": has_more,

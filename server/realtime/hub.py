@@ -423,6 +423,16 @@ class Hub:
         self._lock = asyncio.Lock()
         self.node = uuid.uuid4().hex  # this process, for presence
 
+    def any_online(self, workspace_id: int, agent_ids: set[int]) -> bool:
+        """Whether one of `agent_ids` is online, as this process knows it
+        (agents on other processes are known once their heartbeat arrived,
+        which needs a live channel here: without one, nobody is known)."""
+        channel = self.channels.get(workspace_id)
+        if channel is None:
+            return False
+        board, now = channel.tracker.presence, self.runtime.clock.now()
+        return any(board.status(agent_id, now) == "online" for agent_id in agent_ids)
+
     async def join(self, conn: Connection) -> Channel:
         """Register `conn` for live events of its workspace. Events that
         arrive before it goes live are held, so nothing between this call

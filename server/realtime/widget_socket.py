@@ -105,17 +105,12 @@ class _Availability:
     """Whether an agent who can answer in the inbox is online, sent to the
     visitor when it changes (the widget shows the offline form when not)."""
 
-    def __init__(self, runtime: Runtime, conn: Connection, agent_ids: set[int]) -> None:
-        self.runtime, self.conn, self.agent_ids = runtime, conn, agent_ids
+    def __init__(self, hub: Hub, conn: Connection, agent_ids: set[int]) -> None:
+        self.hub, self.conn, self.agent_ids = hub, conn, agent_ids
         self.last: bool | None = None
 
     def check(self) -> None:
-        channel = self.conn.channel
-        if channel is None:
-            return
-        now = self.runtime.clock.now()
-        board = channel.tracker.presence
-        online = any(board.status(agent_id, now) == "online" for agent_id in self.agent_ids)
+        online = self.hub.any_online(self.conn.workspace_id, self.agent_ids)
         if online != self.last:
             self.last = online
             self.conn.send(availability_frame(online))
@@ -140,7 +135,7 @@ async def widget_socket(ws: WebSocket) -> None:
         conn.project_signal = visitor_signal_frame
         conn.refresh_access = lambda c: _reload(runtime, session.session_id, c)
         availability = _Availability(
-            runtime,
+            hub,
             conn,
             await read(runtime, inbox_agent_ids, session.workspace_id, session.inbox_id),
         )

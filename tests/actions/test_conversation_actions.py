@@ -127,6 +127,7 @@ def message_event(
             "text": text,
             "html": html,
             "created_at": at or iso(),
+            "attachments": [],
         },
     )
 

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import dataclasses
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
 
+from server.actions.attachments import do_upload_attachment, store_file
 from server.actions.contacts import IdentityInput
 from server.actions.context import perform
-from server.actions.messages import do_receive_message
+from server.actions.messages import do_receive_message, do_send_message
 from server.actions.teams import do_create_team
 from server.actions.tokens import do_create_api_token, do_revoke_api_token
+from server.actions.visitors import do_send_visitor_message, do_start_visitor_session
 from server.domain.values import IdentityKind
 from server.http.api import Endpoint
 from server.http.routes import API_PREFIX, ENDPOINTS
@@ -32,6 +35,10 @@ class Case:
     # it may not change, 2xx where any agent may act.
     non_member: int
     body: dict[str, Any] | None = None
+    query: dict[str, str] | None = None
+    # A widget route: its caller is a visitor session, not an agent
+    # (checked by `test_widget_routes_are_sealed_to_the_visitor`).
+    visitor: bool = False
 
 
 MATRIX: dict[tuple[str, str], Case] = {
@@ -61,6 +68,9 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("PUT", "/inboxes/{inbox_id}/members/{agent_id}"): Case(404),
     ("DELETE", "/inboxes/{inbox_id}/members/{agent_id}"): Case(404),
     ("DELETE", "/tokens/{token_id}"): Case(404),
+    ("POST", "/inboxes/{inbox_id}/attachments"): Case(404, query={"filename": "a.png"}),
+    ("GET", "/attachments/{attachment_id}"): Case(404),
+    ("GET", "/widget/attachments/{attachment_id}"): Case(404, visitor=True),
 }
 
 
@@ -102,6 +112,18 @@ async def make_targets(runtime: Runtime, ws: Workspace) -> Targets:
         text="billing question",
     )
     team_id = await perform(runtime, ws.admin, do_create_team, name="Tier 2")
+    file = await store_file(runtime.blobs, b"%PDF-1.7", filename="bill.pdf", declared_type=None)
+    attachment = await perform(
+        runtime, ws.admin, do_upload_attachment, file=file, inbox_id=ws.other_inbox_id
+    )
+    await perform(
+        runtime,
+        ws.admin,
+        do_send_message,
+        conversation_id=hidden.conversation_id,
+        text="your invoice",
+        attachment_ids=[attachment["id"]],
+    )
     admin_token = await perform(runtime, ws.admin, do_create_api_token, name="admin script")
     agent_token = await perform(runtime, ws.agent, do_create_api_token, name="old script")
     await perform(runtime, ws.agent, do_revoke_api_token, token_id=agent_token.token_id)
@@ -114,6 +136,7 @@ async def make_targets(runtime: Runtime, ws: Workspace) -> Targets:
             "agent_id": ws.admin_id,
             "team_id": team_id,
             "token_id": admin_token.token_id,
+            "attachment_id": attachment["id"],
         },
         revoked_token=agent_token.token,
     )
@@ -125,6 +148,8 @@ def request_for(
     path = API_PREFIX + ep.path
     for name in ep.path_params:
         path = path.replace("{" + name + "}", str(ids[name]))
+    if case.query is not None:
+        path += "?" + urlencode(case.query)
     body = None
     if case.body is not None:
         body = {
@@ -140,7 +165,16 @@ async def call(
     return await c.request(method, path, json=body)
 
 
-ROUTES = [ep for ep in ENDPOINTS if (ep.method, ep.path) in MATRIX]
+ROUTES = [
+    ep
+    for ep in ENDPOINTS
+    if (ep.method, ep.path) in MATRIX and not MATRIX[(ep.method, ep.path)].visitor
+]
+VISITOR_ROUTES = [
+    ep
+    for ep in ENDPOINTS
+    if (ep.method, ep.path) in MATRIX and MATRIX[(ep.method, ep.path)].visitor
+]
 
 
 @pytest.fixture
@@ -220,3 +254,48 @@ async def test_agent_without_inbox_access(
         assert timeline.json()["items"] == []
         listed = await agent.get(f"{API_PREFIX}/conversations")
         assert targets.ids["conversation_id"] not in {c["id"] for c in listed.json()["items"]}
+
+
+async def test_widget_routes_are_sealed_to_the_visitor(runtime: Runtime, ws: Workspace) -> None:
+    """A widget route's objects belong to one visitor: without a session it
+    is 401; another visitor of the same inbox, or of another workspace,
+    gets 404."""
+    ann = await perform(
+        runtime, ws.system, do_start_visitor_session, inbox_id=ws.inbox_id, origin=None
+    )
+    file = await store_file(runtime.blobs, b"hello", filename="a.txt", declared_type=None)
+    attachment = await perform(
+        runtime, ws.system, do_upload_attachment, file=file, visitor_session_id=ann.session_id
+    )
+    await perform(
+        runtime,
+        ws.system,
+        do_send_visitor_message,
+        session_id=ann.session_id,
+        text="see file",
+        client_id="c1",
+        attachment_ids=[attachment["id"]],
+    )
+    ids = {"attachment_id": attachment["id"]}
+    bob = await perform(
+        runtime, ws.system, do_start_visitor_session, inbox_id=ws.inbox_id, origin=None
+    )
+    other = await seed_workspace(runtime, "Other Co")
+    stranger = await perform(
+        runtime, other.system, do_start_visitor_session, inbox_id=other.inbox_id, origin=None
+    )
+    assert VISITOR_ROUTES
+    async with client(runtime) as c:
+        for ep in VISITOR_ROUTES:
+            case = MATRIX[(ep.method, ep.path)]
+            method, path, body = request_for(ep, case, ids)
+            res = await c.request(method, path, json=body)
+            assert res.status_code == 401, f"no session {method} {path}: {res.text}"
+            for who, token in (
+                ("another visitor", bob.token),
+                ("another workspace", stranger.token),
+            ):
+                res = await c.request(method, path, json=body, headers={"X-Widget-Session": token})
+                assert res.status_code == case.non_member, f"{who} {method} {path}: {res.text}"
+            res = await c.request(method, path, json=body, headers={"X-Widget-Session": ann.token})
+            assert res.status_code < 300, f"owner {method} {path}: {res.text}"

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from server.actions.context import perform
 from server.actions.teams import do_create_team
+from server.actions.visitors import do_start_visitor_session
 from server.http.api import Endpoint
 from server.http.routes import API_PREFIX, ENDPOINTS
 from server.http.schema import Bool, DateTime, Field, Int, JsonMap, List, Nullable, Obj, Str
@@ -48,6 +49,7 @@ VALID: dict[tuple[str, str], dict[str, Any]] = {
     # so malformed input is refused by field even without a session.
     ("POST", "/widget/sessions"): {"inbox_token": "no-such-token"},
     ("POST", "/widget/messages"): {"text": "hello", "client_id": "c1"},
+    ("POST", "/widget/offline"): {"email": "a@shop.test", "text": "hi", "client_id": "c9"},
     ("POST", "/widget/identify"): {"user_id": "u1", "email": "u1@shop.test"},
     ("POST", "/widget/attributes"): {"attributes": {"plan": "pro"}},
     ("POST", "/widget/events"): {"name": "order_placed", "properties": {"total": 12}},
@@ -66,7 +68,11 @@ def bad_values(field: Field) -> list[Any]:
     if isinstance(field, DateTime):
         return ["2031-01-01T09:00:00", "tomorrow", 20310101]
     if isinstance(field, JsonMap):
-        return [["not", "a", "map"], {"nested": {"deep": 1}}, {"k": "v\x00"}, {"": 1}]
+        too_deep: Any = 1
+        for _ in range(field.max_depth + 2):
+            too_deep = {"deep": too_deep}
+        nul = {"k": {"inner": ["v\x00"]}} if field.max_depth > 1 else {"k": "v\x00"}
+        return [["not", "a", "map"], too_deep, nul, {"": 1}]
     if isinstance(field, List):
         return ["not a list", [None], list(range(field.max_items + 1))]
     if isinstance(field, Obj):
@@ -107,6 +113,7 @@ async def counts(runtime: Runtime) -> dict[str, int]:
                 t.inboxes,
                 t.api_tokens,
                 t.sessions,
+                t.attachments,
             )
         }
 
@@ -198,3 +205,41 @@ async def test_unknown_api_path_and_method_are_json(admin_client: httpx.AsyncCli
     assert res.status_code == 404 and res.json()["error"]["code"] == "not_found"
     res = await admin_client.delete(f"{API_PREFIX}/conversations")
     assert res.status_code == 405 and res.json()["error"]["code"] == "method_not_allowed"
+
+
+async def test_raw_uploads_refuse_bad_input_by_field_and_store_nothing(
+    runtime: Runtime, ws: Workspace, admin_client: httpx.AsyncClient
+) -> None:
+    """Endpoints whose body is a file (`raw_body`): a bad or missing query
+    parameter, an empty body and one over THREADLINE_MAX_UPLOAD_BYTES are
+    refused by field, and neither a row nor a stored file is left."""
+    session = await perform(
+        runtime, ws.system, do_start_visitor_session, inbox_id=ws.inbox_id, origin=None
+    )
+    headers = {"X-Widget-Session": session.token, "content-type": "image/png"}
+    ids = {"inbox_id": ws.inbox_id}
+    uploads = [ep for ep in ENDPOINTS if ep.raw_body is not None]
+    assert uploads
+    limit = runtime.settings.max_upload_bytes
+    before = await counts(runtime)
+    for ep in uploads:
+        target = url(ep, ids)
+        assert ep.query is not None
+        for params, field in (
+            ({}, "filename"),
+            ({"filename": ""}, "filename"),
+            ({"filename": "a\x00.png"}, "filename"),
+            ({"filename": "x" * 20_000}, "filename"),
+            ({"filename": "a.png", "surprise": "1"}, "surprise"),
+        ):
+            res = await admin_client.post(target, params=params, content=b"data", headers=headers)
+            assert_clean_4xx(res, f"{ep.path} {params!r:.60}", field)
+        for body, status in ((b"", 400), (b"x" * (limit + 1), 413)):
+            res = await admin_client.post(
+                target, params={"filename": "a.png"}, content=body, headers=headers
+            )
+            assert res.status_code == status, f"{ep.path}: {res.status_code} {res.text[:200]}"
+            assert_clean_4xx(res, f"{ep.path} body of {len(body)} bytes", "body")
+    assert await counts(runtime) == before
+    blobs = runtime.settings.data_dir / "attachments"
+    assert not blobs.exists() or not any(p.is_file() for p in blobs.rglob("*"))

@@ -390,6 +390,7 @@ async def test_timeline_across_inboxes(
         "external_id": None,
         "delivery_status": "received",
         "delivery_error": None,
+        "attachments": [],
         "created_at": iso(3),
         "inbox_id": ws.other_inbox_id,
         "inbox_name": "Billing",

@@ -531,7 +531,9 @@ async def test_update_inbox(
         await agent_client.post(f"{API}/inboxes", json={"name": "Mine", "kind": "api"}), 403, None
     )
     assert_error(
-        await admin_client.patch(path, json={"settings": {"a": {"b": 1}}}), 422, "settings.a"
+        await admin_client.patch(path, json={"settings": {"a": {"b": {"c": {"d": {"e": {}}}}}}}),
+        422,
+        "settings.a.b.c.d.e",
     )
     assert_error(await admin_client.patch(path, json={"settings": []}), 422, "settings")
     assert_error(
