@@ -84,18 +84,25 @@ async def _viewer(runtime: Runtime, actor: Actor, *, sees_private: bool) -> View
 
 
 async def replay(
-    runtime: Runtime, conn: Connection, last_event_id: int | None, position: LogPosition
+    runtime: Runtime,
+    conn: Connection,
+    last_event_id: int | None,
+    position: LogPosition,
+    *,
+    max_span: int | None = None,
 ) -> bool:
     """Send what the client missed since `last_event_id` (up to now: events
     after `position` are replayed here or held by the hub); False when it
-    must resync instead."""
+    must resync instead. With `max_span`, a gap of more event ids than that
+    is answered with a resync too: reloading is cheaper than scanning it."""
     if last_event_id is None:
         conn.last_event_id = position.last_event_id
         return True
+    too_far = max_span is not None and position.last_event_id - last_event_id > max_span
     # Below the pruned mark the gap is partly gone; above the log's end the
     # id is not one of this workspace's (another workspace, a restored
     # database): resuming from it would silently skip events.
-    if last_event_id < position.pruned_through or last_event_id > position.last_event_id:
+    if too_far or not position.pruned_through <= last_event_id <= position.last_event_id:
         conn.send(RESYNC_FRAME)
         conn.last_event_id = position.last_event_id
         return False

@@ -59,6 +59,10 @@ log = logging.getLogger(__name__)
 
 SUBPROTOCOL = "threadline.widget"
 _MAX_TOKEN = 200
+# A visitor's resume scans the workspace's log for its few events; past
+# this many events it reloads its conversation over REST instead, so that
+# nobody can make the server scan the whole log with `last_event_id=0`.
+VISITOR_REPLAY_SPAN = 5_000
 
 
 def _token(ws: WebSocket) -> str | None:
@@ -141,7 +145,7 @@ async def widget_socket(ws: WebSocket) -> None:
         )
         await ws.accept(subprotocol=SUBPROTOCOL)
         writer = asyncio.get_running_loop().create_task(conn.run_writer())
-        resumed = await replay(runtime, conn, last_event_id, position)
+        resumed = await replay(runtime, conn, last_event_id, position, max_span=VISITOR_REPLAY_SPAN)
         conn.send(ready_frame(conn.last_event_id, resumed=resumed and last_event_id is not None))
         conn.go_live()
         availability.check()

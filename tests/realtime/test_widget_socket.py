@@ -17,6 +17,7 @@ from server.actions.messages import do_send_message
 from server.actions.reads import do_mark_read
 from server.domain.values import InboxKind
 from server.domain.widget_identity import identity_hash
+from server.realtime import widget_socket
 from server.runtime import Runtime
 from tests.realtime.live import FOREIGN_ORIGIN, LiveServer, Socket, eventually
 from tests.support import Workspace
@@ -287,3 +288,21 @@ async def test_availability_follows_the_inbox_agents(
     offline = (await sock.until(lambda f: f["type"] == "availability", timeout=10))[-1]
     assert offline["agents_online"] is False
     await eventually(lambda: len(live.connections(ws.id)) == 1, what="the agent socket gone")
+
+
+async def test_a_resume_from_too_far_back_is_a_resync(
+    live: LiveServer, widget: NewInbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Nobody makes the server scan the whole log for one visitor: beyond
+    # the span, the widget reloads over REST instead.
+    monkeypatch.setattr(widget_socket, "VISITOR_REPLAY_SPAN", 3)
+    visitor = await start_visitor(live, widget)
+    for i in range(3):
+        await visitor_says(live, visitor, f"m{i}", f"c{i}")
+    sock = await open_widget(live, visitor, last_event_id=1)
+    frames = await sock.until(lambda f: f["type"] == "ready")
+    assert [f["type"] for f in frames] == ["resync", "ready"]
+    assert frames[-1]["resumed"] is False
+    near = await open_widget(live, visitor, last_event_id=frames[-1]["last_event_id"] - 1)
+    frames = await near.until(lambda f: f["type"] == "ready")
+    assert [f["type"] for f in frames] == ["message", "ready"]
