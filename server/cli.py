@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import getpass
 import logging
+import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Literal, TypedDict
 
 import uvicorn
@@ -17,7 +19,14 @@ from server.actions.agents import do_create_agent
 from server.actions.context import perform
 from server.actions.workspaces import do_create_workspace
 from server.app import create_app
-from server.demo import DEMO_ADMIN_EMAIL, DEMO_AGENTS, DEMO_PASSWORD, ensure_demo_workspace
+from server.demo import (
+    DEMO_ADMIN_EMAIL,
+    DEMO_AGENTS,
+    DEMO_PASSWORD,
+    allow_demo_site,
+    ensure_demo_workspace,
+)
+from server.demo_shop import shop_app
 from server.domain.actors import system_actor
 from server.domain.errors import DomainError
 from server.domain.values import Role
@@ -61,14 +70,66 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_env(**overrides)
 
 
+class _SecondServer(uvicorn.Server):
+    """A second uvicorn server in the process (the demo shop): the main
+    server owns the signal handlers and stops this one when it stops."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def demo_shop_url(settings: Settings) -> str:
+    """Where the demo shop is served: the server's public host, next port
+    (another origin, as a customer's site would be)."""
+    rest = settings.public_origin.partition("://")[2]
+    host = rest if rest.endswith("]") else rest.rsplit(":", 1)[0]
+    return f"http://{host}:{settings.port + 1}"
+
+
+def _bind(host: str, port: int) -> socket.socket | None:
+    """A listening socket, or None if the address is taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        log.warning("demo shop not started: %s:%s: %s", host, port, exc)
+        return None
+    sock.listen(100)
+    sock.setblocking(False)
+    return sock
+
+
+async def _demo_shop(
+    settings: Settings, runtime: Runtime
+) -> tuple[bool, tuple[_SecondServer, socket.socket, str] | None]:
+    """Ensure the demo workspace; prepare the shop that embeds its widget.
+    Returns (created, (server, socket, url) or None)."""
+    made = await ensure_demo_workspace(runtime)
+    if made.widget_public_token is None:
+        return made.created, None
+    url = demo_shop_url(settings)
+    await allow_demo_site(runtime, made, url)
+    sock = _bind(settings.host, settings.port + 1)
+    if sock is None:
+        return made.created, None
+    app = shop_app(settings.public_url, made.widget_public_token)
+    config = uvicorn.Config(app, lifespan="off", log_level=settings.log_level, server_header=False)
+    return made.created, (_SecondServer(config), sock, url)
+
+
 async def _serve(settings: Settings, *, migrate: bool, demo: bool) -> None:
     if migrate:
         await upgrade_to_head(settings.database_url)
     runtime = Runtime.create(settings)
     try:
+        shop = None
         if demo:
-            made = await ensure_demo_workspace(runtime)
-            _print_demo_banner(settings, created=made.created)
+            created, shop = await _demo_shop(settings, runtime)
+            _print_demo_banner(settings, created=created, shop_url=shop[2] if shop else None)
         config = uvicorn.Config(
             create_app(runtime),
             host=settings.host,
@@ -81,21 +142,29 @@ async def _serve(settings: Settings, *, migrate: bool, demo: bool) -> None:
         # full collections then scan only live request state (long GC pauses
         # were the p99 tail in the fan-out benchmark).
         gc.freeze()
-        upkeep = asyncio.get_running_loop().create_task(run_maintenance(runtime))
+        loop = asyncio.get_running_loop()
+        upkeep = loop.create_task(run_maintenance(runtime))
+        shop_task = loop.create_task(shop[0].serve(sockets=[shop[1]])) if shop else None
         try:
             await uvicorn.Server(config).serve()
         finally:
             upkeep.cancel()
+            if shop is not None and shop_task is not None:
+                shop[0].should_exit = True
+                await shop_task
+                shop[1].close()
     finally:
         await runtime.close()
 
 
-def _print_demo_banner(settings: Settings, *, created: bool) -> None:
+def _print_demo_banner(settings: Settings, *, created: bool, shop_url: str | None) -> None:
     agents = ", ".join(email for email, _ in DEMO_AGENTS)
+    shop = f"  Shop:     {shop_url}/ (a demo site with the chat widget)\n" if shop_url else ""
     print(
         "\n"
         "  Threadline demo " + ("created" if created else "already set up") + "\n"
         f"  Server:   {settings.public_url}/\n"
+        f"{shop}"
         f"  API docs: {settings.public_url}/api/v1/openapi.json\n"
         f"  Login:    {DEMO_ADMIN_EMAIL} / {DEMO_PASSWORD}\n"
         f"  Agents:   {agents} (same password)\n"

@@ -15,14 +15,17 @@ from server.actions.conversations import (
     do_change_conversation_status,
     do_set_conversation_priority,
 )
-from server.actions.inboxes import do_add_inbox_member, do_create_inbox
+from server.actions.inboxes import do_add_inbox_member, do_create_inbox, do_update_inbox
 from server.actions.messages import do_receive_message, do_send_message
 from server.actions.teams import do_add_team_member, do_create_team
 from server.actions.workspaces import do_create_workspace
 from server.clock import Clock
 from server.domain.actors import Actor, ActorKind, system_actor
 from server.domain.values import ConversationStatus, IdentityKind, InboxKind, Priority, Role
-from server.queries.agents import find_agent_id_by_email
+from server.domain.widget_identity import allowed_origins
+from server.queries.agents import find_agent_id_by_email, list_agents
+from server.queries.directory import inbox_detail, list_inboxes
+from server.queries.events import workspace_ids
 from server.queries.reading import read
 from server.runtime import Runtime
 
@@ -39,6 +42,7 @@ class DemoWorkspace:
     workspace_id: int | None
     created: bool
     widget_public_token: str | None = None
+    widget_inbox_id: int | None = None
 
 
 class _PastClock:
@@ -55,9 +59,10 @@ class _PastClock:
 
 
 async def ensure_demo_workspace(runtime: Runtime) -> DemoWorkspace:
-    """Create the demo workspace unless its admin already exists."""
+    """Create the demo workspace unless its admin already exists (then find
+    its website chat inbox)."""
     if await read(runtime, find_agent_id_by_email, DEMO_ADMIN_EMAIL) is not None:
-        return DemoWorkspace(None, created=False)
+        return await find_demo_workspace(runtime) or DemoWorkspace(None, created=False)
     real_clock = runtime.clock
     runtime = dataclasses.replace(runtime, clock=_PastClock(real_clock))
     ws = await perform(runtime, system_actor(0), do_create_workspace, name="Demo Shop")
@@ -229,4 +234,45 @@ async def ensure_demo_workspace(runtime: Runtime) -> DemoWorkspace:
                 status=ConversationStatus.SNOOZED,
                 snoozed_until=real_clock.now() + timedelta(days=1),
             )
-    return DemoWorkspace(ws, created=True, widget_public_token=widget.public_token)
+    return DemoWorkspace(
+        ws, created=True, widget_public_token=widget.public_token, widget_inbox_id=widget.inbox_id
+    )
+
+
+async def find_demo_workspace(runtime: Runtime) -> DemoWorkspace | None:
+    """The demo workspace made on an earlier run (the one whose admin is
+    DEMO_ADMIN_EMAIL) with its website chat inbox."""
+    for ws in await read(runtime, workspace_ids):
+        sys = system_actor(ws)
+        agents = (await read(runtime, list_agents, sys))["items"]
+        if not any(agent["email"] == DEMO_ADMIN_EMAIL for agent in agents):
+            continue
+        for inbox in (await read(runtime, list_inboxes, sys))["items"]:
+            if inbox["kind"] == InboxKind.WIDGET.value:
+                return DemoWorkspace(
+                    ws,
+                    created=False,
+                    widget_public_token=inbox["public_token"],
+                    widget_inbox_id=inbox["id"],
+                )
+        return DemoWorkspace(ws, created=False)
+    return None
+
+
+async def allow_demo_site(runtime: Runtime, demo: DemoWorkspace, origin: str) -> None:
+    """Let the site at `origin` (the demo shop) embed the demo widget: add
+    it to the inbox's allowed_domains, keeping the ones already there."""
+    if demo.workspace_id is None or demo.widget_inbox_id is None:
+        return
+    sys = system_actor(demo.workspace_id)
+    inbox = await read(runtime, inbox_detail, sys, demo.widget_inbox_id)
+    current = allowed_origins(inbox["settings"].get("allowed_domains"))
+    if origin.lower() in current:
+        return
+    await perform(
+        runtime,
+        sys,
+        do_update_inbox,
+        inbox_id=demo.widget_inbox_id,
+        settings={"allowed_domains": [*current, origin.lower()]},
+    )

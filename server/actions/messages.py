@@ -294,6 +294,7 @@ async def _append(
             html=html,
             created_at=ctx.now,
             attachments=carried,
+            external_id=external_id,
         )
     )
     return MessageResult(message_id, conv.id, conv.contact_id, seq, view=message_view(row))

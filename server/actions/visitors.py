@@ -33,7 +33,13 @@ from server.actions.conversations import do_change_conversation_labels
 from server.actions.messages import MessageResult, do_receive_message
 from server.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from server.domain.events import ContactEventTracked, VisitorIdentified, VisitorSessionStarted
-from server.domain.values import IdentityKind, InboxKind, UploaderKind, normalize_identity
+from server.domain.values import (
+    IdentityKind,
+    InboxKind,
+    UploaderKind,
+    normalize_identity,
+    widget_external_id,
+)
 from server.domain.widget_identity import (
     origin_allowed,
     verify_identity_hash,
@@ -328,7 +334,7 @@ async def do_send_visitor_message(
         identity=IdentityInput(IdentityKind(identity.kind), identity.value),
         name="",
         text=text,
-        external_id=f"widget:{session.id}:{client_id}",
+        external_id=widget_external_id(session.id, client_id),
         attachment_ids=attachment_ids,
         uploader=Uploader(UploaderKind.VISITOR, session.id),
     )

@@ -434,6 +434,9 @@ class MessageCreated(Event):
     created_at: datetime
     # The files it carries, as `{id, filename, content_type, size, image}`.
     attachments: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    # The channel's own id for an inbound message (dedupe key; for the
+    # widget `widget:<session>:<client_id>`), None for agents' messages.
+    external_id: str | None = None
 
 
 @event

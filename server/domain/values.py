@@ -92,3 +92,18 @@ def normalize_identity(kind: IdentityKind, value: str) -> str:
         digits = "".join(ch for ch in value if ch.isdigit())
         return ("+" if value.startswith("+") else "") + digits
     return value
+
+
+def widget_external_id(session_id: int, client_id: str) -> str:
+    """The dedupe key of a message typed in the widget: the session's own
+    idempotency key, scoped to the session (PROTOCOLS.md P1)."""
+    return f"widget:{session_id}:{client_id}"
+
+
+def widget_client_id(external_id: str | None) -> str | None:
+    """The widget's own key back from `widget_external_id`, so the widget
+    can match a message it sees to the one it is sending."""
+    if external_id is None or not external_id.startswith("widget:"):
+        return None
+    parts = external_id.split(":", 2)
+    return parts[2] if len(parts) == 3 else None

@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from server.domain.values import ConversationStatus, InboxKind
+from server.domain.values import ConversationStatus, InboxKind, widget_client_id
 from server.queries.access import AnyRow
 from server.queries.views import iso, message_view
 from server.storage import tables as t
@@ -110,8 +110,11 @@ VISITOR_MESSAGE_FIELDS = (
 def visitor_view(message: dict[str, Any]) -> dict[str, Any]:
     """A message (as `message_view` shows it to agents) as its visitor sees
     it: no internal ids of ingest, no delivery errors. Private notes never
-    get this far."""
-    return {field: message[field] for field in VISITOR_MESSAGE_FIELDS}
+    get this far. `client_id` is the widget's own key for a message it
+    sent (None for anything else)."""
+    view = {field: message[field] for field in VISITOR_MESSAGE_FIELDS}
+    view["client_id"] = widget_client_id(message.get("external_id"))
+    return view
 
 
 def visitor_message_view(row: AnyRow) -> dict[str, Any]:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from server.domain.values import widget_client_id
+
 # The message fields a visitor sees (as the widget REST API shows them).
 _MESSAGE_FIELDS = ("conversation_id", "seq", "direction", "sender_kind", "text", "html")
 
@@ -31,6 +33,7 @@ def visitor_event_frame(wire: dict[str, Any]) -> str | None:
         message = {"id": data["message_id"], **{f: data[f] for f in _MESSAGE_FIELDS}}
         message["created_at"] = data["created_at"]
         message["attachments"] = data.get("attachments", [])
+        message["client_id"] = widget_client_id(data.get("external_id"))
         return _dump(
             {
                 "type": "message",

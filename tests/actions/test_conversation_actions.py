@@ -110,6 +110,7 @@ def message_event(
     private: bool = False,
     html: str | None = None,
     at: str | None = None,
+    external_id: str | None = None,
 ) -> tuple[str, dict[str, Any]]:
     return (
         "message.created",
@@ -128,6 +129,7 @@ def message_event(
             "html": html,
             "created_at": at or iso(),
             "attachments": [],
+            "external_id": external_id,
         },
     )
 
@@ -1013,6 +1015,7 @@ async def test_receive_from_a_new_contact_creates_contact_and_conversation(
             text="Do you ship to Norway?",
             html=message.html,
             at=iso(7),
+            external_id="ext-1",
         ),
     ]
 

@@ -149,7 +149,9 @@ async def test_visitor_hears_its_public_messages_only(
         "html",
         "created_at",
         "attachments",
+        "client_id",
     }
+    assert [m["message"]["client_id"] for m in messages] == ["c1", None]
     assert messages[1]["message"]["direction"] == "outbound"
     # Nothing about assignment, other conversations or notes was sent.
     assert {f["type"] for f in sock.frames} <= {"ready", "availability", "conversation", "message"}
