@@ -16,7 +16,7 @@ from server.domain.errors import InvalidInput
 from server.domain.values import IdentityKind, normalize_identity
 from server.http.api import Call, Endpoint
 from server.http.schema import Int, JsonMap, List, Str, obj
-from server.queries.contacts import contact_detail, contact_timeline, list_contacts
+from server.queries.contacts import contact_detail, contact_events, contact_timeline, list_contacts
 from server.queries.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from server.queries.reading import read
 
@@ -124,6 +124,19 @@ async def get_contact_timeline(call: Call) -> Any:
     )
 
 
+async def get_contact_events(call: Call) -> Any:
+    q = call.query
+    return await read(
+        call.runtime,
+        contact_events,
+        call.actor,
+        call.path["contact_id"],
+        name=q.get("name"),
+        cursor=q.get("cursor"),
+        limit=q.get("limit", DEFAULT_LIMIT),
+    )
+
+
 ENDPOINTS = [
     Endpoint(
         "GET",
@@ -184,5 +197,13 @@ ENDPOINTS = [
         "Every message of the contact across its conversations and inboxes, oldest first",
         "contacts",
         query=obj(cursor=Str(max_length=500), limit=Limit),
+    ),
+    Endpoint(
+        "GET",
+        "/contacts/{contact_id}/events",
+        get_contact_events,
+        "What the contact did on the site (tracked events such as cart_updated), newest first",
+        "contacts",
+        query=obj(name=Str(max_length=100, min_length=1), cursor=Str(max_length=500), limit=Limit),
     ),
 ]

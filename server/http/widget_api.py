@@ -332,7 +332,9 @@ ENDPOINTS = [
         body=obj(
             ("name",),
             name=Str(max_length=100, min_length=1),
-            properties=JsonMap(description="event properties"),
+            properties=JsonMap(
+                description="event properties; lists and objects nest up to 3 deep", max_depth=3
+            ),
         ),
         status=201,
     ),

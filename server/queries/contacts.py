@@ -153,3 +153,34 @@ async def contact_timeline(
     rows = (await conn.execute(stmt)).all()
     items = [timeline_item_view(r) for r in rows]
     return page(items, limit, lambda item: (item["created_at"], item["id"]))
+
+
+async def contact_events(
+    conn: AsyncConnection,
+    actor: Actor,
+    contact_id: int,
+    *,
+    name: str | None = None,
+    cursor: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> dict[str, Any]:
+    """What the contact did on the site (the widget's `track`), newest
+    first, optionally only events called `name`."""
+    await access_contact(conn, actor, contact_id)
+    e = t.contact_events.c
+    stmt = sa.select(t.contact_events).where(
+        e.contact_id == contact_id, e.workspace_id == actor.workspace_id
+    )
+    if name is not None:
+        stmt = stmt.where(e.name == name)
+    if cursor is not None:
+        at, last_id = decode_time_id_cursor(cursor)
+        stmt = stmt.where(sa.or_(e.created_at < at, sa.and_(e.created_at == at, e.id < last_id)))
+    rows = (
+        await conn.execute(stmt.order_by(e.created_at.desc(), e.id.desc()).limit(limit + 1))
+    ).all()
+    items = [
+        {"id": r.id, "name": r.name, "properties": r.properties, "created_at": iso(r.created_at)}
+        for r in rows
+    ]
+    return page(items, limit, lambda item: (item["created_at"], item["id"]))

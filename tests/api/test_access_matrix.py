@@ -55,6 +55,7 @@ MATRIX: dict[tuple[str, str], Case] = {
         201, {"kind": "phone", "value": "+1 555 0100"}
     ),
     ("GET", "/contacts/{contact_id}/timeline"): Case(200),
+    ("GET", "/contacts/{contact_id}/events"): Case(200),
     ("GET", "/agents/{agent_id}"): Case(200),
     ("PATCH", "/agents/{agent_id}"): Case(403, {"name": "Renamed"}),
     ("POST", "/agents/{agent_id}/password"): Case(403, {"new_password": "another long password"}),

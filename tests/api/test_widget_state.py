@@ -164,3 +164,36 @@ async def test_opening_conversations_is_limited_per_address_but_talking_is_not(
         sa.select(t.conversations.c.id).where(t.conversations.c.inbox_id == widget.inbox_id),
     )
     assert len(opened) == 10
+
+
+async def test_tracked_events_reach_the_contact_for_agents(
+    runtime: Runtime,
+    ws: Workspace,
+    widget: NewInbox,
+    browser: httpx.AsyncClient,
+    admin_client: httpx.AsyncClient,
+) -> None:
+    headers = await start(browser, widget)
+    cart = {"items": [{"sku": "trail-runner", "qty": 1}], "total": 89, "currency": "EUR"}
+    for name, props in (("cart_updated", cart), ("page_viewed", {"path": "/shoes"})):
+        res = await browser.post(
+            f"{W}/events", json={"name": name, "properties": props}, headers=headers
+        )
+        assert res.status_code == 201, res.text
+    too_deep = {"a": {"b": {"c": {"d": {"e": 1}}}}}
+    res = await browser.post(
+        f"{W}/events", json={"name": "x", "properties": too_deep}, headers=headers
+    )
+    assert res.status_code == 422 and res.json()["error"]["field"].startswith("properties.a")
+
+    rows = await fetch_all(runtime, sa.select(t.contact_events.c.contact_id))
+    contact_id = rows[0].contact_id
+    listed = (await admin_client.get(f"/api/v1/contacts/{contact_id}/events")).json()
+    assert [(e["name"], e["properties"]) for e in listed["items"]] == [
+        ("page_viewed", {"path": "/shoes"}),
+        ("cart_updated", cart),
+    ]
+    only = (
+        await admin_client.get(f"/api/v1/contacts/{contact_id}/events?name=cart_updated")
+    ).json()
+    assert [e["name"] for e in only["items"]] == ["cart_updated"]
