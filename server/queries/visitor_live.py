@@ -9,8 +9,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from server.domain.values import ConversationStatus, IdentityKind, Role
-from server.queries.visitors import VisitorSession, public_inbox_view, visitor_conversation
+from server.domain.values import IdentityKind, Role
+from server.queries.visitors import (
+    VisitorSession,
+    open_conversation_of,
+    public_inbox_view,
+    visitor_conversation,
+)
 from server.storage import tables as t
 
 # Anonymous visitors are named "Visitor 1a2b3c" (server.actions.visitors).
@@ -67,16 +72,8 @@ async def inbox_agent_ids(conn: AsyncConnection, workspace_id: int, inbox_id: in
 async def has_open_conversation(conn: AsyncConnection, session: VisitorSession) -> bool:
     """Whether the visitor's next message continues a conversation rather
     than opening one."""
-    c = t.conversations.c
     found = await conn.scalar(
-        sa.select(c.id)
-        .where(
-            c.workspace_id == session.workspace_id,
-            c.inbox_id == session.inbox_id,
-            c.contact_id == session.contact_id,
-            c.status != ConversationStatus.RESOLVED.value,
-        )
-        .limit(1)
+        sa.select(t.conversations.c.id).where(*open_conversation_of(session)).limit(1)
     )
     return found is not None
 

@@ -15,21 +15,12 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.domain.values import ConversationStatus, InboxKind, widget_client_id
+from server.domain.widget_settings import PUBLIC_KEYS
 from server.queries.access import AnyRow
 from server.queries.views import iso, message_view
 from server.storage import tables as t
 from server.storage.secrets import hash_token
 
-# Inbox settings a visitor's browser may see (never secrets, never
-# allowed_domains).
-PUBLIC_SETTINGS = (
-    "greeting",
-    "color",
-    "locale",
-    "require_verification",
-    "prechat",
-    "away_message",
-)
 MESSAGE_LIMIT = 100
 
 
@@ -90,7 +81,7 @@ def public_inbox_view(row: AnyRow) -> dict[str, Any]:
     return {
         "id": row.id,
         "name": row.name,
-        **{key: settings.get(key) for key in PUBLIC_SETTINGS},
+        **{key: settings.get(key) for key in PUBLIC_KEYS},
     }
 
 
@@ -121,6 +112,17 @@ def visitor_message_view(row: AnyRow) -> dict[str, Any]:
     return visitor_view(message_view(row))
 
 
+def open_conversation_of(session: VisitorSession) -> tuple[sa.ColumnElement[bool], ...]:
+    """Conditions on `conversations` for the visitor's unresolved ones."""
+    c = t.conversations.c
+    return (
+        c.workspace_id == session.workspace_id,
+        c.inbox_id == session.inbox_id,
+        c.contact_id == session.contact_id,
+        c.status != ConversationStatus.RESOLVED.value,
+    )
+
+
 async def visitor_conversation(conn: AsyncConnection, session: VisitorSession) -> dict[str, Any]:
     """The visitor's unresolved conversation in its inbox (the newest one)
     with its last MESSAGE_LIMIT public messages, oldest first; or none."""
@@ -128,12 +130,7 @@ async def visitor_conversation(conn: AsyncConnection, session: VisitorSession) -
     conv = (
         await conn.execute(
             sa.select(t.conversations)
-            .where(
-                c.workspace_id == session.workspace_id,
-                c.inbox_id == session.inbox_id,
-                c.contact_id == session.contact_id,
-                c.status != ConversationStatus.RESOLVED.value,
-            )
+            .where(*open_conversation_of(session))
             .order_by(c.last_activity_at.desc(), c.id.desc())
             .limit(1)
         )

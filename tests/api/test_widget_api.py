@@ -341,7 +341,11 @@ async def test_bad_input_names_the_field(widget: NewInbox, browser: httpx.AsyncC
         ("/messages", {"text": "   ", "client_id": "c"}, "text"),
         ("/messages", {"text": "hi"}, "client_id"),
         ("/messages", {"text": "hi", "client_id": "x" * 101}, "client_id"),
-        ("/events", {"name": "x", "properties": {"deep": {"a": 1}}}, "properties.deep"),
+        (
+            "/events",
+            {"name": "x", "properties": {"a": {"b": {"c": {"d": {"e": 1}}}}}},
+            "properties.a.b.c.d",
+        ),
         ("/events", {"name": ""}, "name"),
         ("/attributes", {"attributes": "plan"}, "attributes"),
         ("/sessions", {"inbox_token": 5}, "inbox_token"),
