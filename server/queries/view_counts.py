@@ -1,0 +1,64 @@
+"""How many conversations each sidebar view holds (F4): Mine, Unassigned,
+All, per inbox, per team and per label — for what the agent may see.
+
+Two grouped scans of the agent's visible conversations in the given
+statuses instead of one count query per view: the sidebar asks for all
+of them at once and after every change."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from server.domain.actors import Actor
+from server.queries.access import inbox_filter, visible_inbox_ids
+from server.storage import tables as t
+
+
+async def conversation_counts(
+    conn: AsyncConnection, actor: Actor, statuses: list[str]
+) -> dict[str, Any]:
+    c = t.conversations.c
+    visible = await visible_inbox_ids(conn, actor)
+    scope = (
+        c.workspace_id == actor.workspace_id,
+        inbox_filter(c.inbox_id, visible),
+        c.status.in_(statuses),
+    )
+    groups = await conn.execute(
+        sa.select(c.inbox_id, c.team_id, c.assignee_id, sa.func.count().label("n"))
+        .where(*scope)
+        .group_by(c.inbox_id, c.team_id, c.assignee_id)
+    )
+    inboxes: Counter[int] = Counter()
+    teams: Counter[int] = Counter()
+    mine = unassigned = everything = 0
+    for row in groups:
+        everything += row.n
+        inboxes[row.inbox_id] += row.n
+        if row.team_id is not None:
+            teams[row.team_id] += row.n
+        if row.assignee_id is None:
+            unassigned += row.n
+        elif row.assignee_id == actor.agent_id:
+            mine += row.n
+    cl = t.conversation_labels.c
+    labels = await conn.execute(
+        sa.select(cl.label, sa.func.count().label("n"))
+        .join(t.conversations, c.id == cl.conversation_id)
+        .where(*scope)
+        .group_by(cl.label)
+    )
+    return {
+        "statuses": statuses,
+        "mine": mine,
+        "unassigned": unassigned,
+        "all": everything,
+        # JSON object keys are strings; ids stay numbers in the values' keys.
+        "inboxes": {str(k): v for k, v in sorted(inboxes.items())},
+        "teams": {str(k): v for k, v in sorted(teams.items())},
+        "labels": {row.label: row.n for row in sorted(labels, key=lambda r: r.label)},
+    }
