@@ -33,7 +33,22 @@ async def conversation_detail(
     conn: AsyncConnection, actor: Actor, conversation_id: int
 ) -> dict[str, Any]:
     row = await access_conversation(conn, actor, conversation_id)
-    return conversation_view(row, (await labels_of(conn, [row.id]))[row.id])
+    labels = (await labels_of(conn, [row.id]))[row.id]
+    return conversation_view(row, labels, await _read_seq(conn, actor, row.id))
+
+
+async def _read_seq(conn: AsyncConnection, actor: Actor, conversation_id: int) -> int | None:
+    """How far the asking agent has read the conversation (0: nothing yet);
+    None for callers that are no agent."""
+    if actor.agent_id is None:
+        return None
+    r = t.conversation_reads.c
+    seq: int | None = await conn.scalar(
+        sa.select(r.last_read_seq).where(
+            r.conversation_id == conversation_id, r.agent_id == actor.agent_id
+        )
+    )
+    return seq or 0
 
 
 async def list_conversations(
@@ -54,8 +69,14 @@ async def list_conversations(
     """Newest activity first. Filters combine with AND."""
     c = t.conversations.c
     visible = await visible_inbox_ids(conn, actor)
-    stmt = sa.select(t.conversations).where(
-        c.workspace_id == actor.workspace_id, inbox_filter(c.inbox_id, visible)
+    r = t.conversation_reads.c
+    stmt = (
+        sa.select(t.conversations, r.last_read_seq.label("my_read_seq"))
+        .outerjoin(
+            t.conversation_reads,
+            sa.and_(r.conversation_id == c.id, r.agent_id == actor.agent_id),
+        )
+        .where(c.workspace_id == actor.workspace_id, inbox_filter(c.inbox_id, visible))
     )
     if status:
         stmt = stmt.where(c.status.in_(status))
@@ -86,7 +107,11 @@ async def list_conversations(
     stmt = stmt.order_by(c.last_activity_at.desc(), c.id.desc()).limit(limit + 1)
     rows = (await conn.execute(stmt)).all()
     labels = await labels_of(conn, [r.id for r in rows])
-    items = [conversation_view(r, labels[r.id]) for r in rows]
+    is_agent = actor.agent_id is not None
+    items = [
+        conversation_view(row, labels[row.id], (row.my_read_seq or 0) if is_agent else None)
+        for row in rows
+    ]
     return page(items, limit, lambda item: (item["last_activity_at"], item["id"]))
 
 

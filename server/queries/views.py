@@ -13,7 +13,11 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def conversation_view(row: AnyRow, labels: list[str]) -> dict[str, Any]:
+def conversation_view(
+    row: AnyRow, labels: list[str], my_read_seq: int | None = None
+) -> dict[str, Any]:
+    """`my_read_seq`: how far the agent asking has read (None when no agent
+    asks); `unread` counts the messages after it."""
     return {
         "id": row.id,
         "inbox_id": row.inbox_id,
@@ -31,6 +35,9 @@ def conversation_view(row: AnyRow, labels: list[str]) -> dict[str, Any]:
         "waiting_since": iso(row.waiting_since),
         "resolved_at": iso(row.resolved_at),
         "last_activity_at": iso(row.last_activity_at),
+        "agent_last_read_seq": row.agent_last_read_seq,
+        "contact_last_read_seq": row.contact_last_read_seq,
+        "unread": None if my_read_seq is None else max(row.last_seq - my_read_seq, 0),
     }
 
 

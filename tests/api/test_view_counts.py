@@ -13,6 +13,7 @@ from server.actions.conversations import (
     do_change_conversation_status,
     do_create_conversation,
 )
+from server.actions.messages import do_send_message
 from server.actions.teams import do_create_team
 from server.domain.values import ConversationStatus
 from server.runtime import Runtime
@@ -96,3 +97,33 @@ async def test_counts_per_view_for_what_the_agent_may_see(
     assert (wider["statuses"], wider["all"], wider["unassigned"]) == (["open", "pending"], 5, 2)
     bad = await admin_client.get(f"{API}/views/counts?status=closed")
     assert bad.status_code == 422 and bad.json()["error"]["field"] == "status[0]"
+
+
+async def test_unread_counts_are_per_agent(
+    runtime: Runtime,
+    ws: Workspace,
+    admin_client: httpx.AsyncClient,
+    agent_client: httpx.AsyncClient,
+) -> None:
+    async def unread(c: httpx.AsyncClient) -> tuple[int, int]:
+        listed = (await c.get(f"{API}/conversations")).json()["items"]
+        one = (await c.get(f"{API}/conversations/{ws.conversation_id}")).json()
+        (item,) = [i for i in listed if i["id"] == ws.conversation_id]
+        assert item["unread"] == one["unread"]
+        return item["unread"], one["last_seq"]
+
+    for text in ("first", "second"):
+        await perform(
+            runtime, ws.admin, do_send_message, conversation_id=ws.conversation_id, text=text
+        )
+    count, last_seq = await unread(agent_client)
+    assert count == last_seq >= 2
+    res = await agent_client.post(
+        f"{API}/conversations/{ws.conversation_id}/read", json={"seq": last_seq - 1}
+    )
+    assert res.status_code == 200, res.text
+    assert (await unread(agent_client))[0] == 1
+    # The admin's own position is untouched by the agent's reading.
+    assert (await unread(admin_client))[0] == last_seq
+    detail = (await agent_client.get(f"{API}/conversations/{ws.conversation_id}")).json()
+    assert detail["agent_last_read_seq"] == last_seq - 1
