@@ -25,9 +25,10 @@ from server.actions.context import ActionContext, perform
 from server.domain.actors import Actor, ActorKind
 from server.domain.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from server.domain.events import AttachmentUploaded
-from server.domain.sniff import clean_filename, is_inline_image, sniff
+from server.domain.sniff import clean_filename, sniff
 from server.domain.values import UploaderKind
 from server.queries.access import AnyRow, access_inbox
+from server.queries.views import attachment_view
 from server.storage import tables as t
 from server.storage.blobs import BlobStore, new_key
 
@@ -105,13 +106,7 @@ async def upload_file(
 
 def summary(row: AnyRow) -> dict[str, Any]:
     """An attachment as messages list it (and the API shows it)."""
-    return {
-        "id": row.id,
-        "filename": row.filename,
-        "content_type": row.content_type,
-        "size": row.size,
-        "image": is_inline_image(row.content_type),
-    }
+    return attachment_view(row)
 
 
 async def do_upload_attachment(

@@ -59,12 +59,17 @@ async def do_send_message(
     private: bool = False,
     idempotency_key: str | None = None,
     attachment_ids: Sequence[int] = (),
+    carried: Sequence[AnyRow] = (),
 ) -> MessageResult:
     """An agent's reply (or private note) in a conversation, carrying the
     acting agent's own not-yet-sent uploads `attachment_ids` (text may
     then be empty). The same idempotency key with the same content returns
-    the first message; with different content it is a conflict."""
-    if not text.strip() and not attachment_ids:
+    the first message; with different content it is a conflict.
+
+    `carried` are attachment rows the calling action wrote for this very
+    message in this transaction (a canned response's file copies, server.
+    actions.canned_replies); they go after `attachment_ids`."""
+    if not text.strip() and not attachment_ids and not carried:
         raise InvalidInput("a message needs text or an attachment", field="text")
     conv = await access_conversation(ctx.conn, ctx.actor, conversation_id, for_update=True)
     if idempotency_key is not None:
@@ -99,6 +104,7 @@ async def do_send_message(
         uploader=Uploader(UploaderKind.AGENT, agent_id) if agent_id is not None else None,
         inbox_id=conv.inbox_id,
     )
+    files = [*files, *carried]
     return await _append(
         ctx,
         conv,

@@ -456,3 +456,78 @@ class AttachmentUploaded(Event):
     filename: str
     content_type: str
     size: int
+
+
+# -- canned responses -----------------------------------------------------
+# Every canned-response event names the response's audience (`scope` and
+# the `team_id`, `inbox_id` or `agent_id` it names); a live connection
+# receives it only if its agent can read that response over REST (personal
+# ones: only their owner). Bodies are never in events: fetch the response.
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CannedResponseCreated(Event):
+    """A canned response was saved: a shortcut (`/shortcut` in the
+    composer), a title and a template body, shared with its scope's
+    audience (workspace, team, inbox or personal)."""
+
+    type: ClassVar[str] = "canned_response.created"
+    canned_response_id: int
+    scope: str
+    team_id: int | None
+    inbox_id: int | None
+    agent_id: int | None
+    shortcut: str
+    title: str
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CannedResponseUpdated(Event):
+    """A canned response's shortcut, title, body or attachments changed;
+    `changes` lists which. Its scope never changes."""
+
+    type: ClassVar[str] = "canned_response.updated"
+    canned_response_id: int
+    scope: str
+    team_id: int | None
+    inbox_id: int | None
+    agent_id: int | None
+    shortcut: str
+    title: str
+    changes: list[str]
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CannedResponseDeleted(Event):
+    """A canned response was deleted, with the files it held. (Deleting
+    its team deletes a team's responses too, without this event: clients
+    drop them on `team.deleted`.)"""
+
+    type: ClassVar[str] = "canned_response.deleted"
+    canned_response_id: int
+    scope: str
+    team_id: int | None
+    inbox_id: int | None
+    agent_id: int | None
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CannedResponseUsed(Event):
+    """An agent sent message `message_id` with a canned response; its
+    `usage_count` is now the given number. `inbox_id` is the
+    conversation's inbox (for an inbox response, also its own)."""
+
+    type: ClassVar[str] = "canned_response.used"
+    canned_response_id: int
+    scope: str
+    team_id: int | None
+    inbox_id: int
+    agent_id: int | None
+    conversation_id: int
+    message_id: int
+    private: bool
+    usage_count: int

@@ -70,11 +70,25 @@ class DeliveryStatus(StrEnum):
 
 
 class UploaderKind(StrEnum):
-    """Who uploaded an attachment, and so who may attach it to a message:
-    an agent (`uploader_id` is the agent) or a widget visitor (its session)."""
+    """Who holds an attachment no message carries yet, and so who may
+    attach it: an agent (`uploader_id` is the agent) or a widget visitor
+    (its session). A canned response's files are held by the response
+    (`uploader_id` is the canned response): no message ever takes them,
+    sending the response carries copies (server.actions.canned_replies)."""
 
     AGENT = "agent"
     VISITOR = "visitor"
+    CANNED_RESPONSE = "canned_response"
+
+
+class CannedScope(StrEnum):
+    """Who shares a canned response: the whole workspace, one team, the
+    members of one inbox, or only the agent who wrote it."""
+
+    WORKSPACE = "workspace"
+    TEAM = "team"
+    INBOX = "inbox"
+    PERSONAL = "personal"
 
 
 def normalize_identity(kind: IdentityKind, value: str) -> str:

@@ -3,8 +3,8 @@
 An upload's body is the file itself (not JSON), with `?filename=`; its
 type is sniffed from the bytes and its name cleaned, the uploader's
 Content-Type is only a hint. The answer is `{"attachment": {id, filename,
-content_type, size, image}}`; the id then goes into a message's
-`attachment_ids`.
+content_type, size, image}}`; the id then goes into a message's (or a
+canned response's) `attachment_ids`.
 
 A download is authorized on every request and always answered with
 `X-Content-Type-Options: nosniff` and `Content-Security-Policy: sandbox`:

@@ -6,6 +6,7 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
+from server.actions.canned_replies import send_canned_response
 from server.actions.context import perform
 from server.actions.conversations import do_create_conversation, do_update_conversation
 from server.actions.messages import do_send_message
@@ -109,17 +110,30 @@ async def create_message(call: Call) -> Any:
     key = call.request.headers.get(IDEMPOTENCY_HEADER)
     if key is not None:
         key = Str(max_length=200, min_length=1).parse(key, "Idempotency-Key")
-    conversation_id = call.path["conversation_id"]
-    result = await perform(
-        call.runtime,
-        call.actor,
-        do_send_message,
-        conversation_id=conversation_id,
-        text=call.body.get("text", ""),
-        private=call.body.get("private", False),
-        idempotency_key=key,
-        attachment_ids=call.body.get("attachment_ids", []),
-    )
+    b, conversation_id = call.body, call.path["conversation_id"]
+    if "canned_response_id" in b:
+        # Empty text: the server renders the response; text: the agent's edit.
+        result = await send_canned_response(
+            call.runtime,
+            call.actor,
+            conversation_id=conversation_id,
+            canned_response_id=b["canned_response_id"],
+            text=b.get("text"),
+            private=b.get("private", False),
+            idempotency_key=key,
+            attachment_ids=b.get("attachment_ids", []),
+        )
+    else:
+        result = await perform(
+            call.runtime,
+            call.actor,
+            do_send_message,
+            conversation_id=conversation_id,
+            text=b.get("text", ""),
+            private=b.get("private", False),
+            idempotency_key=key,
+            attachment_ids=b.get("attachment_ids", []),
+        )
     # A replayed idempotent request answers 200 with the original message.
     return JSONResponse(result.view, status_code=200 if result.replayed else 201)
 
@@ -207,9 +221,18 @@ ENDPOINTS = [
         "Send a reply or a private note (honours the Idempotency-Key header)",
         "messages",
         body=obj(
-            text=Str(max_length=65_536, description="may be empty when attachment_ids is not"),
+            text=Str(
+                max_length=65_536,
+                description="may be empty when attachment_ids or canned_response_id is not",
+            ),
             private=Bool(description="a private note, visible to agents only"),
             attachment_ids=ATTACHMENT_IDS,
+            canned_response_id=Int(
+                minimum=Id.minimum,
+                maximum=Id.maximum,
+                description="send with this canned response: its files, its body rendered"
+                " when text is empty, and its use counted",
+            ),
         ),
         status=201,
     ),

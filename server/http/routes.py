@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from server.http import attachments, conversations, reads, sessions, views
+from server.http import attachments, canned_responses, conversations, reads, sessions, views
 from server.http.api import Endpoint, openapi_document, to_route
 from server.http.contacts import ENDPOINTS as CONTACT_ENDPOINTS
 from server.http.directory import ENDPOINTS as DIRECTORY_ENDPOINTS
@@ -23,6 +23,7 @@ ENDPOINTS: list[Endpoint] = [
     *reads.ENDPOINTS,
     *views.ENDPOINTS,
     *attachments.ENDPOINTS,
+    *canned_responses.ENDPOINTS,
     *CONTACT_ENDPOINTS,
     *DIRECTORY_ENDPOINTS,
     *WIDGET_ENDPOINTS,

@@ -8,7 +8,8 @@ Rules: a workspace is sealed; admins see every inbox of their workspace;
 an agent sees the inboxes it is a member of (directly) and their
 conversations and messages; agents, teams and contacts are visible
 workspace-wide, but a contact's timeline only shows conversations in
-inboxes the caller can see.
+inboxes the caller can see. Canned responses follow their scope
+(`canned_response_filter`).
 """
 
 from __future__ import annotations
@@ -48,6 +49,15 @@ async def visible_inbox_ids(conn: AsyncConnection, actor: Actor) -> list[int] | 
             t.inbox_members.c.workspace_id == actor.workspace_id,
         )
     )
+    return [r[0] for r in rows]
+
+
+async def visible_team_ids(conn: AsyncConnection, actor: Actor) -> list[int] | None:
+    """The teams whose canned responses `actor` may read: its own teams,
+    or None meaning every team (admins and the system)."""
+    if actor.is_admin:
+        return None
+    rows = await conn.execute(_member_of(t.team_members, "team_id", actor))
     return [r[0] for r in rows]
 
 
@@ -121,3 +131,53 @@ async def access_api_token(conn: AsyncConnection, actor: Actor, token_id: int) -
     if not actor.is_admin:
         stmt = stmt.where(t.api_tokens.c.agent_id == actor.agent_id)
     return await _row(conn, stmt, "api token")
+
+
+def _member_of(table: sa.Table, column: str, actor: Actor) -> sa.Select[Any]:
+    """The ids (`column`) of the teams or inboxes `actor` is a member of."""
+    return sa.select(table.c[column]).where(
+        table.c.agent_id == actor.agent_id, table.c.workspace_id == actor.workspace_id
+    )
+
+
+def canned_response_filter(actor: Actor) -> sa.ColumnElement[bool]:
+    """Which canned responses `actor` may read: workspace ones, everyone;
+    team ones, the team's members; inbox ones, the inbox's members (admins
+    all of both, as they see every inbox); personal ones, only their owner
+    — admins included, a personal response is its agent's own."""
+    c = t.canned_responses.c
+    own = (
+        sa.and_(c.scope == "personal", c.agent_id == actor.agent_id)
+        if actor.agent_id is not None
+        else sa.false()
+    )
+    if actor.is_admin:
+        shared: sa.ColumnElement[bool] = c.scope != "personal"
+    else:
+        shared = sa.or_(
+            c.scope == "workspace",
+            sa.and_(c.scope == "team", c.team_id.in_(_member_of(t.team_members, "team_id", actor))),
+            sa.and_(
+                c.scope == "inbox", c.inbox_id.in_(_member_of(t.inbox_members, "inbox_id", actor))
+            ),
+        )
+    return sa.and_(c.workspace_id == actor.workspace_id, sa.or_(shared, own))
+
+
+async def access_canned_response(
+    conn: AsyncConnection, actor: Actor, canned_response_id: int, *, for_update: bool = False
+) -> AnyRow:
+    stmt = sa.select(t.canned_responses).where(
+        t.canned_responses.c.id == canned_response_id, canned_response_filter(actor)
+    )
+    if for_update:
+        stmt = stmt.with_for_update(of=t.canned_responses)
+    return await _row(conn, stmt, "canned response")
+
+
+def require_canned_editor(actor: Actor, row: AnyRow) -> None:
+    """Who may change a canned response they can read: an admin any; an
+    agent every one it can read except workspace ones (reading a team,
+    inbox or personal response already takes membership or ownership)."""
+    if row.scope == "workspace" and not actor.is_admin:
+        raise Forbidden("only an admin may change a workspace canned response")

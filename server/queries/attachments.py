@@ -3,7 +3,8 @@ download, and a file the caller may not read is as missing as one that
 does not exist.
 
 An agent reads a file that is on a message of a conversation it can read
-(private notes included), or its own upload no message carries yet. A
+(private notes included), its own upload no message carries yet, or a
+file held by a canned response it can read. A
 widget visitor reads files on public messages of its contact's
 conversations in its inbox, or its own session's unsent uploads.
 """
@@ -19,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from server.domain.actors import Actor
 from server.domain.errors import NotFound
 from server.domain.values import UploaderKind
-from server.queries.access import AnyRow, access_conversation
+from server.queries.access import AnyRow, access_canned_response, access_conversation
 from server.queries.visitors import VisitorSession
 from server.storage import tables as t
 
@@ -60,6 +61,12 @@ async def access_attachment(
     if row is None:
         raise _not_found()
     if row.message_id is None:
+        if row.uploader_kind == UploaderKind.CANNED_RESPONSE.value:
+            try:
+                await access_canned_response(conn, actor, row.uploader_id)
+            except NotFound:
+                raise _not_found() from None
+            return _file(row)
         own = (
             row.uploader_kind == UploaderKind.AGENT.value
             and actor.agent_id is not None

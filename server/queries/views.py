@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from server.domain.sniff import is_inline_image
 from server.queries.access import AnyRow
 
 
@@ -58,4 +59,15 @@ def message_view(row: AnyRow) -> dict[str, Any]:
         "delivery_error": row.delivery_error,
         "attachments": row.attachments,
         "created_at": iso(row.created_at),
+    }
+
+
+def attachment_view(row: AnyRow) -> dict[str, Any]:
+    """An attachment as messages and canned responses list it."""
+    return {
+        "id": row.id,
+        "filename": row.filename,
+        "content_type": row.content_type,
+        "size": row.size,
+        "image": is_inline_image(row.content_type),
     }

@@ -24,7 +24,7 @@ from server.actions.ephemeral import broadcast_ephemeral
 from server.domain.actors import Actor
 from server.domain.errors import DomainError
 from server.http.auth import authenticate_websocket
-from server.queries.access import access_conversation, visible_inbox_ids
+from server.queries.access import access_conversation, visible_inbox_ids, visible_team_ids
 from server.queries.auth import actor_for_agent
 from server.queries.conversations import list_messages
 from server.queries.events import LogPosition, events_after_id, log_position
@@ -72,6 +72,7 @@ def resume_point(ws: WebSocket) -> int | None:
 
 async def _viewer(runtime: Runtime, actor: Actor, *, sees_private: bool) -> Viewer:
     inboxes = await read(runtime, visible_inbox_ids, actor)
+    teams = await read(runtime, visible_team_ids, actor)
     return Viewer(
         workspace_id=actor.workspace_id,
         agent_id=actor.agent_id,
@@ -80,6 +81,7 @@ async def _viewer(runtime: Runtime, actor: Actor, *, sees_private: bool) -> View
         sees_private=sees_private,
         session_id=actor.session_id,
         token_id=actor.token_id,
+        teams=None if teams is None else set(teams),
     )
 
 

@@ -22,6 +22,10 @@ _PERSONAL = {
 }
 
 
+# Canned-response events go only to their response's audience.
+_CANNED = "canned_response."
+
+
 class CloseCode(IntEnum):
     """Websocket close codes Threadline uses (documented in README)."""
 
@@ -48,6 +52,8 @@ class Viewer:
     token_id: int | None = None
     conversations: set[int] | None = None
     visitor: VisitorScope | None = None
+    # The teams whose canned responses it may read; None means all (admins).
+    teams: set[int] | None = dataclasses.field(default_factory=set)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,12 +74,28 @@ def can_see(viewer: Viewer, event: dict[str, Any]) -> bool:
     data = event["data"]
     if event["type"] in _PERSONAL:
         return data.get("agent_id") == viewer.agent_id and viewer.agent_id is not None
+    if event["type"].startswith(_CANNED) and not _reads_canned_response(viewer, data):
+        return False
     if viewer.conversations is not None:
         return event.get("conversation_id") in viewer.conversations
     inbox_id = event.get("inbox_id")
     if inbox_id is None:
         return viewer.agent_id is not None  # workspace-wide: agents, teams, contacts
     return viewer.inboxes is None or inbox_id in viewer.inboxes
+
+
+def _reads_canned_response(viewer: Viewer, data: dict[str, Any]) -> bool:
+    """The audience of a canned response (server.queries.access): agents
+    only; a personal one its owner alone; a team one the team's members
+    and admins. Inbox ones are then checked like any event with an inbox."""
+    if viewer.agent_id is None or viewer.visitor is not None:
+        return False
+    scope = data.get("scope")
+    if scope == "personal":
+        return data.get("agent_id") == viewer.agent_id
+    if scope == "team":
+        return viewer.teams is None or data.get("team_id") in viewer.teams
+    return scope in ("workspace", "inbox")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,6 +127,9 @@ def access_change(viewer: Viewer, event: dict[str, Any]) -> Decision:
         return Close(CloseCode.UNAUTHENTICATED, f"session ended: {data.get('reason', '')}")
     if kind == "api_token.revoked" and data.get("token_id") == viewer.token_id is not None:
         return Close(CloseCode.UNAUTHENTICATED, "token revoked")
+    if kind == "team.deleted" and viewer.teams is not None:
+        # A deleted team's id may be handed out again (SQLite).
+        viewer.teams.discard(data["team_id"])
     if data.get("agent_id") != viewer.agent_id:
         return None
     if kind == "agent.updated":
@@ -112,11 +137,22 @@ def access_change(viewer: Viewer, event: dict[str, Any]) -> Decision:
             return Close(CloseCode.FORBIDDEN, "account deactivated")
         if (data.get("role") == "admin") != viewer.is_admin:
             return RefreshAccess()
-    if viewer.inboxes is not None and kind == "inbox.member_added":
-        viewer.inboxes.add(data["inbox_id"])
-    if viewer.inboxes is not None and kind == "inbox.member_removed":
-        viewer.inboxes.discard(data["inbox_id"])
+    _apply_membership(viewer, kind, data)
     return None
+
+
+def _apply_membership(viewer: Viewer, kind: str, data: dict[str, Any]) -> None:
+    """The viewer's own agent joined or left an inbox or a team."""
+    noun, _, change = kind.partition(".")
+    if change not in ("member_added", "member_removed"):
+        return
+    ids = {"inbox": viewer.inboxes, "team": viewer.teams}.get(noun)
+    if ids is None:  # not a membership, or an admin: sees them all anyway
+        return
+    if change == "member_added":
+        ids.add(data[f"{noun}_id"])
+    else:
+        ids.discard(data[f"{noun}_id"])
 
 
 def _visitor_change(viewer: Viewer, scope: VisitorScope, event: dict[str, Any]) -> Decision:

@@ -269,7 +269,8 @@ attachments = sa.Table(
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     _workspace_fk(),
     sa.Column("inbox_id", Id, sa.ForeignKey("inboxes.id", ondelete="CASCADE"), nullable=True),
-    # "agent" (uploader_id = agents.id) or "visitor" (visitor_sessions.id).
+    # "agent" (uploader_id = agents.id), "visitor" (visitor_sessions.id)
+    # or "canned_response" (canned_responses.id: a file the response holds).
     sa.Column("uploader_kind", sa.String(16), nullable=False, server_default="agent"),
     sa.Column("uploader_id", Id, nullable=True),
     sa.Column(
@@ -365,4 +366,52 @@ conversation_reads = sa.Table(
     _workspace_fk(),
     sa.Column("last_read_seq", sa.Integer, nullable=False),
     sa.Column("read_at", UTCDateTime, nullable=False),
+)
+
+# -- canned responses (F6) ----------------------------------------------------
+
+# A saved reply with a template body (server.domain.templates). Its scope
+# says who shares it: the workspace, one team (`team_id`), the members of
+# one inbox (`inbox_id`) or one agent (`agent_id`, personal); exactly the
+# column its scope names is set (the CHECK). `owner_key` spells that
+# audience as one string so shortcuts can be unique per audience
+# (server.domain.canned_responses.owner_key). `attachment_ids` lists, in
+# order, attachments held by this response (uploader_kind
+# "canned_response"). Scope and owner never change after creation.
+canned_responses = sa.Table(
+    "canned_responses",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    _workspace_fk(index=False),
+    sa.Column("scope", sa.String(16), nullable=False),
+    # Deleting the team (or inbox, or agent) deletes its responses with it.
+    sa.Column(
+        "team_id", Id, sa.ForeignKey("teams.id", ondelete="CASCADE"), nullable=True, index=True
+    ),
+    sa.Column(
+        "inbox_id", Id, sa.ForeignKey("inboxes.id", ondelete="CASCADE"), nullable=True, index=True
+    ),
+    sa.Column(
+        "agent_id", Id, sa.ForeignKey("agents.id", ondelete="CASCADE"), nullable=True, index=True
+    ),
+    sa.Column("owner_key", sa.String(40), nullable=False),
+    sa.Column("shortcut", sa.String(50), nullable=False),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("attachment_ids", Json, nullable=False),
+    sa.Column("usage_count", sa.Integer, nullable=False),
+    sa.Column("created_by", Id, sa.ForeignKey("agents.id", ondelete="SET NULL"), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("workspace_id", "owner_key", "shortcut"),
+    # Shortcut-prefix search across every audience the caller can see.
+    sa.Index("ix_canned_responses_workspace_shortcut", "workspace_id", "shortcut"),
+    sa.CheckConstraint(
+        "(scope = 'workspace' AND team_id IS NULL AND inbox_id IS NULL AND agent_id IS NULL)"
+        " OR (scope = 'team' AND team_id IS NOT NULL AND inbox_id IS NULL AND agent_id IS NULL)"
+        " OR (scope = 'inbox' AND inbox_id IS NOT NULL AND team_id IS NULL AND agent_id IS NULL)"
+        " OR (scope = 'personal' AND agent_id IS NOT NULL AND team_id IS NULL"
+        " AND inbox_id IS NULL)",
+        name="scope_owner",
+    ),
 )

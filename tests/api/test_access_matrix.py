@@ -15,13 +15,14 @@ import httpx
 import pytest
 
 from server.actions.attachments import do_upload_attachment, store_file
+from server.actions.canned_responses import do_create_canned_response
 from server.actions.contacts import IdentityInput
 from server.actions.context import perform
 from server.actions.messages import do_receive_message, do_send_message
 from server.actions.teams import do_create_team
 from server.actions.tokens import do_create_api_token, do_revoke_api_token
 from server.actions.visitors import do_send_visitor_message, do_start_visitor_session
-from server.domain.values import IdentityKind
+from server.domain.values import CannedScope, IdentityKind
 from server.http.api import Endpoint
 from server.http.routes import API_PREFIX, ENDPOINTS
 from server.runtime import Runtime
@@ -72,6 +73,13 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("POST", "/inboxes/{inbox_id}/attachments"): Case(404, query={"filename": "a.png"}),
     ("GET", "/attachments/{attachment_id}"): Case(404),
     ("GET", "/widget/attachments/{attachment_id}"): Case(404, visitor=True),
+    # The target is an inbox response of the inbox the agent is not in.
+    ("GET", "/canned_responses/{canned_response_id}"): Case(404),
+    ("PATCH", "/canned_responses/{canned_response_id}"): Case(404, {"title": "Renamed"}),
+    ("DELETE", "/canned_responses/{canned_response_id}"): Case(404),
+    ("POST", "/canned_responses/{canned_response_id}/preview"): Case(
+        404, {"conversation_id": "{conversation_id}"}
+    ),
 }
 
 
@@ -125,6 +133,16 @@ async def make_targets(runtime: Runtime, ws: Workspace) -> Targets:
         text="your invoice",
         attachment_ids=[attachment["id"]],
     )
+    canned_response_id = await perform(
+        runtime,
+        ws.admin,
+        do_create_canned_response,
+        scope=CannedScope.INBOX,
+        inbox_id=ws.other_inbox_id,
+        shortcut="invoice",
+        title="Invoice",
+        body="Hi {{contact.first_name}}, your invoice is attached.",
+    )
     admin_token = await perform(runtime, ws.admin, do_create_api_token, name="admin script")
     agent_token = await perform(runtime, ws.agent, do_create_api_token, name="old script")
     await perform(runtime, ws.agent, do_revoke_api_token, token_id=agent_token.token_id)
@@ -138,6 +156,7 @@ async def make_targets(runtime: Runtime, ws: Workspace) -> Targets:
             "team_id": team_id,
             "token_id": admin_token.token_id,
             "attachment_id": attachment["id"],
+            "canned_response_id": canned_response_id,
         },
         revoked_token=agent_token.token,
     )
@@ -232,6 +251,7 @@ async def test_another_workspace_sees_nothing(
                     "/teams": "team_id",
                     "/inboxes": "inbox_id",
                     "/tokens": "token_id",
+                    "/canned_responses": "canned_response_id",
                 }[ep.path]
                 assert targets.ids[key] not in ids, ep.path
 

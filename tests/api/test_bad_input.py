@@ -11,9 +11,11 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
+from server.actions.canned_responses import do_create_canned_response
 from server.actions.context import perform
 from server.actions.teams import do_create_team
 from server.actions.visitors import do_start_visitor_session
+from server.domain.values import CannedScope
 from server.http.api import Endpoint
 from server.http.routes import API_PREFIX, ENDPOINTS
 from server.http.schema import Bool, DateTime, Field, Int, JsonMap, List, Nullable, Obj, Str
@@ -53,6 +55,17 @@ VALID: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/widget/identify"): {"user_id": "u1", "email": "u1@shop.test"},
     ("POST", "/widget/attributes"): {"attributes": {"plan": "pro"}},
     ("POST", "/widget/events"): {"name": "order_placed", "properties": {"total": 12}},
+    ("POST", "/canned_responses"): {
+        "scope": "inbox",
+        "inbox_id": "{inbox_id}",
+        "shortcut": "fuzz",
+        "title": "Fuzz",
+        "body": "Hi {{contact.name}}",
+    },
+    ("PATCH", "/canned_responses/{canned_response_id}"): {"title": "Fuzzed"},
+    ("POST", "/canned_responses/{canned_response_id}/preview"): {
+        "conversation_id": "{conversation_id}"
+    },
 }
 
 
@@ -114,6 +127,7 @@ async def counts(runtime: Runtime) -> dict[str, int]:
                 t.api_tokens,
                 t.sessions,
                 t.attachments,
+                t.canned_responses,
             )
         }
 
@@ -140,6 +154,15 @@ async def test_malformed_bodies_are_refused_by_field_and_write_nothing(
         "token_id": 0,
     }
     ids["team_id"] = await perform(runtime, ws.admin, do_create_team, name="Fuzz team")
+    ids["canned_response_id"] = await perform(
+        runtime,
+        ws.admin,
+        do_create_canned_response,
+        scope=CannedScope.WORKSPACE,
+        shortcut="existing",
+        title="Existing",
+        body="Hello",
+    )
     before = await counts(runtime)
     for ep in ENDPOINTS:
         if ep.body is None:
