@@ -27,6 +27,7 @@ from server.domain.actors import Actor, system_actor
 from server.domain.errors import NotFound
 from server.domain.sniff import is_inline_image
 from server.http.api import Call, Endpoint
+from server.http.auth import client_ip
 from server.http.ratelimit import SlidingWindow
 from server.http.schema import Str, obj
 from server.http.widget_api import visitor
@@ -91,7 +92,7 @@ async def download_attachment(call: Call) -> Response:
 
 async def widget_upload_attachment(call: Call) -> Any:
     session = await visitor(call)
-    ip = call.request.client.host if call.request.client else "unknown"
+    ip = client_ip(call.request)
     _count(call, "widget_upload_ip_limiter", f"ip:{ip}")
     _count(call, "widget_upload_limiter", f"session:{session.session_id}")
     actor = system_actor(session.workspace_id)

@@ -30,6 +30,27 @@ def allowed_origins(runtime: Runtime) -> set[str]:
     return {runtime.settings.public_origin, *runtime.settings.allowed_origins}
 
 
+def own_origin(conn: HTTPConnection) -> str:
+    """This server's origin as the browser saw it (a socket's ws:// and
+    wss:// are the page's http:// and https://)."""
+    scheme = {"ws": "http", "wss": "https"}.get(conn.url.scheme, conn.url.scheme)
+    return f"{scheme}://{conn.url.netloc}"
+
+
+def foreign_origin(conn: HTTPConnection, runtime: Runtime) -> str | None:
+    """The foreign page a browser request or socket came from; None when
+    it came from Threadline's own origin (the widget iframe) or from no
+    browser at all."""
+    origin = conn.headers.get("origin")
+    own = {own_origin(conn), runtime.settings.public_origin}
+    return None if origin is None or origin in own else origin
+
+
+def client_ip(conn: HTTPConnection) -> str:
+    """The peer address rate limits are keyed by."""
+    return conn.client.host if conn.client else "unknown"
+
+
 def check_origin(conn: HTTPConnection, runtime: Runtime) -> None:
     """Refuse a browser request from a foreign page. Requests with no Origin
     (curl, server-to-server) pass: CSRF needs a browser, and browsers send
@@ -37,8 +58,7 @@ def check_origin(conn: HTTPConnection, runtime: Runtime) -> None:
     origin = conn.headers.get("origin")
     if origin is None:
         return
-    own = f"{conn.url.scheme}://{conn.url.netloc}"
-    if origin != own and origin not in allowed_origins(runtime):
+    if origin != own_origin(conn) and origin not in allowed_origins(runtime):
         raise Forbidden("this origin may not make authenticated requests", field="Origin")
 
 

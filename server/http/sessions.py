@@ -18,7 +18,7 @@ from server.actions.sessions import (
 from server.domain.actors import Actor, ActorKind, system_actor
 from server.domain.errors import InvalidInput, Unauthenticated
 from server.http.api import Call, Endpoint
-from server.http.auth import SESSION_COOKIE, check_origin
+from server.http.auth import SESSION_COOKIE, check_origin, client_ip
 from server.http.ratelimit import SlidingWindow
 from server.http.schema import Str, obj
 from server.queries.agents import agent_detail
@@ -37,7 +37,7 @@ async def login(call: Call) -> Any:
     one IP can't try many accounts, many IPs can't hammer one account."""
     check_origin(call.request, call.runtime)
     email = call.body["email"].lower()
-    ip = call.request.client.host if call.request.client else "unknown"
+    ip = client_ip(call.request)
     limiter, now = _limiter(call), call.runtime.clock.now()
     keys = (f"ip:{ip}", f"account:{email}")
     for key in keys:

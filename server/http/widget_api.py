@@ -37,10 +37,11 @@ from server.domain.actors import system_actor
 from server.domain.errors import InvalidInput, NotFound, RateLimited, Unauthenticated
 from server.domain.widget_settings import availability
 from server.http.api import Call, Endpoint
+from server.http.auth import client_ip, foreign_origin
 from server.http.ratelimit import SlidingWindow
 from server.http.schema import Id, JsonMap, List, Str, obj
 from server.queries.reading import read
-from server.queries.visitor_live import has_open_conversation, inbox_agent_ids, widget_state
+from server.queries.visitor_live import has_open_conversation, widget_state
 from server.queries.visitors import (
     VisitorSession,
     public_inbox_view,
@@ -80,15 +81,6 @@ def _count(call: Call, name: str, key: str) -> None:
     window.hit(key, now)
 
 
-def page_origin(call: Call) -> str | None:
-    """The foreign page a browser request came from, or None when it came
-    from Threadline's own origin (the widget iframe) or from no browser."""
-    origin = call.request.headers.get("origin")
-    own = {f"{call.request.url.scheme}://{call.request.url.netloc}"}
-    own.add(call.runtime.settings.public_origin)
-    return None if origin is None or origin in own else origin
-
-
 async def visitor(call: Call) -> VisitorSession:
     """The session named by the X-Widget-Session header, from an allowed
     site; 401 otherwise."""
@@ -100,12 +92,12 @@ async def visitor(call: Call) -> VisitorSession:
         raise Unauthenticated(
             f"{SESSION_HEADER}: start a widget session first", field=SESSION_HEADER
         )
-    check_widget_origin(session.inbox_settings, page_origin(call))
+    check_widget_origin(session.inbox_settings, foreign_origin(call.request, call.runtime))
     return session
 
 
 async def widget_start_session(call: Call) -> Any:
-    _count(call, "widget_session_limiter", f"ip:{_ip(call)}")
+    _count(call, "widget_session_limiter", f"ip:{client_ip(call.request)}")
     inbox = await read(call.runtime, widget_inbox_by_token, call.body["inbox_token"])
     if inbox is None:
         raise NotFound("inbox_token: no widget inbox has this token", field="inbox_token")
@@ -114,7 +106,7 @@ async def widget_start_session(call: Call) -> Any:
         system_actor(inbox.workspace_id),
         do_start_visitor_session,
         inbox_id=inbox.id,
-        origin=page_origin(call),
+        origin=foreign_origin(call.request, call.runtime),
     )
     session = VisitorSession(
         new.session_id, inbox.workspace_id, inbox.id, new.contact_id, False, inbox.settings
@@ -130,8 +122,7 @@ async def widget_start_session(call: Call) -> Any:
 
 async def widget_get_conversation(call: Call) -> Any:
     session = await visitor(call)
-    state = await read(call.runtime, widget_state, session)
-    agent_ids = await read(call.runtime, inbox_agent_ids, session.workspace_id, session.inbox_id)
+    state, agent_ids = await read(call.runtime, widget_state, session)
     hub: Hub = call.request.app.state.hub
     state["availability"] = availability(
         session.inbox_settings,
@@ -145,7 +136,7 @@ async def _check_new_conversation(call: Call, session: VisitorSession) -> str | 
     """Refuse (429) a message that would open yet another conversation from
     an address over its limit; messages into an open one always pass. The
     key to count on if the message does open one."""
-    key = f"ip:{_ip(call)}"
+    key = f"ip:{client_ip(call.request)}"
     try:
         limiter(call, "widget_conversation_limiter").check(key, call.runtime.clock.now())
     except RateLimited:
@@ -157,10 +148,6 @@ async def _check_new_conversation(call: Call, session: VisitorSession) -> str | 
 def _opened(call: Call, key: str | None, result: MessageResult) -> None:
     if key is not None and result.created_conversation:
         limiter(call, "widget_conversation_limiter").hit(key, call.runtime.clock.now())
-
-
-def _ip(call: Call) -> str:
-    return call.request.client.host if call.request.client else "unknown"
 
 
 async def widget_send_message(call: Call) -> Any:

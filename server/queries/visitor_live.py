@@ -106,13 +106,17 @@ async def visitor_contact(conn: AsyncConnection, session: VisitorSession) -> dic
     }
 
 
-async def widget_state(conn: AsyncConnection, session: VisitorSession) -> dict[str, Any]:
+async def widget_state(
+    conn: AsyncConnection, session: VisitorSession
+) -> tuple[dict[str, Any], set[int]]:
     """Everything the widget shows on load: the inbox's public face, who
-    the visitor is to us, and its open conversation with its messages."""
+    the visitor is to us, and its open conversation with its messages;
+    and, read in the same transaction, the agents who could answer (for
+    the caller to tell whether one is online)."""
     state = await visitor_conversation(conn, session)
     inbox = (
         await conn.execute(sa.select(t.inboxes).where(t.inboxes.c.id == session.inbox_id))
     ).one()
     state["inbox"] = public_inbox_view(inbox)
     state["contact"] = await visitor_contact(conn, session)
-    return state
+    return state, await inbox_agent_ids(conn, session.workspace_id, session.inbox_id)

@@ -27,6 +27,7 @@ from server.actions.reads import do_mark_read_by_visitor
 from server.actions.visitors import check_widget_origin
 from server.domain.actors import system_actor
 from server.domain.errors import DomainError, NotFound
+from server.http.auth import foreign_origin
 from server.queries.events import log_position
 from server.queries.reading import read
 from server.queries.visitor_live import (
@@ -72,23 +73,12 @@ def _token(ws: WebSocket) -> str | None:
     return str(offered[1])
 
 
-def _page_origin(ws: WebSocket, runtime: Runtime) -> str | None:
-    """The foreign page the socket was opened from; None for Threadline's
-    own origin (the iframe) or a client that sends no Origin."""
-    origin = ws.headers.get("origin")
-    own = {
-        runtime.settings.public_origin,
-        f"{ws.url.scheme.replace('ws', 'http')}://{ws.url.netloc}",
-    }
-    return None if origin is None or origin in own else origin
-
-
 async def _session(ws: WebSocket, runtime: Runtime) -> VisitorSession:
     token = _token(ws)
     session = await read(runtime, visitor_session_for_token, token) if token else None
     if session is None:
         raise NotFound("widget session not found")
-    check_widget_origin(session.inbox_settings, _page_origin(ws, runtime))
+    check_widget_origin(session.inbox_settings, foreign_origin(ws, runtime))
     return session
 
 
