@@ -5,11 +5,13 @@ availability."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import json
 from typing import Any
 
 import pytest
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from server.actions.context import perform
 from server.actions.inboxes import NewInbox, do_add_inbox_member, do_create_inbox
@@ -18,6 +20,8 @@ from server.actions.reads import do_mark_read
 from server.domain.values import InboxKind
 from server.domain.widget_identity import identity_hash
 from server.realtime import widget_socket
+from server.realtime.protocol import MAX_FRAME_BYTES
+from server.realtime.visibility import CloseCode
 from server.runtime import Runtime
 from tests.realtime.live import FOREIGN_ORIGIN, LiveServer, Socket, eventually
 from tests.support import Workspace
@@ -308,3 +312,21 @@ async def test_a_resume_from_too_far_back_is_a_resync(
     near = await open_widget(live, visitor, last_event_id=frames[-1]["last_event_id"] - 1)
     frames = await near.until(lambda f: f["type"] == "ready")
     assert [f["type"] for f in frames] == ["message", "ready"]
+
+
+async def test_the_frame_limits_hold_for_visitors(servers: Any, widget: NewInbox) -> None:
+    # PROTOCOLS.md P2 on the visitor's socket: frames over 64 KiB close
+    # with 1009 (checked by the app, for a server run without uvicorn's
+    # limit), and a flood closes with 1008.
+    live = await servers.start(ws_max_size=1024 * 1024)
+    visitor = await start_visitor(live, widget)
+    sock = await open_widget(live, visitor)
+    await sock.ready()
+    await sock.send(json.dumps({"type": "ping", "pad": "x" * MAX_FRAME_BYTES}))
+    assert await sock.closed() == CloseCode.TOO_BIG
+    flood = await open_widget(live, visitor)
+    await flood.ready()
+    with contextlib.suppress(ConnectionClosed):  # the close may cut the burst short
+        for _ in range(150):
+            await flood.send({"type": "ping"})
+    assert await flood.closed() == CloseCode.POLICY
