@@ -155,6 +155,12 @@ contacts = sa.Table(
     sa.Column("attributes", Json, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("last_seen_at", UTCDateTime, nullable=True),
+    # Set when this contact was merged into another (contact_merges holds
+    # what moved); such a contact is hidden and kept only so an undo can
+    # bring it back.
+    sa.Column(
+        "merged_into_id", Id, sa.ForeignKey("contacts.id", ondelete="SET NULL"), nullable=True
+    ),
     sa.Index("ix_contacts_workspace_created", "workspace_id", "created_at", "id"),
 )
 
@@ -201,6 +207,14 @@ conversations = sa.Table(
     # any agent has seen (what the widget shows as "Seen").
     sa.Column("contact_last_read_seq", sa.Integer, nullable=False, server_default="0"),
     sa.Column("agent_last_read_seq", sa.Integer, nullable=False, server_default="0"),
+    # Set when this conversation was merged into another: its messages
+    # moved there and it stays resolved, pointing at where they went.
+    sa.Column(
+        "merged_into_id",
+        Id,
+        sa.ForeignKey("conversations.id", ondelete="SET NULL"),
+        nullable=True,
+    ),
     sa.Index("ix_conversations_inbox_activity", "inbox_id", "last_activity_at"),
     sa.Index("ix_conversations_contact_inbox_status", "contact_id", "inbox_id", "status"),
     sa.Index("ix_conversations_assignee_status", "assignee_id", "status"),
@@ -414,4 +428,91 @@ canned_responses = sa.Table(
         " AND inbox_id IS NULL)",
         name="scope_owner",
     ),
+)
+
+# -- audit log, merges, macros, saved filters (F3, F4, F6) ---------------------
+
+# Who did what that an admin may need to answer for later (merges, undo):
+# one row per action, written in the action's transaction. `actor_id` is
+# deliberately not a foreign key: the entry outlives the agent.
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    _workspace_fk(index=False),
+    sa.Column("actor_kind", sa.String(16), nullable=False),
+    sa.Column("actor_id", Id, nullable=True),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("subject_kind", sa.String(32), nullable=False),
+    sa.Column("subject_id", Id, nullable=False),
+    sa.Column("details", Json, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index("ix_audit_log_workspace_created", "workspace_id", "created_at", "id"),
+)
+
+# One contact merge: `merged_id` folded into `survivor_id`. `moved` records
+# exactly which rows moved and what the survivor looked like before, so an
+# undo can put everything back; `undone_at` is set once it was undone.
+contact_merges = sa.Table(
+    "contact_merges",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    _workspace_fk(),
+    sa.Column(
+        "survivor_id", Id, sa.ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column(
+        "merged_id",
+        Id,
+        sa.ForeignKey("contacts.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("moved", Json, nullable=False),
+    sa.Column("merged_by", Id, sa.ForeignKey("agents.id", ondelete="SET NULL"), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("undone_at", UTCDateTime, nullable=True),
+)
+
+# A named list of actions run in one click (F6). Scope `workspace` (shared)
+# or `personal` (`agent_id`); `owner_key` spells that audience so names are
+# unique per audience, as for canned responses.
+macros = sa.Table(
+    "macros",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    _workspace_fk(index=False),
+    sa.Column("scope", sa.String(16), nullable=False),
+    sa.Column(
+        "agent_id", Id, sa.ForeignKey("agents.id", ondelete="CASCADE"), nullable=True, index=True
+    ),
+    sa.Column("owner_key", sa.String(40), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("actions", Json, nullable=False),
+    sa.Column("usage_count", sa.Integer, nullable=False),
+    sa.Column("created_by", Id, sa.ForeignKey("agents.id", ondelete="SET NULL"), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("workspace_id", "owner_key", "name"),
+    sa.CheckConstraint(
+        "(scope = 'workspace' AND agent_id IS NULL)"
+        " OR (scope = 'personal' AND agent_id IS NOT NULL)",
+        name="scope_owner",
+    ),
+)
+
+# An agent's saved conversation filter, shown in the sidebar with a count.
+# `query` holds the same filters GET /conversations takes.
+saved_filters = sa.Table(
+    "saved_filters",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    _workspace_fk(),
+    sa.Column("agent_id", Id, sa.ForeignKey("agents.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("query", Json, nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("agent_id", "name"),
 )
