@@ -458,9 +458,7 @@ contact_merges = sa.Table(
     metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     _workspace_fk(),
-    sa.Column(
-        "survivor_id", Id, sa.ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False
-    ),
+    sa.Column("survivor_id", Id, sa.ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False),
     sa.Column(
         "merged_id",
         Id,
