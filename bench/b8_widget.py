@@ -50,14 +50,6 @@ from typing import Any
 
 import benchlib as bl
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",  # runs as root here
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 KB = 1024
 LOADER_BUDGET = 3 * KB
 WIDGET_BUDGET = 40 * KB
@@ -323,7 +315,7 @@ async def browse(a: argparse.Namespace, base: str, shop_url: str, agent_token: s
         (cold if kind == "cold" else warm).append(result)
 
     async with agent_online(base, agent_token), async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = await pw.chromium.launch(executable_path=bl.CHROMIUM, args=bl.CHROMIUM_ARGS)
         try:
             version = browser.version
             warm_context = await context(browser)
@@ -481,8 +473,8 @@ def widget_changes() -> str:
 
 def main() -> int:
     a = parse_args()
-    if not Path(CHROMIUM).exists():
-        raise SystemExit(f"{CHROMIUM} is missing (apt-get install chromium)")
+    if not Path(bl.CHROMIUM).exists():
+        raise SystemExit(f"{bl.CHROMIUM} is missing (apt-get install chromium)")
     started, code = bl.now_iso(), bl.code_version() + widget_changes()
     server_port, shop_port = bl.free_port(), bl.free_port()
     base = f"http://{bl.HOST}:{server_port}"

@@ -35,6 +35,15 @@ PY = sys.executable  # the venv's interpreter: servers and the kit run on it too
 RESULTS_DIR = BENCH / "results"  # raw JSON lines; git-ignored
 HOST = "127.0.0.1"
 PASSWORD = "bench-password-not-secret"  # a throwaway data dir
+# Debian's Chromium, as the browser benchmarks (B8, B9) drive it.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",  # runs as root here
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 SERVER_CPU = "0"
 LOAD_CPU = "1"
 

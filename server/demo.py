@@ -7,6 +7,7 @@ import dataclasses
 from datetime import datetime, timedelta
 
 from server.actions.agents import do_create_agent
+from server.actions.canned_responses import do_create_canned_response
 from server.actions.contacts import IdentityInput, do_add_contact_identity
 from server.actions.context import perform
 from server.actions.conversations import (
@@ -16,12 +17,21 @@ from server.actions.conversations import (
     do_set_conversation_priority,
 )
 from server.actions.inboxes import do_add_inbox_member, do_create_inbox, do_update_inbox
+from server.actions.macros import do_create_macro
 from server.actions.messages import do_receive_message, do_send_message
 from server.actions.teams import do_add_team_member, do_create_team
 from server.actions.workspaces import do_create_workspace
 from server.clock import Clock
 from server.domain.actors import Actor, ActorKind, system_actor
-from server.domain.values import ConversationStatus, IdentityKind, InboxKind, Priority, Role
+from server.domain.macros import MacroScope
+from server.domain.values import (
+    CannedScope,
+    ConversationStatus,
+    IdentityKind,
+    InboxKind,
+    Priority,
+    Role,
+)
 from server.domain.widget_identity import allowed_origins
 from server.queries.agents import find_agent_id_by_email, list_agents
 from server.queries.directory import inbox_detail, list_inboxes
@@ -56,6 +66,29 @@ class _PastClock:
     def now(self) -> datetime:
         self._at += timedelta(minutes=7)
         return min(self._at, self._real.now())
+
+
+# Replies the demo's agents can insert with `/` in the composer.
+DEMO_CANNED_RESPONSES = (
+    (
+        "shipping",
+        "Shipping times",
+        'Hi {{contact.first_name|default("there")}}! We ship within 1-2 business days;'
+        " delivery takes 2-5 days in Europe and 5-10 days overseas.\n\n{{agent.first_name}}",
+    ),
+    (
+        "thanks",
+        "Thanks, closing",
+        'Thanks {{contact.first_name|default("")}}, glad I could help!'
+        " Just reply here if anything else comes up.",
+    ),
+    (
+        "refund",
+        "Refund started",
+        "I've started your refund (conversation #{{conversation.id}}). It reaches your"
+        " account within 5 business days.",
+    ),
+)
 
 
 async def ensure_demo_workspace(runtime: Runtime) -> DemoWorkspace:
@@ -234,6 +267,30 @@ async def ensure_demo_workspace(runtime: Runtime) -> DemoWorkspace:
                 status=ConversationStatus.SNOOZED,
                 snoozed_until=real_clock.now() + timedelta(days=1),
             )
+    canned_ids: dict[str, int] = {}
+    for shortcut, title, body in DEMO_CANNED_RESPONSES:
+        canned_ids[shortcut] = await perform(
+            runtime,
+            admin,
+            do_create_canned_response,
+            scope=CannedScope.WORKSPACE,
+            shortcut=shortcut,
+            title=title,
+            body=body,
+        )
+    thanks_id = canned_ids["thanks"]
+    await perform(
+        runtime,
+        admin,
+        do_create_macro,
+        scope=MacroScope.WORKSPACE,
+        name="Thank and resolve",
+        actions=[
+            {"type": "send_canned_response", "canned_response_id": thanks_id},
+            {"type": "add_label", "label": "solved"},
+            {"type": "resolve"},
+        ],
+    )
     return DemoWorkspace(
         ws, created=True, widget_public_token=widget.public_token, widget_inbox_id=widget.inbox_id
     )

@@ -78,8 +78,7 @@ async def send_canned_response(
     transaction; the copies are removed if it refuses or replays. (After
     any other failure they stay: the commit may have happened, and an
     orphan blob is harmless where a row without bytes is not.)"""
-    sources = await read(runtime, canned_files, actor, canned_response_id)
-    copies = await _copy(runtime.blobs, sources)
+    copies = await copy_canned_files(runtime, actor, canned_response_id)
     try:
         result = await perform(
             runtime,
@@ -94,11 +93,21 @@ async def send_canned_response(
             attachment_ids=attachment_ids,
         )
     except DomainError:
-        await _forget(runtime.blobs, copies)
+        await forget_copies(runtime.blobs, copies)
         raise
     if result.replayed:
-        await _forget(runtime.blobs, copies)
+        await forget_copies(runtime.blobs, copies)
     return result
+
+
+async def copy_canned_files(
+    runtime: Runtime, actor: Actor, canned_response_id: int
+) -> list[CopiedFile]:
+    """Copies of the response's files under fresh storage keys, made before
+    the transaction that sends it (here, and for each reply a macro run
+    sends); `forget_copies` removes them when that send does not happen."""
+    sources = await read(runtime, canned_files, actor, canned_response_id)
+    return await _copy(runtime.blobs, sources)
 
 
 async def _copy(blobs: BlobStore, sources: Sequence[AttachmentFile]) -> list[CopiedFile]:
@@ -106,7 +115,7 @@ async def _copy(blobs: BlobStore, sources: Sequence[AttachmentFile]) -> list[Cop
     for source in sources:
         data = await blobs.get(source.storage_key)
         if data is None:
-            await _forget(blobs, copies)
+            await forget_copies(blobs, copies)
             raise Conflict(
                 f"canned_response_id: its file {source.filename!r} is missing from storage;"
                 " remove it from the response",
@@ -119,7 +128,7 @@ async def _copy(blobs: BlobStore, sources: Sequence[AttachmentFile]) -> list[Cop
     return copies
 
 
-async def _forget(blobs: BlobStore, copies: Sequence[CopiedFile]) -> None:
+async def forget_copies(blobs: BlobStore, copies: Sequence[CopiedFile]) -> None:
     for copy in copies:
         await blobs.delete(copy.file.storage_key)
 

@@ -297,6 +297,41 @@ class ContactEventTracked(Event):
     properties: dict[str, Any]
 
 
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ContactMerged(Event):
+    """Contact `merged_id` was merged into `survivor_id` (contact merge
+    `merge_id`, which can be undone for a while): its conversations,
+    identities, tracked events and widget sessions now belong to the
+    survivor, which also gained the attributes it lacked. The merged
+    contact is hidden from lists and points at the survivor
+    (`merged_into_id`). `conversations` lists the moved conversations as
+    `{id, inbox_id}`; a live agent connection gets only those of inboxes it
+    can see. Widget visitors never get this event: their socket reloads
+    (`resync`) instead."""
+
+    type: ClassVar[str] = "contact.merged"
+    survivor_id: int
+    merged_id: int
+    merge_id: int
+    conversations: list[dict[str, int]]
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ContactMergeUndone(Event):
+    """Contact merge `merge_id` was undone: what it had moved from
+    `merged_id` to `survivor_id` went back (rows created on the survivor
+    since stay there) and the merged contact is listed again.
+    `conversations` are the ones that moved back, as for `contact.merged`."""
+
+    type: ClassVar[str] = "contact.merge_undone"
+    survivor_id: int
+    merged_id: int
+    merge_id: int
+    conversations: list[dict[str, int]]
+
+
 # -- the chat widget ------------------------------------------------------
 
 
@@ -409,6 +444,24 @@ class ConversationAssigned(Event):
     inbox_id: int
     assignee_id: int | None
     team_id: int | None
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ConversationMerged(Event):
+    """Conversation `source_id` was merged into `conversation_id` (the
+    target, same contact and inbox): its `moved_messages` messages were
+    appended to the target in their order, renumbered to end at the
+    target's new `last_seq`, and the source is resolved and points at the
+    target (`merged_into_id`). Clients reload the target's messages (the
+    `sync` frame) and drop the source's; widget visitors get `resync`."""
+
+    type: ClassVar[str] = "conversation.merged"
+    conversation_id: int
+    inbox_id: int
+    source_id: int
+    moved_messages: int
+    last_seq: int
 
 
 @event
@@ -531,3 +584,112 @@ class CannedResponseUsed(Event):
     message_id: int
     private: bool
     usage_count: int
+
+
+# -- macros ---------------------------------------------------------------
+# Every macro event names the macro's audience (`scope`, and `agent_id` for
+# a personal one); a live connection receives it only if its agent can read
+# that macro over REST: workspace macros every agent, personal ones their
+# owner alone. Steps are never in events: fetch the macro.
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MacroCreated(Event):
+    """A macro was saved: a named list of steps (send a canned response,
+    add or remove a label, assign a team or agent, set the priority,
+    snooze, resolve, reopen) run on a conversation in one click."""
+
+    type: ClassVar[str] = "macro.created"
+    macro_id: int
+    scope: str
+    agent_id: int | None
+    name: str
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MacroUpdated(Event):
+    """A macro's name or steps changed; `changes` lists which. Its scope
+    never changes."""
+
+    type: ClassVar[str] = "macro.updated"
+    macro_id: int
+    scope: str
+    agent_id: int | None
+    name: str
+    changes: list[str]
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MacroDeleted(Event):
+    """A macro was deleted; runs already made keep their effects."""
+
+    type: ClassVar[str] = "macro.deleted"
+    macro_id: int
+    scope: str
+    agent_id: int | None
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MacroUsed(Event):
+    """An agent ran a macro on a conversation; every step was applied in
+    this one transaction (each with its own event, just before this one),
+    `message_ids` are the replies it sent, in step order, and its
+    `usage_count` is now the given number. Reaches the macro's audience
+    among those who see the conversation's inbox."""
+
+    type: ClassVar[str] = "macro.used"
+    macro_id: int
+    scope: str
+    agent_id: int | None
+    conversation_id: int
+    inbox_id: int
+    message_ids: list[int]
+    usage_count: int
+
+
+# -- saved filters --------------------------------------------------------
+# An agent's own sidebar: these reach that agent (`agent_id`) and nobody
+# else, admins included.
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SavedFilterCreated(Event):
+    """An agent saved a conversation filter; `query` holds filters of
+    GET /conversations, `position` orders the agent's filters."""
+
+    type: ClassVar[str] = "saved_filter.created"
+    saved_filter_id: int
+    agent_id: int
+    name: str
+    query: dict[str, Any]
+    position: int
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SavedFilterUpdated(Event):
+    """A saved filter's name, query or position changed; `changes` lists
+    which."""
+
+    type: ClassVar[str] = "saved_filter.updated"
+    saved_filter_id: int
+    agent_id: int
+    name: str
+    query: dict[str, Any]
+    position: int
+    changes: list[str]
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SavedFilterDeleted(Event):
+    """A saved filter was deleted from its agent's sidebar."""
+
+    type: ClassVar[str] = "saved_filter.deleted"
+    saved_filter_id: int
+    agent_id: int

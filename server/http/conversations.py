@@ -13,7 +13,7 @@ from server.actions.messages import do_send_message
 from server.domain.errors import InvalidInput
 from server.domain.values import ConversationStatus, Priority
 from server.http.api import Call, Endpoint
-from server.http.schema import Bool, DateTime, Id, Int, List, Nullable, Str, obj
+from server.http.schema import Bool, DateTime, Field, Id, Int, List, Nullable, Obj, Str, obj
 from server.queries.conversations import (
     conversation_detail,
     list_conversations,
@@ -29,6 +29,18 @@ IDEMPOTENCY_HEADER = "idempotency-key"
 ATTACHMENT_IDS = List(
     Id, max_items=10, description="your own uploads to this inbox that no message carries yet"
 )
+# The list's filters; a saved filter's `query` takes the same ones
+# (server.http.saved_filters).
+FILTERS: dict[str, Field] = {
+    "status": List(Str.enum(ConversationStatus), max_items=4),
+    "inbox_id": Id,
+    "team_id": Id,
+    "assignee_id": Id,
+    "contact_id": Id,
+    "label": Label,
+    "unassigned": Bool(description="only conversations assigned to nobody"),
+    "mine": Bool(description="only conversations assigned to you"),
+}
 
 
 async def list_conversations_handler(call: Call) -> Any:
@@ -155,18 +167,7 @@ ENDPOINTS = [
         list_conversations_handler,
         "List conversations, newest activity first",
         "conversations",
-        query=obj(
-            status=List(Str.enum(ConversationStatus), max_items=4),
-            inbox_id=Id,
-            team_id=Id,
-            assignee_id=Id,
-            contact_id=Id,
-            label=Label,
-            unassigned=Bool(),
-            mine=Bool(),
-            cursor=Str(max_length=500),
-            limit=Limit,
-        ),
+        query=Obj(fields={**FILTERS, "cursor": Str(max_length=500), "limit": Limit}),
     ),
     Endpoint(
         "POST",

@@ -10,8 +10,13 @@ from starlette.routing import BaseRoute, Route
 
 from server.http import attachments, canned_responses, conversations, reads, sessions, views
 from server.http.api import Endpoint, openapi_document, to_route
+from server.http.audit import ENDPOINTS as AUDIT_ENDPOINTS
 from server.http.contacts import ENDPOINTS as CONTACT_ENDPOINTS
 from server.http.directory import ENDPOINTS as DIRECTORY_ENDPOINTS
+from server.http.macros import ENDPOINTS as MACRO_ENDPOINTS
+from server.http.merges import ENDPOINTS as MERGE_ENDPOINTS
+from server.http.saved_filters import ENDPOINTS as SAVED_FILTER_ENDPOINTS
+from server.http.search import ENDPOINTS as SEARCH_ENDPOINTS
 from server.http.widget_api import ENDPOINTS as WIDGET_ENDPOINTS
 
 API_PREFIX = "/api/v1"
@@ -24,7 +29,12 @@ ENDPOINTS: list[Endpoint] = [
     *views.ENDPOINTS,
     *attachments.ENDPOINTS,
     *canned_responses.ENDPOINTS,
+    *MACRO_ENDPOINTS,
+    *SAVED_FILTER_ENDPOINTS,
     *CONTACT_ENDPOINTS,
+    *MERGE_ENDPOINTS,
+    *AUDIT_ENDPOINTS,
+    *SEARCH_ENDPOINTS,
     *DIRECTORY_ENDPOINTS,
     *WIDGET_ENDPOINTS,
 ]

@@ -24,7 +24,8 @@ ENDPOINTS = [
         "GET",
         "/views/counts",
         view_counts,
-        "How many conversations are in Mine, Unassigned, All, each inbox, team and label",
+        "How many conversations are in Mine, Unassigned, All, each inbox, team, label and"
+        " saved filter",
         "conversations",
         query=obj(status=List(Str.enum(ConversationStatus), max_items=4)),
     ),

@@ -22,7 +22,6 @@ page route looks the inbox up: an unknown token is a 404.
 from __future__ import annotations
 
 import dataclasses
-import gzip
 import hashlib
 import re
 from pathlib import Path
@@ -33,6 +32,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from server.domain.widget_identity import allowed_origins
+from server.http.static_files import AssetFiles, answer, ws_origin
 from server.queries.reading import read
 from server.queries.visitors import widget_inbox_by_token
 from server.runtime import Runtime
@@ -61,46 +61,6 @@ ASSETS = {
 
 # An origin as it may appear in a CSP source list: scheme, host, port.
 _CSP_ORIGIN = re.compile(r"^https?://[a-z0-9.-]+(:[0-9]{1,5})?$")
-_NETLOC = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
-
-
-@dataclasses.dataclass(frozen=True)
-class Asset:
-    body: bytes
-    gzipped: bytes
-    etag: str
-
-
-class AssetFiles:
-    """Files of one folder, read when they change (size or mtime), kept
-    with their gzipped form and an ETag."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self._cache: dict[str, tuple[tuple[int, int], Asset]] = {}
-
-    def get(self, name: str) -> Asset:
-        path = self.directory / name
-        try:
-            stat = path.stat()
-        except FileNotFoundError:
-            raise HTTPException(404, f"widget file {name} is missing") from None
-        key = (stat.st_mtime_ns, stat.st_size)
-        hit = self._cache.get(name)
-        if hit is not None and hit[0] == key:
-            return hit[1]
-        body = path.read_bytes()
-        asset = Asset(body, gzip.compress(body, 9, mtime=0), hashlib.sha256(body).hexdigest()[:20])
-        self._cache[name] = (key, asset)
-        return asset
-
-
-def ws_origin(scheme: str, netloc: str) -> str | None:
-    """The websocket origin of an http(s) origin, or None if the netloc is
-    not a plain host[:port] (it goes into a header)."""
-    if scheme not in ("http", "https") or not _NETLOC.match(netloc):
-        return None
-    return f"{'wss' if scheme == 'https' else 'ws'}://{netloc}"
 
 
 def frame_ancestors(allowed_domains: object) -> str:
@@ -125,27 +85,6 @@ def frame_csp(allowed_domains: object, ws_origins: list[str]) -> str:
     )
 
 
-def _not_modified(request: Request, etag: str) -> bool:
-    sent = request.headers.get("if-none-match", "")
-    return etag in [tag.strip().removeprefix("W/") for tag in sent.split(",")]
-
-
-def _answer(request: Request, asset: Asset, media_type: str, headers: dict[str, str]) -> Response:
-    gz = "gzip" in request.headers.get("accept-encoding", "").lower()
-    etag = f'"{asset.etag}{"-gz" if gz else ""}"'
-    headers = {
-        **headers,
-        "ETag": etag,
-        "Vary": "Accept-Encoding",
-        "X-Content-Type-Options": "nosniff",
-    }
-    if _not_modified(request, etag):
-        return Response(status_code=304, headers=headers)
-    if gz:
-        headers["Content-Encoding"] = "gzip"
-    return Response(asset.gzipped if gz else asset.body, media_type=media_type, headers=headers)
-
-
 def widget_asset_routes(directory: Path = WIDGET_DIR) -> list[BaseRoute]:
     files = AssetFiles(directory)
 
@@ -155,7 +94,7 @@ def widget_asset_routes(directory: Path = WIDGET_DIR) -> list[BaseRoute]:
         if name == "loader.js":
             # Loaded by any site, including ones that isolate themselves (COEP).
             headers["Cross-Origin-Resource-Policy"] = "cross-origin"
-        return _answer(request, files.get(name), media_type, headers)
+        return answer(request, files.get(name), media_type, headers)
 
     async def frame(request: Request) -> Response:
         token = request.query_params.get("inbox", "")
@@ -179,7 +118,7 @@ def widget_asset_routes(directory: Path = WIDGET_DIR) -> list[BaseRoute]:
             "Content-Security-Policy": csp,
             "Referrer-Policy": "no-referrer",
         }
-        return _answer(request, tagged, HTML, headers)
+        return answer(request, tagged, HTML, headers)
 
     routes: list[BaseRoute] = [Route(path, asset, methods=["GET"]) for path in ASSETS]
     routes.append(Route("/widget/frame", frame, methods=["GET"]))

@@ -31,6 +31,8 @@ def contact_view(row: AnyRow, identities: list[dict[str, Any]]) -> dict[str, Any
         "identities": identities,
         "created_at": iso(row.created_at),
         "last_seen_at": iso(row.last_seen_at),
+        # Set once this contact was merged into another: the UI goes there.
+        "merged_into_id": row.merged_into_id,
     }
 
 
@@ -84,12 +86,15 @@ async def list_contacts(
     """Newest first. `q` matches a case-insensitive substring of the name
     (wildcards in it are literal); `identity_kind` + `identity_value` find
     the contact holding that identity (exact, after normalisation). Filters
-    combine with AND."""
+    combine with AND. Contacts merged into another are left out (their
+    identities moved to the survivor, which an identity search finds)."""
     if (identity_kind is None) != (identity_value is None):
         missing = "identity_value" if identity_value is None else "identity_kind"
         raise InvalidInput("identity_kind and identity_value go together", field=missing)
     c = t.contacts.c
-    stmt = sa.select(t.contacts).where(c.workspace_id == actor.workspace_id)
+    stmt = sa.select(t.contacts).where(
+        c.workspace_id == actor.workspace_id, c.merged_into_id.is_(None)
+    )
     if q:
         stmt = stmt.where(c.name.ilike(f"%{_like_escape(q)}%", escape="\\"))
     if identity_kind is not None and identity_value is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -10,7 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.domain.actors import Actor
 from server.domain.errors import NotFound
-from server.queries.access import access_conversation, inbox_filter, visible_inbox_ids
+from server.queries.access import AnyRow, access_conversation, visible_inbox_ids
+from server.queries.conversation_extras import extras_of
+from server.queries.conversation_filters import conversation_filters, conversation_scope
 from server.queries.pagination import DEFAULT_LIMIT, decode_time_id_cursor, page
 from server.queries.views import conversation_view, message_view
 from server.storage import tables as t
@@ -29,12 +32,39 @@ async def labels_of(conn: AsyncConnection, ids: list[int]) -> dict[int, list[str
     return out
 
 
+async def conversation_views(
+    conn: AsyncConnection, actor: Actor, rows: Sequence[AnyRow]
+) -> list[dict[str, Any]]:
+    """A page of conversations as the API shows them. `rows` are
+    conversations rows plus `my_read_seq`, the asking agent's read position
+    (an outer join of conversation_reads; NULL when it read nothing yet).
+    Labels and extras take one query each for the whole page; a
+    conversation deleted between those reads is left out."""
+    ids = [r.id for r in rows]
+    labels = await labels_of(conn, ids)
+    extras = await extras_of(conn, ids)
+    is_agent = actor.agent_id is not None
+    return [
+        conversation_view(
+            row,
+            labels[row.id],
+            (row.my_read_seq or 0) if is_agent else None,
+            extras=extras[row.id],
+        )
+        for row in rows
+        if row.id in extras
+    ]
+
+
 async def conversation_detail(
     conn: AsyncConnection, actor: Actor, conversation_id: int
 ) -> dict[str, Any]:
     row = await access_conversation(conn, actor, conversation_id)
     labels = (await labels_of(conn, [row.id]))[row.id]
-    return conversation_view(row, labels, await _read_seq(conn, actor, row.id))
+    extras = (await extras_of(conn, [row.id])).get(row.id)
+    if extras is None:  # deleted since the access check
+        raise NotFound("conversation not found")
+    return conversation_view(row, labels, await _read_seq(conn, actor, row.id), extras=extras)
 
 
 async def _read_seq(conn: AsyncConnection, actor: Actor, conversation_id: int) -> int | None:
@@ -76,29 +106,22 @@ async def list_conversations(
             t.conversation_reads,
             sa.and_(r.conversation_id == c.id, r.agent_id == actor.agent_id),
         )
-        .where(c.workspace_id == actor.workspace_id, inbox_filter(c.inbox_id, visible))
-    )
-    if status:
-        stmt = stmt.where(c.status.in_(status))
-    if inbox_id is not None:
-        stmt = stmt.where(c.inbox_id == inbox_id)
-    if team_id is not None:
-        stmt = stmt.where(c.team_id == team_id)
-    if assignee_id is not None:
-        stmt = stmt.where(c.assignee_id == assignee_id)
-    if contact_id is not None:
-        stmt = stmt.where(c.contact_id == contact_id)
-    if unassigned:
-        stmt = stmt.where(c.assignee_id.is_(None))
-    if mine:
-        stmt = stmt.where(c.assignee_id == actor.agent_id)
-    if label is not None:
-        stmt = stmt.where(
-            sa.exists().where(
-                t.conversation_labels.c.conversation_id == c.id,
-                t.conversation_labels.c.label == label.strip().lower(),
+        .where(*conversation_scope(actor, visible))
+        # Built where the sidebar's saved-filter counts build theirs.
+        .where(
+            *conversation_filters(
+                actor,
+                status=status,
+                inbox_id=inbox_id,
+                team_id=team_id,
+                assignee_id=assignee_id,
+                contact_id=contact_id,
+                label=label,
+                unassigned=unassigned,
+                mine=mine,
             )
         )
+    )
     if cursor is not None:
         at, last_id = decode_time_id_cursor(cursor)
         stmt = stmt.where(
@@ -106,12 +129,7 @@ async def list_conversations(
         )
     stmt = stmt.order_by(c.last_activity_at.desc(), c.id.desc()).limit(limit + 1)
     rows = (await conn.execute(stmt)).all()
-    labels = await labels_of(conn, [r.id for r in rows])
-    is_agent = actor.agent_id is not None
-    items = [
-        conversation_view(row, labels[row.id], (row.my_read_seq or 0) if is_agent else None)
-        for row in rows
-    ]
+    items = await conversation_views(conn, actor, rows)
     return page(items, limit, lambda item: (item["last_activity_at"], item["id"]))
 
 

@@ -1,5 +1,6 @@
 """How many conversations each sidebar view holds (F4): Mine, Unassigned,
-All, per inbox, per team and per label — for what the agent may see.
+All, per inbox, per team and per label — for what the agent may see —
+and each of the agent's saved filters.
 
 Two grouped scans of the agent's visible conversations in the given
 statuses instead of one count query per view: the sidebar asks for all
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.domain.actors import Actor
 from server.queries.access import inbox_filter, visible_inbox_ids
+from server.queries.saved_filters import saved_filter_counts
 from server.storage import tables as t
 
 
@@ -61,4 +63,7 @@ async def conversation_counts(
         "inboxes": {str(k): v for k, v in sorted(inboxes.items())},
         "teams": {str(k): v for k, v in sorted(teams.items())},
         "labels": {row.label: row.n for row in sorted(labels, key=lambda r: r.label)},
+        # The asker's saved filters count as their own list would: their
+        # own statuses, not the ones asked for here.
+        "saved_filters": await saved_filter_counts(conn, actor),
     }

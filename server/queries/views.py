@@ -4,10 +4,13 @@ Secrets never appear here."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from server.domain.sniff import is_inline_image
 from server.queries.access import AnyRow
+
+if TYPE_CHECKING:
+    from server.queries.conversation_extras import ConversationExtras
 
 
 def iso(value: datetime | None) -> str | None:
@@ -15,10 +18,16 @@ def iso(value: datetime | None) -> str | None:
 
 
 def conversation_view(
-    row: AnyRow, labels: list[str], my_read_seq: int | None = None
+    row: AnyRow,
+    labels: list[str],
+    my_read_seq: int | None = None,
+    *,
+    extras: ConversationExtras,
 ) -> dict[str, Any]:
     """`my_read_seq`: how far the agent asking has read (None when no agent
-    asks); `unread` counts the messages after it."""
+    asks); `unread` counts the messages after it. `extras` (contact,
+    channel, last message) come from `conversation_extras.extras_of`,
+    loaded for a whole page at once."""
     return {
         "id": row.id,
         "inbox_id": row.inbox_id,
@@ -39,6 +48,11 @@ def conversation_view(
         "agent_last_read_seq": row.agent_last_read_seq,
         "contact_last_read_seq": row.contact_last_read_seq,
         "unread": None if my_read_seq is None else max(row.last_seq - my_read_seq, 0),
+        "contact": extras.contact,
+        "channel": extras.channel,
+        "last_message": extras.last_message,
+        # Set once merged into another conversation, where its messages went.
+        "merged_into_id": row.merged_into_id,
     }
 
 

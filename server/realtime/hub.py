@@ -45,6 +45,7 @@ from server.realtime.visibility import (
     Viewer,
     access_change,
     can_see,
+    narrow,
 )
 from server.runtime import Runtime
 
@@ -186,6 +187,10 @@ class Connection:
             out = self.project_event(wire)
             if out is not None:
                 self.send(out)
+            return
+        shown = narrow(viewer, wire)
+        if shown is not wire:  # this viewer gets less than the shared frame
+            self.send(event_frame(shown))
         else:
             self.send(frame if frame is not None else event_frame(wire))
 

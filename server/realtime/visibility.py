@@ -19,11 +19,22 @@ _PERSONAL = {
     "api_token.created",
     "api_token.revoked",
     "agent.password_changed",
+    # An agent's own sidebar: its saved filters.
+    "saved_filter.created",
+    "saved_filter.updated",
+    "saved_filter.deleted",
 }
 
 
 # Canned-response events go only to their response's audience.
 _CANNED = "canned_response."
+
+# Macro events go only to their macro's audience (`_reads_macro`).
+_MACRO = "macro."
+
+# Contact-merge events list the conversations that moved, each with its
+# inbox; an agent is told only of those in inboxes it can see (`narrow`).
+_CONTACT_MERGES = {"contact.merged", "contact.merge_undone"}
 
 
 class CloseCode(IntEnum):
@@ -76,12 +87,28 @@ def can_see(viewer: Viewer, event: dict[str, Any]) -> bool:
         return data.get("agent_id") == viewer.agent_id and viewer.agent_id is not None
     if event["type"].startswith(_CANNED) and not _reads_canned_response(viewer, data):
         return False
+    if event["type"].startswith(_MACRO) and not _reads_macro(viewer, data):
+        return False
     if viewer.conversations is not None:
         return event.get("conversation_id") in viewer.conversations
     inbox_id = event.get("inbox_id")
     if inbox_id is None:
         return viewer.agent_id is not None  # workspace-wide: agents, teams, contacts
     return viewer.inboxes is None or inbox_id in viewer.inboxes
+
+
+def narrow(viewer: Viewer, event: dict[str, Any]) -> dict[str, Any]:
+    """The event as `viewer` may see it, once `can_see` allowed it: the
+    event itself, or a copy without the parts this viewer can't read (a
+    contact merge's conversations in other inboxes)."""
+    if event["type"] not in _CONTACT_MERGES or viewer.inboxes is None:
+        return event
+    data = event["data"]
+    moved = data.get("conversations", [])
+    kept = [c for c in moved if c.get("inbox_id") in viewer.inboxes]
+    if len(kept) == len(moved):
+        return event
+    return {**event, "data": {**data, "conversations": kept}}
 
 
 def _reads_canned_response(viewer: Viewer, data: dict[str, Any]) -> bool:
@@ -96,6 +123,18 @@ def _reads_canned_response(viewer: Viewer, data: dict[str, Any]) -> bool:
     if scope == "team":
         return viewer.teams is None or data.get("team_id") in viewer.teams
     return scope in ("workspace", "inbox")
+
+
+def _reads_macro(viewer: Viewer, data: dict[str, Any]) -> bool:
+    """The audience of a macro (server.queries.macros): agents only; a
+    personal one its owner alone, admins included. A run (`macro.used`)
+    is then checked like any event with an inbox."""
+    if viewer.agent_id is None or viewer.visitor is not None:
+        return False
+    scope = data.get("scope")
+    if scope == "personal":
+        return data.get("agent_id") == viewer.agent_id
+    return scope == "workspace"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,4 +209,21 @@ def _visitor_change(viewer: Viewer, scope: VisitorScope, event: dict[str, Any]) 
     identified = kind == "visitor.identified" and data.get("session_id") == scope.session_id
     if identified and data.get("contact_id") != scope.contact_id:
         return RefreshAccess()
+    if _regrouped(viewer, scope, kind, data):
+        return RefreshAccess()
     return None
+
+
+def _regrouped(viewer: Viewer, scope: VisitorScope, kind: str, data: dict[str, Any]) -> bool:
+    """A merge changed which conversations (or messages) this visitor
+    follows: its contact took part in a contact merge or its undo (its
+    session may now be the other contact's, or that contact's
+    conversations are now its own), or one of its conversations took
+    part in a conversation merge (messages moved and were renumbered).
+    The events themselves are never a visitor's to see."""
+    if kind in _CONTACT_MERGES:
+        return scope.contact_id in (data.get("survivor_id"), data.get("merged_id"))
+    if kind == "conversation.merged" and viewer.conversations is not None:
+        touched = {data.get("conversation_id"), data.get("source_id")}
+        return not touched.isdisjoint(viewer.conversations)
+    return False

@@ -146,8 +146,9 @@ async def widget_socket(ws: WebSocket) -> None:
 
 
 async def _reload(runtime: Runtime, session_id: int, conn: Connection) -> None:
-    """The session was identified as another contact: follow that contact's
-    conversations from now on, and tell the widget to reload its state."""
+    """The session was identified as another contact, or a merge changed
+    its contact's conversations (server.realtime.visibility): follow the
+    conversations it has now, and tell the widget to reload its state."""
     session = await read(runtime, visitor_session_by_id, session_id)
     if session is None:
         conn.request_close(Close(CloseCode.UNAUTHENTICATED, "widget session ended"))

@@ -16,15 +16,22 @@ import pytest
 
 from server.actions.attachments import do_upload_attachment, store_file
 from server.actions.canned_responses import do_create_canned_response
-from server.actions.contacts import IdentityInput
+from server.actions.contact_merges import do_merge_contacts
+from server.actions.contacts import IdentityInput, do_create_contact
 from server.actions.context import perform
+from server.actions.conversations import do_create_conversation
+from server.actions.macros import do_create_macro
 from server.actions.messages import do_receive_message, do_send_message
+from server.actions.saved_filters import do_create_saved_filter
 from server.actions.teams import do_create_team
 from server.actions.tokens import do_create_api_token, do_revoke_api_token
 from server.actions.visitors import do_send_visitor_message, do_start_visitor_session
+from server.domain.macros import MacroScope
 from server.domain.values import CannedScope, IdentityKind
 from server.http.api import Endpoint
 from server.http.routes import API_PREFIX, ENDPOINTS
+from server.queries.audit import list_audit_log
+from server.queries.reading import read
 from server.runtime import Runtime
 from tests.support import Workspace, client, login, seed_workspace
 
@@ -80,6 +87,39 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("POST", "/canned_responses/{canned_response_id}/preview"): Case(
         404, {"conversation_id": "{conversation_id}"}
     ),
+    # A workspace macro: every agent reads it, only admins change it, and
+    # running it needs the conversation (behind the other inbox).
+    ("GET", "/macros/{macro_id}"): Case(200),
+    ("PATCH", "/macros/{macro_id}"): Case(403, {"name": "Renamed"}),
+    ("DELETE", "/macros/{macro_id}"): Case(403),
+    ("POST", "/macros/{macro_id}/run"): Case(404, {"conversation_id": "{conversation_id}"}),
+    # The admin's own saved filter: nobody else's to see.
+    ("PATCH", "/saved_filters/{saved_filter_id}"): Case(404, {"name": "Renamed"}),
+    ("DELETE", "/saved_filters/{saved_filter_id}"): Case(404),
+    # Contacts are every agent's, so any agent may preview and merge them
+    # (the merge really happens: the preview comes first in the table).
+    ("GET", "/contacts/{contact_id}/merge_preview"): Case(
+        200, query={"other_id": "{other_contact_id}"}
+    ),
+    ("POST", "/contacts/{contact_id}/merge"): Case(201, {"other_id": "{other_contact_id}"}),
+    # The target merge is the admin's: another agent may see it, not undo it.
+    ("POST", "/contact_merges/{merge_id}/undo"): Case(403),
+    ("POST", "/conversations/{conversation_id}/merge"): Case(
+        404, {"source_id": "{source_conversation_id}"}
+    ),
+}
+
+
+# Routes that take no ids but find objects by text. Each query names the
+# targets of `make_targets` by name, identity or message text: a caller
+# who may not see them must not find them (checked in the tests below).
+SEARCHES: dict[tuple[str, str], list[dict[str, str]]] = {
+    ("GET", "/search"): [
+        {"q": "Hidden Customer"},
+        {"q": "hidden@acme.test"},
+        {"q": "billing question"},
+        {"q": "your invoice"},
+    ],
 }
 
 
@@ -99,6 +139,12 @@ def takes_ids(ep: Endpoint) -> bool:
 def test_matrix_covers_every_route() -> None:
     with_ids = {(ep.method, ep.path) for ep in ENDPOINTS if takes_ids(ep)}
     assert set(MATRIX) == with_ids
+    searches = {
+        (ep.method, ep.path)
+        for ep in ENDPOINTS
+        if ep.query is not None and "q" in ep.query.required
+    }
+    assert set(SEARCHES) == searches
 
 
 @dataclasses.dataclass
@@ -143,6 +189,32 @@ async def make_targets(runtime: Runtime, ws: Workspace) -> Targets:
         title="Invoice",
         body="Hi {{contact.first_name}}, your invoice is attached.",
     )
+    source_conversation_id = await perform(
+        runtime,
+        ws.admin,
+        do_create_conversation,
+        inbox_id=ws.other_inbox_id,
+        contact_id=hidden.contact_id,
+    )
+    twins = [
+        await perform(runtime, ws.admin, do_create_contact, name=name)
+        for name in ("Twin A", "Twin B", "Other Twin")
+    ]
+    merge_id = await perform(
+        runtime, ws.admin, do_merge_contacts, contact_id=twins[0], other_id=twins[1]
+    )
+    audit = await read(runtime, list_audit_log, ws.admin)
+    macro_id = await perform(
+        runtime,
+        ws.admin,
+        do_create_macro,
+        scope=MacroScope.WORKSPACE,
+        name="Escalate",
+        actions=[{"type": "set_priority", "priority": "urgent"}],
+    )
+    saved_filter_id = await perform(
+        runtime, ws.admin, do_create_saved_filter, name="Billing", query={"mine": True}
+    )
     admin_token = await perform(runtime, ws.admin, do_create_api_token, name="admin script")
     agent_token = await perform(runtime, ws.agent, do_create_api_token, name="old script")
     await perform(runtime, ws.agent, do_revoke_api_token, token_id=agent_token.token_id)
@@ -157,6 +229,12 @@ async def make_targets(runtime: Runtime, ws: Workspace) -> Targets:
             "token_id": admin_token.token_id,
             "attachment_id": attachment["id"],
             "canned_response_id": canned_response_id,
+            "other_contact_id": twins[2],
+            "merge_id": merge_id,
+            "source_conversation_id": source_conversation_id,
+            "audit_entry_id": audit["items"][0]["id"],
+            "macro_id": macro_id,
+            "saved_filter_id": saved_filter_id,
         },
         revoked_token=agent_token.token,
     )
@@ -169,7 +247,8 @@ def request_for(
     for name in ep.path_params:
         path = path.replace("{" + name + "}", str(ids[name]))
     if case.query is not None:
-        path += "?" + urlencode(case.query)
+        query = {k: str(ids[v[1:-1]]) if v.startswith("{") else v for k, v in case.query.items()}
+        path += "?" + urlencode(query)
     body = None
     if case.body is not None:
         body = {
@@ -240,6 +319,7 @@ async def test_another_workspace_sees_nothing(
                 and not ep.path_params
                 and ep.path.count("/") == 1
                 and ep.auth == "agent"
+                and (ep.method, ep.path) not in SEARCHES
             ):
                 res = await outsider.get(API_PREFIX + ep.path)
                 assert res.status_code == 200, ep.path
@@ -252,8 +332,17 @@ async def test_another_workspace_sees_nothing(
                     "/inboxes": "inbox_id",
                     "/tokens": "token_id",
                     "/canned_responses": "canned_response_id",
+                    "/audit_log": "audit_entry_id",
+                    "/macros": "macro_id",
+                    "/saved_filters": "saved_filter_id",
                 }[ep.path]
                 assert targets.ids[key] not in ids, ep.path
+        # So is search: the targets' names and texts find nothing.
+        for (method, path), queries in SEARCHES.items():
+            for params in queries:
+                res = await outsider.request(method, API_PREFIX + path, params=params)
+                assert res.status_code == 200, f"{path} {params}: {res.text}"
+                assert res.json() == {"contacts": [], "conversations": []}, params
 
 
 async def test_agent_without_inbox_access(
@@ -275,6 +364,14 @@ async def test_agent_without_inbox_access(
         assert timeline.json()["items"] == []
         listed = await agent.get(f"{API_PREFIX}/conversations")
         assert targets.ids["conversation_id"] not in {c["id"] for c in listed.json()["items"]}
+        # Search never shows the conversation nor counts it; the contact is
+        # found by its name (visible workspace-wide, as GET /contacts lists it).
+        for params in SEARCHES[("GET", "/search")]:
+            found = (await agent.get(f"{API_PREFIX}/search", params=params)).json()
+            assert found["conversations"] == [], params
+            assert all(c["conversation_count"] == 0 for c in found["contacts"]), params
+        found = (await agent.get(f"{API_PREFIX}/search", params={"q": "hidden customer"})).json()
+        assert [c["id"] for c in found["contacts"]] == [targets.ids["contact_id"]]
 
 
 async def test_widget_routes_are_sealed_to_the_visitor(runtime: Runtime, ws: Workspace) -> None:

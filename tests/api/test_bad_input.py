@@ -13,8 +13,11 @@ import sqlalchemy as sa
 
 from server.actions.canned_responses import do_create_canned_response
 from server.actions.context import perform
+from server.actions.macros import do_create_macro
+from server.actions.saved_filters import do_create_saved_filter
 from server.actions.teams import do_create_team
 from server.actions.visitors import do_start_visitor_session
+from server.domain.macros import MacroScope
 from server.domain.values import CannedScope
 from server.http.api import Endpoint
 from server.http.routes import API_PREFIX, ENDPOINTS
@@ -66,6 +69,20 @@ VALID: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/canned_responses/{canned_response_id}/preview"): {
         "conversation_id": "{conversation_id}"
     },
+    ("POST", "/macros"): {"scope": "workspace", "name": "Fuzz", "actions": [{"type": "resolve"}]},
+    ("PATCH", "/macros/{macro_id}"): {"name": "Fuzzed"},
+    ("POST", "/macros/{macro_id}/run"): {"conversation_id": "{conversation_id}"},
+    ("POST", "/saved_filters"): {"name": "Fuzz", "query": {"status": ["open"]}},
+    ("PATCH", "/saved_filters/{saved_filter_id}"): {"name": "Fuzzed"},
+    ("POST", "/contacts/{contact_id}/merge"): {"other_id": "{contact_id}"},
+    ("POST", "/conversations/{conversation_id}/merge"): {"source_id": "{conversation_id}"},
+}
+
+# Valid required query parameters of GET routes that have some, so that
+# the one broken parameter is what fails (required ones are checked first).
+VALID_QUERY: dict[tuple[str, str], dict[str, str]] = {
+    ("GET", "/search"): {"q": "hello"},
+    ("GET", "/contacts/{contact_id}/merge_preview"): {"other_id": "1"},
 }
 
 
@@ -95,6 +112,12 @@ def bad_values(field: Field) -> list[Any]:
 
 def test_every_body_route_has_a_valid_sample() -> None:
     assert {(ep.method, ep.path) for ep in ENDPOINTS if ep.body is not None} == set(VALID)
+    required_query = {
+        (ep.method, ep.path)
+        for ep in ENDPOINTS
+        if ep.method == "GET" and ep.query is not None and ep.query.required
+    }
+    assert required_query == set(VALID_QUERY)
 
 
 def fill(template: Any, ids: dict[str, int]) -> Any:
@@ -128,6 +151,8 @@ async def counts(runtime: Runtime) -> dict[str, int]:
                 t.sessions,
                 t.attachments,
                 t.canned_responses,
+                t.macros,
+                t.saved_filters,
             )
         }
 
@@ -162,6 +187,17 @@ async def test_malformed_bodies_are_refused_by_field_and_write_nothing(
         shortcut="existing",
         title="Existing",
         body="Hello",
+    )
+    ids["macro_id"] = await perform(
+        runtime,
+        ws.admin,
+        do_create_macro,
+        scope=MacroScope.WORKSPACE,
+        name="Existing",
+        actions=[{"type": "add_label", "label": "fuzzed"}],
+    )
+    ids["saved_filter_id"] = await perform(
+        runtime, ws.admin, do_create_saved_filter, name="Existing", query={}
     )
     before = await counts(runtime)
     for ep in ENDPOINTS:
@@ -203,13 +239,14 @@ async def test_malformed_query_parameters(ws: Workspace, admin_client: httpx.Asy
         if ep.method != "GET" or ep.query is None or any(p not in ids for p in ep.path_params):
             continue
         target = url(ep, ids)
+        valid = VALID_QUERY.get((ep.method, ep.path), {})
         res = await admin_client.get(target, params={"no_such_param": "1"})
         assert_clean_4xx(res, f"{ep.path} unknown param", "no_such_param")
         for name, field in ep.query.fields.items():
             for bad in ("\x00", "x" * 20_000, "-99999999999999999999999"):
                 if isinstance(field, Str) and bad == "-99999999999999999999999":
                     continue
-                res = await admin_client.get(target, params={name: bad})
+                res = await admin_client.get(target, params={**valid, name: bad})
                 assert_clean_4xx(res, f"{ep.path} {name}={bad[:20]!r}", name)
 
 

@@ -138,6 +138,7 @@ async def test_create_get_update_contact(
         ],
         "created_at": iso(),
         "last_seen_at": None,
+        "merged_into_id": None,
     }
     assert [e[0] for e in await events_since(runtime, before)] == [
         "contact.created",

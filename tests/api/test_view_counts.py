@@ -81,6 +81,7 @@ async def test_counts_per_view_for_what_the_agent_may_see(
         "inboxes": {str(ws.inbox_id): 3, str(ws.other_inbox_id): 1},
         "teams": {str(team): 2},
         "labels": {"billing": 2, "vip": 2},
+        "saved_filters": [],
     }
     # The agent sees only its inbox: nothing from the other one leaks.
     agent = (await agent_client.get(f"{API}/views/counts")).json()
@@ -92,6 +93,7 @@ async def test_counts_per_view_for_what_the_agent_may_see(
         "inboxes": {str(ws.inbox_id): 3},
         "teams": {str(team): 1},
         "labels": {"billing": 1, "vip": 2},
+        "saved_filters": [],
     }
     wider = (await admin_client.get(f"{API}/views/counts?status=pending,open")).json()
     assert (wider["statuses"], wider["all"], wider["unassigned"]) == (["open", "pending"], 5, 2)

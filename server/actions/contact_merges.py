@@ -1,0 +1,321 @@
+"""Merging two contacts into one, and undoing it (FEATURES.md F3).
+
+`do_merge_contacts` folds the *merged* contact into the *survivor*: its
+conversations (their messages follow, as each message carries its
+conversation's contact), identities, tracked events and widget sessions
+move over; the survivor gains the attributes it lacked (where both have a
+key, the survivor's value stays); the merged contact is kept, hidden,
+with `merged_into_id` set, so that GET /contacts/{id} can point to the
+survivor and an undo can bring it back. A `contact_merges` row records
+exactly which rows moved and the survivor's attributes before, the audit
+log says who did it, and `contact.merged` tells everyone.
+
+Who may merge: any agent, as every agent sees and edits every contact of
+its workspace (server.queries.access). The merged contact's conversations
+in inboxes the agent can't see move too: they are that customer's, and
+the preview counts them without showing them.
+
+`do_undo_contact_merge` puts back exactly the recorded rows that are
+still on the survivor: anything created on the survivor after the merge
+(a new conversation, a new tracked event) stays there. Allowed within
+UNDO_WINDOW, to whoever merged or an admin, once, and only while neither
+contact has been merged again and no moved conversation was merged with
+another since (the two contacts' messages would no longer separate).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from server.actions.audit import record_audit
+from server.actions.context import ActionContext
+from server.domain.errors import Conflict, Forbidden, NotFound
+from server.domain.events import ContactMerged, ContactMergeUndone
+from server.domain.merges import (
+    check_contact_merge,
+    merge_attributes,
+    moved_counts,
+    undo_refusal,
+    unmerge_attributes,
+)
+from server.queries.access import AnyRow
+from server.storage import tables as t
+
+# Rows owned through `contact_id` that move with a contact, by their key in
+# contact_merges.moved. Conversations are handled apart: their inbox goes
+# into the event, and their messages follow them.
+_OWNED = {
+    "identities": t.contact_identities,
+    "contact_events": t.contact_events,
+    "visitor_sessions": t.visitor_sessions,
+}
+
+# Ids per statement when moving rows back by id: well under the bound
+# parameter limits of SQLite and asyncpg, for a contact with a long history.
+_CHUNK = 500
+
+
+def _chunks(ids: Sequence[int]) -> Iterator[list[int]]:
+    for i in range(0, len(ids), _CHUNK):
+        yield list(ids[i : i + _CHUNK])
+
+
+async def _lock_pair(
+    ctx: ActionContext, survivor_id: int, other_id: int, *, other_field: str | None
+) -> tuple[AnyRow, AnyRow]:
+    """Both contacts, locked (in id order, so two merges of the same pair
+    can't deadlock) until the end of the transaction. A contact of another
+    workspace is not found, like one that does not exist."""
+    c = t.contacts.c
+    rows = {
+        row.id: row
+        for row in await ctx.conn.execute(
+            sa.select(t.contacts)
+            .where(c.id.in_([survivor_id, other_id]), c.workspace_id == ctx.actor.workspace_id)
+            .order_by(c.id)
+            .with_for_update()
+        )
+    }
+    if survivor_id not in rows:
+        raise NotFound("contact not found")
+    if other_id not in rows:
+        raise NotFound(f"{other_field or 'contact'}: contact not found", field=other_field)
+    return rows[survivor_id], rows[other_id]
+
+
+def _conversation_refs(rows: Sequence[AnyRow]) -> list[dict[str, int]]:
+    return sorted(({"id": r.id, "inbox_id": r.inbox_id} for r in rows), key=lambda c: c["id"])
+
+
+async def do_merge_contacts(ctx: ActionContext, *, contact_id: int, other_id: int) -> int:
+    """Merge contact `other_id` into contact `contact_id` (the survivor).
+    Returns the merge's id (for its undo)."""
+    check_contact_merge(contact_id, None, other_id, None)
+    survivor, other = await _lock_pair(ctx, contact_id, other_id, other_field="other_id")
+    check_contact_merge(survivor.id, survivor.merged_into_id, other.id, other.merged_into_id)
+    conv = t.conversations.c
+    # Conversation merges among the merged contact's own conversations,
+    # so that an undo can tell them from ones made after this merge.
+    earlier_merges = [
+        [r.id, r.merged_into_id]
+        for r in await ctx.conn.execute(
+            sa.select(conv.id, conv.merged_into_id)
+            .where(conv.contact_id == other.id, conv.merged_into_id.is_not(None))
+            .order_by(conv.id)
+        )
+    ]
+    conversations = _conversation_refs(
+        (
+            await ctx.conn.execute(
+                t.conversations.update()
+                .where(conv.contact_id == other.id)
+                .values(contact_id=survivor.id)
+                .returning(conv.id, conv.inbox_id)
+            )
+        ).all()
+    )
+    # After the conversations: on PostgreSQL that update waited for any
+    # message being appended to them, so this one sees those messages too.
+    messages = await ctx.conn.execute(
+        t.messages.update()
+        .where(t.messages.c.contact_id == other.id)
+        .values(contact_id=survivor.id)
+    )
+    moved: dict[str, Any] = {"conversations": [c["id"] for c in conversations]}
+    for key, table in _OWNED.items():
+        result = await ctx.conn.execute(
+            table.update()
+            .where(table.c.contact_id == other.id)
+            .values(contact_id=survivor.id)
+            .returning(table.c.id)
+        )
+        moved[key] = sorted(result.scalars().all())
+    attributes = merge_attributes(survivor.attributes, other.attributes)
+    if attributes.added:
+        await ctx.conn.execute(
+            t.contacts.update()
+            .where(t.contacts.c.id == survivor.id)
+            .values(attributes=attributes.attributes)
+        )
+    await ctx.conn.execute(
+        t.contacts.update().where(t.contacts.c.id == other.id).values(merged_into_id=survivor.id)
+    )
+    moved |= {
+        "messages": messages.rowcount,
+        "conversation_merges": earlier_merges,
+        "attributes_added": attributes.added,
+        "survivor_attributes": survivor.attributes,
+    }
+    merge_id: int = (
+        await ctx.conn.execute(
+            t.contact_merges.insert()
+            .values(
+                workspace_id=ctx.actor.workspace_id,
+                survivor_id=survivor.id,
+                merged_id=other.id,
+                moved=moved,
+                merged_by=ctx.actor.agent_id,
+                created_at=ctx.now,
+            )
+            .returning(t.contact_merges.c.id)
+        )
+    ).scalar_one()
+    await record_audit(
+        ctx,
+        "contact.merged",
+        "contact",
+        survivor.id,
+        {"merge_id": merge_id, "merged_id": other.id, "moved": moved_counts(moved)},
+    )
+    await ctx.emit(
+        ContactMerged(
+            workspace_id=ctx.actor.workspace_id,
+            survivor_id=survivor.id,
+            merged_id=other.id,
+            merge_id=merge_id,
+            conversations=conversations,
+        )
+    )
+    return merge_id
+
+
+async def _locked_merge(ctx: ActionContext, merge_id: int) -> AnyRow:
+    m = t.contact_merges.c
+    row: AnyRow | None = (
+        await ctx.conn.execute(
+            sa.select(t.contact_merges)
+            .where(m.id == merge_id, m.workspace_id == ctx.actor.workspace_id)
+            .with_for_update()
+        )
+    ).first()
+    if row is None:
+        raise NotFound("contact merge not found")
+    return row
+
+
+async def _conversations_merged_since(
+    ctx: ActionContext, ids: Sequence[int], earlier: list[list[int]]
+) -> list[int]:
+    """Moved conversations that took part in a conversation merge after the
+    contact merge (as source or target)."""
+    conv = t.conversations.c
+    before = {(source, target) for source, target in earlier}
+    found: set[int] = set()
+    for chunk in _chunks(ids):
+        rows = await ctx.conn.execute(
+            sa.select(conv.id, conv.merged_into_id).where(
+                conv.merged_into_id.is_not(None),
+                sa.or_(conv.id.in_(chunk), conv.merged_into_id.in_(chunk)),
+            )
+        )
+        found |= {r.id for r in rows if (r.id, r.merged_into_id) not in before}
+    return sorted(found)
+
+
+async def _move_back(
+    ctx: ActionContext,
+    table: sa.Table,
+    ids: Sequence[int],
+    survivor_id: int,
+    merged_id: int,
+    *returning: sa.ColumnElement[Any],
+) -> list[AnyRow]:
+    """Give the recorded rows that are still the survivor's back to the
+    merged contact; rows that went elsewhere since (a widget session
+    identified as someone else) stay where they are. Returns the `id` and
+    `returning` columns of the rows that moved."""
+    back: list[AnyRow] = []
+    for chunk in _chunks(ids):
+        result = await ctx.conn.execute(
+            table.update()
+            .where(table.c.id.in_(chunk), table.c.contact_id == survivor_id)
+            .values(contact_id=merged_id)
+            .returning(table.c.id, *returning)
+        )
+        back.extend(result.all())
+    return back
+
+
+async def do_undo_contact_merge(ctx: ActionContext, *, merge_id: int) -> None:
+    """Undo contact merge `merge_id` (the rules are in the module's
+    docstring): Forbidden for anyone but its agent or an admin, Conflict
+    when it can no longer be undone."""
+    merge = await _locked_merge(ctx, merge_id)
+    if not ctx.actor.is_admin and (
+        ctx.actor.agent_id is None or merge.merged_by != ctx.actor.agent_id
+    ):
+        raise Forbidden("only the agent who merged these contacts or an admin may undo it")
+    survivor, merged = await _lock_pair(ctx, merge.survivor_id, merge.merged_id, other_field=None)
+    refusal = undo_refusal(
+        now=ctx.now,
+        merged_at=merge.created_at,
+        undone_at=merge.undone_at,
+        survivor_merged_into=survivor.merged_into_id,
+    )
+    if refusal is not None:
+        raise Conflict(refusal)
+    if merged.merged_into_id != survivor.id:
+        # Only a merge sets merged_into_id and only its undo clears it, so
+        # this is a record out of step with the contacts: touch nothing.
+        raise Conflict("the merged contact no longer points at the survivor")
+    moved: dict[str, Any] = merge.moved
+    tangled = await _conversations_merged_since(
+        ctx, moved["conversations"], moved["conversation_merges"]
+    )
+    if tangled:
+        raise Conflict(
+            f"conversation {tangled[0]} was merged with another conversation since;"
+            " the two contacts' messages can no longer be told apart"
+        )
+    back = await _move_back(
+        ctx,
+        t.conversations,
+        moved["conversations"],
+        survivor.id,
+        merged.id,
+        t.conversations.c.inbox_id,
+    )
+    messages = 0
+    for chunk in _chunks([r.id for r in back]):
+        result = await ctx.conn.execute(
+            t.messages.update()
+            .where(t.messages.c.conversation_id.in_(chunk))
+            .values(contact_id=merged.id)
+        )
+        messages += result.rowcount
+    # What went back, in the shape of the merge's own record.
+    went_back: dict[str, Any] = {"conversations": [r.id for r in back], "messages": messages}
+    for key, table in _OWNED.items():
+        rows = await _move_back(ctx, table, moved[key], survivor.id, merged.id)
+        went_back[key] = [r.id for r in rows]
+    attributes = unmerge_attributes(survivor.attributes, moved["attributes_added"])
+    went_back["attributes_added"] = sorted(set(survivor.attributes) - set(attributes))
+    if attributes != survivor.attributes:
+        await ctx.conn.execute(
+            t.contacts.update().where(t.contacts.c.id == survivor.id).values(attributes=attributes)
+        )
+    await ctx.conn.execute(
+        t.contacts.update().where(t.contacts.c.id == merged.id).values(merged_into_id=None)
+    )
+    await ctx.conn.execute(
+        t.contact_merges.update().where(t.contact_merges.c.id == merge.id).values(undone_at=ctx.now)
+    )
+    await record_audit(
+        ctx,
+        "contact.merge_undone",
+        "contact",
+        survivor.id,
+        {"merge_id": merge.id, "merged_id": merged.id, "moved_back": moved_counts(went_back)},
+    )
+    await ctx.emit(
+        ContactMergeUndone(
+            workspace_id=ctx.actor.workspace_id,
+            survivor_id=survivor.id,
+            merged_id=merged.id,
+            merge_id=merge.id,
+            conversations=_conversation_refs(back),
+        )
+    )

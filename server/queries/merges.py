@@ -1,0 +1,129 @@
+"""Reading contact merges: the preview an agent sees before merging, and a
+merge as the API answers it (server.actions.contact_merges writes them).
+
+Like contacts themselves, merges are visible to every agent of the
+workspace; conversations, though, only as far as the caller's inboxes
+reach: the preview lists the ones it can see and counts the others.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from server.domain.actors import Actor
+from server.domain.errors import NotFound
+from server.domain.merges import (
+    check_contact_merge,
+    merge_attributes,
+    moved_counts,
+    undo_until,
+)
+from server.queries.access import AnyRow, access_contact, visible_inbox_ids
+from server.queries.contacts import contact_view, identities_of
+from server.queries.views import iso
+from server.storage import tables as t
+
+
+async def _count(conn: AsyncConnection, table: sa.Table, contact_id: int) -> int:
+    return int(
+        await conn.scalar(
+            sa.select(sa.func.count()).select_from(table).where(table.c.contact_id == contact_id)
+        )
+        or 0
+    )
+
+
+async def _contact(conn: AsyncConnection, actor: Actor, contact_id: int) -> dict[str, Any]:
+    row = await access_contact(conn, actor, contact_id)
+    return contact_view(row, (await identities_of(conn, [row.id]))[row.id])
+
+
+async def merge_preview(
+    conn: AsyncConnection, actor: Actor, contact_id: int, other_id: int
+) -> dict[str, Any]:
+    """What merging `other_id` into `contact_id` would do, refused exactly
+    as the merge itself would be."""
+    survivor = await access_contact(conn, actor, contact_id)
+    try:
+        other = await access_contact(conn, actor, other_id)
+    except NotFound:
+        raise NotFound("other_id: contact not found", field="other_id") from None
+    check_contact_merge(survivor.id, survivor.merged_into_id, other.id, other.merged_into_id)
+    identities = await identities_of(conn, [survivor.id, other.id])
+    attributes = merge_attributes(survivor.attributes, other.attributes)
+    conversations, hidden = await _conversations(conn, actor, other.id)
+    return {
+        "survivor": contact_view(survivor, identities[survivor.id]),
+        "merged": contact_view(other, identities[other.id]),
+        "conversations": conversations,
+        "hidden_conversations": hidden,
+        "identities": identities[other.id],
+        "attributes_added": sorted(attributes.added),
+        "attributes_conflicting": attributes.conflicting,
+        "tracked_events": await _count(conn, t.contact_events, other.id),
+        "visitor_sessions": await _count(conn, t.visitor_sessions, other.id),
+    }
+
+
+async def _conversations(
+    conn: AsyncConnection, actor: Actor, contact_id: int
+) -> tuple[list[dict[str, Any]], int]:
+    """The contact's conversations in inboxes the caller can see (newest
+    activity first), and how many others it has."""
+    c, inbox = t.conversations.c, t.inboxes.c
+    rows = (
+        await conn.execute(
+            sa.select(c.id, c.subject, c.status, c.inbox_id, inbox.name.label("inbox_name"))
+            .join(t.inboxes, inbox.id == c.inbox_id)
+            .where(c.contact_id == contact_id)
+            .order_by(c.last_activity_at.desc(), c.id.desc())
+        )
+    ).all()
+    visible = await visible_inbox_ids(conn, actor)
+    shown = [r for r in rows if visible is None or r.inbox_id in visible]
+    items = [
+        {
+            "id": r.id,
+            "subject": r.subject,
+            "status": r.status,
+            "inbox_id": r.inbox_id,
+            "inbox_name": r.inbox_name,
+        }
+        for r in shown
+    ]
+    return items, len(rows) - len(shown)
+
+
+def _merge_view(row: AnyRow, survivor: dict[str, Any], merged: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "survivor": survivor,
+        "merged": merged,
+        "merged_by": row.merged_by,
+        "created_at": iso(row.created_at),
+        "undo_until": iso(undo_until(row.created_at)),
+        "undone_at": iso(row.undone_at),
+        "moved": moved_counts(row.moved),
+    }
+
+
+async def contact_merge_detail(
+    conn: AsyncConnection, actor: Actor, merge_id: int
+) -> dict[str, Any]:
+    """A merge with both contacts as they are now, and what it moved."""
+    m = t.contact_merges.c
+    row: AnyRow | None = (
+        await conn.execute(
+            sa.select(t.contact_merges).where(
+                m.id == merge_id, m.workspace_id == actor.workspace_id
+            )
+        )
+    ).first()
+    if row is None:
+        raise NotFound("contact merge not found")
+    survivor = await _contact(conn, actor, row.survivor_id)
+    merged = await _contact(conn, actor, row.merged_id)
+    return _merge_view(row, survivor, merged)

@@ -1,0 +1,327 @@
+// The signed-in app: layout, routing, the live connection and how live
+// events change what is on screen.
+
+import { get, post } from "./api.js";
+import { refreshContactPage, showContactPage } from "./contact_page.js";
+import {
+  addMessages,
+  catchUpMessages,
+  closeConversation,
+  conversationStillOpen,
+  loadContact,
+  loadConversation,
+  loadCounts,
+  loadDirectory,
+  loadList,
+} from "./data.js";
+import { h, replace } from "./dom.js";
+import { installKeys } from "./keys.js";
+import { mountList } from "./list.js";
+import { Live } from "./live.js";
+import { initNotifications, noticeMessage, refreshTitle } from "./notify.js";
+import { mountPane } from "./pane.js";
+import { parseHash } from "./router.js";
+import { showSettings } from "./settings.js";
+import { mountSidebar } from "./sidebar.js";
+import { mountContactSidebar } from "./contact_sidebar.js";
+import { notify, on, state } from "./state.js";
+import { invalidateCanned } from "./canned.js";
+import { loadMacros } from "./macros.js";
+
+let live = null;
+let layout = null;
+const TYPING_TTL_MS = 6000;
+
+export function stopApp() {
+  if (live) live.stop();
+  live = null;
+}
+
+export function liveSend(frame) {
+  if (live) live.send(frame);
+}
+
+export function startApp(root, me) {
+  state.me = me;
+  const sidebar = h("nav", { class: "sidebar", "aria-label": "Views" });
+  const main = h("div", { class: "workspace" });
+  const banner = h("div", { class: "connection", role: "status", hidden: true });
+  layout = { sidebar, main, banner };
+  replace(root, h("div", { class: "app" }, sidebar, main), banner);
+  mountSidebar(sidebar);
+
+  on("connection", () => {
+    const text = { connecting: "Connecting…", offline: "Offline — reconnecting. Nothing you send is lost." }[state.connection];
+    banner.hidden = !text;
+    banner.textContent = text || "";
+    document.body.classList.toggle("is-offline", state.connection === "offline");
+  });
+
+  live = new Live({
+    onEvent: applyEvent,
+    onEphemeral: applyEphemeral,
+    onReady: (frame) => onReady(frame),
+    onResync: () => reloadEverything(),
+    onStatus: (status) => {
+      state.connection = status;
+      notify("connection");
+    },
+  });
+  installKeys();
+  initNotifications();
+  window.addEventListener("hashchange", () => route());
+  live.start();
+}
+
+let firstReady = true;
+
+async function onReady(frame) {
+  if (firstReady) {
+    firstReady = false;
+    await reloadEverything();
+    return;
+  }
+  // A resumed connection replayed what we missed; a catch-up on the open
+  // conversation covers messages that arrived while the socket was down
+  // without being in the replay window of its inbox.
+  if (frame.resumed) {
+    await Promise.all([catchUpMessages(), loadCounts(), loadList()]);
+    announceViewing();
+  }
+}
+
+// Everything at once: the list and the open conversation don't wait for
+// the directory or the counts (names fill in when those arrive).
+async function reloadEverything() {
+  await Promise.all([loadDirectory(), loadCounts(), loadMacros(), loadMineUnread(), route(true)]);
+}
+
+async function loadMineUnread() {
+  const page = await get("/conversations", { mine: true, status: ["open", "pending"], limit: 100 });
+  state.mineUnread = new Set(page.items.filter((c) => c.unread > 0).map((c) => c.id));
+  refreshTitle();
+}
+
+let currentPage = null;
+
+// `reload`: fetch the list and the open conversation again even if the
+// route didn't change (after a `resync`).
+async function route(reload = false) {
+  const next = parseHash(location.hash);
+  const previous = state.route;
+  state.route = next;
+  layout.main.className = `workspace page-${next.page}`;
+  if (next.page === "inbox") {
+    let listLoad = null;
+    if (currentPage !== "inbox") {
+      currentPage = "inbox";
+      const listColumn = h("section", { class: "list-column", "aria-label": "Conversations" });
+      const pane = h("main", { class: "pane", "aria-label": "Conversation" });
+      const contactColumn = h("aside", { class: "contact-column", "aria-label": "Contact" });
+      replace(layout.main, listColumn, pane, contactColumn);
+      mountList(listColumn);
+      mountPane(pane);
+      mountContactSidebar(contactColumn);
+      listLoad = loadList();
+    } else if (reload || previous.view !== next.view) {
+      if (previous.view !== next.view) state.selectedIndex = 0;
+      listLoad = loadList();
+    }
+    notify("route");
+    let conversationLoad = null;
+    if (next.conversationId === null) {
+      closeConversation();
+    } else if (reload || !state.conversation || state.conversation.id !== next.conversationId) {
+      conversationLoad = loadConversation(next.conversationId).then(markRead, () => closeConversation());
+    }
+    // The list and the conversation load side by side.
+    await Promise.all([listLoad, conversationLoad]);
+    announceViewing();
+  } else if (next.page === "contact") {
+    currentPage = "contact";
+    closeConversation();
+    notify("route");
+    await showContactPage(layout.main, next.contactId);
+    announceViewing();
+  } else {
+    currentPage = "settings";
+    closeConversation();
+    notify("route");
+    showSettings(layout.main, next.section);
+    announceViewing();
+  }
+}
+
+export function announceViewing() {
+  liveSend({ type: "viewing", conversation_id: state.conversation ? state.conversation.id : null });
+}
+
+// Tell the server the agent has seen the open conversation up to its last
+// message (only when the page is visible: a background tab hasn't seen it).
+export function markRead() {
+  const conversation = state.conversation;
+  if (!conversation || document.hidden || !state.messages.length) return;
+  const seq = state.messages[state.messages.length - 1].seq;
+  if (conversation.unread === 0 && (conversation._readSeq || 0) >= seq) return;
+  conversation._readSeq = seq;
+  conversation.unread = 0;
+  const row = state.list.find((c) => c.id === conversation.id);
+  if (row && row.unread) {
+    row.unread = 0;
+    notify("selection");
+  }
+  state.mineUnread.delete(conversation.id);
+  refreshTitle();
+  post(`/conversations/${conversation.id}/read`, { seq }).catch(() => {});
+}
+
+document.addEventListener("visibilitychange", () => markRead());
+
+let listTimer = null;
+function refreshListSoon() {
+  clearTimeout(listTimer);
+  listTimer = setTimeout(() => {
+    if (state.route.page === "inbox") loadList().catch(() => {});
+    loadCounts().catch(() => {});
+  }, 150);
+}
+
+let conversationTimer = null;
+function refreshConversationSoon(id) {
+  clearTimeout(conversationTimer);
+  conversationTimer = setTimeout(async () => {
+    if (!conversationStillOpen(id)) return;
+    const fresh = await get(`/conversations/${id}`).catch(() => null);
+    if (fresh && conversationStillOpen(id)) {
+      state.conversation = { ...fresh, _readSeq: state.conversation._readSeq };
+      notify("conversation-meta");
+    }
+  }, 100);
+}
+
+function messageFromEvent(data) {
+  return {
+    id: data.message_id,
+    conversation_id: data.conversation_id,
+    contact_id: data.contact_id,
+    seq: data.seq,
+    direction: data.direction,
+    sender_kind: data.sender_kind,
+    sender_id: data.sender_id,
+    private: data.private,
+    text: data.text,
+    html: data.html,
+    external_id: data.external_id || null,
+    delivery_status: data.direction === "inbound" ? "received" : "sent",
+    delivery_error: null,
+    attachments: data.attachments || [],
+    created_at: data.created_at,
+  };
+}
+
+function applyEvent(frame) {
+  const data = frame.data || {};
+  const type = frame.type;
+  const conversationId = data.conversation_id;
+  if (type === "message.created") {
+    if (conversationStillOpen(conversationId)) {
+      const last = state.messages.length ? state.messages[state.messages.length - 1].seq : 0;
+      addMessages([messageFromEvent(data)]);
+      if (data.seq > last + 1) catchUpMessages().catch(() => {});
+      clearTyping(conversationId, data.sender_kind === "contact" ? "visitor" : `agent:${data.sender_id}`);
+      markRead();
+    }
+    if (state.route.page === "contact" && state.route.contactId === data.contact_id) refreshContactPage();
+    noticeMessage(data);
+    refreshListSoon();
+    return;
+  }
+  if (type.startsWith("conversation.")) {
+    if (type === "conversation.merged" && conversationStillOpen(data.source_id)) {
+      // The open conversation was merged away: follow its messages.
+      location.hash = location.hash.replace(/\/c\/\d+$/, `/c/${conversationId}`);
+    } else if (conversationStillOpen(conversationId)) {
+      refreshConversationSoon(conversationId);
+      // Merged-in messages were appended after the last seq we have.
+      if (type === "conversation.merged") catchUpMessages().catch(() => {});
+    }
+    if (type === "conversation.assigned" && data.assignee_id !== state.me.id) {
+      state.mineUnread.delete(conversationId);
+      refreshTitle();
+    }
+    refreshListSoon();
+    return;
+  }
+  if (type.startsWith("contact.")) {
+    const contactId = data.contact_id ?? data.survivor_id;
+    if (state.contact && (state.contact.id === contactId || state.contact.id === data.merged_id)) {
+      if (type === "contact.merged" && state.contact.id === data.merged_id && state.route.page === "contact") {
+        location.hash = `#/contact/${data.survivor_id}`;
+      } else {
+        loadContact(state.contact.id).catch(() => {});
+      }
+    }
+    if (type === "contact.merged" || type === "contact.merge_undone") refreshListSoon();
+    notify("contact-event");
+    return;
+  }
+  if (type.startsWith("canned_response.")) {
+    invalidateCanned();
+    notify("canned");
+    return;
+  }
+  if (type.startsWith("macro.")) {
+    loadMacros().catch(() => {});
+    return;
+  }
+  if (type.startsWith("saved_filter.")) {
+    loadCounts().catch(() => {});
+    return;
+  }
+  if (type.startsWith("agent.") || type.startsWith("team.") || type.startsWith("inbox.")) {
+    loadDirectory().catch(() => {});
+    if (type.startsWith("inbox.member") || type.startsWith("team.member")) refreshListSoon();
+  }
+}
+
+function clearTyping(conversationId, key) {
+  const map = state.typing.get(conversationId);
+  if (map && map.delete(key)) notify("typing");
+}
+
+function applyEphemeral(frame) {
+  if (frame.type === "typing") {
+    if (frame.agent_id === state.me.id) return;
+    const key = frame.agent_id === null ? "visitor" : `agent:${frame.agent_id}`;
+    const map = state.typing.get(frame.conversation_id) || new Map();
+    state.typing.set(frame.conversation_id, map);
+    if (frame.typing) {
+      map.set(key, {
+        agentId: frame.agent_id,
+        visitor: frame.agent_id === null,
+        private: Boolean(frame.private),
+        until: Date.now() + TYPING_TTL_MS,
+      });
+      setTimeout(() => {
+        const entry = map.get(key);
+        if (entry && entry.until <= Date.now()) {
+          map.delete(key);
+          notify("typing");
+        }
+      }, TYPING_TTL_MS + 50);
+    } else {
+      map.delete(key);
+    }
+    notify("typing");
+  } else if (frame.type === "viewing") {
+    state.viewing.set(frame.conversation_id, frame.agent_ids || []);
+    notify("viewing");
+  } else if (frame.type === "presence") {
+    if (frame.agents) {
+      state.presence = new Map(Object.entries(frame.agents).map(([k, v]) => [Number(k), v]));
+    } else {
+      state.presence.set(frame.agent_id, frame.status);
+    }
+    notify("presence");
+  }
+}

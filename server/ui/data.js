@@ -1,0 +1,190 @@
+// Loading state from the REST API. Every loader is safe to call again
+// (after a reconnect or a `resync`): it replaces what it loads.
+
+import { get } from "./api.js";
+import { notify, state } from "./state.js";
+
+const STATUS_FILTERS = {
+  open: ["open"],
+  pending: ["pending"],
+  snoozed: ["snoozed"],
+  resolved: ["resolved"],
+  all: ["open", "pending", "snoozed", "resolved"],
+};
+
+export async function loadDirectory() {
+  const [agents, teams, inboxes] = await Promise.all([
+    get("/agents"),
+    get("/teams"),
+    get("/inboxes"),
+  ]);
+  state.agents = new Map(agents.items.map((a) => [a.id, a]));
+  state.teams = new Map(teams.items.map((t) => [t.id, t]));
+  state.inboxes = new Map(inboxes.items.map((i) => [i.id, i]));
+  notify("directory");
+}
+
+export async function loadCounts() {
+  const [counts, filters] = await Promise.all([
+    get("/views/counts", { status: ["open", "pending"] }),
+    get("/saved_filters").catch(() => ({ items: [] })),
+  ]);
+  const countOf = new Map((counts.saved_filters || []).map((f) => [f.id, f.count]));
+  state.counts = counts;
+  state.savedFilters = filters.items.map((f) => ({ ...f, count: countOf.get(f.id) ?? null }));
+  notify("counts");
+}
+
+// The current view as a saved filter's query (the same filters the list
+// takes, ids as numbers).
+export function viewAsFilter(view, statusFilter) {
+  const query = {};
+  for (const [key, value] of Object.entries(viewQuery(view, statusFilter))) {
+    if (key === "status") query.status = value;
+    else if (key.endsWith("_id")) query[key] = Number(value);
+    else query[key] = value;
+  }
+  return query;
+}
+
+// The list query of a sidebar view (route.view) and the status tab.
+export function viewQuery(view, statusFilter) {
+  const query = { status: STATUS_FILTERS[statusFilter] || STATUS_FILTERS.open };
+  const [kind, id] = view.split(":");
+  if (kind === "mine") query.mine = true;
+  else if (kind === "unassigned") query.unassigned = true;
+  else if (kind === "inbox") query.inbox_id = id;
+  else if (kind === "team") query.team_id = id;
+  else if (kind === "label") query.label = id;
+  else if (kind === "filter") {
+    const saved = state.savedFilters.find((f) => String(f.id) === id);
+    if (saved && saved.query) Object.assign(query, saved.query);
+  }
+  return query;
+}
+
+let listGeneration = 0;
+
+export async function loadList() {
+  const mine = ++listGeneration;
+  const page = await get("/conversations", { ...viewQuery(state.route.view, state.statusFilter), limit: 50 });
+  if (mine !== listGeneration) return;
+  state.list = page.items;
+  state.listMore = page.next_cursor || null;
+  const selected = state.route.conversationId;
+  const index = state.list.findIndex((c) => c.id === selected);
+  if (index >= 0) state.selectedIndex = index;
+  state.selectedIndex = Math.min(state.selectedIndex, Math.max(state.list.length - 1, 0));
+  notify("list");
+}
+
+export async function loadMoreList() {
+  if (!state.listMore) return;
+  const mine = listGeneration;
+  const page = await get("/conversations", {
+    ...viewQuery(state.route.view, state.statusFilter),
+    limit: 50,
+    cursor: state.listMore,
+  });
+  if (mine !== listGeneration) return;
+  const known = new Set(state.list.map((c) => c.id));
+  state.list.push(...page.items.filter((c) => !known.has(c.id)));
+  state.listMore = page.next_cursor || null;
+  notify("list");
+}
+
+let conversationGeneration = 0;
+
+// The conversation, its messages and its contact (with events and past
+// conversations) are fetched together: when the list already knows the
+// contact, nothing waits for the conversation to come back first.
+export async function loadConversation(id) {
+  const mine = ++conversationGeneration;
+  const known = state.list.find((c) => c.id === id);
+  const conversationRequest = get(`/conversations/${id}`);
+  const messagesRequest = get(`/conversations/${id}/messages`, { limit: 100 });
+  const contactRequest = known
+    ? contactBundle(known.contact_id)
+    : conversationRequest.then((c) => contactBundle(c.contact_id));
+  contactRequest.catch(() => {});
+  const [conversation, messages] = await Promise.all([conversationRequest, messagesRequest]);
+  if (mine !== conversationGeneration) return;
+  state.conversation = conversation;
+  state.messages = messages.items;
+  state.messagesHasOlder = messages.has_more;
+  if (state.contact && state.contact.id !== conversation.contact_id) {
+    state.contact = null;
+    state.contactExtras = null;
+  }
+  notify("conversation");
+  const bundle = await contactRequest;
+  if (mine !== conversationGeneration || bundle.contact.id !== conversation.contact_id) return;
+  state.contact = bundle.contact;
+  state.contactExtras = bundle.extras;
+  notify("contact");
+}
+
+async function contactBundle(contactId) {
+  const [contact, events, conversations] = await Promise.all([
+    get(`/contacts/${contactId}`),
+    get(`/contacts/${contactId}/events`, { limit: 20 }).catch(() => ({ items: [] })),
+    get("/conversations", { contact_id: contactId, status: STATUS_FILTERS.all, limit: 20 }),
+  ]);
+  return { contact, extras: { events: events.items, conversations: conversations.items } };
+}
+
+export function conversationStillOpen(id) {
+  return state.conversation !== null && state.conversation.id === id;
+}
+
+export async function loadOlderMessages() {
+  const conversation = state.conversation;
+  if (!conversation || !state.messages.length) return;
+  const page = await get(`/conversations/${conversation.id}/messages`, {
+    before_seq: state.messages[0].seq,
+    limit: 100,
+  });
+  if (!conversationStillOpen(conversation.id)) return;
+  state.messages = mergeMessages(page.items, state.messages);
+  state.messagesHasOlder = page.has_more;
+  notify("messages");
+}
+
+// Messages after the last one we have (fills any gap the live feed left).
+export async function catchUpMessages() {
+  const conversation = state.conversation;
+  if (!conversation) return;
+  const after = state.messages.length ? state.messages[state.messages.length - 1].seq : 0;
+  const page = await get(`/conversations/${conversation.id}/messages`, { after_seq: after, limit: 100 });
+  if (!conversationStillOpen(conversation.id)) return;
+  addMessages(page.items);
+}
+
+export function mergeMessages(a, b) {
+  const bySeq = new Map();
+  for (const m of [...a, ...b]) bySeq.set(m.seq, m);
+  return [...bySeq.values()].sort((x, y) => x.seq - y.seq);
+}
+
+export function addMessages(items) {
+  if (!items.length) return;
+  state.messages = mergeMessages(state.messages, items);
+  notify("messages");
+}
+
+export async function loadContact(contactId, generation = conversationGeneration) {
+  const bundle = await contactBundle(contactId);
+  if (generation !== conversationGeneration) return;
+  state.contact = bundle.contact;
+  state.contactExtras = bundle.extras;
+  notify("contact");
+}
+
+export function closeConversation() {
+  conversationGeneration += 1;
+  state.conversation = null;
+  state.messages = [];
+  state.contact = null;
+  state.contactExtras = null;
+  notify("conversation", "contact");
+}

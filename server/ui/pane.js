@@ -1,0 +1,133 @@
+// The conversation pane: header with the actions, the thread, who else is
+// here (viewing, typing, replying), and the composer.
+
+import { loadOlderMessages } from "./data.js";
+import { h, icon, replace } from "./dom.js";
+import { channelLabel, initials, statusLabel } from "./format.js";
+import { mountComposer } from "./composer.js";
+import { messageBubble } from "./message_view.js";
+import { actionButtons } from "./conversation_actions.js";
+import { agentName, channelOf, inboxName, on, state, teamName } from "./state.js";
+
+// The contact's name as the freshest source has it (never the previous
+// conversation's contact while the new one loads).
+function nameOf(c) {
+  if (state.contact && state.contact.id === c.contact_id) return state.contact.name;
+  return c.contact ? c.contact.name : "";
+}
+
+export function mountPane(root) {
+  const header = h("header", { class: "pane-header" });
+  const thread = h("div", { class: "thread", tabindex: "-1", "aria-label": "Messages" });
+  const presence = h("div", { class: "pane-presence", "aria-live": "polite" });
+  const composerSlot = h("div", { class: "composer-slot" });
+  const empty = h(
+    "div",
+    { class: "pane-empty" },
+    h("p", { text: "Pick a conversation with j / k and Enter." }),
+    h("p", { class: "muted", text: "Press ? for every shortcut, Ctrl+K to search." }),
+  );
+  replace(root, empty);
+  let composer = null;
+  let shownId = null;
+
+  const drawHeader = () => {
+    const c = state.conversation;
+    if (!c) return;
+    const contactName = nameOf(c);
+    const channel = channelOf(c);
+    const viewers = (state.viewing.get(c.id) || []).filter((id) => id !== state.me.id);
+    replace(
+      header,
+      h(
+        "div",
+        { class: "pane-title" },
+        h("h1", null, h("a", { href: `#/contact/${c.contact_id}`, class: "contact-link", text: contactName || `Contact ${c.contact_id}` })),
+        h(
+          "div",
+          { class: "pane-subtitle" },
+          h("span", { class: "channel", title: channelLabel(channel) }, icon(channel, channelLabel(channel)), inboxName(c.inbox_id)),
+          c.subject ? h("span", { class: "subject", text: c.subject }) : null,
+          h("span", { class: `status status-${c.status}`, text: statusLabel(c) }),
+          h("span", { class: "assignee-line", text: `${agentName(c.assignee_id)}${c.team_id ? ` · ${teamName(c.team_id)}` : ""}` }),
+          c.priority !== "none" ? h("span", { class: `priority priority-${c.priority}`, text: c.priority }) : null,
+          c.labels.map((l) => h("span", { class: "label-chip", text: l })),
+        ),
+      ),
+      h(
+        "div",
+        { class: "viewers", "aria-label": viewers.length ? "Also viewing" : null },
+        viewers.map((id) => h("span", { class: "avatar small", title: `${agentName(id)} is viewing`, text: initials(agentName(id)) })),
+      ),
+      actionButtons(c),
+    );
+  };
+
+  const drawThread = () => {
+    const c = state.conversation;
+    if (!c) return;
+    const atBottom = thread.scrollHeight - thread.scrollTop - thread.clientHeight < 80 || shownId !== c.id;
+    const contactName = nameOf(c);
+    const lastOutbound = [...state.messages].reverse().find((m) => m.sender_kind !== "contact" && !m.private);
+    replace(
+      thread,
+      state.messagesHasOlder
+        ? h("button", { class: "ghost load-older", type: "button", text: "Load older messages", on: { click: () => loadOlderMessages() } })
+        : null,
+      state.messages.map((m) =>
+        messageBubble(m, {
+          contactName,
+          channel: channelOf(c),
+          seen: lastOutbound && m === lastOutbound && c.contact_last_read_seq >= m.seq,
+        }),
+      ),
+      composer ? composer.pendingBubbles() : null,
+    );
+    if (atBottom) thread.scrollTop = thread.scrollHeight;
+    shownId = c.id;
+  };
+
+  const drawPresence = () => {
+    const c = state.conversation;
+    if (!c) return;
+    const typing = [...(state.typing.get(c.id) || new Map()).values()].filter((t) => t.until > Date.now());
+    const visitor = typing.find((t) => t.visitor);
+    const replying = typing.filter((t) => !t.visitor && !t.private);
+    const noting = typing.filter((t) => !t.visitor && t.private);
+    replace(
+      presence,
+      visitor ? h("p", { class: "typing", text: `${nameOf(c) || "The customer"} is typing…` }) : null,
+      replying.map((t) =>
+        h("p", { class: "collision", role: "alert" }, icon("flag"), `${agentName(t.agentId)} is typing a reply — you may be answering twice.`),
+      ),
+      noting.map((t) => h("p", { class: "typing", text: `${agentName(t.agentId)} is writing a note…` })),
+    );
+  };
+
+  on("conversation", () => {
+    const c = state.conversation;
+    if (!c) {
+      replace(root, empty);
+      composer = null;
+      shownId = null;
+      return;
+    }
+    replace(root, header, thread, presence, composerSlot);
+    composer = mountComposer(composerSlot, () => drawThread());
+    drawHeader();
+    drawThread();
+    drawPresence();
+  });
+  on("conversation-meta", () => {
+    drawHeader();
+    drawThread();
+  });
+  on("directory", drawHeader);
+  on("contact", () => {
+    drawHeader();
+    drawThread();
+  });
+  on("messages", drawThread);
+  on("viewing", drawHeader);
+  on("typing", drawPresence);
+}

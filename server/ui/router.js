@@ -1,0 +1,27 @@
+// Where the agent is, kept in the URL's hash so reload and back/forward work:
+//   #/v/<view>            a sidebar view (mine, unassigned, all, inbox:3, team:2, label:vip, filter:5)
+//   #/v/<view>/c/<id>     … with a conversation open
+//   #/contact/<id>        a contact's timeline
+//   #/settings/<page>     canned responses, macros
+
+export function parseHash(hash) {
+  const parts = hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
+  if (parts[0] === "contact" && /^\d+$/.test(parts[1] || "")) {
+    return { page: "contact", contactId: Number(parts[1]), view: null, conversationId: null };
+  }
+  if (parts[0] === "settings") {
+    return { page: "settings", section: parts[1] || "canned", view: null, conversationId: null };
+  }
+  const view = parts[0] === "v" && parts[1] ? parts[1] : "mine";
+  const conversationId = parts[2] === "c" && /^\d+$/.test(parts[3] || "") ? Number(parts[3]) : null;
+  return { page: "inbox", view, conversationId, contactId: null };
+}
+
+export function inboxHash(view, conversationId) {
+  const base = `#/v/${encodeURIComponent(view)}`;
+  return conversationId ? `${base}/c/${conversationId}` : base;
+}
+
+export function go(hash) {
+  if (location.hash !== hash) location.hash = hash;
+}

@@ -1,0 +1,59 @@
+// The app's state, in one place, and a tiny change notification: views
+// subscribe to the parts they draw and redraw when those change.
+
+export const state = {
+  me: null,
+  agents: new Map(),
+  teams: new Map(),
+  inboxes: new Map(),
+  counts: null,
+  savedFilters: [],
+  macros: [],
+  route: { view: "mine", conversationId: null, contactId: null, page: "inbox" },
+  statusFilter: "open",
+  list: [], // conversations of the current view, newest activity first
+  listMore: null, // cursor of the next page
+  selectedIndex: 0,
+  conversation: null, // the open conversation
+  messages: [], // its messages in seq order
+  contact: null, // the open conversation's (or contact page's) contact
+  contactExtras: null, // { events, conversations }
+  typing: new Map(), // conversation id -> Map(key -> {agentId, private, until, visitor})
+  viewing: new Map(), // conversation id -> agent ids
+  presence: new Map(), // agent id -> status
+  connection: "connecting",
+  mineUnread: new Set(), // conversations in Mine with messages I haven't seen
+};
+
+const listeners = new Map();
+
+export function on(topic, fn) {
+  if (!listeners.has(topic)) listeners.set(topic, new Set());
+  listeners.get(topic).add(fn);
+}
+
+export function notify(...topics) {
+  for (const topic of topics) for (const fn of listeners.get(topic) || []) fn();
+}
+
+export function agentName(id) {
+  if (id === null || id === undefined) return "Unassigned";
+  const agent = state.agents.get(id);
+  return agent ? agent.name : `Agent ${id}`;
+}
+
+export function teamName(id) {
+  const team = state.teams.get(id);
+  return team ? team.name : `Team ${id}`;
+}
+
+export function inboxName(id) {
+  const inbox = state.inboxes.get(id);
+  return inbox ? inbox.name : `Inbox ${id}`;
+}
+
+export function channelOf(conversation) {
+  if (conversation.channel) return conversation.channel;
+  const inbox = state.inboxes.get(conversation.inbox_id);
+  return inbox ? inbox.kind : "api";
+}
