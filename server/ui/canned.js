@@ -3,8 +3,8 @@
 
 import { get, post } from "./api.js";
 import { h } from "./dom.js";
+import { plural } from "./format.js";
 import { openPicker } from "./picker.js";
-import { state } from "./state.js";
 
 const previews = new Map(); // `${id}:${conversationId}` -> Promise<preview>
 
@@ -48,7 +48,7 @@ export function openCannedPicker(conversation, initial, onPick) {
           rendered.attachments.length
             ? h("ul", { class: "canned-preview-files" }, rendered.attachments.map((f) => h("li", { text: f.filename })))
             : null,
-          h("div", { class: "muted", text: `Used ${item.response.usage_count} times` }),
+          h("div", { class: "muted", text: `Used ${plural(item.response.usage_count, "time", "times")}` }),
         );
       } catch {
         return h("p", { class: "muted", text: "Preview unavailable." });
@@ -59,8 +59,4 @@ export function openCannedPicker(conversation, initial, onPick) {
       onPick({ id: item.id, text: rendered.text, attachments: rendered.attachments });
     },
   });
-}
-
-export function cannedAvailable() {
-  return state.conversation !== null;
 }

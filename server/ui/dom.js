@@ -47,10 +47,6 @@ export function replace(el, ...children) {
   return append(el, children);
 }
 
-export function $(selector, root = document) {
-  return root.querySelector(selector);
-}
-
 // An icon from the sprite-free set below: small inline SVG drawn with DOM
 // calls (no markup strings), so icons work under the page's CSP.
 const ICONS = {

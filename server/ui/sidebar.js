@@ -8,6 +8,12 @@ import { on, state } from "./state.js";
 
 export function mountSidebar(root) {
   const draw = () => replace(root, ...content());
+  // After a mouse click on a view, the keys (j, k, Enter…) belong to the
+  // list again, not to the link the click left focused.
+  root.addEventListener("click", (event) => {
+    const link = event.target instanceof Element ? event.target.closest("a") : null;
+    if (link && event.detail > 0) link.blur();
+  });
   on("counts", draw);
   on("directory", draw);
   // A route change only moves the highlight.
