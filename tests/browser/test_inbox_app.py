@@ -64,7 +64,8 @@ async def test_an_agent_works_a_conversation_with_the_keyboard_alone(
     page: Page, threadline: LiveServer, runtime: Runtime, ws: Workspace
 ) -> None:
     await sign_in(page, threadline.base_url, ws.agent_email)
-    await page.goto(f"{threadline.base_url}/#/v/unassigned")
+    # A mouse click on a view, then the keyboard: the keys go to the list.
+    await page.get_by_role("link", name="Unassigned").click()
     row = page.locator(".conversation-row", has_text="Cora Customer")
     await expect(row).to_be_visible()
     await expect(row.locator(".unread-count")).to_have_text("1")
