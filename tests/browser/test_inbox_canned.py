@@ -84,6 +84,10 @@ async def test_an_agent_answers_a_widget_visitor_with_a_filled_canned_response(
     pane = page.get_by_role("main", name="Conversation")
     await expect(pane.get_by_role("heading", name="Jamie Rivera")).to_be_visible()
 
+    # The visitor starts typing again: the agent sees it.
+    await frame.locator("#text").press_sequentially("Also")
+    await expect(pane.locator(".typing")).to_have_text("Jamie Rivera is typing…")
+
     # `/` in the composer opens the picker; the preview is filled in.
     box = pane.get_by_role("textbox", name="Reply")
     await box.click()
