@@ -92,3 +92,17 @@ async def launcher_state(page: Page) -> dict[str, Any]:
         if "expanded" in props and props.get("hasPopup") == "dialog":
             return {"name": node.get("name", {}).get("value"), "expanded": props["expanded"]}
     raise AssertionError("no launcher button in the accessibility tree")
+
+
+async def launcher_becomes(page: Page, expected: dict[str, Any], timeout: float = 5.0) -> None:
+    """Wait until the launcher tells assistive technology `expected`: its
+    name and state follow the chat frame's messages, a moment after the
+    click that changed them."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        state = await launcher_state(page)
+        if state == expected:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            assert state == expected
+        await asyncio.sleep(0.05)

@@ -13,7 +13,7 @@ from playwright.async_api import Browser, BrowserContext, Page, expect
 from server.actions.inboxes import NewInbox
 from server.runtime import Runtime
 from server.storage import tables as t
-from tests.browser.support import LAUNCHER, AppServer, launcher_state, widget_frame
+from tests.browser.support import LAUNCHER, AppServer, launcher_becomes, widget_frame
 from tests.realtime.live import LiveServer
 from tests.support import fetch_all
 
@@ -46,13 +46,13 @@ async def test_a_visitor_chats_with_an_agent_from_the_shop_page(
     await page.goto(shop.url)
     # The page hears about messages through the API (the stub queues this).
     await page.evaluate("window.heard = []; Threadline.on('message', m => heard.push(m))")
-    assert await launcher_state(page) == {"name": "Open chat", "expanded": False}
+    await launcher_becomes(page, {"name": "Open chat", "expanded": False})
 
     await page.locator(LAUNCHER).click()
     frame = await widget_frame(page)
     text = frame.locator("#text")
     await expect(text).to_be_focused()
-    assert await launcher_state(page) == {"name": "Close chat", "expanded": True}
+    await launcher_becomes(page, {"name": "Close chat", "expanded": True})
     await expect(frame.locator("#title")).to_have_text("Demo Shop")
     await expect(frame.get_by_role("dialog", name="Demo Shop")).to_be_visible()
     await text.press_sequentially(QUESTION)
@@ -97,12 +97,12 @@ async def test_a_visitor_chats_with_an_agent_from_the_shop_page(
     await page.wait_for_function(
         "document.activeElement && document.activeElement.matches('[data-threadline]')"
     )
-    assert await launcher_state(page) == {"name": "Open chat", "expanded": False}
+    await launcher_becomes(page, {"name": "Open chat", "expanded": False})
 
     # While it is closed, an answer counts as unread, in the page title too.
     await reply(threadline, agent_token, conversation_id, "Anything else?")
     await expect(page).to_have_title("(1) Demo Shop")
-    assert await launcher_state(page) == {"name": "Open chat, 1 unread", "expanded": False}
+    await launcher_becomes(page, {"name": "Open chat, 1 unread", "expanded": False})
     await page.locator(LAUNCHER).click()
     await expect(frame.get_by_text("Anything else?")).to_be_visible()
     await expect(page).to_have_title("Demo Shop")
@@ -181,7 +181,7 @@ async def test_the_open_widget_fills_a_narrow_screen(
         # The close button is in reach on a phone (the launcher is covered).
         await frame.get_by_role("button", name="Close chat").click()
         await expect(page.locator(LAUNCHER)).to_be_visible()
-        assert await launcher_state(page) == {"name": "Open chat", "expanded": False}
+        await launcher_becomes(page, {"name": "Open chat", "expanded": False})
     finally:
         await context.close()
 
