@@ -21,7 +21,7 @@ from server.actions.inboxes import NewInbox, do_update_inbox
 from server.domain.widget_identity import identity_hash
 from server.runtime import Runtime
 from server.storage import tables as t
-from tests.browser.support import LAUNCHER, AppServer, launcher_state, widget_frame
+from tests.browser.support import LAUNCHER, AppServer, launcher_becomes, widget_frame
 from tests.realtime.live import LiveServer
 from tests.support import Workspace, fetch_all
 
@@ -249,7 +249,7 @@ async def test_german_strings_and_the_keyboard(
     frame = await widget_frame(page)
     await expect(frame.locator("#text")).to_have_attribute("placeholder", "Nachricht schreiben…")
     await page.wait_for_function("document.title === 'Demo Shop'")
-    assert (await launcher_state(page))["name"] == "Chat öffnen"
+    await launcher_becomes(page, {"name": "Chat öffnen", "expanded": False})
 
     # Keyboard only: Tab to the launcher, Enter opens, focus goes in.
     await page.locator("body").focus()
