@@ -8,6 +8,7 @@ import { contactDetails } from "./contact_sidebar.js";
 import { h, replace } from "./dom.js";
 import { channelLabel, plural } from "./format.js";
 import { messageBubble } from "./message_view.js";
+import { setTitle } from "./notify.js";
 import { on, state } from "./state.js";
 import { toast } from "./toast.js";
 
@@ -44,7 +45,7 @@ async function loadPage(contactId) {
   if (!mounted || mounted.contactId !== contactId) return;
   state.contact = contact;
   state.contactExtras = { conversations: conversations.items, events: events.items };
-  document.title = `${contact.name} · Threadline`;
+  setTitle(contact.name);
   const channels = new Set(items.map((m) => m.channel));
   replace(
     mounted.head,

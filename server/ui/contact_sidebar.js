@@ -9,8 +9,8 @@ import { on, state } from "./state.js";
 
 export function mountContactSidebar(root) {
   const draw = () => replace(root, ...(state.contact ? contactDetails(state.contact, state.contactExtras) : []));
-  on("contact", draw);
-  on("conversation", draw);
+  on("contact", draw, root);
+  on("conversation", draw, root);
   draw();
 }
 

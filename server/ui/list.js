@@ -2,6 +2,7 @@
 
 import { del, post } from "./api.js";
 import { loadCounts, loadList, loadMoreList, viewAsFilter } from "./data.js";
+import { setTitle } from "./notify.js";
 import { openPicker } from "./picker.js";
 import { toast } from "./toast.js";
 import { h, icon, replace } from "./dom.js";
@@ -74,7 +75,7 @@ export function mountList(root) {
           : h("button", { type: "button", class: "ghost small", text: "Save as filter", on: { click: () => saveFilter(view) } }),
       );
     }
-    document.title = titleText();
+    setTitle(viewTitle(view));
     more.hidden = !state.listMore;
     if (!state.list.length) {
       replace(items, h("li", { class: "empty-list", text: emptyText() }));
@@ -107,21 +108,20 @@ export function mountList(root) {
     }
   };
   let lastScrolled = null;
-  on("list", draw);
-  on("directory", draw);
-  on("route", () => {
-    title.textContent = viewTitle(state.route.view || "mine");
-    document.title = titleText();
-    mark();
-  });
-  on("selection", mark);
+  on("list", draw, root);
+  on("directory", draw, root);
+  on(
+    "route",
+    () => {
+      title.textContent = viewTitle(state.route.view || "mine");
+      setTitle(viewTitle(state.route.view || "mine"));
+      mark();
+    },
+    root,
+  );
+  on("selection", mark, root);
   drawTabs();
   draw();
-}
-
-function titleText() {
-  const unread = state.mineUnread.size;
-  return `${unread ? `(${unread}) ` : ""}${viewTitle(state.route.view || "mine")} · Threadline`;
 }
 
 function emptyText() {

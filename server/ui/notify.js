@@ -8,14 +8,21 @@ import { on, state } from "./state.js";
 
 const ASKED_KEY = "threadline.notifications-asked";
 
+let titleBase = "Threadline";
+
+// The tab's title: what is on screen, after the count of conversations in
+// Mine with customer messages the agent hasn't seen.
+export function setTitle(what) {
+  titleBase = `${what} · Threadline`;
+  refreshTitle();
+}
+
 export function refreshTitle() {
   const unread = state.mineUnread.size;
-  const base = document.title.replace(/^\(\d+\) /, "");
-  document.title = unread ? `(${unread}) ${base}` : base;
+  document.title = unread ? `(${unread}) ${titleBase}` : titleBase;
 }
 
 export function initNotifications() {
-  on("list", refreshTitle);
   if (!("Notification" in window) || Notification.permission !== "default") return;
   if (localStorage.getItem(ASKED_KEY)) return;
   const bar = h(

@@ -117,17 +117,15 @@ export function mountPane(root) {
     drawHeader();
     drawThread();
     drawPresence();
-  });
-  on("conversation-meta", () => {
+  }, root);
+  const redraw = () => {
     drawHeader();
     drawThread();
-  });
-  on("directory", drawHeader);
-  on("contact", () => {
-    drawHeader();
-    drawThread();
-  });
-  on("messages", drawThread);
-  on("viewing", drawHeader);
-  on("typing", drawPresence);
+  };
+  on("conversation-meta", redraw, root);
+  on("directory", drawHeader, root);
+  on("contact", redraw, root);
+  on("messages", drawThread, root);
+  on("viewing", drawHeader, root);
+  on("typing", drawPresence, root);
 }

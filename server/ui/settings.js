@@ -3,12 +3,18 @@
 import { cannedSettings } from "./canned_settings.js";
 import { h, replace } from "./dom.js";
 import { macroSettings } from "./macro_settings.js";
+import { setTitle } from "./notify.js";
 
 export function showSettings(root, section) {
   const page = h("main", { class: "settings-page", "aria-label": "Settings" });
   replace(root, page);
-  if (section === "macros") macroSettings(page);
-  else cannedSettings(page);
+  if (section === "macros") {
+    setTitle("Macros");
+    macroSettings(page);
+  } else {
+    setTitle("Canned responses");
+    cannedSettings(page);
+  }
 }
 
 // A labelled field with room for its error (422 answers name the field).

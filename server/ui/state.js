@@ -27,13 +27,23 @@ export const state = {
 
 const listeners = new Map();
 
-export function on(topic, fn) {
+// `owner`: the element the listener draws into. Once it has left the page
+// (the agent moved to another screen) the listener is dropped, so screens
+// that are built again don't pile up listeners.
+export function on(topic, fn, owner = null) {
   if (!listeners.has(topic)) listeners.set(topic, new Set());
-  listeners.get(topic).add(fn);
+  listeners.get(topic).add({ fn, owner });
 }
 
 export function notify(...topics) {
-  for (const topic of topics) for (const fn of listeners.get(topic) || []) fn();
+  for (const topic of topics) {
+    const set = listeners.get(topic);
+    if (!set) continue;
+    for (const listener of [...set]) {
+      if (listener.owner && !listener.owner.isConnected) set.delete(listener);
+      else listener.fn();
+    }
+  }
 }
 
 export function agentName(id) {

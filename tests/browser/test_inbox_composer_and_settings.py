@@ -107,6 +107,7 @@ async def test_canned_responses_and_macros_are_managed_on_the_settings_pages(
 ) -> None:
     await sign_in(page, threadline.base_url, ws.admin_email)
     await page.get_by_role("link", name="Canned responses").click()
+    await expect(page).to_have_title("Canned responses · Threadline")
     await page.get_by_role("button", name="New canned response").click()
     await page.get_by_label("Shortcut").fill("late")
     await page.get_by_label("Title").fill("Late order")
@@ -135,6 +136,7 @@ async def test_canned_responses_and_macros_are_managed_on_the_settings_pages(
 
     # A macro that replies with it, labels and resolves.
     await page.get_by_role("link", name="Macros").click()
+    await expect(page).to_have_title("Macros · Threadline")
     await page.get_by_role("button", name="New macro").click()
     await page.get_by_label("Name").fill("Apologise and close")
     await page.get_by_label("Step 1", exact=True).select_option("send_canned_response")

@@ -48,6 +48,7 @@ async def test_the_contact_timeline_joins_a_chat_and_an_email_conversation(
     timeline = page.get_by_label("Timeline")
     items = timeline.locator(".message")
     await expect(items).to_have_count(2)
+    await expect(page).to_have_title("Cora Customer · Threadline")
     await expect(items.nth(0).locator(".message-text")).to_have_text("Hello, my order is late")
     await expect(items.nth(0).locator(".message-channel")).to_have_text("Website chat")
     await expect(items.nth(0).locator(".message-conversation")).to_have_text(
