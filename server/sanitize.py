@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import nh3
 
-_URL_SCHEMES = {"http", "https", "mailto", "cid"}
+from server.domain.html_policy import LINK_REL, URL_SCHEMES
 
 
 def sanitize_html(html: str) -> str:
     """An allow-list clean: no script, no event handlers, no javascript: URLs."""
-    return nh3.clean(html, url_schemes=_URL_SCHEMES, link_rel="noopener noreferrer nofollow")
+    return nh3.clean(html, url_schemes=URL_SCHEMES, link_rel=LINK_REL)
