@@ -37,7 +37,6 @@ import collections
 import contextlib
 import gzip
 import importlib.metadata
-import math
 import os
 import platform
 import subprocess
@@ -355,14 +354,6 @@ async def browse(a: argparse.Namespace, base: str, shop_url: str, agent_token: s
 # --- reporting ----------------------------------------------------------------------
 
 
-def pct(values: list[float], q: float) -> float | None:
-    """The q-quantile by nearest rank."""
-    if not values:
-        return None
-    v = sorted(values)
-    return v[max(0, math.ceil(q * len(v)) - 1)]
-
-
 def kb(n: int) -> str:
     return f"{n:,} B ({n / KB:.2f} KB)"
 
@@ -381,7 +372,7 @@ def bytes_table(files: list[dict[str, Any]]) -> str:
                 kb(f["gz"]),
                 f"{f['gz'] / f['bytes']:.2f}",
                 "3 KB" if is_loader else "-",
-                verdict(f["gz"] / LOADER_BUDGET, 1.0) if is_loader else "-",
+                bl.verdict(f["gz"] / LOADER_BUDGET, 1.0) if is_loader else "-",
             ]
         )
     rows.append(
@@ -391,15 +382,11 @@ def bytes_table(files: list[dict[str, Any]]) -> str:
             kb(total_gz),
             f"{total_gz / total_raw:.2f}",
             "40 KB",
-            verdict(total_gz / WIDGET_BUDGET, 1.0),
+            bl.verdict(total_gz / WIDGET_BUDGET, 1.0),
         ]
     )
     header = ["file", "bytes", "gzipped (as served)", "gz / raw", "budget", "gz / budget"]
     return bl.markdown_table(header, rows)
-
-
-def verdict(value: float, limit: float) -> str:
-    return f"**{value:.2f}** ({'meets' if value <= limit else 'misses'} <= {limit:g})"
 
 
 def timing_table(cold: list[dict[str, Any]], warm: list[dict[str, Any]]) -> str:
@@ -410,18 +397,18 @@ def timing_table(cold: list[dict[str, Any]], warm: list[dict[str, Any]]) -> str:
             ("page load -> ready", "load_to_ready_ms", None),
         ):
             v = [r[key] for r in runs]
-            p95 = pct(v, 0.95)
+            p95 = bl.pct(v, 0.95)
             rows.append(
                 [
                     series,
                     len(v),
                     metric,
-                    pct(v, 0.5),
+                    bl.pct(v, 0.5),
                     p95,
                     max(v) if v else None,
                     round(sum(v) / len(v), 1) if v else None,
                     f"{target:g}" if target else "-",
-                    verdict(p95 / target, 1.0) if target and p95 is not None else "-",
+                    bl.verdict(p95 / target, 1.0) if target and p95 is not None else "-",
                 ]
             )
     header = [
@@ -445,7 +432,7 @@ def steps_table(cold: list[dict[str, Any]]) -> str:
         v = [
             r["marks_since_open_ms"][key] for r in cold if r["marks_since_open_ms"][key] is not None
         ]
-        rows.append([label, pct(v, 0.5), pct(v, 0.95)])
+        rows.append([label, bl.pct(v, 0.5), bl.pct(v, 0.95)])
     return bl.markdown_table(["cold open, step", "p50 ms after open()", "p95 ms"], rows)
 
 

@@ -62,7 +62,6 @@ import asyncio
 import contextlib
 import http.client
 import importlib.metadata
-import math
 import os
 import platform
 import random
@@ -721,18 +720,6 @@ def replay(base: str, cookies: list[dict[str, Any]], urls: list[str], n: int) ->
 # --- reporting ----------------------------------------------------------------------
 
 
-def pct(values: list[float], q: float) -> float | None:
-    """The q-quantile by nearest rank."""
-    if not values:
-        return None
-    v = sorted(values)
-    return v[max(0, math.ceil(q * len(v)) - 1)]
-
-
-def verdict(value: float, limit: float) -> str:
-    return f"**{value:.2f}** ({'meets' if value <= limit else 'misses'} <= {limit:g})"
-
-
 def summary_table(
     cold: list[dict[str, Any]], warm: list[dict[str, Any]], switched: list[dict[str, Any]]
 ) -> str:
@@ -743,17 +730,17 @@ def summary_table(
         ("switch conversation", switched, "switch_ms", SWITCH_TARGET_MS),
     ):
         v = [r[key] for r in runs]
-        p95 = pct(v, 0.95)
+        p95 = bl.pct(v, 0.95)
         rows.append(
             [
                 label,
                 len(v),
-                pct(v, 0.5),
+                bl.pct(v, 0.5),
                 p95,
                 max(v) if v else None,
                 f"{target:g}",
                 round(p95 / target, 2) if p95 is not None else None,
-                verdict(p95 / target, 1.0) if p95 is not None else "-",
+                bl.verdict(p95 / target, 1.0) if p95 is not None else "-",
             ]
         )
     header = ["measure (to painted)", "runs", "p50 ms", "p95 ms", "max ms", "target ms",
@@ -779,7 +766,7 @@ def load_steps_table(cold: list[dict[str, Any]], warm: list[dict[str, Any]]) -> 
         row: list[Any] = [label]
         for runs in (cold, warm):
             v = [r["marks_ms"][key] for r in runs if r["marks_ms"][key] is not None]
-            row += [pct(v, 0.5), pct(v, 0.95)]
+            row += [bl.pct(v, 0.5), bl.pct(v, 0.95)]
         rows.append(row)
     header = ["first load, step (ms since navigation start)", "cold p50", "cold p95",
               "warm p50", "warm p95"]  # fmt: skip
@@ -802,7 +789,7 @@ def switch_steps_table(switched: list[dict[str, Any]]) -> str:
     for label, key in steps:
         v = [s["marks_since_click_ms"][key] for s in switched]
         v = [x for x in v if x is not None]
-        rows.append([label, pct(v, 0.5), pct(v, 0.95)])
+        rows.append([label, bl.pct(v, 0.5), bl.pct(v, 0.95)])
     return bl.markdown_table(["switch, step", "p50 ms after the click", "p95 ms"], rows)
 
 
@@ -819,16 +806,16 @@ def cpu_table(
 
         def p50(field: str, runs: list[dict[str, Any]] = runs) -> float | None:
             v = [r["cpu_ms"][field] for r in runs if r["cpu_ms"].get(field) is not None]
-            return pct(v, 0.5)
+            return bl.pct(v, 0.5)
 
         layout = [r["cpu_ms"].get("layout", 0) + r["cpu_ms"].get("style", 0) for r in runs]
         rows.append(
             [
                 label,
-                pct([r[key] for r in runs], 0.5),
+                bl.pct([r[key] for r in runs], 0.5),
                 p50("main_cpu"),
                 p50("script"),
-                pct(layout, 0.5),
+                bl.pct(layout, 0.5),
                 p50("browser_cpu"),
                 p50("browser_wait"),
                 p50("server_cpu"),
@@ -875,11 +862,11 @@ def requests_table(
             [
                 f"`{key}`",
                 len(got["total"]),
-                round(pct(got["total"], 0.5) or 0, 1),
-                round(pct(got["wait"], 0.5) or 0, 1),
-                round(pct(got["total"], 0.95) or 0, 1),
-                round(pct(alone[key], 0.5), 1) if key in alone else None,
-                round(pct(alone[key], 0.95), 1) if key in alone else None,
+                round(bl.pct(got["total"], 0.5) or 0, 1),
+                round(bl.pct(got["wait"], 0.5) or 0, 1),
+                round(bl.pct(got["total"], 0.95) or 0, 1),
+                round(bl.pct(alone[key], 0.5), 1) if key in alone else None,
+                round(bl.pct(alone[key], 0.95), 1) if key in alone else None,
                 sizes.get(key),
             ]
         )

@@ -14,6 +14,7 @@ import contextlib
 import ctypes
 import datetime
 import json
+import math
 import os
 import platform
 import shutil
@@ -441,6 +442,19 @@ def read_trace(path: Path) -> dict[str, list[Any]]:
             for key in trace:
                 trace[key] += chunk.get(key, [])
     return trace
+
+
+def pct(values: list[float], q: float) -> float | None:
+    """The q-quantile by nearest rank."""
+    if not values:
+        return None
+    v = sorted(values)
+    return v[max(0, math.ceil(q * len(v)) - 1)]
+
+
+def verdict(value: float, limit: float) -> str:
+    """A ratio to its target, bold, with whether it meets it."""
+    return f"**{value:.2f}** ({'meets' if value <= limit else 'misses'} <= {limit:g})"
 
 
 def pcts(values: list[float]) -> dict[str, float]:
