@@ -3,6 +3,7 @@
 // from; reply from here on the channel the agent picks.
 
 import { get, post } from "./api.js";
+import { contactBundle } from "./data.js";
 import { sendFromTimeline } from "./composer.js";
 import { contactDetails } from "./contact_sidebar.js";
 import { h, replace } from "./dom.js";
@@ -26,25 +27,24 @@ export async function showContactPage(root, contactId) {
 }
 
 async function loadPage(contactId) {
-  let contact;
+  let bundle;
+  let items;
   try {
-    contact = await get(`/contacts/${contactId}`);
+    // The contact (with its events and conversations) and its timeline,
+    // side by side.
+    [bundle, items] = await Promise.all([contactBundle(contactId), timelineItems(contactId)]);
   } catch (e) {
     replace(mounted.head, h("h1", { text: "Contact not found" }));
     return;
   }
+  const { contact, extras } = bundle;
   if (contact.merged_into_id) {
     location.hash = `#/contact/${contact.merged_into_id}`;
     return;
   }
-  const [items, conversations, events] = await Promise.all([
-    timelineItems(contactId),
-    get("/conversations", { contact_id: contactId, status: ["open", "pending", "snoozed", "resolved"], limit: 50 }),
-    get(`/contacts/${contactId}/events`, { limit: 20 }).catch(() => ({ items: [] })),
-  ]);
   if (!mounted || mounted.contactId !== contactId) return;
   state.contact = contact;
-  state.contactExtras = { conversations: conversations.items, events: events.items };
+  state.contactExtras = extras;
   setTitle(contact.name);
   const channels = new Set(items.map((m) => m.channel));
   replace(
@@ -53,7 +53,7 @@ async function loadPage(contactId) {
       "div",
       { class: "pane-title" },
       h("h1", { text: contact.name }),
-      h("div", { class: "pane-subtitle", text: `${plural(items.length, "message", "messages")} · ${plural(conversations.items.length, "conversation", "conversations")} · ${[...channels].map(channelLabel).join(", ") || "no messages yet"}` }),
+      h("div", { class: "pane-subtitle", text: `${plural(items.length, "message", "messages")} · ${plural(extras.conversations.length, "conversation", "conversations")} · ${[...channels].map(channelLabel).join(", ") || "no messages yet"}` }),
     ),
   );
   replace(
@@ -70,7 +70,7 @@ async function loadPage(contactId) {
   );
   mounted.timeline.scrollTop = mounted.timeline.scrollHeight;
   replace(mounted.side, ...contactDetails(contact, state.contactExtras));
-  drawReply(contact, conversations.items);
+  drawReply(contact, extras.conversations);
 }
 
 async function timelineItems(contactId) {

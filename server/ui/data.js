@@ -124,11 +124,11 @@ export async function loadConversation(id) {
   notify("contact");
 }
 
-async function contactBundle(contactId) {
+export async function contactBundle(contactId) {
   const [contact, events, conversations] = await Promise.all([
     get(`/contacts/${contactId}`),
     get(`/contacts/${contactId}/events`, { limit: 20 }).catch(() => ({ items: [] })),
-    get("/conversations", { contact_id: contactId, status: STATUS_FILTERS.all, limit: 20 }),
+    get("/conversations", { contact_id: contactId, status: STATUS_FILTERS.all, limit: 50 }),
   ]);
   return { contact, extras: { events: events.items, conversations: conversations.items } };
 }
