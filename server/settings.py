@@ -77,6 +77,27 @@ SETTINGS: dict[str, Setting] = {
         ),
         Setting("THREADLINE_LOG_LEVEL", "info", "Log level: debug, info, warning, error."),
         Setting(
+            "THREADLINE_MAIL_DOMAIN",
+            "",
+            "Domain of Threadline's Message-IDs and signed reply addresses (reply+TOKEN@DOMAIN); its MX should point at the SMTP listener. Empty means the public URL's host name.",
+        ),
+        Setting(
+            "THREADLINE_SMTP_LISTEN",
+            "",
+            "HOST:PORT for the built-in inbound SMTP listener (started by `threadline serve`); empty means off.",
+        ),
+        Setting(
+            "THREADLINE_SMTP_TLS_CERT",
+            "",
+            "PEM certificate chain the SMTP listener offers STARTTLS with; empty means no STARTTLS.",
+        ),
+        Setting("THREADLINE_SMTP_TLS_KEY", "", "The PEM private key of THREADLINE_SMTP_TLS_CERT."),
+        Setting(
+            "THREADLINE_SMTP_URL",
+            "",
+            "Default outbound SMTP server for inboxes without their own: smtp://[user:pass@]host:port?security=starttls|tls|none. Empty means only inboxes with SMTP settings send mail.",
+        ),
+        Setting(
             "THREADLINE_EVENT_RETENTION_DAYS",
             "30",
             "How long the event log keeps events; a client resuming from an older point is told to resync.",
@@ -103,6 +124,11 @@ class Settings:
     max_upload_bytes: int
     log_level: str
     event_retention_days: int
+    mail_domain: str = ""
+    smtp_listen: str = ""
+    smtp_tls_cert: str = ""
+    smtp_tls_key: str = ""
+    smtp_url: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: str) -> Settings:
@@ -159,6 +185,11 @@ class Settings:
             event_retention_days=_int(
                 get("THREADLINE_EVENT_RETENTION_DAYS"), "THREADLINE_EVENT_RETENTION_DAYS"
             ),
+            mail_domain=get("THREADLINE_MAIL_DOMAIN").strip(),
+            smtp_listen=get("THREADLINE_SMTP_LISTEN").strip(),
+            smtp_tls_cert=get("THREADLINE_SMTP_TLS_CERT"),
+            smtp_tls_key=get("THREADLINE_SMTP_TLS_KEY"),
+            smtp_url=get("THREADLINE_SMTP_URL").strip(),
         )
 
     @property

@@ -105,7 +105,7 @@ async def do_send_message(
         inbox_id=conv.inbox_id,
     )
     files = [*files, *carried]
-    return await _append(
+    return await append_message(
         ctx,
         conv,
         direction=Direction.OUTBOUND,
@@ -172,7 +172,7 @@ async def do_receive_message(
             subject=subject,
         )
         conv = await access_conversation(ctx.conn, ctx.actor, conversation_id, for_update=True)
-    result = await _append(
+    result = await append_message(
         ctx,
         conv,
         direction=Direction.INBOUND,
@@ -216,7 +216,7 @@ async def _open_conversation_of(
     return (await ctx.conn.execute(stmt)).first()
 
 
-async def _append(
+async def append_message(
     ctx: ActionContext,
     conv: AnyRow,
     *,
@@ -230,7 +230,10 @@ async def _append(
     idempotency_key: str | None = None,
     external_id: str | None = None,
     attachments: Sequence[AnyRow] = (),
+    email_message_id: str | None = None,
+    email: dict[str, Any] | None = None,
 ) -> MessageResult:
+    """Append a message to `conv` (locked by the caller) under the next seq."""
     carried = [summary(a) for a in attachments]
     changes: dict[str, Any] = after_message(
         state_of(conv),
@@ -266,6 +269,8 @@ async def _append(
                 idempotency_key=idempotency_key,
                 delivery_status=delivery_status.value,
                 attachments=carried,
+                email_message_id=email_message_id,
+                email=email,
                 created_at=ctx.now,
             )
             .returning(t.messages)
@@ -301,6 +306,7 @@ async def _append(
             created_at=ctx.now,
             attachments=carried,
             external_id=external_id,
+            email=email,
         )
     )
     return MessageResult(message_id, conv.id, conv.contact_id, seq, view=message_view(row))

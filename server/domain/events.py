@@ -490,6 +490,9 @@ class MessageCreated(Event):
     # The channel's own id for an inbound message (dedupe key; for the
     # widget `widget:<session>:<client_id>`), None for agents' messages.
     external_id: str | None = None
+    # Email only: subject, from, to, cc and how it was threaded (see
+    # server.actions.inbound_email); None for other channels.
+    email: dict[str, Any] | None = None
 
 
 @event
@@ -693,3 +696,64 @@ class SavedFilterDeleted(Event):
     type: ClassVar[str] = "saved_filter.deleted"
     saved_filter_id: int
     agent_id: int
+
+
+# -- the email channel (F2, PROTOCOLS.md P4) ----------------------------------
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EmailQuarantined(Event):
+    """A mail reached an inbox but could not be taken in (unparseable,
+    over a limit, no sender): it is kept, with its raw bytes, in the
+    inbox's quarantine for an admin to look at (`GET /inbound_mails`).
+    `source` is smtp, imap or http."""
+
+    type: ClassVar[str] = "email.quarantined"
+    inbox_id: int
+    inbound_mail_id: int
+    reason: str
+    source: str
+    size: int
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MessageDeliveryChanged(Event):
+    """An outbound message's delivery state changed: `sent` once the
+    channel accepted it, `failed` with `delivery_error` saying why (a
+    5xx answer, a bounce), or back to `pending` while a temporary
+    failure is retried (`delivery_error` then says what went wrong)."""
+
+    type: ClassVar[str] = "message.delivery_changed"
+    message_id: int
+    conversation_id: int
+    inbox_id: int
+    delivery_status: str
+    delivery_error: str | None
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EmailSuppressed(Event):
+    """An address will not be mailed any more: a permanent bounce, or an
+    unsubscribe. `inbox_id` is the inbox whose mail bounced."""
+
+    type: ClassVar[str] = "email.suppressed"
+    inbox_id: int | None
+    address: str
+    reason: str
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ContactMergeSuggested(Event):
+    """Two contacts may be one person, but nothing proves it (F3: only a
+    verified identity merges by itself): `contact_id` wrote in from an
+    address that `candidate_id` only claimed. An agent may merge them."""
+
+    type: ClassVar[str] = "contact.merge_suggested"
+    suggestion_id: int
+    contact_id: int
+    candidate_id: int
+    reason: str

@@ -79,6 +79,9 @@ class UploaderKind(StrEnum):
     AGENT = "agent"
     VISITOR = "visitor"
     CANNED_RESPONSE = "canned_response"
+    # A file that came with an inbound mail (`uploader_id` is the
+    # inbound_mails row); the message made from the mail takes it at once.
+    EMAIL = "email"
 
 
 class CannedScope(StrEnum):

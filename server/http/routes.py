@@ -13,6 +13,7 @@ from server.http.api import Endpoint, openapi_document, to_route
 from server.http.audit import ENDPOINTS as AUDIT_ENDPOINTS
 from server.http.contacts import ENDPOINTS as CONTACT_ENDPOINTS
 from server.http.directory import ENDPOINTS as DIRECTORY_ENDPOINTS
+from server.http.inbound_email import ENDPOINTS as INBOUND_EMAIL_ENDPOINTS
 from server.http.macros import ENDPOINTS as MACRO_ENDPOINTS
 from server.http.merges import ENDPOINTS as MERGE_ENDPOINTS
 from server.http.saved_filters import ENDPOINTS as SAVED_FILTER_ENDPOINTS
@@ -36,6 +37,7 @@ ENDPOINTS: list[Endpoint] = [
     *AUDIT_ENDPOINTS,
     *SEARCH_ENDPOINTS,
     *DIRECTORY_ENDPOINTS,
+    *INBOUND_EMAIL_ENDPOINTS,
     *WIDGET_ENDPOINTS,
 ]
 

@@ -72,6 +72,7 @@ def message_view(row: AnyRow) -> dict[str, Any]:
         "delivery_status": row.delivery_status,
         "delivery_error": row.delivery_error,
         "attachments": row.attachments,
+        "email": row.email,
         "created_at": iso(row.created_at),
     }
 

@@ -265,8 +265,16 @@ messages = sa.Table(
     # What the message carries, denormalised from `attachments` (id,
     # filename, content_type, size, image) so a thread reads in one query.
     sa.Column("attachments", Json, nullable=False, server_default="[]"),
+    # Email only: the Message-ID (normalized, server.domain.email_threading)
+    # of the mail this message came in as or went out as, so replies that
+    # cite it can be threaded (PROTOCOLS.md P4).
+    sa.Column("email_message_id", sa.String(500), nullable=True),
+    # Email only: subject, from, to, cc, the threading decision, the stored
+    # original (see server.actions.inbound_email). Null for other channels.
+    sa.Column("email", Json, nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("conversation_id", "seq"),
+    sa.Index("ix_messages_inbox_email_message_id", "inbox_id", "email_message_id"),
     sa.UniqueConstraint("conversation_id", "idempotency_key"),
     sa.Index("ix_messages_contact_created", "contact_id", "created_at", "id"),
     # Idempotent ingest (PROTOCOLS.md P1): one message per provider id per
@@ -513,4 +521,135 @@ saved_filters = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("agent_id", "name"),
+)
+
+
+# -- the email channel (F2, PROTOCOLS.md P4) ----------------------------------
+
+# Every mail that reached an inbox, whatever became of it: the raw bytes
+# (blob store, `storage_key`), where it came from, and the outcome —
+# `stored` (it became `message_id`), `duplicate` (already stored),
+# `bounce` (a delivery report about one of our mails), `quarantined`
+# (refused or unparseable: `reason` says why; admins see these). The same
+# bytes arriving twice in one inbox are recorded once.
+inbound_mails = sa.Table(
+    "inbound_mails",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    _workspace_fk(index=False),
+    sa.Column("inbox_id", Id, sa.ForeignKey("inboxes.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("reason", sa.String(1000), nullable=True),
+    sa.Column("storage_key", sa.String(100), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("envelope_from", sa.String(320), nullable=True),
+    sa.Column("envelope_to", Json, nullable=False),
+    sa.Column("header_message_id", sa.String(500), nullable=True),
+    sa.Column("from_address", sa.String(320), nullable=True),
+    sa.Column("subject", sa.String(500), nullable=True),
+    sa.Column(
+        "message_id",
+        Id,
+        sa.ForeignKey("messages.id", ondelete="SET NULL"),
+        nullable=True,
+        index=True,
+    ),
+    sa.Column(
+        "conversation_id", Id, sa.ForeignKey("conversations.id", ondelete="SET NULL"), nullable=True
+    ),
+    # The threading decision (reason, detail, flags, rejected references).
+    sa.Column("thread", Json, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("inbox_id", "sha256"),
+    sa.Index("ix_inbound_mails_workspace_status", "workspace_id", "status", "created_at"),
+)
+
+# Addresses we must not mail any more: a permanent (5.x.x) bounce, or a
+# one-click unsubscribe. One row per address per workspace.
+email_suppressions = sa.Table(
+    "email_suppressions",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    _workspace_fk(index=False),
+    sa.Column("address", sa.String(320), nullable=False),
+    sa.Column("reason", sa.String(1000), nullable=False),
+    sa.Column(
+        "inbound_mail_id",
+        Id,
+        sa.ForeignKey("inbound_mails.id", ondelete="SET NULL"),
+        nullable=True,
+    ),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("workspace_id", "address"),
+)
+
+# How far IMAP polling of an inbox's mailbox got: the highest UID stored,
+# updated in the transaction that stores that mail, so a crash between
+# fetching and committing fetches the same mail again, and one after
+# committing doesn't.
+imap_checkpoints = sa.Table(
+    "imap_checkpoints",
+    metadata,
+    sa.Column("inbox_id", Id, sa.ForeignKey("inboxes.id", ondelete="CASCADE"), primary_key=True),
+    _workspace_fk(),
+    sa.Column("uidvalidity", sa.BigInteger, nullable=False),
+    sa.Column("last_uid", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# The transactional outbox (PROTOCOLS.md P1): one row per outbound send,
+# written in the transaction that wrote the message. A worker claims due
+# rows (`locked_until` is its lease: a worker that died loses the row to
+# the next one, so delivery is at least once) and records the outcome.
+# `stable_id` is what the receiving side dedupes on (the email Message-ID).
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    _workspace_fk(),
+    sa.Column("inbox_id", Id, sa.ForeignKey("inboxes.id", ondelete="CASCADE"), nullable=False),
+    sa.Column(
+        "message_id",
+        Id,
+        sa.ForeignKey("messages.id", ondelete="CASCADE"),
+        nullable=True,
+        index=True,
+    ),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("stable_id", sa.String(500), nullable=False),
+    sa.Column("payload", Json, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("due_at", UTCDateTime, nullable=False),
+    sa.Column("locked_until", UTCDateTime, nullable=True),
+    sa.Column("last_error", sa.String(1000), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("sent_at", UTCDateTime, nullable=True),
+    sa.UniqueConstraint("channel", "stable_id"),
+    sa.Index("ix_outbox_status_due", "status", "due_at"),
+)
+
+# A possible duplicate an agent should look at (F3: merge automatically
+# only on a verified identity, otherwise suggest): `contact_id` wrote in
+# with an address that `candidate_id` only claimed (an unverified email
+# typed into the widget, say). `status`: open, accepted, dismissed.
+contact_merge_suggestions = sa.Table(
+    "contact_merge_suggestions",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    _workspace_fk(),
+    sa.Column("contact_id", Id, sa.ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column(
+        "candidate_id",
+        Id,
+        sa.ForeignKey("contacts.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("reason", sa.String(1000), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("contact_id", "candidate_id"),
 )

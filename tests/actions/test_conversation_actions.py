@@ -130,6 +130,7 @@ def message_event(
             "created_at": at or iso(),
             "attachments": [],
             "external_id": external_id,
+            "email": None,
         },
     )
 

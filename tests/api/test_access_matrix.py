@@ -28,6 +28,7 @@ from server.actions.tokens import do_create_api_token, do_revoke_api_token
 from server.actions.visitors import do_send_visitor_message, do_start_visitor_session
 from server.domain.macros import MacroScope
 from server.domain.values import CannedScope, IdentityKind
+from server.email.ingest import ingest_mail
 from server.http.api import Endpoint
 from server.http.routes import API_PREFIX, ENDPOINTS
 from server.queries.audit import list_audit_log
@@ -107,6 +108,11 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("POST", "/conversations/{conversation_id}/merge"): Case(
         404, {"source_id": "{source_conversation_id}"}
     ),
+    # Email: posting mail and reading the raw record are admins' business;
+    # an original is shown to whoever may read its message.
+    ("POST", "/inboxes/{inbox_id}/inbound_email"): Case(404),
+    ("GET", "/inbound_mails/{mail_id}/raw"): Case(403),
+    ("GET", "/messages/{message_id}/original"): Case(404),
 }
 
 
@@ -204,6 +210,12 @@ async def make_targets(runtime: Runtime, ws: Workspace) -> Targets:
         runtime, ws.admin, do_merge_contacts, contact_id=twins[0], other_id=twins[1]
     )
     audit = await read(runtime, list_audit_log, ws.admin)
+    mail = await ingest_mail(
+        runtime,
+        inbox_id=ws.other_inbox_id,
+        raw=b"From: hidden@acme.test\r\nSubject: billing\r\n\r\nbilling question\r\n",
+        source="http",
+    )
     macro_id = await perform(
         runtime,
         ws.admin,
@@ -235,6 +247,8 @@ async def make_targets(runtime: Runtime, ws: Workspace) -> Targets:
             "audit_entry_id": audit["items"][0]["id"],
             "macro_id": macro_id,
             "saved_filter_id": saved_filter_id,
+            "mail_id": mail.inbound_mail_id,
+            "inbound_mail_id": mail.inbound_mail_id,
         },
         revoked_token=agent_token.token,
     )
@@ -335,6 +349,7 @@ async def test_another_workspace_sees_nothing(
                     "/audit_log": "audit_entry_id",
                     "/macros": "macro_id",
                     "/saved_filters": "saved_filter_id",
+                    "/inbound_mails": "inbound_mail_id",
                 }[ep.path]
                 assert targets.ids[key] not in ids, ep.path
         # So is search: the targets' names and texts find nothing.

@@ -392,6 +392,7 @@ async def test_timeline_across_inboxes(
         "delivery_status": "received",
         "delivery_error": None,
         "attachments": [],
+        "email": None,
         "created_at": iso(3),
         "inbox_id": ws.other_inbox_id,
         "inbox_name": "Billing",

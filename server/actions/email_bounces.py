@@ -1,0 +1,121 @@
+"""Delivery reports about our own mail (RFC 3464 bounces, PROTOCOLS.md P4):
+the message that bounced is marked failed, and a permanent failure
+(5.x.x) suppresses the address so nothing is sent to it again."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from connectors.email import Bounce
+from server.actions.context import ActionContext
+from server.domain.email_threading import normalize_address, normalize_message_id
+from server.domain.events import EmailSuppressed, MessageDeliveryChanged
+from server.domain.values import DeliveryStatus, Direction
+from server.queries.access import AnyRow
+from server.storage import tables as t
+
+MAX_ERROR = 1000
+
+
+async def record_bounce(
+    ctx: ActionContext, *, inbox: AnyRow, inbound_mail_id: int, bounce: Bounce | None
+) -> str:
+    """Act on a bounce that reached `inbox`; returns what was done, for the
+    inbound mail's record."""
+    if bounce is None:
+        return "a delivery report without a machine-readable status: nothing changed"
+    status = bounce.status or ("5.0.0" if bounce.permanent else "4.0.0")
+    said = " ".join(f"{status} {bounce.diagnostic or bounce.action or ''}".split())
+    done: list[str] = []
+    message = await _bounced_message(ctx, inbox.workspace_id, bounce.original_message_id)
+    if message is None:
+        done.append("it names no message of ours")
+    elif not bounce.permanent:
+        done.append(f"message {message.id}: delayed ({said}); the sending server retries")
+    elif message.delivery_status != DeliveryStatus.FAILED.value:
+        error = f"bounced: {said}"[:MAX_ERROR]
+        await ctx.conn.execute(
+            t.messages.update()
+            .where(t.messages.c.id == message.id)
+            .values(delivery_status=DeliveryStatus.FAILED.value, delivery_error=error)
+        )
+        await ctx.emit(
+            MessageDeliveryChanged(
+                workspace_id=message.workspace_id,
+                message_id=message.id,
+                conversation_id=message.conversation_id,
+                inbox_id=message.inbox_id,
+                delivery_status=DeliveryStatus.FAILED.value,
+                delivery_error=error,
+            )
+        )
+        done.append(f"message {message.id} marked failed")
+    if bounce.permanent and bounce.recipient:
+        address = normalize_address(bounce.recipient)
+        if await suppress_address(
+            ctx,
+            inbox_id=inbox.id,
+            address=address,
+            reason=f"permanent bounce: {said}",
+            inbound_mail_id=inbound_mail_id,
+        ):
+            done.append(f"{address} suppressed")
+    return f"bounce {said}: " + "; ".join(done) if done else f"bounce {said}"
+
+
+async def _bounced_message(
+    ctx: ActionContext, workspace_id: int, original_message_id: str | None
+) -> AnyRow | None:
+    msgid = normalize_message_id(original_message_id or "")
+    if msgid is None:
+        return None
+    m = t.messages.c
+    return (
+        await ctx.conn.execute(
+            sa.select(t.messages)
+            .where(
+                m.workspace_id == workspace_id,
+                m.email_message_id == msgid,
+                m.direction == Direction.OUTBOUND.value,
+            )
+            .order_by(m.id)
+            .limit(1)
+            .with_for_update()
+        )
+    ).first()
+
+
+async def suppress_address(
+    ctx: ActionContext,
+    *,
+    inbox_id: int | None,
+    address: str,
+    reason: str,
+    inbound_mail_id: int | None = None,
+) -> bool:
+    """Add `address` to the workspace's suppression list; False when it
+    was there already."""
+    s = t.email_suppressions.c
+    exists = await ctx.conn.scalar(
+        sa.select(s.id).where(s.workspace_id == ctx.actor.workspace_id, s.address == address)
+    )
+    if exists is not None:
+        return False
+    await ctx.conn.execute(
+        t.email_suppressions.insert().values(
+            workspace_id=ctx.actor.workspace_id,
+            address=address[:320],
+            reason=reason[:MAX_ERROR],
+            inbound_mail_id=inbound_mail_id,
+            created_at=ctx.now,
+        )
+    )
+    await ctx.emit(
+        EmailSuppressed(
+            workspace_id=ctx.actor.workspace_id,
+            inbox_id=inbox_id,
+            address=address,
+            reason=reason[:MAX_ERROR],
+        )
+    )
+    return True
