@@ -17,6 +17,15 @@ from connectors.email.model import (
     ParsedEmail,
 )
 from connectors.email.parse import parse_email
+from connectors.email.render import (
+    OutboundAttachment,
+    OutboundEmail,
+    envelope_address,
+    envelope_recipients,
+    render_email,
+    reply_subject,
+    text_to_html,
+)
 from connectors.email.reply_text import extract_reply
 from connectors.email.sanitize import sanitize_html
 
@@ -31,9 +40,16 @@ __all__ = [
     "MailError",
     "MailRefused",
     "MailUnparseable",
+    "OutboundAttachment",
+    "OutboundEmail",
     "ParsedEmail",
     "classify",
+    "envelope_address",
+    "envelope_recipients",
     "extract_reply",
     "parse_email",
+    "render_email",
+    "reply_subject",
     "sanitize_html",
+    "text_to_html",
 ]
