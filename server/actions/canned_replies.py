@@ -73,6 +73,8 @@ async def send_canned_response(
     private: bool = False,
     idempotency_key: str | None = None,
     attachment_ids: Sequence[int] = (),
+    email_to: Sequence[str] | None = None,
+    email_cc: Sequence[str] | None = None,
 ) -> MessageResult:
     """Copy the response's files, then `do_send_canned_response` in its own
     transaction; the copies are removed if it refuses or replays. (After
@@ -91,6 +93,8 @@ async def send_canned_response(
             private=private,
             idempotency_key=idempotency_key,
             attachment_ids=attachment_ids,
+            email_to=email_to,
+            email_cc=email_cc,
         )
     except DomainError:
         await forget_copies(runtime.blobs, copies)
@@ -143,6 +147,8 @@ async def do_send_canned_response(
     private: bool = False,
     idempotency_key: str | None = None,
     attachment_ids: Sequence[int] = (),
+    email_to: Sequence[str] | None = None,
+    email_cc: Sequence[str] | None = None,
 ) -> MessageResult:
     """Send `text` (or, when it is empty, the response's body rendered for
     this conversation) with the response's files (`copies`, made by
@@ -185,6 +191,8 @@ async def do_send_canned_response(
         idempotency_key=idempotency_key,
         attachment_ids=attachment_ids,
         carried=await _record(ctx, conversation, copies),
+        email_to=email_to,
+        email_cc=email_cc,
     )
     usage_count: int = (
         await ctx.conn.execute(

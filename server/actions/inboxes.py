@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import secrets
 from typing import Any
 
 import sqlalchemy as sa
 
 from server.actions.context import ActionContext
+from server.domain.email_settings import split_mail_passwords, validate_email_settings
+from server.domain.errors import InvalidInput
 from server.domain.events import InboxCreated, InboxMemberAdded, InboxMemberRemoved, InboxUpdated
 from server.domain.values import InboxKind
 from server.domain.widget_settings import validate_widget_settings
@@ -35,12 +38,17 @@ async def do_create_inbox(
     box: SecretBox,
 ) -> NewInbox:
     require_admin(ctx.actor)
+    settings, passwords = split_mail_passwords(settings)
     settings = _checked_settings(kind, settings)
     public_token = secrets.token_urlsafe(18)
     # A widget inbox verifies its users' identities with an HMAC key that
     # the site's backend shares (PROTOCOLS.md P3); the server must read it
     # back to check a hash, so it is stored encrypted, not hashed.
     secret = secrets.token_hex(32) if kind is InboxKind.WIDGET else None
+    sealed = box.encrypt(secret) if secret else None
+    if passwords:
+        _only_email(kind)
+        sealed = box.encrypt(json.dumps(passwords))
     inbox_id: int = (
         await ctx.conn.execute(
             t.inboxes.insert()
@@ -50,7 +58,7 @@ async def do_create_inbox(
                 kind=kind.value,
                 public_token=public_token,
                 settings=settings,
-                secret_encrypted=box.encrypt(secret) if secret else None,
+                secret_encrypted=sealed,
                 created_at=ctx.now,
             )
             .returning(t.inboxes.c.id)
@@ -70,7 +78,16 @@ def _checked_settings(kind: InboxKind, settings: dict[str, Any]) -> dict[str, An
     from then on, while refused here it writes nothing and names the field."""
     if kind is InboxKind.WIDGET:
         return validate_widget_settings(settings)
+    if kind is InboxKind.EMAIL:
+        return validate_email_settings(settings)
     return settings
+
+
+def _only_email(kind: InboxKind) -> None:
+    if kind is not InboxKind.EMAIL:
+        raise InvalidInput(
+            "settings.smtp: only an email inbox has mail servers", field="settings.smtp"
+        )
 
 
 async def do_update_inbox(
@@ -79,12 +96,21 @@ async def do_update_inbox(
     inbox_id: int,
     name: str | None = None,
     settings: dict[str, Any] | None = None,
+    box: SecretBox | None = None,
 ) -> None:
     """Rename an inbox and/or merge keys into its settings (a key set to
-    null is removed)."""
+    null is removed). Mail server passwords in the settings are stored
+    encrypted with `box`, never in the settings."""
     row = await access_inbox(ctx.conn, ctx.actor, inbox_id)
     require_admin(ctx.actor)
     values: dict[str, Any] = {}
+    settings, passwords = split_mail_passwords(settings or {})
+    if passwords:
+        _only_email(InboxKind(row.kind))
+        if box is None:
+            raise InvalidInput("settings: passwords can't be stored here", field="settings")
+        stored = inbox_passwords_of(box, row.secret_encrypted)
+        values["secret_encrypted"] = box.encrypt(json.dumps({**stored, **passwords}))
     if name is not None and name != row.name:
         values["name"] = name
     if settings:
@@ -101,7 +127,8 @@ async def do_update_inbox(
             workspace_id=row.workspace_id,
             inbox_id=inbox_id,
             name=values.get("name", row.name),
-            changes=sorted(values),
+            # Names only: the passwords' column shows as "passwords".
+            changes=sorted("passwords" if k == "secret_encrypted" else k for k in values),
         )
     )
 
@@ -142,3 +169,15 @@ async def do_remove_inbox_member(ctx: ActionContext, *, inbox_id: int, agent_id:
         InboxMemberRemoved(workspace_id=inbox.workspace_id, inbox_id=inbox_id, agent_id=agent_id)
     )
     return True
+
+
+def inbox_passwords_of(box: SecretBox, secret_encrypted: str | None) -> dict[str, str]:
+    """The mail passwords an email inbox stored (its secret is a JSON
+    object of them)."""
+    if not secret_encrypted:
+        return {}
+    try:
+        found = json.loads(box.decrypt(secret_encrypted))
+    except ValueError:
+        return {}
+    return {k: v for k, v in found.items() if isinstance(v, str)} if isinstance(found, dict) else {}

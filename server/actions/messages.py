@@ -19,6 +19,7 @@ from server.actions.attachments import Uploader, attach, claim_attachments, summ
 from server.actions.contacts import IdentityInput, find_or_create_contact
 from server.actions.context import ActionContext
 from server.actions.conversations import open_conversation, state_of
+from server.actions.outbound_email import enqueue_email, prepare_reply_email
 from server.domain.conversations import after_message
 from server.domain.errors import Conflict, InvalidInput
 from server.domain.events import ConversationStatusChanged, MessageCreated
@@ -26,6 +27,7 @@ from server.domain.values import (
     ConversationStatus,
     DeliveryStatus,
     Direction,
+    InboxKind,
     SenderKind,
     UploaderKind,
 )
@@ -60,6 +62,8 @@ async def do_send_message(
     idempotency_key: str | None = None,
     attachment_ids: Sequence[int] = (),
     carried: Sequence[AnyRow] = (),
+    email_to: Sequence[str] | None = None,
+    email_cc: Sequence[str] | None = None,
 ) -> MessageResult:
     """An agent's reply (or private note) in a conversation, carrying the
     acting agent's own not-yet-sent uploads `attachment_ids` (text may
@@ -68,7 +72,11 @@ async def do_send_message(
 
     `carried` are attachment rows the calling action wrote for this very
     message in this transaction (a canned response's file copies, server.
-    actions.canned_replies); they go after `attachment_ids`."""
+    actions.canned_replies); they go after `attachment_ids`.
+
+    In an email conversation a reply (not a note) is also queued for
+    sending (server.actions.outbound_email): to `email_to` / `email_cc`,
+    or by default to those that continue the customer's thread."""
     if not text.strip() and not attachment_ids and not carried:
         raise InvalidInput("a message needs text or an attachment", field="text")
     conv = await access_conversation(ctx.conn, ctx.actor, conversation_id, for_update=True)
@@ -105,7 +113,17 @@ async def do_send_message(
         inbox_id=conv.inbox_id,
     )
     files = [*files, *carried]
-    return await append_message(
+    inbox = (
+        await ctx.conn.execute(sa.select(t.inboxes).where(t.inboxes.c.id == conv.inbox_id))
+    ).one()
+    by_email = inbox.kind == InboxKind.EMAIL.value and not private
+    if not by_email and (email_to is not None or email_cc is not None):
+        field = "to" if email_to is not None else "cc"
+        raise InvalidInput(f"{field}: only an email reply has recipients", field=field)
+    email = (
+        await prepare_reply_email(ctx, conv, inbox, to=email_to, cc=email_cc) if by_email else None
+    )
+    result = await append_message(
         ctx,
         conv,
         direction=Direction.OUTBOUND,
@@ -117,7 +135,16 @@ async def do_send_message(
         idempotency_key=idempotency_key,
         delivery_status=DeliveryStatus.RECEIVED if private else DeliveryStatus.PENDING,
         attachments=files,
+        email=email,
     )
+    if by_email:
+        await enqueue_email(
+            ctx,
+            message_id=result.message_id,
+            workspace_id=conv.workspace_id,
+            inbox_id=conv.inbox_id,
+        )
+    return result
 
 
 async def do_receive_message(

@@ -20,6 +20,7 @@ from server.queries.conversations import (
     list_messages,
     message_detail,
 )
+from server.queries.email_replies import email_reply_defaults
 from server.queries.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from server.queries.reading import read
 
@@ -134,6 +135,8 @@ async def create_message(call: Call) -> Any:
             private=b.get("private", False),
             idempotency_key=key,
             attachment_ids=b.get("attachment_ids", []),
+            email_to=b.get("to"),
+            email_cc=b.get("cc"),
         )
     else:
         result = await perform(
@@ -145,9 +148,15 @@ async def create_message(call: Call) -> Any:
             private=b.get("private", False),
             idempotency_key=key,
             attachment_ids=b.get("attachment_ids", []),
+            email_to=b.get("to"),
+            email_cc=b.get("cc"),
         )
     # A replayed idempotent request answers 200 with the original message.
     return JSONResponse(result.view, status_code=200 if result.replayed else 201)
+
+
+async def get_email_defaults(call: Call) -> Any:
+    return await read(call.runtime, email_reply_defaults, call.actor, call.path["conversation_id"])
 
 
 async def get_message(call: Call) -> Any:
@@ -234,8 +243,26 @@ ENDPOINTS = [
                 description="send with this canned response: its files, its body rendered"
                 " when text is empty, and its use counted",
             ),
+            to=List(
+                Str(max_length=320, min_length=1),
+                max_items=20,
+                description="email conversations: the recipients (default: reply to the"
+                " customer's latest mail, see email_defaults)",
+            ),
+            cc=List(
+                Str(max_length=320, min_length=1),
+                max_items=20,
+                description="email conversations: copied recipients",
+            ),
         ),
         status=201,
+    ),
+    Endpoint(
+        "GET",
+        "/conversations/{conversation_id}/email_defaults",
+        get_email_defaults,
+        "Who an email reply goes to unless changed (to, cc) and its subject",
+        "messages",
     ),
     Endpoint(
         "GET",

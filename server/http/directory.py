@@ -214,6 +214,7 @@ async def update_inbox(call: Call) -> Any:
         inbox_id=inbox_id,
         name=b.get("name"),
         settings=b.get("settings"),
+        box=call.runtime.secrets,
     )
     return await read(call.runtime, inbox_detail, call.actor, inbox_id)
 

@@ -15,6 +15,9 @@ from server.storage.types import Id, UTCDateTime
 
 # JSON everywhere, jsonb on PostgreSQL (indexable, compared by value).
 Json = sa.JSON().with_variant(JSONB(), "postgresql")
+# The same for an optional column: Python None is SQL NULL (not JSON null),
+# so `IS NULL` finds it.
+NullableJson = sa.JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 metadata = sa.MetaData(
     naming_convention={
@@ -271,7 +274,7 @@ messages = sa.Table(
     sa.Column("email_message_id", sa.String(500), nullable=True),
     # Email only: subject, from, to, cc, the threading decision, the stored
     # original (see server.actions.inbound_email). Null for other channels.
-    sa.Column("email", Json, nullable=True),
+    sa.Column("email", NullableJson, nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("conversation_id", "seq"),
     sa.Index("ix_messages_inbox_email_message_id", "inbox_id", "email_message_id"),
@@ -560,7 +563,7 @@ inbound_mails = sa.Table(
         "conversation_id", Id, sa.ForeignKey("conversations.id", ondelete="SET NULL"), nullable=True
     ),
     # The threading decision (reason, detail, flags, rejected references).
-    sa.Column("thread", Json, nullable=True),
+    sa.Column("thread", NullableJson, nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("inbox_id", "sha256"),
     sa.Index("ix_inbound_mails_workspace_status", "workspace_id", "status", "created_at"),

@@ -1,0 +1,286 @@
+"""Outbound email through the transactional outbox (PROTOCOLS.md P1, P4).
+
+An agent's reply in an email conversation is written with an outbox row
+in the same transaction (`prepare_reply_email` + `enqueue_email`, called
+by do_send_message). The delivery worker (server.email.delivery) claims
+due rows (`do_claim_outbox`: a lease, so a worker that died loses the row
+to the next one: at least once), renders and sends, and records how it
+went (`do_record_delivery`): sent; a temporary failure retried with
+backoff; a permanent one (5xx), or too many temporary ones, failed with
+the reason shown on the message. Every attempt of one message carries
+the same Message-ID, so the receiving side sees one mail.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from server.actions.agents import check_email
+from server.actions.context import ActionContext
+from server.domain.errors import InvalidInput
+from server.domain.events import MessageDeliveryChanged
+from server.domain.values import DeliveryStatus
+from server.queries.access import AnyRow
+from server.queries.email_replies import reply_defaults, suppressed
+from server.storage import tables as t
+
+CHANNEL = "email"
+MAX_RECIPIENTS = 20
+MAX_ATTEMPTS = 12
+LEASE = timedelta(minutes=5)
+MAX_ERROR = 1000
+
+
+class OutboxStatus:
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """30 s, doubling, at most an hour: 12 attempts span about 7 hours."""
+    return timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 3600))
+
+
+async def prepare_reply_email(
+    ctx: ActionContext,
+    conv: AnyRow,
+    inbox: AnyRow,
+    *,
+    to: Sequence[str] | None,
+    cc: Sequence[str] | None,
+) -> dict[str, Any]:
+    """The `email` details of a reply about to be written in `conv`:
+    recipients (the agent's, else those continuing the thread), subject
+    and the ids it answers. Refuses, by field, bad or suppressed
+    addresses and a reply with nobody to send it to."""
+    own = [inbox.settings.get("address") or ""]
+    defaults = await reply_defaults(ctx.conn, conv, own_addresses=own)
+    chosen_to = _checked(to, "to") if to is not None else list(defaults.to)
+    chosen_cc = _checked(cc, "cc") if cc is not None else list(defaults.cc)
+    chosen_cc = [a for a in chosen_cc if a not in chosen_to]
+    if not chosen_to:
+        raise InvalidInput(
+            "to: this conversation has no email address to reply to; add one", field="to"
+        )
+    if len(chosen_to) + len(chosen_cc) > MAX_RECIPIENTS:
+        raise InvalidInput(f"to: at most {MAX_RECIPIENTS} recipients in all", field="to")
+    blocked = await suppressed(ctx.conn, conv.workspace_id, [*chosen_to, *chosen_cc])
+    for name, addresses in (("to", chosen_to), ("cc", chosen_cc)):
+        for i, address in enumerate(addresses):
+            if address in blocked:
+                raise InvalidInput(
+                    f"{name}[{i}]: {address} no longer receives mail from us ({blocked[address]})",
+                    field=f"{name}[{i}]",
+                )
+    return {
+        "subject": defaults.subject,
+        "to": [{"name": "", "address": a} for a in chosen_to],
+        "cc": [{"name": "", "address": a} for a in chosen_cc],
+        "in_reply_to": [defaults.in_reply_to] if defaults.in_reply_to else [],
+        "references": list(defaults.references)[-20:],
+    }
+
+
+def _checked(addresses: Sequence[str], field: str) -> list[str]:
+    out: list[str] = []
+    for i, address in enumerate(addresses):
+        value = check_email(address, field=f"{field}[{i}]")
+        if value not in out:
+            out.append(value)
+    return out
+
+
+async def enqueue_email(
+    ctx: ActionContext, *, message_id: int, workspace_id: int, inbox_id: int
+) -> None:
+    """The outbox row that will send message `message_id` (written with it)."""
+    await ctx.conn.execute(
+        t.outbox.insert().values(
+            workspace_id=workspace_id,
+            inbox_id=inbox_id,
+            message_id=message_id,
+            channel=CHANNEL,
+            stable_id=f"message:{message_id}",
+            payload={},
+            status=OutboxStatus.PENDING,
+            attempts=0,
+            due_at=ctx.now,
+            created_at=ctx.now,
+        )
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class OutboxJob:
+    """One claimed send, with everything the worker needs to render it."""
+
+    outbox_id: int
+    attempts: int
+    workspace_id: int
+    inbox_id: int
+    conversation_id: int
+    message_id: int
+    text: str
+    email: dict[str, Any]
+    email_message_id: str | None
+    created_at: datetime
+    sender_name: str | None
+    inbox_name: str
+    inbox_settings: dict[str, Any]
+    inbox_secret: str | None
+    attachments: tuple[tuple[str, str, str], ...]  # (filename, content_type, storage_key)
+
+
+async def do_claim_outbox(ctx: ActionContext, *, limit: int = 10) -> list[OutboxJob]:
+    """Lease up to `limit` due email sends (rows other workers hold are
+    skipped: SKIP LOCKED on PostgreSQL, one writer at a time on SQLite)."""
+    o = t.outbox.c
+    rows = (
+        await ctx.conn.execute(
+            sa.select(t.outbox)
+            .where(
+                o.channel == CHANNEL,
+                o.status == OutboxStatus.PENDING,
+                o.due_at <= ctx.now,
+                sa.or_(o.locked_until.is_(None), o.locked_until < ctx.now),
+            )
+            .order_by(o.due_at, o.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
+    jobs = []
+    for row in rows:
+        await ctx.conn.execute(
+            t.outbox.update()
+            .where(o.id == row.id)
+            .values(locked_until=ctx.now + LEASE, attempts=row.attempts + 1)
+        )
+        job = await _job(ctx, row)
+        if job is not None:
+            jobs.append(job)
+    return jobs
+
+
+async def _job(ctx: ActionContext, row: AnyRow) -> OutboxJob | None:
+    m, a = t.messages.c, t.attachments.c
+    msg = (await ctx.conn.execute(sa.select(t.messages).where(m.id == row.message_id))).first()
+    inbox = (
+        await ctx.conn.execute(sa.select(t.inboxes).where(t.inboxes.c.id == row.inbox_id))
+    ).first()
+    if msg is None or inbox is None:  # deleted since: nothing to send
+        await ctx.conn.execute(
+            t.outbox.update()
+            .where(t.outbox.c.id == row.id)
+            .values(status=OutboxStatus.FAILED, last_error="the message no longer exists")
+        )
+        return None
+    sender_name = None
+    if msg.sender_id is not None and msg.sender_kind == "agent":
+        sender_name = await ctx.conn.scalar(
+            sa.select(t.agents.c.name).where(t.agents.c.id == msg.sender_id)
+        )
+    files = await ctx.conn.execute(
+        sa.select(a.filename, a.content_type, a.storage_key)
+        .where(a.message_id == msg.id)
+        .order_by(a.id)
+    )
+    return OutboxJob(
+        outbox_id=row.id,
+        attempts=row.attempts + 1,
+        workspace_id=msg.workspace_id,
+        inbox_id=msg.inbox_id,
+        conversation_id=msg.conversation_id,
+        message_id=msg.id,
+        text=msg.text,
+        email=msg.email or {},
+        email_message_id=msg.email_message_id,
+        created_at=msg.created_at,
+        sender_name=sender_name,
+        inbox_name=inbox.name,
+        inbox_settings=inbox.settings,
+        inbox_secret=inbox.secret_encrypted,
+        attachments=tuple((f.filename, f.content_type, f.storage_key) for f in files),
+    )
+
+
+async def do_record_delivery(
+    ctx: ActionContext,
+    *,
+    outbox_id: int,
+    status: str,
+    reason: str,
+    email_message_id: str | None = None,
+) -> str:
+    """Record one attempt of a claimed send. `status` is the sender's:
+    sent, temporary or permanent. Returns the outbox row's new status."""
+    o = t.outbox.c
+    row = (
+        await ctx.conn.execute(sa.select(t.outbox).where(o.id == outbox_id).with_for_update())
+    ).first()
+    if row is None or row.status != OutboxStatus.PENDING:
+        return row.status if row is not None else OutboxStatus.FAILED
+    reason = reason[:MAX_ERROR]
+    if status == "sent":
+        new, delivery, error = OutboxStatus.SENT, DeliveryStatus.SENT, None
+        values: dict[str, Any] = {"sent_at": ctx.now, "last_error": None}
+    elif status == "temporary" and row.attempts < MAX_ATTEMPTS:
+        new, delivery = OutboxStatus.PENDING, DeliveryStatus.PENDING
+        error = f"retrying: {reason}"[:MAX_ERROR]
+        values = {"due_at": ctx.now + retry_delay(row.attempts), "last_error": reason}
+    else:
+        new, delivery = OutboxStatus.FAILED, DeliveryStatus.FAILED
+        gave_up = status == "temporary"
+        error = (f"gave up after {row.attempts} attempts: {reason}" if gave_up else reason)[
+            :MAX_ERROR
+        ]
+        values = {"last_error": reason}
+    await ctx.conn.execute(
+        t.outbox.update().where(o.id == outbox_id).values(status=new, locked_until=None, **values)
+    )
+    if row.message_id is not None:
+        await _update_message(ctx, row.message_id, delivery, error, email_message_id)
+    return new
+
+
+async def _update_message(
+    ctx: ActionContext,
+    message_id: int,
+    delivery: DeliveryStatus,
+    error: str | None,
+    email_message_id: str | None,
+) -> None:
+    m = t.messages.c
+    msg = (
+        await ctx.conn.execute(sa.select(t.messages).where(m.id == message_id).with_for_update())
+    ).first()
+    if msg is None:
+        return
+    values: dict[str, Any] = {}
+    if email_message_id is not None and msg.email_message_id is None:
+        values["email_message_id"] = email_message_id
+    # A bounce may have marked it failed already: a late "sent" can't undo that.
+    changed = msg.delivery_status != DeliveryStatus.FAILED.value and (
+        msg.delivery_status != delivery.value or msg.delivery_error != error
+    )
+    if changed:
+        values.update(delivery_status=delivery.value, delivery_error=error)
+    if values:
+        await ctx.conn.execute(t.messages.update().where(m.id == message_id).values(**values))
+    if changed:
+        await ctx.emit(
+            MessageDeliveryChanged(
+                workspace_id=msg.workspace_id,
+                message_id=msg.id,
+                conversation_id=msg.conversation_id,
+                inbox_id=msg.inbox_id,
+                delivery_status=delivery.value,
+                delivery_error=error,
+            )
+        )

@@ -1,0 +1,135 @@
+"""The outbound email worker: claims due outbox rows, renders each mail,
+sends it by SMTP and records the outcome (server.actions.outbound_email).
+
+The Message-ID is a pure function of the message (server.domain.
+email_tokens, HMAC under the server's key), and the Date is the
+message's creation time, so every attempt sends the very same bytes: a
+retry after a crash between "sent" and "recorded" is one mail to the
+receiving server, deduplicated by its Message-ID (PROTOCOLS.md P1). The
+envelope sender is the conversation's signed reply address, so bounces
+come back through the SMTP listener to the right inbox (VERP).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from connectors.email.model import Address
+from connectors.email.render import (
+    OutboundAttachment,
+    OutboundEmail,
+    envelope_recipients,
+    render_email,
+)
+from connectors.email.smtp_sender import SendOutcome, send_message
+from server.actions.context import perform
+from server.actions.outbound_email import OutboxJob, do_claim_outbox, do_record_delivery
+from server.domain.actors import system_actor
+from server.domain.email_threading import normalize_message_id
+from server.domain.email_tokens import TokenClaims, make_message_id, make_reply_address
+from server.email.accounts import smtp_account
+from server.email.config import MailIdentity, mail_identity
+from server.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+class EmailDelivery:
+    def __init__(self, runtime: Runtime, *, poll_interval: float = 1.0, batch: int = 10) -> None:
+        self.runtime = runtime
+        self.poll_interval = poll_interval
+        self.batch = batch
+        self.identity: MailIdentity = mail_identity(runtime.settings)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Deliver until `stop` is set; an error in one round is logged
+        and the next round tries again."""
+        while not stop.is_set():
+            try:
+                sent = await self.deliver_due()
+            except Exception:
+                log.exception("email delivery round failed")
+                sent = 0
+            if sent == 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.poll_interval)
+
+    async def deliver_due(self) -> int:
+        """One round: claim what is due and try each once. Returns how many
+        were tried."""
+        jobs = await perform(self.runtime, system_actor(0), do_claim_outbox, limit=self.batch)
+        for job in jobs:
+            outcome, message_id = await self.attempt(job)
+            if outcome.status != "sent":
+                log.info("email for message %s: %s", job.message_id, outcome.reason)
+            await perform(
+                self.runtime,
+                system_actor(job.workspace_id),
+                do_record_delivery,
+                outbox_id=job.outbox_id,
+                status=outcome.status,
+                reason=outcome.reason,
+                email_message_id=message_id,
+            )
+        return len(jobs)
+
+    async def attempt(self, job: OutboxJob) -> tuple[SendOutcome, str | None]:
+        """Send `job` once; returns the outcome and the Message-ID used."""
+        runtime = self.runtime
+        account = smtp_account(runtime, job.inbox_settings, job.inbox_secret)
+        if account is None:
+            return SendOutcome(
+                "temporary", None, "no outgoing mail server: set the inbox's SMTP settings"
+            ), None
+        try:
+            mail = await self.compose(job)
+        except (ValueError, LookupError) as exc:
+            return SendOutcome("permanent", None, f"can't build the mail: {exc}"), None
+        message_id = normalize_message_id(mail.message_id)
+        raw = render_email(mail)
+        outcome = await send_message(
+            account,
+            raw=raw,
+            mail_from=mail.reply_to.address if mail.reply_to else mail.from_address.address,
+            recipients=envelope_recipients(mail),
+        )
+        return outcome, message_id
+
+    async def compose(self, job: OutboxJob) -> OutboundEmail:
+        """The mail of `job`, the same on every attempt."""
+        key, domain = self.identity.key, self.identity.domain
+        message_id = job.email_message_id or make_message_id(
+            TokenClaims(job.workspace_id, job.inbox_id, job.conversation_id, job.message_id),
+            key=key,
+            domain=domain,
+        )
+        reply_address = make_reply_address(
+            TokenClaims(job.workspace_id, job.inbox_id, job.conversation_id),
+            key=key,
+            domain=domain,
+        )
+        team = job.inbox_settings.get("from_name") or job.inbox_name
+        display = f"{job.sender_name} at {team}" if job.sender_name else team
+        address = job.inbox_settings.get("address") or f"support@{domain}"
+        files = []
+        for filename, content_type, storage_key in job.attachments:
+            data = await self.runtime.blobs.get(storage_key)
+            if data is None:
+                raise LookupError(f"the attachment {filename!r} is missing from storage")
+            files.append(OutboundAttachment(filename, content_type, data))
+        email = job.email
+        return OutboundEmail(
+            from_address=Address(display, address),
+            to=tuple(Address(a.get("name", ""), a["address"]) for a in email.get("to", [])),
+            cc=tuple(Address(a.get("name", ""), a["address"]) for a in email.get("cc", [])),
+            reply_to=Address(display, reply_address),
+            subject=email.get("subject") or job.inbox_name,
+            message_id=message_id,
+            date=job.created_at,
+            text=job.text,
+            in_reply_to=(email.get("in_reply_to") or [None])[0],
+            references=tuple(email.get("references", [])),
+            attachments=tuple(files),
+        )
