@@ -16,6 +16,7 @@ from server.http.directory import ENDPOINTS as DIRECTORY_ENDPOINTS
 from server.http.inbound_email import ENDPOINTS as INBOUND_EMAIL_ENDPOINTS
 from server.http.macros import ENDPOINTS as MACRO_ENDPOINTS
 from server.http.merges import ENDPOINTS as MERGE_ENDPOINTS
+from server.http.message_html import ENDPOINTS as MESSAGE_HTML_ENDPOINTS
 from server.http.saved_filters import ENDPOINTS as SAVED_FILTER_ENDPOINTS
 from server.http.search import ENDPOINTS as SEARCH_ENDPOINTS
 from server.http.widget_api import ENDPOINTS as WIDGET_ENDPOINTS
@@ -38,6 +39,7 @@ ENDPOINTS: list[Endpoint] = [
     *SEARCH_ENDPOINTS,
     *DIRECTORY_ENDPOINTS,
     *INBOUND_EMAIL_ENDPOINTS,
+    *MESSAGE_HTML_ENDPOINTS,
     *WIDGET_ENDPOINTS,
 ]
 

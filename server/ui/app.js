@@ -13,6 +13,7 @@ import {
   loadCounts,
   loadDirectory,
   loadList,
+  noteDelivery,
 } from "./data.js";
 import { h, replace } from "./dom.js";
 import { installKeys } from "./keys.js";
@@ -212,9 +213,12 @@ function messageFromEvent(data) {
     text: data.text,
     html: data.html,
     external_id: data.external_id || null,
-    delivery_status: data.direction === "inbound" ? "received" : "sent",
+    // As stored: an agent's reply waits for its channel until a
+    // `message.delivery_changed` says otherwise.
+    delivery_status: data.direction === "inbound" || data.private ? "received" : "pending",
     delivery_error: null,
     attachments: data.attachments || [],
+    email: data.email || null,
     created_at: data.created_at,
   };
 }
@@ -234,6 +238,11 @@ function applyEvent(frame) {
     if (state.route.page === "contact" && state.route.contactId === data.contact_id) refreshContactPage();
     noticeMessage(data);
     refreshListSoon();
+    return;
+  }
+  if (type === "message.delivery_changed") {
+    // Queued → sent, or failed with the reason (a refusal, a bounce).
+    noteDelivery(data);
     return;
   }
   if (type.startsWith("conversation.")) {

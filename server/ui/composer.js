@@ -3,7 +3,7 @@
 // waits (shown as "Sending…", kept across reloads) and is sent again with
 // the same key once the connection is back, so it lands exactly once.
 
-import { NetworkError, api } from "./api.js";
+import { NetworkError, api, get } from "./api.js";
 import { liveSend } from "./app.js";
 import { openCannedPicker } from "./canned.js";
 import { addMessages, conversationStillOpen } from "./data.js";
@@ -11,7 +11,7 @@ import { h, icon, replace } from "./dom.js";
 import { emojiPopover } from "./emoji.js";
 import { fileSize } from "./format.js";
 import { messageBubble } from "./message_view.js";
-import { on, state } from "./state.js";
+import { channelOf, on, state } from "./state.js";
 
 const PENDING_KEY = "threadline.pending";
 const TYPING_REFRESH_MS = 3000;
@@ -84,9 +84,14 @@ export async function flushOutbox() {
 
 function failed(item, error) {
   if (current && current.conversationId === item.conversationId) {
-    current.showError(`Not sent: ${error.message}`);
+    const text = `Not sent: ${error.message}`;
+    // A recipient the server refused (to[1], cc): said at its field.
+    const recipient = error.field && /^(to|cc)\b/.test(error.field);
+    if (!recipient || !current.markRecipients(error.field.slice(0, 2), text)) current.showError(text);
     if (!current.textarea.value) current.textarea.value = item.body.text || "";
   }
+  // Its "Sending…" bubble goes: the text is back in the composer.
+  if (current) current.redraw();
 }
 
 window.addEventListener("online", () => flushOutbox());
@@ -112,6 +117,7 @@ export function mountComposer(slot, redrawThread) {
     "aria-label": "Reply",
     placeholder: "Reply to the customer… (/ for canned responses)",
   });
+  const recipients = isEmail(conversation) ? emailRecipients(conversation, () => textarea) : null;
   const fileInput = h("input", { type: "file", multiple: true, hidden: true, "aria-hidden": "true", tabindex: "-1" });
   const fileList = h("ul", { class: "composer-files", "aria-label": "Attached files" });
   const error = h("p", { class: "composer-error", role: "alert" });
@@ -120,7 +126,13 @@ export function mountComposer(slot, redrawThread) {
   const form = h(
     "form",
     { class: "composer", on: { submit: (e) => { e.preventDefault(); send(); } } },
-    h("div", { class: "composer-modes", role: "tablist", "aria-label": "Reply or note" }, replyTab, noteTab),
+    h(
+      "div",
+      { class: "composer-head" },
+      h("div", { class: "composer-modes", role: "tablist", "aria-label": "Reply or note" }, replyTab, noteTab),
+      recipients ? recipients.subject : null,
+    ),
+    recipients ? recipients.el : null,
     textarea,
     fileList,
     error,
@@ -148,6 +160,7 @@ export function mountComposer(slot, redrawThread) {
     textarea.setAttribute("aria-label", mode === "note" ? "Private note" : "Reply");
     textarea.placeholder = mode === "note" ? "Write a private note (only agents see it)…" : "Reply to the customer… (/ for canned responses)";
     sendButton.textContent = mode === "note" ? "Add note" : "Send";
+    if (recipients) recipients.showFor(mode);
   }
   setMode("reply");
 
@@ -294,6 +307,11 @@ export function mountComposer(slot, redrawThread) {
     }
     if (!text && !files.length) return;
     const body = { text, private: mode === "note" };
+    if (recipients && mode === "reply") {
+      const chosen = recipients.read();
+      if (chosen === null) return; // the field says what is wrong
+      Object.assign(body, chosen);
+    }
     if (files.length) body.attachment_ids = files.map((f) => f.id);
     if (cannedId !== null) body.canned_response_id = cannedId;
     outbox.push({
@@ -309,6 +327,7 @@ export function mountComposer(slot, redrawThread) {
     cannedId = null;
     drawFiles();
     showError("");
+    if (recipients) recipients.clearErrors();
     typing(false);
     redrawThread();
     await flushOutbox();
@@ -328,6 +347,7 @@ export function mountComposer(slot, redrawThread) {
             attachments: item.files,
             created_at: item.createdAt,
             delivery_status: "pending",
+            email: item.body.to || item.body.cc ? pendingEmail(item.body) : null,
           },
           {},
         ),
@@ -342,8 +362,198 @@ export function mountComposer(slot, redrawThread) {
     openCanned: () => openCanned(""),
     pendingBubbles,
     redraw: redrawThread,
+    markRecipients: (field, text) => Boolean(recipients) && recipients.mark(field, text),
   };
   return current;
+}
+
+// -- email recipients -----------------------------------------------------
+
+function isEmail(conversation) {
+  return channelOf(conversation) === "email";
+}
+
+function pendingEmail(body) {
+  const list = (addresses) => (addresses || []).map((address) => ({ name: "", address }));
+  return { to: list(body.to), cc: list(body.cc) };
+}
+
+const ADDRESS = /^[^\s@<>()\[\],;:"]+@[^\s@<>()\[\],;:"]+\.[^\s@<>()\[\],;:".]+$/;
+
+// Split at commas and semicolons, except inside a quoted name ("Doe, Jane").
+function splitList(value) {
+  const parts = [];
+  let part = "";
+  let quoted = false;
+  for (const ch of value) {
+    if (ch === '"') quoted = !quoted;
+    if (!quoted && (ch === "," || ch === ";")) {
+      parts.push(part);
+      part = "";
+    } else {
+      part += ch;
+    }
+  }
+  parts.push(part);
+  return parts;
+}
+
+// "Sam <sam@x.test>, pat@y.test; lee@z.test" -> addresses, and what isn't one.
+export function parseAddresses(value) {
+  const addresses = [];
+  const bad = [];
+  for (const part of splitList(String(value))) {
+    const trimmed = part.trim();
+    if (!trimmed) continue;
+    const bracketed = /<([^<>]*)>\s*$/.exec(trimmed);
+    // "a@x.test b@y.test" is two addresses; "lee at acme" is one mistake.
+    const candidates = bracketed ? [bracketed[1].trim()] : trimmed.split(/\s+/);
+    if (!candidates.every((c) => ADDRESS.test(c))) {
+      bad.push(trimmed);
+      continue;
+    }
+    for (const candidate of candidates) {
+      if (!addresses.some((a) => a.toLowerCase() === candidate.toLowerCase())) addresses.push(candidate);
+    }
+  }
+  return { addresses, bad };
+}
+
+// To and Cc of an email reply, filled with who the reply goes to unless
+// the agent changes it (GET /conversations/{id}/email_defaults). Until
+// those arrive (or if they can't), an untouched reply leaves the choice
+// to the server, which uses the same defaults.
+function emailRecipients(conversation, textarea) {
+  const id = conversation.id;
+  let ready = false;
+  const field = (name, label) => {
+    const input = h("input", {
+      type: "text",
+      id: `composer-${name}-${id}`,
+      class: "email-field-input",
+      "aria-label": label,
+      autocomplete: "off",
+      spellcheck: "false",
+      inputmode: "email",
+      placeholder: name === "to" ? "Loading…" : "Add addresses, separated by commas",
+    });
+    const error = h("p", { class: "field-error", id: `composer-${name}-error-${id}`, role: "alert" });
+    input.setAttribute("aria-describedby", error.id);
+    const f = { input, error, label, touched: false };
+    input.addEventListener("input", () => {
+      ready = true;
+      f.touched = true;
+      clear(input, error);
+    });
+    f.row = h("div", { class: `email-field email-field-${name}` }, h("label", { for: input.id, text: label }), input, error);
+    return f;
+  };
+  const to = field("to", "To");
+  const cc = field("cc", "Cc");
+  // No Cc row until there is one, or the agent asks for it.
+  const showCc = (focus) => {
+    cc.row.hidden = false;
+    ccButton.hidden = true;
+    if (focus) cc.input.focus();
+  };
+  const ccButton = h("button", { type: "button", class: "link email-cc-toggle", "aria-label": "Add Cc", text: "Cc", on: { click: () => showCc(true) } });
+  to.row.append(ccButton);
+  cc.row.hidden = true;
+  const subject = h("p", { class: "email-subject-line", hidden: true });
+  const warning = h("p", { class: "email-warning", role: "status", hidden: true });
+  const el = h("div", { class: "email-fields", role: "group", "aria-label": "Email recipients" }, to.row, cc.row, warning);
+
+  // Enter moves on (To → Cc → the message) rather than sending half a reply.
+  to.input.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && !e.isComposing) {
+      e.preventDefault();
+      (cc.row.hidden ? textarea() : cc.input).focus();
+    } else if (e.key === "Escape") {
+      to.input.blur();
+    }
+  });
+  cc.input.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && !e.isComposing) {
+      e.preventDefault();
+      textarea().focus();
+    } else if (e.key === "Escape") {
+      cc.input.blur();
+    }
+  });
+
+  function clear(input, error) {
+    input.removeAttribute("aria-invalid");
+    error.textContent = "";
+  }
+
+  function fail(f, text) {
+    f.input.setAttribute("aria-invalid", "true");
+    f.error.textContent = text;
+  }
+
+  get(`/conversations/${id}/email_defaults`).then(
+    (defaults) => {
+      to.input.placeholder = "Add addresses, separated by commas";
+      // What the agent typed before they arrived stands.
+      if (!to.touched) to.input.value = (defaults.to || []).join(", ");
+      if (!cc.touched) cc.input.value = (defaults.cc || []).join(", ");
+      if (cc.input.value) showCc(false);
+      ready = true;
+      if (defaults.subject) {
+        subject.hidden = false;
+        subject.title = `Subject: ${defaults.subject}`;
+        replace(subject, h("span", { class: "muted", text: "Subject: " }), defaults.subject);
+      }
+      const blocked = defaults.suppressed || [];
+      if (blocked.length) {
+        warning.hidden = false;
+        warning.textContent = blocked.map((b) => `${b.address} no longer receives mail from us (${b.reason}).`).join(" ");
+      }
+    },
+    () => {
+      to.input.placeholder = "The customer's address (from the thread)";
+    },
+  );
+
+  return {
+    el,
+    subject,
+    showFor(mode) {
+      // A note stays with the agents: no recipients, no subject.
+      el.hidden = mode === "note";
+      subject.classList.toggle("note-hidden", mode === "note");
+    },
+    // The recipients to send with, {} to leave them to the server, or
+    // null when a field holds something that isn't an address.
+    read() {
+      if (!ready) return {};
+      const out = {};
+      for (const [name, f] of [["to", to], ["cc", cc]]) {
+        const { addresses, bad } = parseAddresses(f.input.value);
+        if (bad.length) {
+          fail(f, `${f.label}: “${bad[0]}” is not an email address.`);
+          f.input.focus();
+          return null;
+        }
+        out[name] = addresses;
+      }
+      if (!out.to.length) {
+        fail(to, "To: add at least one address.");
+        to.input.focus();
+        return null;
+      }
+      return out;
+    },
+    mark(name, text) {
+      if (name === "cc") showCc(false);
+      fail(name === "cc" ? cc : to, text);
+      return true;
+    },
+    clearErrors() {
+      clear(to.input, to.error);
+      clear(cc.input, cc.error);
+    },
+  };
 }
 
 // A reply sent from the contact timeline (no composer of its own there).

@@ -64,6 +64,7 @@ async function loadPage(contactId) {
         contactName: contact.name,
         channel: m.channel,
         showChannel: true,
+        conversationSubject: m.conversation_subject,
         conversationLabel: { href: `#/v/all/c/${m.conversation_id}`, text: `#${m.conversation_id}${m.conversation_subject ? ` ${m.conversation_subject}` : ""}` },
       }),
     ),

@@ -160,15 +160,50 @@ export async function catchUpMessages() {
   addMessages(page.items);
 }
 
+// How far along its delivery a message is: a copy of a message never
+// takes it back (the answer to a send can arrive after the live event
+// that said it was sent).
+const DELIVERY_RANK = { received: 0, pending: 1, sent: 2, delivered: 3, read: 4, failed: 5 };
+const rank = (m) => DELIVERY_RANK[m.delivery_status] ?? 0;
+
+// The latest `message.delivery_changed` of each message, for a message
+// whose copy arrives after its event.
+const deliveries = new Map(); // message id -> { delivery_status, delivery_error }
+
+function withDelivery(m) {
+  const known = deliveries.get(m.id);
+  if (!known || rank(m) > DELIVERY_RANK[known.delivery_status]) return m;
+  return { ...m, ...known };
+}
+
 export function mergeMessages(a, b) {
   const bySeq = new Map();
-  for (const m of [...a, ...b]) bySeq.set(m.seq, m);
+  for (const m of [...a, ...b]) {
+    const before = bySeq.get(m.seq);
+    if (before && before.id === m.id && rank(before) > rank(m)) {
+      bySeq.set(m.seq, { ...m, delivery_status: before.delivery_status, delivery_error: before.delivery_error });
+    } else {
+      bySeq.set(m.seq, m);
+    }
+  }
   return [...bySeq.values()].sort((x, y) => x.seq - y.seq);
 }
 
 export function addMessages(items) {
   if (!items.length) return;
-  state.messages = mergeMessages(state.messages, items);
+  state.messages = mergeMessages(state.messages, items.map(withDelivery));
+  notify("messages");
+}
+
+// A live `message.delivery_changed`: the message shows its new state.
+export function noteDelivery(data) {
+  const change = { delivery_status: data.delivery_status, delivery_error: data.delivery_error ?? null };
+  deliveries.set(data.message_id, change);
+  if (deliveries.size > 500) deliveries.delete(deliveries.keys().next().value);
+  if (!conversationStillOpen(data.conversation_id)) return;
+  const index = state.messages.findIndex((m) => m.id === data.message_id);
+  if (index < 0) return;
+  state.messages = state.messages.map((m, i) => (i === index ? { ...m, ...change } : m));
   notify("messages");
 }
 

@@ -47,6 +47,26 @@ export function replace(el, ...children) {
   return append(el, children);
 }
 
+// Like `replace`, but nodes already in `el` stay where they are when they
+// can: only new nodes are inserted and gone ones removed. A node that is
+// moved or taken out and put back is a new node to the browser (an
+// iframe reloads, focus and scroll are lost); this keeps those that stay.
+export function reconcile(el, ...children) {
+  const wanted = children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false)
+    .map((c) => (c instanceof Node ? c : document.createTextNode(String(c))));
+  const keep = new Set(wanted);
+  for (const child of [...el.childNodes]) if (!keep.has(child)) child.remove();
+  let at = el.firstChild;
+  for (const node of wanted) {
+    if (node === at) {
+      at = at.nextSibling;
+    } else {
+      el.insertBefore(node, at);
+    }
+  }
+  return el;
+}
+
 // An icon from the sprite-free set below: small inline SVG drawn with DOM
 // calls (no markup strings), so icons work under the page's CSP.
 const ICONS = {

@@ -2,11 +2,12 @@
 // Text is shown as text (line breaks kept by CSS), never parsed as HTML.
 
 import { h, icon } from "./dom.js";
+import { emailBody, fromAddress, fromName } from "./email_view.js";
 import { channelLabel, fileSize, fullTime, shortTime } from "./format.js";
 import { agentName } from "./state.js";
 
 export function senderName(message, contactName) {
-  if (message.sender_kind === "contact") return contactName || "Customer";
+  if (message.sender_kind === "contact") return fromName(message) || contactName || "Customer";
   if (message.sender_kind === "agent") return agentName(message.sender_id);
   if (message.sender_kind === "bot") return "Bot";
   return "Threadline";
@@ -23,18 +24,23 @@ const DELIVERY = {
   received: null,
 };
 
-export function messageBubble(message, { contactName, channel, showChannel, conversationLabel, seen } = {}) {
+// `conversationSubject`: an email's subject is shown only when it is not
+// the conversation's (a "Re:" in front doesn't count).
+export function messageBubble(message, { contactName, channel, showChannel, conversationLabel, seen, conversationSubject } = {}) {
   const mine = message.sender_kind !== "contact";
   const kind = message.private ? "note" : mine ? "outbound" : "inbound";
+  const email = Boolean(message.email) && !message.private;
   const status = message._pending
     ? "Sending…"
-    : message.delivery_status === "pending" && channel === "email"
-      ? "Queued"
+    : message.delivery_status === "pending" && (channel === "email" || email)
+      ? message.delivery_error
+        ? `Queued · ${message.delivery_error}`
+        : "Queued"
       : (DELIVERY[message.delivery_status] ?? null);
   return h(
     "article",
     {
-      class: `message message-${kind}${message._pending ? " pending" : ""}`,
+      class: `message message-${kind}${email ? " message-email" : ""}${message._pending ? " pending" : ""}`,
       dataset: { seq: message.seq ?? "", id: message.id ?? "" },
       "aria-label": `${message.private ? "Private note" : "Message"} from ${senderName(message, contactName)}`,
     },
@@ -42,22 +48,27 @@ export function messageBubble(message, { contactName, channel, showChannel, conv
       "header",
       { class: "message-meta" },
       h("span", { class: "message-sender", text: senderName(message, contactName) }),
+      email && !mine ? fromAddress(message) : null,
       message.private ? h("span", { class: "note-badge" }, icon("note"), "Private note") : null,
       showChannel && channel ? h("span", { class: "message-channel", title: channelLabel(channel) }, icon(channel), channelLabel(channel)) : null,
       conversationLabel ? h("a", { class: "message-conversation", href: conversationLabel.href, text: conversationLabel.text }) : null,
       h("time", { datetime: message.created_at, title: fullTime(message.created_at), text: shortTime(message.created_at) }),
     ),
-    message.text ? h("div", { class: "message-text", text: message.text }) : null,
+    email
+      ? emailBody(message, { conversationSubject })
+      : message.text
+        ? h("div", { class: "message-text", text: message.text })
+        : null,
     message.attachments && message.attachments.length
       ? h("div", { class: "attachments" }, message.attachments.map((file) => attachmentView(file)))
       : null,
-    mine && !message.private && (status || seen)
+    mine && !message.private && (status || (seen && !email))
       ? h(
           "footer",
           { class: `delivery delivery-${message.delivery_status}` },
           message.delivery_status === "failed"
             ? `Failed: ${message.delivery_error || "not delivered"}`
-            : seen
+            : seen && !email
               ? "Seen"
               : status,
         )

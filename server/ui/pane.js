@@ -2,8 +2,8 @@
 // here (viewing, typing, replying), and the composer.
 
 import { loadOlderMessages } from "./data.js";
-import { h, icon, replace } from "./dom.js";
-import { channelLabel, initials, statusLabel } from "./format.js";
+import { h, icon, reconcile, replace } from "./dom.js";
+import { channelLabel, initials, shortTime, statusLabel } from "./format.js";
 import { mountComposer } from "./composer.js";
 import { messageBubble } from "./message_view.js";
 import { actionButtons } from "./conversation_actions.js";
@@ -30,6 +30,8 @@ export function mountPane(root) {
   replace(root, empty);
   let composer = null;
   let shownId = null;
+  let bubbles = new Map(); // seq -> { key, el }: the thread's drawn messages
+  const olderButton = h("button", { class: "ghost load-older", type: "button", text: "Load older messages", on: { click: () => loadOlderMessages() } });
 
   const drawHeader = () => {
     const c = state.conversation;
@@ -43,11 +45,13 @@ export function mountPane(root) {
         "div",
         { class: "pane-title" },
         h("h1", null, h("a", { href: `#/contact/${c.contact_id}`, class: "contact-link", text: contactName || `Contact ${c.contact_id}` })),
+        // An email conversation is about its subject: it gets a line of its own.
+        channel === "email" ? h("p", { class: "pane-subject", title: c.subject || "", text: c.subject || "(no subject)" }) : null,
         h(
           "div",
           { class: "pane-subtitle" },
           h("span", { class: "channel", title: channelLabel(channel) }, icon(channel, channelLabel(channel)), inboxName(c.inbox_id)),
-          c.subject ? h("span", { class: "subject", text: c.subject }) : null,
+          c.subject && channel !== "email" ? h("span", { class: "subject", text: c.subject }) : null,
           h("span", { class: `status status-${c.status}`, text: statusLabel(c) }),
           h("span", { class: "assignee-line", text: `${agentName(c.assignee_id)}${c.team_id ? ` · ${teamName(c.team_id)}` : ""}` }),
           c.priority !== "none" ? h("span", { class: `priority priority-${c.priority}`, text: c.priority }) : null,
@@ -69,18 +73,31 @@ export function mountPane(root) {
     const atBottom = thread.scrollHeight - thread.scrollTop - thread.clientHeight < 80 || shownId !== c.id;
     const contactName = nameOf(c);
     const lastOutbound = [...state.messages].reverse().find((m) => m.sender_kind !== "contact" && !m.private);
-    replace(
+    if (shownId !== c.id) bubbles.clear();
+    const channel = channelOf(c);
+    const kept = new Map();
+    const items = state.messages.map((m) => {
+      const seen = Boolean(lastOutbound && m === lastOutbound && c.contact_last_read_seq >= m.seq);
+      // A bubble is drawn again only when what it shows changed: the
+      // others stay in place, so an open email frame isn't reloaded (and
+      // doesn't lose its scroll) whenever a message arrives.
+      const key = [m, contactName, channel, seen, c.subject, state.agents];
+      const cached = bubbles.get(m.seq);
+      const reuse = cached && cached.key.every((part, i) => part === key[i]);
+      const el = reuse ? cached.el : messageBubble(m, { contactName, channel, seen, conversationSubject: c.subject });
+      if (reuse) {
+        // Only its age moves on ("now" → "5m").
+        const time = el.querySelector(".message-meta time");
+        if (time) time.textContent = shortTime(m.created_at);
+      }
+      kept.set(m.seq, { key, el });
+      return el;
+    });
+    bubbles = kept;
+    reconcile(
       thread,
-      state.messagesHasOlder
-        ? h("button", { class: "ghost load-older", type: "button", text: "Load older messages", on: { click: () => loadOlderMessages() } })
-        : null,
-      state.messages.map((m) =>
-        messageBubble(m, {
-          contactName,
-          channel: channelOf(c),
-          seen: lastOutbound && m === lastOutbound && c.contact_last_read_seq >= m.seq,
-        }),
-      ),
+      state.messagesHasOlder ? olderButton : null,
+      items,
       composer ? composer.pendingBubbles() : null,
     );
     if (atBottom) thread.scrollTop = thread.scrollHeight;

@@ -113,6 +113,7 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("POST", "/inboxes/{inbox_id}/inbound_email"): Case(404),
     ("GET", "/inbound_mails/{mail_id}/raw"): Case(403),
     ("GET", "/messages/{message_id}/original"): Case(404),
+    ("GET", "/messages/{message_id}/html"): Case(404),
     ("GET", "/conversations/{conversation_id}/email_defaults"): Case(404),
 }
 
