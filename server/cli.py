@@ -30,6 +30,7 @@ from server.demo_shop import shop_app
 from server.domain.actors import system_actor
 from server.domain.errors import DomainError
 from server.domain.values import Role
+from server.email.service import run_email
 from server.maintenance import run_maintenance
 from server.realtime.protocol import MAX_FRAME_BYTES
 from server.runtime import Runtime
@@ -144,11 +145,15 @@ async def _serve(settings: Settings, *, migrate: bool, demo: bool) -> None:
         gc.freeze()
         loop = asyncio.get_running_loop()
         upkeep = loop.create_task(run_maintenance(runtime))
+        stop_email = asyncio.Event()
+        email = loop.create_task(run_email(runtime, stop_email))
         shop_task = loop.create_task(shop[0].serve(sockets=[shop[1]])) if shop else None
         try:
             await uvicorn.Server(config).serve()
         finally:
             upkeep.cancel()
+            stop_email.set()
+            await email
             if shop is not None and shop_task is not None:
                 shop[0].should_exit = True
                 await shop_task

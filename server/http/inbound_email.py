@@ -83,6 +83,8 @@ async def message_original_handler(call: Call) -> Response:
 
 
 async def _original_response(call: Call, found: Original, filename: str) -> Response:
+    if not found.storage_key:  # recorded without its bytes (over the size limit)
+        raise NotFound("this mail was not kept: it was over the size limit", field="body")
     data = await call.runtime.blobs.get(found.storage_key)
     if data is None:
         log.error("inbound mail %s: its bytes are missing from the blob store", found.sha256)
