@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import getpass
 import logging
 import socket
 import sys
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Literal, TypedDict
 
 import uvicorn
@@ -23,6 +25,7 @@ from server.demo import (
     DEMO_ADMIN_EMAIL,
     DEMO_AGENTS,
     DEMO_PASSWORD,
+    DEMO_SUPPORT_ADDRESS,
     allow_demo_site,
     ensure_demo_workspace,
 )
@@ -31,6 +34,7 @@ from server.domain.actors import system_actor
 from server.domain.errors import DomainError
 from server.domain.values import Role
 from server.email.service import run_email
+from server.mail_sink import run_mail_sink
 from server.maintenance import run_maintenance
 from server.realtime.protocol import MAX_FRAME_BYTES
 from server.runtime import Runtime
@@ -162,14 +166,32 @@ async def _serve(settings: Settings, *, migrate: bool, demo: bool) -> None:
         await runtime.close()
 
 
+def demo_mail_defaults(settings: Settings) -> Settings:
+    """The demo receives mail on its own SMTP listener (port + 25, unless
+    THREADLINE_SMTP_LISTEN says otherwise) and sends to a local mail sink
+    (`threadline mail-sink`, port 1025) unless THREADLINE_SMTP_URL is set."""
+    return dataclasses.replace(
+        settings,
+        smtp_listen=settings.smtp_listen or f"{settings.host}:{settings.port + 25}",
+        smtp_url=settings.smtp_url or "smtp://127.0.0.1:1025?security=none",
+    )
+
+
 def _print_demo_banner(settings: Settings, *, created: bool, shop_url: str | None) -> None:
     agents = ", ".join(email for email, _ in DEMO_AGENTS)
     shop = f"  Shop:     {shop_url}/ (a demo site with the chat widget)\n" if shop_url else ""
+    mail = (
+        f"  Mail in:  SMTP {settings.smtp_listen}, to {DEMO_SUPPORT_ADDRESS}\n"
+        f"  Mail out: {settings.smtp_url} (see it with `threadline mail-sink`)\n"
+        if settings.smtp_listen
+        else ""
+    )
     print(
         "\n"
         "  Threadline demo " + ("created" if created else "already set up") + "\n"
         f"  Server:   {settings.public_url}/\n"
         f"{shop}"
+        f"{mail}"
         f"  API docs: {settings.public_url}/api/v1/openapi.json\n"
         f"  Login:    {DEMO_ADMIN_EMAIL} / {DEMO_PASSWORD}\n"
         f"  Agents:   {agents} (same password)\n"
@@ -233,6 +255,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="serve with a demo workspace (created on first run)")
     demo.add_argument("--host", help="listen address (THREADLINE_HOST)")
     demo.add_argument("--port", type=int, help="listen port (THREADLINE_PORT)")
+
+    sink = sub.add_parser("mail-sink", help="a local SMTP server that shows every mail sent to it")
+    sink.add_argument("--host", default="127.0.0.1")
+    sink.add_argument("--mail-port", type=int, default=1025, help="port to listen on")
+    sink.add_argument("--dir", default="./threadline-mail", help="where to save the .eml files")
     return parser
 
 
@@ -246,7 +273,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         if args.command == "serve":
             asyncio.run(_serve(settings, migrate=not args.no_migrate, demo=False))
         elif args.command == "demo":
-            asyncio.run(_serve(settings, migrate=True, demo=True))
+            asyncio.run(_serve(demo_mail_defaults(settings), migrate=True, demo=True))
+        elif args.command == "mail-sink":
+            asyncio.run(run_mail_sink(args.host, args.mail_port, Path(args.dir)))
         elif args.command == "migrate":
             asyncio.run(upgrade_to_head(settings.database_url))
             print(f"database at head: {settings.database_url}")

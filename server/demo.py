@@ -40,6 +40,7 @@ from server.queries.reading import read
 from server.runtime import Runtime
 
 DEMO_ADMIN_EMAIL = "admin@demo.threadline.test"
+DEMO_SUPPORT_ADDRESS = "support@demo-shop.test"  # the demo email inbox's address
 DEMO_PASSWORD = "threadline-demo"  # noqa: S105 -- printed on purpose; the demo is local
 DEMO_AGENTS = [
     ("maya@demo.threadline.test", "Maya Lopez"),
@@ -131,7 +132,7 @@ async def ensure_demo_workspace(runtime: Runtime) -> DemoWorkspace:
         do_create_inbox,
         name="support@demo-shop.test",
         kind=InboxKind.EMAIL,
-        settings={"address": "support@demo-shop.test"},
+        settings={"address": DEMO_SUPPORT_ADDRESS},
         box=runtime.secrets,
     )
     for inbox_id in (widget.inbox_id, email.inbox_id):
