@@ -282,3 +282,33 @@ async def test_per_inbox_credentials_are_encrypted_and_used_over_starttls(
         assert await EmailDelivery(runtime).deliver_due() == 1
         [got] = await received(tls_sink, 1)
         assert got.tls is True and got.login == "billing"
+
+
+async def test_a_reply_carries_its_attachments(
+    runtime: Runtime, ws: Workspace, admin_client: httpx.AsyncClient, sink: SmtpSink
+) -> None:
+    await use_sink(runtime, ws, sink)
+    first = await post(admin_client, ws.other_inbox_id, mail(to="billing@acme.test"))
+    pdf = b"%PDF-1.4\n% an invoice\n"
+    upload = await admin_client.post(
+        f"/api/v1/inboxes/{ws.other_inbox_id}/attachments",
+        params={"filename": "Rechnung März.pdf"},
+        content=pdf,
+        headers={"content-type": "application/pdf"},
+    )
+    assert upload.status_code == 201, upload.text
+    res = await admin_client.post(
+        f"/api/v1/conversations/{first['conversation_id']}/messages",
+        json={
+            "text": "Your invoice is attached.",
+            "attachment_ids": [upload.json()["attachment"]["id"]],
+        },
+    )
+    assert res.status_code == 201, res.text
+    assert await EmailDelivery(runtime).deliver_due() == 1
+    [got] = await received(sink, 1)
+    parsed = email.message_from_bytes(got.data, policy=email.policy.default)
+    [part] = list(parsed.iter_attachments())
+    assert part.get_filename() == "Rechnung März.pdf"
+    assert part.get_content_type() == "application/pdf"
+    assert part.get_content() == pdf
