@@ -1,14 +1,18 @@
 """Everything email that runs beside `threadline serve`: outbound
-delivery, the SMTP listener when configured, IMAP polling of each email
-inbox that has IMAP settings, and chat continuity emails. One task each;
-`stop` ends them all."""
+delivery, the SMTP listener when configured, and IMAP polling of each
+email inbox that has IMAP settings (rescanned every minute, so an inbox
+configured or changed while the server runs is picked up). One task
+each; `stop` ends them all."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import logging
 from collections.abc import Callable
 
+from connectors.email.imap_client import ImapAccount
 from connectors.email.imap_poller import ImapPoller
 from server.email.accounts import imap_account
 from server.email.delivery import EmailDelivery
@@ -20,9 +24,18 @@ from server.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
+RESCAN_SECONDS = 60.0
+
+
+@dataclasses.dataclass
+class _Polling:
+    account: ImapAccount
+    stop: asyncio.Event
+    task: asyncio.Task[None]
+
 
 async def run_email(runtime: Runtime, stop: asyncio.Event) -> None:
-    tasks = [asyncio.create_task(EmailDelivery(runtime).run(stop), name="email delivery")]
+    delivery = asyncio.create_task(EmailDelivery(runtime).run(stop), name="email delivery")
     listener = None
     config = listener_config(runtime)
     if config is not None:
@@ -34,19 +47,43 @@ async def run_email(runtime: Runtime, stop: asyncio.Event) -> None:
             listener = None
         else:
             log.info("SMTP listener on %s:%s", config.host, listener.port)
-    for inbox in await read(runtime, get_email_inboxes):
-        account = imap_account(runtime, inbox.settings, inbox.secret_encrypted)
-        if account is None:
-            continue
-        store = InboxMailbox(runtime, workspace_id=inbox.workspace_id, inbox_id=inbox.id)
-        poller = ImapPoller(account, store, on_error=_reporter(inbox.id))
-        tasks.append(asyncio.create_task(poller.run(stop), name=f"imap inbox {inbox.id}"))
+    polling: dict[int, _Polling] = {}
     try:
-        await stop.wait()
+        while not stop.is_set():
+            try:
+                await _sync_pollers(runtime, polling)
+            except Exception:
+                log.exception("IMAP pollers: rescanning the inboxes failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), RESCAN_SECONDS)
     finally:
         if listener is not None:
             await listener.stop()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        for running in polling.values():
+            running.stop.set()
+        await asyncio.gather(delivery, *(p.task for p in polling.values()), return_exceptions=True)
+
+
+async def _sync_pollers(runtime: Runtime, polling: dict[int, _Polling]) -> None:
+    """Start a poller for each inbox with IMAP settings; restart one whose
+    settings changed; stop those whose settings are gone."""
+    wanted: dict[int, tuple[int, ImapAccount]] = {}
+    for inbox in await read(runtime, get_email_inboxes):
+        account = imap_account(runtime, inbox.settings, inbox.secret_encrypted)
+        if account is not None:
+            wanted[inbox.id] = (inbox.workspace_id, account)
+    for inbox_id, running in list(polling.items()):
+        if inbox_id not in wanted or wanted[inbox_id][1] != running.account:
+            running.stop.set()
+            del polling[inbox_id]
+    for inbox_id, (workspace_id, account) in wanted.items():
+        if inbox_id in polling:
+            continue
+        store = InboxMailbox(runtime, workspace_id=workspace_id, inbox_id=inbox_id)
+        poller = ImapPoller(account, store, on_error=_reporter(inbox_id))
+        halt = asyncio.Event()
+        task = asyncio.create_task(poller.run(halt), name=f"imap inbox {inbox_id}")
+        polling[inbox_id] = _Polling(account, halt, task)
 
 
 def _reporter(inbox_id: int) -> Callable[[Exception], None]:
