@@ -43,6 +43,7 @@ from server.domain.email_threading import (
     normalize_message_id,
     referenced_ids,
 )
+from server.domain.email_tokens import looks_like_reply_address
 from server.domain.events import EmailQuarantined
 from server.domain.values import (
     ConversationStatus,
@@ -167,6 +168,12 @@ async def do_receive_email(
     sender = normalize_address(parsed.from_address or "")
     if not sender:
         return await _quarantine(ctx, inbox, raw, "From: no sender address", parsed)
+    if sender == (inbox.settings.get("address") or "").lower() or looks_like_reply_address(
+        sender, domains=reply_domains
+    ):
+        # Our own mail coming back (a forwarding loop, a copy to ourselves):
+        # taking it in would answer ourselves.
+        return await _quarantine(ctx, inbox, raw, f"From: {sender} is this inbox itself", parsed)
     external_id = _external_id(parsed, raw)
     stored = await _stored_with(ctx, raw.inbox_id, external_id)
     if stored is not None:

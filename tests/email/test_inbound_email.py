@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from server.actions.contacts import do_update_contact
 from server.actions.context import perform
 from server.actions.conversations import do_change_conversation_status
+from server.actions.inboxes import do_update_inbox
 from server.domain.email_tokens import TokenClaims, make_message_id, make_reply_address
 from server.domain.values import ConversationStatus
 from server.email.config import mail_identity
@@ -338,3 +339,29 @@ async def test_bad_requests_are_refused_by_field_and_store_nothing(
     assert await fetch_all(runtime, sa.select(t.inbound_mails)) == []
     blobs = runtime.settings.data_dir / "attachments"
     assert not blobs.exists() or not any(p.is_file() for p in blobs.rglob("*"))
+
+
+async def test_mail_from_the_inbox_itself_is_quarantined_not_answered(
+    runtime: Runtime, ws: Workspace, admin_client: httpx.AsyncClient
+) -> None:
+    await perform(
+        runtime,
+        ws.admin,
+        do_update_inbox,
+        inbox_id=ws.other_inbox_id,
+        settings={"address": "billing@acme.test"},
+    )
+    looped = await post(admin_client, ws.other_inbox_id, mail(sender="Billing <Billing@acme.test>"))
+    assert looped["status"] == "quarantined" and "itself" in looped["reason"]
+    ident = mail_identity(runtime.settings)
+    ours = make_reply_address(
+        TokenClaims(ws.id, ws.other_inbox_id, 1), key=ident.key, domain=ident.domain
+    )
+    bounced_back = await post(admin_client, ws.other_inbox_id, mail(sender=ours))
+    assert bounced_back["status"] == "quarantined"
+    assert (
+        await fetch_all(
+            runtime, sa.select(t.messages).where(t.messages.c.inbox_id == ws.other_inbox_id)
+        )
+        == []
+    )
