@@ -31,6 +31,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from server.actions.audit import record_audit
+from server.actions.contact_suggestions import settle_suggestions
 from server.actions.context import ActionContext
 from server.domain.errors import Conflict, Forbidden, NotFound
 from server.domain.events import ContactMerged, ContactMergeUndone
@@ -179,6 +180,8 @@ async def do_merge_contacts(ctx: ActionContext, *, contact_id: int, other_id: in
             conversations=conversations,
         )
     )
+    # A suggestion to merge these two was just taken up.
+    await settle_suggestions(ctx, survivor_id=survivor.id, merged_id=other.id)
     return merge_id
 
 

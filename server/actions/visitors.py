@@ -22,6 +22,7 @@ import sqlalchemy as sa
 
 from server.actions.agents import check_email
 from server.actions.attachments import Uploader
+from server.actions.contact_suggestions import suggest_claimed_owner
 from server.actions.contacts import (
     IdentityInput,
     add_identity,
@@ -210,6 +211,7 @@ async def do_identify_visitor(
             name=name,
             attributes={k: v for k, v in claims_attrs.items() if v is not None},
         )
+    await _offer_merge(ctx, contact_id, email if verified_email is None else None)
     await ctx.conn.execute(
         t.visitor_sessions.update()
         .where(t.visitor_sessions.c.id == session.id)
@@ -226,6 +228,13 @@ async def do_identify_visitor(
         )
     )
     return Identified(contact_id, verified)
+
+
+async def _offer_merge(ctx: ActionContext, contact_id: int, claimed_email: str | None) -> None:
+    """An address given without proof may be another contact's: the agents
+    are offered the merge; nothing merges by itself (F3)."""
+    if claimed_email is not None:
+        await suggest_claimed_owner(ctx, claimant_id=contact_id, address=claimed_email)
 
 
 async def _verified_contact(
@@ -352,6 +361,7 @@ async def do_leave_offline_message(
     await do_update_contact(
         ctx, contact_id=session.contact_id, name=name, attributes={"email": email}
     )
+    await _offer_merge(ctx, session.contact_id, email)
     result = await do_send_visitor_message(
         ctx, session_id=session_id, text=text, client_id=client_id
     )

@@ -735,6 +735,28 @@ class MessageDeliveryChanged(Event):
 
 @event
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class MessagesEmailed(Event):
+    """Chat replies a widget visitor had not seen were emailed to them
+    (offline chat continuity, F2; server.actions.chat_continuity), and the
+    mail's fate is settled: `status` is `sent` once the mail server took
+    it, or `failed` with `error` saying why (a permanent refusal, or the
+    retries gave up). `message_ids` are the replies the one mail carried,
+    oldest first; `address` is where it went. The messages' own
+    `delivery_status` (their delivery in the chat) is not changed by it;
+    the outbox row `outbox_id` keeps the details."""
+
+    type: ClassVar[str] = "message.emailed"
+    conversation_id: int
+    inbox_id: int
+    message_ids: list[int]
+    address: str
+    outbox_id: int
+    status: str
+    error: str | None
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class EmailSuppressed(Event):
     """An address will not be mailed any more: a permanent bounce, or an
     unsubscribe. `inbox_id` is the inbox whose mail bounced."""
@@ -757,3 +779,32 @@ class ContactMergeSuggested(Event):
     contact_id: int
     candidate_id: int
     reason: str
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ContactMergeSuggestionDismissed(Event):
+    """An agent (`dismissed_by`) said the two contacts of a merge
+    suggestion are not one person: the suggestion is closed and that pair
+    is not suggested again."""
+
+    type: ClassVar[str] = "contact.merge_suggestion_dismissed"
+    suggestion_id: int
+    contact_id: int
+    candidate_id: int
+    dismissed_by: int | None
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ContactMergeSuggestionAccepted(Event):
+    """The two contacts of a merge suggestion were merged (`merged_id`
+    into `survivor_id`), in the same transaction as the merge's
+    `contact.merged`: the suggestion is settled."""
+
+    type: ClassVar[str] = "contact.merge_suggestion_accepted"
+    suggestion_id: int
+    contact_id: int
+    candidate_id: int
+    survivor_id: int
+    merged_id: int

@@ -15,6 +15,7 @@ from server.http.contacts import ENDPOINTS as CONTACT_ENDPOINTS
 from server.http.directory import ENDPOINTS as DIRECTORY_ENDPOINTS
 from server.http.inbound_email import ENDPOINTS as INBOUND_EMAIL_ENDPOINTS
 from server.http.macros import ENDPOINTS as MACRO_ENDPOINTS
+from server.http.merge_suggestions import ENDPOINTS as MERGE_SUGGESTION_ENDPOINTS
 from server.http.merges import ENDPOINTS as MERGE_ENDPOINTS
 from server.http.message_html import ENDPOINTS as MESSAGE_HTML_ENDPOINTS
 from server.http.saved_filters import ENDPOINTS as SAVED_FILTER_ENDPOINTS
@@ -35,6 +36,7 @@ ENDPOINTS: list[Endpoint] = [
     *SAVED_FILTER_ENDPOINTS,
     *CONTACT_ENDPOINTS,
     *MERGE_ENDPOINTS,
+    *MERGE_SUGGESTION_ENDPOINTS,
     *AUDIT_ENDPOINTS,
     *SEARCH_ENDPOINTS,
     *DIRECTORY_ENDPOINTS,

@@ -21,6 +21,7 @@ import { mountList } from "./list.js";
 import { Live } from "./live.js";
 import { initNotifications, noticeMessage, refreshTitle } from "./notify.js";
 import { mountPane } from "./pane.js";
+import { showQuarantine } from "./quarantine.js";
 import { parseHash } from "./router.js";
 import { showSettings } from "./settings.js";
 import { mountSidebar } from "./sidebar.js";
@@ -148,7 +149,8 @@ async function route(reload = false) {
     currentPage = "settings";
     closeConversation();
     notify("route");
-    showSettings(layout.main, next.section);
+    if (next.section === "quarantine") showQuarantine(layout.main);
+    else showSettings(layout.main, next.section);
     announceViewing();
   }
 }
@@ -263,7 +265,9 @@ function applyEvent(frame) {
   }
   if (type.startsWith("contact.")) {
     const contactId = data.contact_id ?? data.survivor_id;
-    if (state.contact && (state.contact.id === contactId || state.contact.id === data.merged_id)) {
+    // A merge suggestion names two contacts: either may be the one shown.
+    const shown = state.contact && [contactId, data.merged_id, data.candidate_id].includes(state.contact.id);
+    if (shown) {
       if (type === "contact.merged" && state.contact.id === data.merged_id && state.route.page === "contact") {
         location.hash = `#/contact/${data.survivor_id}`;
       } else {
@@ -272,6 +276,10 @@ function applyEvent(frame) {
     }
     if (type === "contact.merged" || type === "contact.merge_undone") refreshListSoon();
     notify("contact-event");
+    return;
+  }
+  if (type === "email.quarantined") {
+    notify("quarantine");
     return;
   }
   if (type.startsWith("canned_response.")) {

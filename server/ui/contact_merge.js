@@ -24,6 +24,12 @@ export function startContactMerge(contact) {
   });
 }
 
+// Straight to the merge dialog for a pair already known (a merge
+// suggestion): `contact` survives unless the agent swaps them.
+export function reviewMerge(contact, other) {
+  return showMergeDialog(contact, other);
+}
+
 async function showMergeDialog(first, second) {
   let survivor = first;
   let merged = second;

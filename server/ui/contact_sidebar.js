@@ -1,11 +1,18 @@
 // The contact column: who the customer is (identities, attributes), what
 // they did (tracked events), their labels and past conversations, and
-// merging them with a duplicate.
+// merging them with a duplicate — one the agent finds, or one Threadline
+// suggests ("Possible duplicate": an address one of them only typed in).
 
-import { h, replace } from "./dom.js";
-import { initials, shortTime, statusLabel } from "./format.js";
-import { startContactMerge } from "./contact_merge.js";
+import { get, post } from "./api.js";
+import { h, icon, replace } from "./dom.js";
+import { initials, plural, shortTime, statusLabel } from "./format.js";
+import { reviewMerge, startContactMerge } from "./contact_merge.js";
 import { on, state } from "./state.js";
+import { toast } from "./toast.js";
+
+// Contact id -> its open merge suggestions as last fetched, so that a
+// redraw shows them at once while they are fetched again.
+const suggestionCache = new Map();
 
 export function mountContactSidebar(root) {
   const draw = () => replace(root, ...(state.contact ? contactDetails(state.contact, state.contactExtras) : []));
@@ -27,6 +34,7 @@ export function contactDetails(contact, extras) {
       h("span", { class: "avatar large", text: initials(contact.name) }),
       h("div", null, h("h2", { class: "contact-name", text: contact.name }), h("a", { href: `#/contact/${contact.id}`, class: "timeline-link", text: "Open full timeline" })),
     ),
+    mergeSuggestions(contact),
     section(
       "Identities",
       contact.identities.length
@@ -61,6 +69,66 @@ export function contactDetails(contact, extras) {
     ),
     h("div", { class: "contact-actions" }, h("button", { type: "button", class: "ghost", text: "Merge with another contact…", on: { click: () => startContactMerge(contact) } })),
   ];
+}
+
+// The "Possible duplicate" cards: drawn from the cache, then refreshed.
+// Redrawn whenever the contact is (live: a contact.merge_suggestion*
+// event reloads the contact it names on either side).
+function mergeSuggestions(contact) {
+  const box = h("section", { class: "merge-suggestions", "aria-label": "Possible duplicates" });
+  const draw = (items) => {
+    box.hidden = !items.length;
+    replace(box, items.map((s) => suggestionCard(contact, s, box)));
+  };
+  draw(suggestionCache.get(contact.id) || []);
+  get(`/contacts/${contact.id}/merge_suggestions`).then(
+    (page) => {
+      suggestionCache.set(contact.id, page.items);
+      draw(page.items);
+    },
+    () => {},
+  );
+  return box;
+}
+
+function suggestionCard(contact, suggestion, box) {
+  const other = suggestion.other;
+  const review = h("button", { type: "button", class: "primary small", text: "Review merge" });
+  const dismiss = h("button", { type: "button", class: "ghost small", text: "Dismiss" });
+  const card = h(
+    "article",
+    { class: "suggestion-card", "aria-label": `Possible duplicate: ${other.name}` },
+    h("h3", { class: "suggestion-title" }, icon("merge"), "Possible duplicate"),
+    h("p", { class: "suggestion-name" }, h("a", { href: `#/contact/${other.id}`, text: other.name }), h("span", { class: "muted", text: ` · ${plural(other.conversation_count, "conversation", "conversations")}` })),
+    other.identities.length
+      ? h("ul", { class: "identities" }, other.identities.map((i) =>
+          h("li", null, h("span", { class: "identity-kind", text: i.kind }), h("span", { class: "identity-value", text: i.value }), i.verified ? h("span", { class: "verified", text: "verified" }) : null),
+        ))
+      : h("p", { class: "muted", text: "Anonymous visitor" }),
+    h("p", { class: "suggestion-reason", text: suggestion.reason }),
+    h("div", { class: "suggestion-actions" }, review, dismiss),
+  );
+  review.addEventListener("click", () => reviewMerge(contact, { id: other.id, name: other.name }));
+  dismiss.addEventListener("click", async () => {
+    dismiss.disabled = true;
+    review.disabled = true;
+    try {
+      await post(`/merge_suggestions/${suggestion.id}/dismiss`);
+    } catch (e) {
+      dismiss.disabled = false;
+      review.disabled = false;
+      toast(`Couldn't dismiss: ${e.message}`, { error: true });
+      return;
+    }
+    for (const id of [suggestion.contact_id, suggestion.candidate_id]) {
+      const cached = suggestionCache.get(id);
+      if (cached) suggestionCache.set(id, cached.filter((s) => s.id !== suggestion.id));
+    }
+    card.remove();
+    box.hidden = !box.children.length;
+    toast(`Dismissed: ${other.name} is not a duplicate`);
+  });
+  return card;
 }
 
 function summarize(properties) {

@@ -92,6 +92,7 @@ function content() {
     h("div", { class: "view-section" }, h("h2", { text: "Settings" }), h("ul", null, [
       settingsLink("canned", "Canned responses"),
       settingsLink("macros", "Macros"),
+      me.role === "admin" ? settingsLink("quarantine", "Email quarantine") : null,
     ])),
     h(
       "div",

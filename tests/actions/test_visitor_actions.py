@@ -187,6 +187,8 @@ async def test_unverified_identity_is_kept_as_claims_and_never_merges(
     assert (row.contact_id, row.verified) == (new.contact_id, False)
     assert [k for k, _v, _ in await identity_rows(runtime, new.contact_id)] == ["visitor"]
     assert len(await identity_rows(runtime, ann)) == 2
+    [suggestion] = await fetch_all(runtime, sa.select(t.contact_merge_suggestions))
+    assert "ann@shop.test" in suggestion.reason
     assert await events_since(runtime, before) == [
         (
             "contact.updated",
@@ -194,6 +196,17 @@ async def test_unverified_identity_is_kept_as_claims_and_never_merges(
                 "workspace_id": ws.id,
                 "contact_id": new.contact_id,
                 "changes": ["attributes", "name"],
+            },
+        ),
+        # The claim never merges, but it is offered to the agents (F3).
+        (
+            "contact.merge_suggested",
+            {
+                "workspace_id": ws.id,
+                "suggestion_id": suggestion.id,
+                "contact_id": ann,
+                "candidate_id": new.contact_id,
+                "reason": suggestion.reason,
             },
         ),
         (

@@ -32,6 +32,7 @@ from server.email.ingest import ingest_mail
 from server.http.api import Endpoint
 from server.http.routes import API_PREFIX, ENDPOINTS
 from server.queries.audit import list_audit_log
+from server.queries.merge_suggestions import contact_merge_suggestions
 from server.queries.reading import read
 from server.runtime import Runtime
 from tests.support import Workspace, client, login, seed_workspace
@@ -108,6 +109,9 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("POST", "/conversations/{conversation_id}/merge"): Case(
         404, {"source_id": "{source_conversation_id}"}
     ),
+    # Merge suggestions are about contacts: every agent's to see and dismiss.
+    ("GET", "/contacts/{contact_id}/merge_suggestions"): Case(200),
+    ("POST", "/merge_suggestions/{suggestion_id}/dismiss"): Case(200),
     # Email: posting mail and reading the raw record are admins' business;
     # an original is shown to whoever may read its message.
     ("POST", "/inboxes/{inbox_id}/inbound_email"): Case(404),
@@ -218,6 +222,18 @@ async def make_targets(runtime: Runtime, ws: Workspace) -> Targets:
         raw=b"From: hidden@acme.test\r\nSubject: billing\r\n\r\nbilling question\r\n",
         source="http",
     )
+    # A contact that typed an address in, and mail from that address: a
+    # merge suggestion (the new contact's conversation is in other_inbox).
+    claimer = await perform(
+        runtime, ws.admin, do_create_contact, name="Claimer", attributes={"email": "c@acme.test"}
+    )
+    await ingest_mail(
+        runtime,
+        inbox_id=ws.other_inbox_id,
+        raw=b"From: c@acme.test\r\nSubject: a claim\r\n\r\nit is me\r\n",
+        source="http",
+    )
+    [suggestion] = (await read(runtime, contact_merge_suggestions, ws.admin, claimer))["items"]
     macro_id = await perform(
         runtime,
         ws.admin,
@@ -251,6 +267,7 @@ async def make_targets(runtime: Runtime, ws: Workspace) -> Targets:
             "saved_filter_id": saved_filter_id,
             "mail_id": mail.inbound_mail_id,
             "inbound_mail_id": mail.inbound_mail_id,
+            "suggestion_id": suggestion["id"],
         },
         revoked_token=agent_token.token,
     )

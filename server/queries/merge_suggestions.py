@@ -1,0 +1,122 @@
+"""Reading merge suggestions (F3; server.actions.contact_suggestions writes
+them): the possible duplicates of one contact, as its sidebar shows them.
+
+Like contacts, suggestions are visible to every agent of the workspace.
+The other contact's `conversation_count` counts only the conversations
+the caller can see (as search does). A suggestion is shown while it is
+open and neither of its contacts has been merged into another: once a
+merge folded one of them away there is nothing left to suggest, even
+before the merge settles the suggestion.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from server.domain.actors import Actor
+from server.domain.errors import NotFound
+from server.queries.access import AnyRow, access_contact, inbox_filter, visible_inbox_ids
+from server.queries.contacts import identities_of
+from server.queries.views import iso
+from server.storage import tables as t
+
+# Open suggestions per contact are few (each inbound mail suggests at most
+# a handful); the list is not paged, and stops here.
+MAX_SHOWN = 50
+
+
+def merge_suggestion_view(row: AnyRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "contact_id": row.contact_id,
+        "candidate_id": row.candidate_id,
+        "reason": row.reason,
+        "status": row.status,
+        "created_at": iso(row.created_at),
+    }
+
+
+async def merge_suggestion_detail(
+    conn: AsyncConnection, actor: Actor, suggestion_id: int
+) -> dict[str, Any]:
+    s = t.contact_merge_suggestions.c
+    row: AnyRow | None = (
+        await conn.execute(
+            sa.select(t.contact_merge_suggestions).where(
+                s.id == suggestion_id, s.workspace_id == actor.workspace_id
+            )
+        )
+    ).first()
+    if row is None:
+        raise NotFound("merge suggestion not found", field="suggestion_id")
+    return merge_suggestion_view(row)
+
+
+async def _conversation_counts(
+    conn: AsyncConnection, actor: Actor, contact_ids: list[int]
+) -> dict[int, int]:
+    if not contact_ids:
+        return {}
+    visible = await visible_inbox_ids(conn, actor)
+    c = t.conversations.c
+    rows = await conn.execute(
+        sa.select(c.contact_id, sa.func.count())
+        .where(
+            c.contact_id.in_(contact_ids),
+            c.workspace_id == actor.workspace_id,
+            c.merged_into_id.is_(None),
+            inbox_filter(c.inbox_id, visible),
+        )
+        .group_by(c.contact_id)
+    )
+    return {contact_id: int(n) for contact_id, n in rows}
+
+
+async def contact_merge_suggestions(
+    conn: AsyncConnection, actor: Actor, contact_id: int
+) -> dict[str, Any]:
+    """The open suggestions where `contact_id` is either side, newest
+    first, each with the other contact as `other`."""
+    contact = await access_contact(conn, actor, contact_id)
+    if contact.merged_into_id is not None:
+        return {"items": []}
+    s, other = t.contact_merge_suggestions.c, t.contacts.alias("other")
+    other_id = sa.case((s.contact_id == contact_id, s.candidate_id), else_=s.contact_id)
+    rows = (
+        await conn.execute(
+            sa.select(
+                t.contact_merge_suggestions,
+                other.c.id.label("other_id"),
+                other.c.name.label("other_name"),
+            )
+            .join(other, other.c.id == other_id)
+            .where(
+                s.workspace_id == actor.workspace_id,
+                s.status == "open",
+                sa.or_(s.contact_id == contact_id, s.candidate_id == contact_id),
+                other.c.merged_into_id.is_(None),
+            )
+            .order_by(s.created_at.desc(), s.id.desc())
+            .limit(MAX_SHOWN)
+        )
+    ).all()
+    ids = [r.other_id for r in rows]
+    identities = await identities_of(conn, ids)
+    counts = await _conversation_counts(conn, actor, ids)
+    return {
+        "items": [
+            {
+                **merge_suggestion_view(r),
+                "other": {
+                    "id": r.other_id,
+                    "name": r.other_name,
+                    "identities": identities[r.other_id],
+                    "conversation_count": counts.get(r.other_id, 0),
+                },
+            }
+            for r in rows
+        ]
+    }
