@@ -269,6 +269,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # aiosmtpd logs every SMTP command at INFO: our own lines say what matters.
+    logging.getLogger("mail.log").setLevel(max(logging.WARNING, logging.root.level))
     try:
         if args.command == "serve":
             asyncio.run(_serve(settings, migrate=not args.no_migrate, demo=False))

@@ -130,9 +130,9 @@ async def ensure_demo_workspace(runtime: Runtime) -> DemoWorkspace:
         runtime,
         sys,
         do_create_inbox,
-        name="support@demo-shop.test",
+        name="Support email",
         kind=InboxKind.EMAIL,
-        settings={"address": DEMO_SUPPORT_ADDRESS},
+        settings={"address": DEMO_SUPPORT_ADDRESS, "from_name": "Demo Shop Support"},
         box=runtime.secrets,
     )
     for inbox_id in (widget.inbox_id, email.inbox_id):
