@@ -9,6 +9,17 @@ went (`do_record_delivery`): sent; a temporary failure retried with
 backoff; a permanent one (5xx), or too many temporary ones, failed with
 the reason shown on the message. Every attempt of one message carries
 the same Message-ID, so the receiving side sees one mail.
+
+The outbox also carries chat continuity mail (server.actions.
+chat_continuity): a row whose payload has `kind: "continuity"` is one
+mail of unseen widget replies. Its recipients, subject and text come from
+the payload, not from a message's `email`; `message_id` is the last reply
+it carries (so it follows that reply through a conversation merge). Its
+outcome is recorded on the outbox row and announced as `message.emailed`:
+the replies' own `delivery_status` is their delivery in the chat and is
+never turned into an email status. A continuity row whose replies the
+visitor has read in the chat by the time it is claimed is `cancelled`
+rather than sent late.
 """
 
 from __future__ import annotations
@@ -19,12 +30,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.actions.agents import check_email
 from server.actions.context import ActionContext
+from server.domain.continuity import VISITOR_CHAT_PREFIX, seen_through
 from server.domain.errors import InvalidInput
-from server.domain.events import MessageDeliveryChanged
-from server.domain.values import DeliveryStatus
+from server.domain.events import MessageDeliveryChanged, MessagesEmailed
+from server.domain.values import DeliveryStatus, Direction, SenderKind
 from server.queries.access import AnyRow
 from server.queries.email_replies import reply_defaults, suppressed
 from server.storage import tables as t
@@ -36,10 +49,15 @@ LEASE = timedelta(minutes=5)
 MAX_ERROR = 1000
 
 
+# `payload.kind` of a chat continuity mail (and its stable_id's prefix).
+CONTINUITY = "continuity"
+
+
 class OutboxStatus:
     PENDING = "pending"
     SENT = "sent"
     FAILED = "failed"
+    CANCELLED = "cancelled"  # nothing left to send (continuity: read meanwhile)
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -135,6 +153,8 @@ class OutboxJob:
     inbox_settings: dict[str, Any]
     inbox_secret: str | None
     attachments: tuple[tuple[str, str, str], ...]  # (filename, content_type, storage_key)
+    html: str | None = None  # None: made from `text`
+    auto_submitted: str | None = None  # RFC 3834, for automatic mail
 
 
 async def do_claim_outbox(ctx: ActionContext, *, limit: int = 10) -> list[OutboxJob]:
@@ -181,6 +201,8 @@ async def _job(ctx: ActionContext, row: AnyRow) -> OutboxJob | None:
             .values(status=OutboxStatus.FAILED, last_error="the message no longer exists")
         )
         return None
+    if (row.payload or {}).get("kind") == CONTINUITY:
+        return await _continuity_job(ctx, row, msg, inbox)
     sender_name = None
     if msg.sender_id is not None and msg.sender_kind == "agent":
         sender_name = await ctx.conn.scalar(
@@ -207,6 +229,80 @@ async def _job(ctx: ActionContext, row: AnyRow) -> OutboxJob | None:
         inbox_settings=inbox.settings,
         inbox_secret=inbox.secret_encrypted,
         attachments=tuple((f.filename, f.content_type, f.storage_key) for f in files),
+    )
+
+
+async def seen_in_chat(conn: AsyncConnection, conversation_id: int, read_seq: int) -> int:
+    """How far the visitor has seen conversation `conversation_id` in the
+    chat (server.domain.continuity.seen_through): its read receipt
+    `read_seq`, or the last message it typed in the widget."""
+    m = t.messages.c
+    wrote: int | None = await conn.scalar(
+        sa.select(sa.func.max(m.seq)).where(
+            m.conversation_id == conversation_id,
+            m.direction == Direction.INBOUND.value,
+            m.sender_kind == SenderKind.CONTACT.value,
+            m.external_id.startswith(VISITOR_CHAT_PREFIX),
+        )
+    )
+    return seen_through(read_seq, [wrote] if wrote else [])
+
+
+async def _continuity_job(
+    ctx: ActionContext, row: AnyRow, last: AnyRow, inbox: AnyRow
+) -> OutboxJob | None:
+    """The job of a continuity row: the replies it carries that still
+    exist, unless the visitor has seen them all in the chat meanwhile (an
+    SMTP outage can hold a row for hours; a mail about replies already
+    read would only confuse)."""
+    payload, m, a = row.payload, t.messages.c, t.attachments.c
+    ids = [int(i) for i in payload.get("message_ids", [])]
+    replies = (
+        await ctx.conn.execute(
+            sa.select(m.id, m.seq, m.created_at)
+            .where(m.id.in_(ids), m.conversation_id == last.conversation_id)
+            .order_by(m.seq)
+        )
+    ).all()
+    read_seq = await ctx.conn.scalar(
+        sa.select(t.conversations.c.contact_last_read_seq).where(
+            t.conversations.c.id == last.conversation_id
+        )
+    )
+    seen = await seen_in_chat(ctx.conn, last.conversation_id, int(read_seq or 0))
+    if all(r.seq <= seen for r in replies):
+        await ctx.conn.execute(
+            t.outbox.update()
+            .where(t.outbox.c.id == row.id)
+            .values(
+                status=OutboxStatus.CANCELLED,
+                locked_until=None,
+                last_error="the visitor read these replies in the chat before the mail went out",
+            )
+        )
+        return None
+    files = await ctx.conn.execute(
+        sa.select(a.filename, a.content_type, a.storage_key)
+        .where(a.message_id.in_([r.id for r in replies]))
+        .order_by(a.message_id, a.id)
+    )
+    return OutboxJob(
+        outbox_id=row.id,
+        attempts=row.attempts + 1,
+        workspace_id=last.workspace_id,
+        inbox_id=last.inbox_id,
+        conversation_id=last.conversation_id,
+        message_id=last.id,
+        text=str(payload.get("text") or ""),
+        email=payload.get("email") or {},
+        email_message_id=None,
+        created_at=row.created_at,
+        sender_name=payload.get("sender_name"),
+        inbox_name=inbox.name,
+        inbox_settings=inbox.settings,
+        inbox_secret=inbox.secret_encrypted,
+        attachments=tuple((f.filename, f.content_type, f.storage_key) for f in files),
+        auto_submitted="auto-generated",
     )
 
 
@@ -241,12 +337,47 @@ async def do_record_delivery(
             :MAX_ERROR
         ]
         values = {"last_error": reason}
+    continuity = (row.payload or {}).get("kind") == CONTINUITY
+    if continuity and new == OutboxStatus.SENT and email_message_id is not None:
+        # What the next continuity mail of the conversation answers to, so
+        # the visitor's mail client threads them.
+        values["payload"] = {**row.payload, "sent_message_id": email_message_id}
     await ctx.conn.execute(
         t.outbox.update().where(o.id == outbox_id).values(status=new, locked_until=None, **values)
     )
-    if row.message_id is not None:
+    if continuity:
+        if new != OutboxStatus.PENDING:
+            await _continuity_settled(ctx, row, new, error)
+    elif row.message_id is not None:
         await _update_message(ctx, row.message_id, delivery, error, email_message_id)
     return new
+
+
+async def _continuity_settled(
+    ctx: ActionContext, row: AnyRow, status: str, error: str | None
+) -> None:
+    """Announce how a continuity mail ended; the replies' chat delivery
+    state stays as it is."""
+    m = t.messages.c
+    conversation_id: int | None = await ctx.conn.scalar(
+        sa.select(m.conversation_id).where(m.id == row.message_id)
+    )
+    if conversation_id is None:  # deleted meanwhile (its row would be gone too)
+        return
+    payload = row.payload
+    to = (payload.get("email") or {}).get("to") or [{}]
+    await ctx.emit(
+        MessagesEmailed(
+            workspace_id=row.workspace_id,
+            conversation_id=conversation_id,
+            inbox_id=row.inbox_id,
+            message_ids=[int(i) for i in payload.get("message_ids", [])],
+            address=str(to[0].get("address", "")),
+            outbox_id=row.id,
+            status=status,
+            error=error,
+        )
+    )
 
 
 async def _update_message(

@@ -98,7 +98,12 @@ class EmailDelivery:
         return outcome, message_id
 
     async def compose(self, job: OutboxJob) -> OutboundEmail:
-        """The mail of `job`, the same on every attempt."""
+        """The mail of `job`, the same on every attempt. A chat continuity
+        mail (server.actions.chat_continuity) is composed the same way: its
+        job carries the payload's recipients, subject and text, the last
+        reply it carries as `message_id` (its Message-ID's reference) and
+        `auto_submitted`; its Reply-To, like any reply's, is the signed
+        address of the conversation, so the visitor's answer lands there."""
         key, domain = self.identity.key, self.identity.domain
         message_id = job.email_message_id or make_message_id(
             TokenClaims(job.workspace_id, job.inbox_id, job.conversation_id, job.message_id),
@@ -131,5 +136,7 @@ class EmailDelivery:
             text=job.text,
             in_reply_to=(email.get("in_reply_to") or [None])[0],
             references=tuple(email.get("references", [])),
+            html=job.html,
             attachments=tuple(files),
+            auto_submitted=job.auto_submitted,
         )

@@ -1,5 +1,6 @@
 """Everything email that runs beside `threadline serve`: outbound
-delivery, the SMTP listener when configured, and IMAP polling of each
+delivery, chat continuity emails, the SMTP listener when configured, and
+IMAP polling of each
 email inbox that has IMAP settings (rescanned every minute, so an inbox
 configured or changed while the server runs is picked up). One task
 each; `stop` ends them all."""
@@ -15,6 +16,7 @@ from collections.abc import Callable
 from connectors.email.imap_client import ImapAccount
 from connectors.email.imap_poller import ImapPoller
 from server.email.accounts import imap_account
+from server.email.continuity import run_continuity
 from server.email.delivery import EmailDelivery
 from server.email.imap import InboxMailbox
 from server.email.listener import listener_config, make_listener
@@ -36,6 +38,7 @@ class _Polling:
 
 async def run_email(runtime: Runtime, stop: asyncio.Event) -> None:
     delivery = asyncio.create_task(EmailDelivery(runtime).run(stop), name="email delivery")
+    continuity = asyncio.create_task(run_continuity(runtime, stop), name="chat continuity")
     listener = None
     config = listener_config(runtime)
     if config is not None:
@@ -61,7 +64,9 @@ async def run_email(runtime: Runtime, stop: asyncio.Event) -> None:
             await listener.stop()
         for running in polling.values():
             running.stop.set()
-        await asyncio.gather(delivery, *(p.task for p in polling.values()), return_exceptions=True)
+        await asyncio.gather(
+            delivery, continuity, *(p.task for p in polling.values()), return_exceptions=True
+        )
 
 
 async def _sync_pollers(runtime: Runtime, polling: dict[int, _Polling]) -> None:
