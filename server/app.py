@@ -15,6 +15,7 @@ from server.http.errors import json_error
 from server.http.ratelimit import SlidingWindow
 from server.http.routes import API_PREFIX, api_routes
 from server.http.ui_assets import ui_routes
+from server.http.unsubscribe import unsubscribe_routes
 from server.http.widget_assets import widget_asset_routes
 from server.realtime.hub import Hub
 from server.realtime.routes import websocket_routes
@@ -50,7 +51,13 @@ def create_app(runtime: Runtime) -> Starlette:
         )
 
     app = Starlette(
-        routes=[*api_routes(), *websocket_routes(), *widget_asset_routes(), *ui_routes()],
+        routes=[
+            *api_routes(),
+            *websocket_routes(),
+            *widget_asset_routes(),
+            *unsubscribe_routes(),
+            *ui_routes(),
+        ],
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error, Exception: server_error},
     )

@@ -201,7 +201,9 @@ async def plan_continuity(
     options = await _address_options(conn, conv.contact_id)
     recipient = choose_recipient(
         options,
-        suppressed=await suppressed(conn, conv.workspace_id, [o.address for o in options]),
+        suppressed=await suppressed(
+            conn, conv.workspace_id, [o.address for o in options], automated=True
+        ),
         verified_only=inbox.settings.get("require_verification") is True,
     )
     if recipient is None:

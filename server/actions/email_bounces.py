@@ -92,30 +92,57 @@ async def suppress_address(
     address: str,
     reason: str,
     inbound_mail_id: int | None = None,
+    scope: str = "all",
 ) -> bool:
-    """Add `address` to the workspace's suppression list; False when it
-    was there already."""
+    """Add `address` to the workspace's suppression list: `scope` "all"
+    (no mail at all) or "automated" (no automatic mail). False when it was
+    suppressed that widely already."""
     s = t.email_suppressions.c
-    exists = await ctx.conn.scalar(
-        sa.select(s.id).where(s.workspace_id == ctx.actor.workspace_id, s.address == address)
-    )
-    if exists is not None:
-        return False
-    await ctx.conn.execute(
-        t.email_suppressions.insert().values(
-            workspace_id=ctx.actor.workspace_id,
-            address=address[:320],
-            reason=reason[:MAX_ERROR],
-            inbound_mail_id=inbound_mail_id,
-            created_at=ctx.now,
+    existing = (
+        await ctx.conn.execute(
+            sa.select(s.id, s.scope)
+            .where(s.workspace_id == ctx.actor.workspace_id, s.address == address)
+            .with_for_update()
         )
-    )
+    ).first()
+    if existing is not None and (existing.scope == "all" or scope == "automated"):
+        return False
+    if existing is not None:  # an unsubscribed address now bounces: widen it
+        await ctx.conn.execute(
+            t.email_suppressions.update()
+            .where(s.id == existing.id)
+            .values(scope=scope, reason=reason[:MAX_ERROR], inbound_mail_id=inbound_mail_id)
+        )
+    else:
+        await ctx.conn.execute(
+            t.email_suppressions.insert().values(
+                workspace_id=ctx.actor.workspace_id,
+                address=address[:320],
+                reason=reason[:MAX_ERROR],
+                scope=scope,
+                inbound_mail_id=inbound_mail_id,
+                created_at=ctx.now,
+            )
+        )
     await ctx.emit(
         EmailSuppressed(
             workspace_id=ctx.actor.workspace_id,
             inbox_id=inbox_id,
             address=address,
             reason=reason[:MAX_ERROR],
+            scope=scope,
         )
     )
     return True
+
+
+async def do_unsubscribe_email(ctx: ActionContext, *, address: str) -> bool:
+    """A one-click unsubscribe (RFC 8058): no more automatic mail to
+    `address` in this workspace. False when it was unsubscribed already."""
+    return await suppress_address(
+        ctx,
+        inbox_id=None,
+        address=normalize_address(address),
+        reason="unsubscribed from automatic mail (one-click)",
+        scope="automated",
+    )

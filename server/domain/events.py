@@ -758,13 +758,16 @@ class MessagesEmailed(Event):
 @event
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class EmailSuppressed(Event):
-    """An address will not be mailed any more: a permanent bounce, or an
-    unsubscribe. `inbox_id` is the inbox whose mail bounced."""
+    """An address will not be mailed any more: `scope` "all" after a
+    permanent bounce (`inbox_id` is the inbox whose mail bounced), or
+    "automated" after a one-click unsubscribe (no automatic mail; agents'
+    replies still go)."""
 
     type: ClassVar[str] = "email.suppressed"
     inbox_id: int | None
     address: str
     reason: str
+    scope: str = "all"
 
 
 @event

@@ -29,6 +29,7 @@ from server.actions.outbound_email import OutboxJob, do_claim_outbox, do_record_
 from server.domain.actors import system_actor
 from server.domain.email_threading import normalize_message_id
 from server.domain.email_tokens import TokenClaims, make_message_id, make_reply_address
+from server.domain.unsubscribe import make_unsubscribe_token
 from server.email.accounts import smtp_account
 from server.email.config import MailIdentity, mail_identity
 from server.runtime import Runtime
@@ -125,9 +126,15 @@ class EmailDelivery:
                 raise LookupError(f"the attachment {filename!r} is missing from storage")
             files.append(OutboundAttachment(filename, content_type, data))
         email = job.email
+        to = tuple(Address(a.get("name", ""), a["address"]) for a in email.get("to", []))
+        unsubscribe = None
+        if job.auto_submitted and to:
+            # Automatic mail carries a one-click unsubscribe (RFC 8058).
+            token = make_unsubscribe_token(job.workspace_id, to[0].address, key=key)
+            unsubscribe = f"{self.runtime.settings.public_url}/u/{token}"
         return OutboundEmail(
             from_address=Address(display, address),
-            to=tuple(Address(a.get("name", ""), a["address"]) for a in email.get("to", [])),
+            to=to,
             cc=tuple(Address(a.get("name", ""), a["address"]) for a in email.get("cc", [])),
             reply_to=Address(display, reply_address),
             subject=email.get("subject") or job.inbox_name,
@@ -139,4 +146,5 @@ class EmailDelivery:
             html=job.html,
             attachments=tuple(files),
             auto_submitted=job.auto_submitted,
+            list_unsubscribe_url=unsubscribe,
         )

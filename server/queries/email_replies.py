@@ -116,14 +116,18 @@ async def _contact_addresses(conn: AsyncConnection, contact_id: int) -> tuple[st
 
 
 async def suppressed(
-    conn: AsyncConnection, workspace_id: int, addresses: Iterable[str]
+    conn: AsyncConnection, workspace_id: int, addresses: Iterable[str], *, automated: bool = False
 ) -> dict[str, str]:
-    """The addresses among `addresses` that must not be mailed, with why."""
+    """The addresses among `addresses` that must not be mailed, with why:
+    bounced ones; for `automated` mail also those that unsubscribed."""
     wanted = list({normalize_address(a) for a in addresses})
     if not wanted:
         return {}
     s = t.email_suppressions.c
-    rows = await conn.execute(
-        sa.select(s.address, s.reason).where(s.workspace_id == workspace_id, s.address.in_(wanted))
+    stmt = sa.select(s.address, s.reason).where(
+        s.workspace_id == workspace_id, s.address.in_(wanted)
     )
+    if not automated:
+        stmt = stmt.where(s.scope == "all")
+    rows = await conn.execute(stmt)
     return {r.address: r.reason for r in rows}

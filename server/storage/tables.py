@@ -569,8 +569,9 @@ inbound_mails = sa.Table(
     sa.Index("ix_inbound_mails_workspace_status", "workspace_id", "status", "created_at"),
 )
 
-# Addresses we must not mail any more: a permanent (5.x.x) bounce, or a
-# one-click unsubscribe. One row per address per workspace.
+# Addresses we must not mail any more. One row per address per workspace;
+# `scope` "all" (a permanent 5.x.x bounce: no mail at all) or "automated"
+# (a one-click unsubscribe: no automatic mail; agents' replies still go).
 email_suppressions = sa.Table(
     "email_suppressions",
     metadata,
@@ -578,6 +579,7 @@ email_suppressions = sa.Table(
     _workspace_fk(index=False),
     sa.Column("address", sa.String(320), nullable=False),
     sa.Column("reason", sa.String(1000), nullable=False),
+    sa.Column("scope", sa.String(16), nullable=False, server_default="all"),
     sa.Column(
         "inbound_mail_id",
         Id,

@@ -1,0 +1,51 @@
+"""One-click unsubscribe tokens (PROTOCOLS.md P4, RFC 8058): the link in
+our automatic mail names the workspace and the address it was sent to,
+signed, so the page needs no login and can't be pointed at anyone else.
+Pure: the key is a parameter."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Sequence
+
+_PURPOSE = b"threadline unsubscribe\x00"
+_SIG_BYTES = 16
+MAX_TOKEN = 600
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes | None:
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except ValueError:
+        return None
+
+
+def _sig(key: bytes, payload: bytes) -> bytes:
+    return hmac.new(key, _PURPOSE + payload, hashlib.sha256).digest()[:_SIG_BYTES]
+
+
+def make_unsubscribe_token(workspace_id: int, address: str, *, key: bytes) -> str:
+    payload = f"{workspace_id}:{address.strip().lower()}".encode()
+    return f"{_b64(payload)}.{_b64(_sig(key, payload))}"
+
+
+def parse_unsubscribe_token(token: str, keys: Sequence[bytes]) -> tuple[int, str] | None:
+    """(workspace_id, address), or None for anything we did not sign."""
+    if len(token) > MAX_TOKEN or token.count(".") != 1:
+        return None
+    body, sig = token.split(".")
+    payload, given = _unb64(body), _unb64(sig)
+    if payload is None or given is None or len(given) != _SIG_BYTES:
+        return None
+    if not any(hmac.compare_digest(_sig(key, payload), given) for key in keys):
+        return None
+    workspace, _, address = payload.decode("utf-8", "replace").partition(":")
+    if not workspace.isdigit() or "@" not in address:
+        return None
+    return int(workspace), address
