@@ -24,15 +24,28 @@ export async function loadDirectory() {
   notify("directory");
 }
 
-export async function loadCounts() {
-  const [counts, filters] = await Promise.all([
+// Counts are reloaded from several places at once (an event, a saved
+// filter just made); only the newest request may land, or an older answer
+// arriving late would put stale counts back. A superseded call resolves
+// once the newest has landed, so `await loadCounts()` always sees fresh
+// state.
+let countsGeneration = 0;
+let countsLatest = Promise.resolve();
+
+export function loadCounts() {
+  const mine = ++countsGeneration;
+  const request = Promise.all([
     get("/views/counts", { status: ["open", "pending"] }),
     get("/saved_filters").catch(() => ({ items: [] })),
-  ]);
-  const countOf = new Map((counts.saved_filters || []).map((f) => [f.id, f.count]));
-  state.counts = counts;
-  state.savedFilters = filters.items.map((f) => ({ ...f, count: countOf.get(f.id) ?? null }));
-  notify("counts");
+  ]).then(([counts, filters]) => {
+    if (mine !== countsGeneration) return countsLatest;
+    const countOf = new Map((counts.saved_filters || []).map((f) => [f.id, f.count]));
+    state.counts = counts;
+    state.savedFilters = filters.items.map((f) => ({ ...f, count: countOf.get(f.id) ?? null }));
+    notify("counts");
+  });
+  countsLatest = request;
+  return request;
 }
 
 // The current view as a saved filter's query (the same filters the list

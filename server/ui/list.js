@@ -196,6 +196,9 @@ function saveFilter(view) {
     items: () => [],
     extra: (name) => (name.trim() ? { id: "save", label: `Save as “${name.trim()}”` } : null),
     onPick: async (item, name) => {
+      // Focus came back to "Save as filter", which the saved view replaces:
+      // let the keys (j, k, Enter) go to the list instead of reopening this.
+      if (document.activeElement instanceof HTMLElement) document.activeElement.blur();
       try {
         const saved = await post("/saved_filters", { name: name.trim(), query });
         await loadCounts();
