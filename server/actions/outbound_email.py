@@ -324,7 +324,8 @@ async def do_record_delivery(
         return row.status if row is not None else OutboxStatus.FAILED
     reason = reason[:MAX_ERROR]
     if status == "sent":
-        new, delivery, error = OutboxStatus.SENT, DeliveryStatus.SENT, None
+        # Sent, but some recipients refused: the reason says who.
+        new, delivery, error = OutboxStatus.SENT, DeliveryStatus.SENT, (reason or None)
         values: dict[str, Any] = {"sent_at": ctx.now, "last_error": None}
     elif status == "temporary" and row.attempts < MAX_ATTEMPTS:
         new, delivery = OutboxStatus.PENDING, DeliveryStatus.PENDING

@@ -71,7 +71,8 @@ class EmailDelivery:
                 do_record_delivery,
                 outbox_id=job.outbox_id,
                 status=outcome.status,
-                reason=outcome.reason,
+                # A clean send has nothing to say; a partial one names who missed it.
+                reason="" if outcome.status == "sent" and not outcome.refused else outcome.reason,
                 email_message_id=message_id,
             )
         return len(jobs)

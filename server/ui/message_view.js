@@ -36,7 +36,9 @@ export function messageBubble(message, { contactName, channel, showChannel, conv
       ? message.delivery_error
         ? `Queued · ${message.delivery_error}`
         : "Queued"
-      : (DELIVERY[message.delivery_status] ?? null);
+      : message.delivery_status === "sent" && email && message.delivery_error
+        ? `Sent · ${message.delivery_error}` // some recipients refused it
+        : (DELIVERY[message.delivery_status] ?? null);
   return h(
     "article",
     {

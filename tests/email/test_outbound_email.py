@@ -312,3 +312,22 @@ async def test_a_reply_carries_its_attachments(
     assert part.get_filename() == "Rechnung März.pdf"
     assert part.get_content_type() == "application/pdf"
     assert part.get_content() == pdf
+
+
+async def test_a_reply_some_recipients_refused_is_sent_and_says_who_missed_it(
+    runtime: Runtime, ws: Workspace, admin_client: httpx.AsyncClient, sink: SmtpSink
+) -> None:
+    await use_sink(runtime, ws, sink)
+    first = await post(
+        admin_client, ws.other_inbox_id, mail(to="billing@acme.test", cc="gone@customer.test")
+    )
+    res = await admin_client.post(
+        f"/api/v1/conversations/{first['conversation_id']}/messages", json={"text": "Noted."}
+    )
+    sink.fail_next("rcpt", 550, "5.1.1 No such user", address="gone@customer.test")
+    assert await EmailDelivery(runtime).deliver_due() == 1
+    [got] = await received(sink, 1)
+    assert got.rcpt_tos == ("pat@customer.test",)
+    msg = await fetch_one(runtime, sa.select(t.messages).where(t.messages.c.id == res.json()["id"]))
+    assert msg.delivery_status == "sent"
+    assert msg.delivery_error is not None and "gone@customer.test" in msg.delivery_error
