@@ -175,10 +175,13 @@ class ThreadDecision:
 # -- normalizing ------------------------------------------------------------
 
 _BRACKETED = re.compile(r"<([^<>]*)>")
+# Every leading prefix at once, in one linear match: stripping one at a
+# time was quadratic on a hostile "Re:Re:Re:…" subject.
 _SUBJECT_PREFIX = re.compile(
-    r"^\s*(?:re|fwd?|aw|wg|sv|tr|vs|antw|rif|res|enc)\s*(?:\[\d+\]|\(\d+\))?\s*[:\uff1a]\s*",
+    r"^(?:\s*(?:re|fwd?|aw|wg|sv|tr|vs|antw|rif|res|enc)\s*(?:\[\d+\]|\(\d+\))?\s*[:\uff1a])+\s*",
     re.IGNORECASE,
 )
+MAX_SUBJECT_COMPARED = 2000  # characters; stored subjects are at most 500
 
 
 def _clean_id(value: str) -> str | None:
@@ -248,12 +251,8 @@ def normalize_subject(subject: str | None) -> str:
     """A subject without its reply and forward prefixes (Re:, Fwd:, FW:,
     AW:, WG:, SV:, TR:, VS:, Antw:, also `Re[2]:`, repeated or mixed),
     with whitespace collapsed and case folded; "" for none."""
-    value = unicodedata.normalize("NFKC", subject or "")
-    while True:
-        stripped = _SUBJECT_PREFIX.sub("", value, count=1)
-        if stripped == value:
-            break
-        value = stripped
+    value = unicodedata.normalize("NFKC", (subject or "")[:MAX_SUBJECT_COMPARED])
+    value = _SUBJECT_PREFIX.sub("", value, count=1)
     return " ".join(value.split()).casefold()
 
 

@@ -517,6 +517,9 @@ def test_split_message_ids_tolerates_junk_and_missing_brackets() -> None:
         ("Reorder 12", "reorder 12"),
         ("Order 12 re: shipping", "order 12 re: shipping"),
         ("", ""),
+        # A hostile pile of prefixes is stripped in one pass, not one by one.
+        ("Re: " * 400 + "Order 12", "order 12"),
+        ("Re:" * 100_000 + "Order 12", "re"),  # cut at MAX_SUBJECT_COMPARED first
     ],
 )
 def test_normalize_subject(subject: str, expected: str) -> None:
