@@ -57,8 +57,9 @@ from server.domain.continuity import (
     single_sender,
 )
 from server.domain.email_threading import normalize_address
-from server.domain.values import Direction, IdentityKind, InboxKind, SenderKind
+from server.domain.values import Direction, InboxKind, SenderKind
 from server.queries.access import AnyRow, access_conversation
+from server.queries.contacts import email_identities, identities_of
 from server.queries.email_replies import suppressed
 from server.storage import tables as t
 
@@ -257,16 +258,11 @@ async def _continuity_rows(conn: AsyncConnection, conversation_id: int) -> Seque
 async def _address_options(conn: AsyncConnection, contact_id: int) -> list[AddressOption]:
     """Every address the contact might be mailed at that mail can be sent
     to: its email identities (oldest first), then its `email` attribute."""
-    ci = t.contact_identities.c
-    identities = await conn.execute(
-        sa.select(ci.value, ci.verified)
-        .where(ci.contact_id == contact_id, ci.kind == IdentityKind.EMAIL.value)
-        .order_by(ci.id)
-    )
+    identities = email_identities((await identities_of(conn, [contact_id]))[contact_id])
     options = [
-        AddressOption(address, bool(r.verified), AddressSource.IDENTITY)
-        for r in identities
-        if (address := _mailable(r.value)) is not None
+        AddressOption(address, bool(i["verified"]), AddressSource.IDENTITY)
+        for i in identities
+        if (address := _mailable(i["value"])) is not None
     ]
     attributes: dict[str, Any] | None = await conn.scalar(
         sa.select(t.contacts.c.attributes).where(t.contacts.c.id == contact_id)

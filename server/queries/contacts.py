@@ -49,6 +49,11 @@ def timeline_item_view(row: AnyRow) -> dict[str, Any]:
     }
 
 
+def email_identities(identities: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The email identities among `identities_of`'s, in their order."""
+    return [i for i in identities if i["kind"] == IdentityKind.EMAIL.value]
+
+
 async def identities_of(conn: AsyncConnection, ids: list[int]) -> dict[int, list[dict[str, Any]]]:
     """Each contact's identities, oldest first."""
     out: defaultdict[int, list[dict[str, Any]]] = defaultdict(list)

@@ -16,8 +16,9 @@ from server.domain.actors import Actor
 from server.domain.email_threading import normalize_address, normalize_message_id
 from server.domain.email_tokens import looks_like_reply_address
 from server.domain.errors import NotFound
-from server.domain.values import Direction, IdentityKind, InboxKind
+from server.domain.values import Direction, InboxKind
 from server.queries.access import AnyRow, access_conversation
+from server.queries.contacts import email_identities, identities_of
 from server.storage import tables as t
 
 DEFAULT_SUBJECT = "Your message"
@@ -105,14 +106,10 @@ def _unique(addresses: Iterable[str | None]) -> tuple[str, ...]:
 
 
 async def _contact_addresses(conn: AsyncConnection, contact_id: int) -> tuple[str, ...]:
-    i = t.contact_identities.c
-    rows = await conn.execute(
-        sa.select(i.value)
-        .where(i.contact_id == contact_id, i.kind == IdentityKind.EMAIL.value)
-        .order_by(i.verified.desc(), i.id)
-        .limit(1)
-    )
-    return tuple(r.value for r in rows)
+    """The contact's best email address: verified first, then the oldest."""
+    emails = email_identities((await identities_of(conn, [contact_id]))[contact_id])
+    best = sorted(emails, key=lambda i: not i["verified"])[:1]  # stable: oldest first
+    return tuple(i["value"] for i in best)
 
 
 async def suppressed(

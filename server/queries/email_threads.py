@@ -12,7 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.domain.email_threading import MAX_MERGE_HOPS, ConversationFacts, KnownMessage
-from server.domain.values import ConversationStatus, IdentityKind
+from server.domain.values import ConversationStatus
+from server.queries.contacts import email_identities, identities_of
 from server.storage import tables as t
 
 
@@ -69,29 +70,17 @@ async def conversation_facts(
                 ).where(c.workspace_id == workspace_id, c.id.in_(wanted))
             )
         ).all()
-        addresses = await _email_addresses(conn, {r.contact_id for r in rows})
+        identities = await identities_of(conn, sorted({r.contact_id for r in rows}))
         for row in rows:
             out[row.id] = ConversationFacts(
                 workspace_id=row.workspace_id,
                 inbox_id=row.inbox_id,
                 status=ConversationStatus(row.status),
-                contact_addresses=frozenset(addresses.get(row.contact_id, ())),
+                contact_addresses=frozenset(
+                    i["value"] for i in email_identities(identities[row.contact_id])
+                ),
                 subject=row.subject,
                 merged_into=row.merged_into_id,
             )
         wanted = {r.merged_into_id for r in rows if r.merged_into_id is not None}
-    return out
-
-
-async def _email_addresses(conn: AsyncConnection, contact_ids: set[int]) -> dict[int, set[str]]:
-    if not contact_ids:
-        return {}
-    i = t.contact_identities.c
-    out: dict[int, set[str]] = {}
-    for row in await conn.execute(
-        sa.select(i.contact_id, i.value).where(
-            i.contact_id.in_(contact_ids), i.kind == IdentityKind.EMAIL.value
-        )
-    ):
-        out.setdefault(row.contact_id, set()).add(row.value)
     return out
