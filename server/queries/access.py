@@ -102,6 +102,21 @@ async def access_conversation(
     return await _row(conn, stmt, "conversation")
 
 
+async def access_message(conn: AsyncConnection, actor: Actor, message_id: int) -> AnyRow:
+    """A message, for whoever may read its conversation (a message the
+    caller may not read is as missing as one that does not exist)."""
+    m = t.messages.c
+    row: AnyRow | None = (
+        await conn.execute(
+            sa.select(t.messages).where(m.id == message_id, m.workspace_id == actor.workspace_id)
+        )
+    ).first()
+    if row is None:
+        raise NotFound("message not found", field="message_id")
+    await access_conversation(conn, actor, row.conversation_id)
+    return row
+
+
 async def access_contact(conn: AsyncConnection, actor: Actor, contact_id: int) -> AnyRow:
     stmt = sa.select(t.contacts).where(
         t.contacts.c.id == contact_id, t.contacts.c.workspace_id == actor.workspace_id

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.domain.actors import Actor
 from server.domain.errors import NotFound
-from server.queries.access import AnyRow, access_conversation, require_admin
+from server.queries.access import AnyRow, access_message, require_admin
 from server.queries.pagination import DEFAULT_LIMIT, decode_time_id_cursor, page
 from server.queries.views import iso
 from server.storage import tables as t
@@ -90,17 +90,7 @@ async def inbound_mail_original(conn: AsyncConnection, actor: Actor, mail_id: in
 
 async def message_original(conn: AsyncConnection, actor: Actor, message_id: int) -> Original:
     """The mail a message was made from, for whoever may read the message."""
-    msg = t.messages.c
-    row = (
-        await conn.execute(
-            sa.select(msg.conversation_id, msg.private).where(
-                msg.id == message_id, msg.workspace_id == actor.workspace_id
-            )
-        )
-    ).first()
-    if row is None:
-        raise NotFound("message not found", field="message_id")
-    await access_conversation(conn, actor, row.conversation_id)
+    await access_message(conn, actor, message_id)
     m = t.inbound_mails.c
     mail = (
         await conn.execute(

@@ -27,7 +27,7 @@ from server.domain.actors import Actor
 from server.domain.errors import NotFound
 from server.domain.html_policy import LINK_REL, URL_SCHEMES
 from server.domain.sniff import INLINE_IMAGE_TYPES
-from server.queries.access import access_conversation
+from server.queries.access import access_message
 from server.sanitize import sanitize_html
 from server.storage import tables as t
 
@@ -70,17 +70,7 @@ class MessageHtml:
 async def message_html(conn: AsyncConnection, actor: Actor, message_id: int) -> MessageHtml:
     """The stored (sanitised) HTML of a message the caller may read, with
     the inline images to put into it (within the size caps)."""
-    m = t.messages.c
-    row = (
-        await conn.execute(
-            sa.select(m.conversation_id, m.html, m.email).where(
-                m.id == message_id, m.workspace_id == actor.workspace_id
-            )
-        )
-    ).first()
-    if row is None:
-        raise NotFound("message not found", field="message_id")
-    await access_conversation(conn, actor, row.conversation_id)
+    row = await access_message(conn, actor, message_id)
     if not row.html:
         raise NotFound("this message has no HTML", field="message_id")
     inline = (row.email or {}).get("inline") or {}
