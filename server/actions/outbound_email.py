@@ -40,9 +40,11 @@ from server.domain.events import MessageDeliveryChanged, MessagesEmailed
 from server.domain.values import DeliveryStatus, Direction, SenderKind
 from server.queries.access import AnyRow
 from server.queries.email_replies import reply_defaults, suppressed
+from server.queries.outbox import EMAIL_CHANNEL, due_rows
+from server.queries.outbox import PENDING as PENDING_STATUS
 from server.storage import tables as t
 
-CHANNEL = "email"
+CHANNEL = EMAIL_CHANNEL
 MAX_RECIPIENTS = 20
 MAX_ATTEMPTS = 12
 LEASE = timedelta(minutes=5)
@@ -54,7 +56,7 @@ CONTINUITY = "continuity"
 
 
 class OutboxStatus:
-    PENDING = "pending"
+    PENDING = PENDING_STATUS
     SENT = "sent"
     FAILED = "failed"
     CANCELLED = "cancelled"  # nothing left to send (continuity: read meanwhile)
@@ -164,12 +166,7 @@ async def do_claim_outbox(ctx: ActionContext, *, limit: int = 10) -> list[Outbox
     rows = (
         await ctx.conn.execute(
             sa.select(t.outbox)
-            .where(
-                o.channel == CHANNEL,
-                o.status == OutboxStatus.PENDING,
-                o.due_at <= ctx.now,
-                sa.or_(o.locked_until.is_(None), o.locked_until < ctx.now),
-            )
+            .where(due_rows(ctx.now))
             .order_by(o.due_at, o.id)
             .limit(limit)
             .with_for_update(skip_locked=True)

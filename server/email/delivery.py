@@ -32,6 +32,8 @@ from server.domain.email_tokens import TokenClaims, make_message_id, make_reply_
 from server.domain.unsubscribe import make_unsubscribe_token
 from server.email.accounts import smtp_account
 from server.email.config import MailIdentity, mail_identity
+from server.queries.outbox import outbox_due
+from server.queries.reading import read
 from server.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,8 @@ class EmailDelivery:
     async def deliver_due(self) -> int:
         """One round: claim what is due and try each once. Returns how many
         were tried."""
+        if not await read(self.runtime, outbox_due, self.runtime.clock.now()):
+            return 0
         jobs = await perform(self.runtime, system_actor(0), do_claim_outbox, limit=self.batch)
         for job in jobs:
             outcome, message_id = await self.attempt(job)

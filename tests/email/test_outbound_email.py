@@ -331,3 +331,19 @@ async def test_a_reply_some_recipients_refused_is_sent_and_says_who_missed_it(
     msg = await fetch_one(runtime, sa.select(t.messages).where(t.messages.c.id == res.json()["id"]))
     assert msg.delivery_status == "sent"
     assert msg.delivery_error is not None and "gone@customer.test" in msg.delivery_error
+
+
+async def test_an_idle_delivery_round_opens_no_write_transaction(
+    runtime: Runtime, ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writes = 0
+    real_write = runtime.db.write
+
+    def counting_write() -> Any:
+        nonlocal writes
+        writes += 1
+        return real_write()
+
+    monkeypatch.setattr(runtime.db, "write", counting_write)
+    assert await EmailDelivery(runtime).deliver_due() == 0
+    assert writes == 0  # the worker polls every second: on SQLite a write would lock
