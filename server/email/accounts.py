@@ -10,9 +10,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from connectors.email.imap_client import ImapAccount
 from connectors.email.smtp_sender import Security, SmtpAccount
 from server.actions.inboxes import inbox_passwords_of
+from server.domain.email_settings import SECURITIES
 from server.runtime import Runtime
 
-SECURITIES = ("starttls", "tls", "none")
 DEFAULT_SMTP_PORTS = {"starttls": 587, "tls": 465, "none": 25}
 
 
