@@ -178,6 +178,27 @@ async def test_temporary_failures_retry_with_backoff_and_permanent_ones_fail_wit
     assert await delivery.deliver_due() == 0  # failed stays failed
 
 
+def delivery_report(to: str, ours: Any, *, action: str, status: str) -> bytes:
+    """An RFC 3464 delivery status notification about our mail `ours`."""
+    return (
+        "From: MAILER-DAEMON@customer.test\r\n"
+        f"To: {to}\r\n"
+        "Subject: Delivery Status Notification\r\n"
+        f"Message-ID: <dsn-{action}-{status}@customer.test>\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n'
+        "\r\n--b\r\nContent-Type: text/plain\r\n\r\nDelivery report.\r\n"
+        "--b\r\nContent-Type: message/delivery-status\r\n\r\n"
+        "Reporting-MTA: dns; mx.customer.test\r\n\r\n"
+        "Final-Recipient: rfc822; pat@customer.test\r\n"
+        f"Action: {action}\r\nStatus: {status}\r\n"
+        f"Diagnostic-Code: smtp; {status} mailbox trouble\r\n"
+        "--b\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+        f"Message-ID: {ours['Message-ID']}\r\nSubject: {ours['Subject']}\r\n"
+        "--b--\r\n"
+    ).encode()
+
+
 async def test_a_bounce_marks_the_reply_failed_and_suppresses_the_address(
     runtime: Runtime, ws: Workspace, admin_client: httpx.AsyncClient, sink: SmtpSink
 ) -> None:
@@ -188,23 +209,7 @@ async def test_a_bounce_marks_the_reply_failed_and_suppresses_the_address(
     await EmailDelivery(runtime).deliver_due()
     [sent] = await received(sink, 1)
     ours = email.message_from_bytes(sent.data, policy=email.policy.default)
-    report = (
-        "From: MAILER-DAEMON@customer.test\r\n"
-        f"To: {sent.mail_from}\r\n"
-        "Subject: Undelivered Mail Returned to Sender\r\n"
-        "Message-ID: <bounce1@customer.test>\r\n"
-        "MIME-Version: 1.0\r\n"
-        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n'
-        "\r\n--b\r\nContent-Type: text/plain\r\n\r\nDelivery failed.\r\n"
-        "--b\r\nContent-Type: message/delivery-status\r\n\r\n"
-        "Reporting-MTA: dns; mx.customer.test\r\n\r\n"
-        "Final-Recipient: rfc822; pat@customer.test\r\n"
-        "Action: failed\r\nStatus: 5.1.1\r\n"
-        "Diagnostic-Code: smtp; 550 5.1.1 user unknown\r\n"
-        "--b\r\nContent-Type: text/rfc822-headers\r\n\r\n"
-        f"Message-ID: {ours['Message-ID']}\r\nSubject: {ours['Subject']}\r\n"
-        "--b--\r\n"
-    ).encode()
+    report = delivery_report(sent.mail_from, ours, action="failed", status="5.1.1")
     before = await last_event_id(runtime)
     out = await post(admin_client, ws.other_inbox_id, report)
     assert out["status"] == "bounce" and out["message_id"] is None
@@ -347,3 +352,23 @@ async def test_an_idle_delivery_round_opens_no_write_transaction(
     monkeypatch.setattr(runtime.db, "write", counting_write)
     assert await EmailDelivery(runtime).deliver_due() == 0
     assert writes == 0  # the worker polls every second: on SQLite a write would lock
+
+
+async def test_a_delay_report_changes_nothing_the_sender_still_retries(
+    runtime: Runtime, ws: Workspace, admin_client: httpx.AsyncClient, sink: SmtpSink
+) -> None:
+    await use_sink(runtime, ws, sink)
+    first = await post(admin_client, ws.other_inbox_id, mail(to="billing@acme.test"))
+    url = f"/api/v1/conversations/{first['conversation_id']}/messages"
+    reply = (await admin_client.post(url, json={"text": "Here you go."})).json()
+    await EmailDelivery(runtime).deliver_due()
+    [sent] = await received(sink, 1)
+    ours = email.message_from_bytes(sent.data, policy=email.policy.default)
+    before = await last_event_id(runtime)
+    report = delivery_report(sent.mail_from, ours, action="delayed", status="4.4.1")
+    out = await post(admin_client, ws.other_inbox_id, report)
+    assert out["status"] == "bounce" and "delayed" in out["reason"]
+    msg = await fetch_one(runtime, sa.select(t.messages).where(t.messages.c.id == reply["id"]))
+    assert (msg.delivery_status, msg.delivery_error) == ("sent", None)
+    assert await fetch_all(runtime, sa.select(t.email_suppressions)) == []
+    assert await events_since(runtime, before) == []
