@@ -60,6 +60,9 @@ class OutboxStatus:
     SENT = "sent"
     FAILED = "failed"
     CANCELLED = "cancelled"  # nothing left to send (continuity: read meanwhile)
+    # Automatic mail that may or may not have gone out (a worker died while
+    # sending, or the connection broke during DATA): never resent (P1).
+    UNKNOWN = "unknown"
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -174,6 +177,12 @@ async def do_claim_outbox(ctx: ActionContext, *, limit: int = 10) -> list[Outbox
     ).all()
     jobs = []
     for row in rows:
+        if row.locked_until is not None and _automatic(row):
+            # Its lease ran out with no outcome recorded: the worker died,
+            # maybe after the server took the mail. Automatic mail is sent
+            # at most once (PROTOCOLS.md P1), so it is not tried again.
+            await _settle_unknown(ctx, row, "the sending stopped half way; not sent again")
+            continue
         await ctx.conn.execute(
             t.outbox.update()
             .where(o.id == row.id)
@@ -310,9 +319,12 @@ async def do_record_delivery(
     status: str,
     reason: str,
     email_message_id: str | None = None,
+    maybe_delivered: bool = False,
 ) -> str:
     """Record one attempt of a claimed send. `status` is the sender's:
-    sent, temporary or permanent. Returns the outbox row's new status."""
+    sent, temporary or permanent; `maybe_delivered` says a temporary
+    failure came after the server may have taken the mail (automatic mail
+    is then not retried). Returns the outbox row's new status."""
     o = t.outbox.c
     row = (
         await ctx.conn.execute(sa.select(t.outbox).where(o.id == outbox_id).with_for_update())
@@ -320,6 +332,8 @@ async def do_record_delivery(
     if row is None or row.status != OutboxStatus.PENDING:
         return row.status if row is not None else OutboxStatus.FAILED
     reason = reason[:MAX_ERROR]
+    if status == "temporary" and maybe_delivered and _automatic(row):
+        return await _settle_unknown(ctx, row, f"it may have arrived: {reason}")
     if status == "sent":
         # Sent, but some recipients refused: the reason says who.
         new, delivery, error = OutboxStatus.SENT, DeliveryStatus.SENT, (reason or None)
@@ -335,7 +349,7 @@ async def do_record_delivery(
             :MAX_ERROR
         ]
         values = {"last_error": reason}
-    continuity = (row.payload or {}).get("kind") == CONTINUITY
+    continuity = _automatic(row)
     if continuity and new == OutboxStatus.SENT and email_message_id is not None:
         # What the next continuity mail of the conversation answers to, so
         # the visitor's mail client threads them.
@@ -349,6 +363,23 @@ async def do_record_delivery(
     elif row.message_id is not None:
         await _update_message(ctx, row.message_id, delivery, error, email_message_id)
     return new
+
+
+def _automatic(row: AnyRow) -> bool:
+    """Automatic mail (chat continuity) is sent at most once; people's
+    replies at least once (the receiver dedupes by Message-ID)."""
+    return bool((row.payload or {}).get("kind") == CONTINUITY)
+
+
+async def _settle_unknown(ctx: ActionContext, row: AnyRow, reason: str) -> str:
+    error = f"delivery unknown: {reason}"[:MAX_ERROR]
+    await ctx.conn.execute(
+        t.outbox.update()
+        .where(t.outbox.c.id == row.id)
+        .values(status=OutboxStatus.UNKNOWN, locked_until=None, last_error=error)
+    )
+    await _continuity_settled(ctx, row, OutboxStatus.UNKNOWN, error)
+    return OutboxStatus.UNKNOWN
 
 
 async def _continuity_settled(

@@ -739,8 +739,10 @@ class MessagesEmailed(Event):
     """Chat replies a widget visitor had not seen were emailed to them
     (offline chat continuity, F2; server.actions.chat_continuity), and the
     mail's fate is settled: `status` is `sent` once the mail server took
-    it, or `failed` with `error` saying why (a permanent refusal, or the
-    retries gave up). `message_ids` are the replies the one mail carried,
+    it, `failed` with `error` saying why (a permanent refusal, or the
+    retries gave up), or `unknown` when the sending broke off after the
+    server may have taken it (automatic mail is then not resent, P1).
+    `message_ids` are the replies the one mail carried,
     oldest first; `address` is where it went. The messages' own
     `delivery_status` (their delivery in the chat) is not changed by it;
     the outbox row `outbox_id` keeps the details."""

@@ -78,6 +78,7 @@ class EmailDelivery:
                 # A clean send has nothing to say; a partial one names who missed it.
                 reason="" if outcome.status == "sent" and not outcome.refused else outcome.reason,
                 email_message_id=message_id,
+                maybe_delivered=outcome.maybe_delivered,
             )
         return len(jobs)
 
@@ -91,10 +92,10 @@ class EmailDelivery:
             ), None
         try:
             mail = await self.compose(job)
+            raw = render_email(mail)
         except (ValueError, LookupError) as exc:
             return SendOutcome("permanent", None, f"can't build the mail: {exc}"), None
         message_id = normalize_message_id(mail.message_id)
-        raw = render_email(mail)
         outcome = await send_message(
             account,
             raw=raw,

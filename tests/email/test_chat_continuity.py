@@ -27,6 +27,7 @@ from server.actions.contacts import IdentityInput, do_add_contact_identity
 from server.actions.context import ActionContext, perform
 from server.actions.email_bounces import suppress_address
 from server.actions.inboxes import do_update_inbox
+from server.actions.outbound_email import do_claim_outbox
 from server.actions.reads import do_mark_read_by_visitor
 from server.clock import FrozenClock
 from server.domain.actors import system_actor
@@ -577,3 +578,42 @@ async def test_the_runner_queues_in_rounds_until_stopped_and_files_go_along(
     [attachment] = list(parsed.iter_attachments())
     assert attachment.get_filename() == "shot.png"
     assert attachment.get_content() == PNG
+
+
+async def test_automatic_mail_whose_sending_broke_off_is_unknown_never_resent(
+    runtime: Runtime,
+    ws: Workspace,
+    admin_client: httpx.AsyncClient,
+    browser: httpx.AsyncClient,
+    sink: SmtpSink,
+) -> None:
+    """PROTOCOLS.md P1: an automatic mail is sent at most once. A worker
+    that died holding the row, or a connection that broke during DATA,
+    leaves it `unknown`; a person's reply would be retried instead."""
+    await turn_on(runtime, ws, 10)
+    pat = await Visitor.start(runtime, browser, ws, name="Pat", email="pat@customer.test")
+    await pat.say("Hello?")
+    await reply(admin_client, pat.conversation_id, "Hi Pat!")
+    clock(runtime).advance(minutes=11)
+    assert await queue_continuity_emails(runtime) == 1
+    # A worker claims it and dies before recording anything.
+    [_job] = await perform(runtime, system_actor(0), do_claim_outbox)
+    clock(runtime).advance(minutes=6)  # its lease has run out
+    before = await last_event(runtime)
+    assert await EmailDelivery(runtime).deliver_due() == 0
+    [row] = await outbox(runtime)
+    assert row.status == "unknown" and "not sent again" in row.last_error
+    [(kind, event)] = await events_since(runtime, before)
+    assert (kind, event["status"]) == ("message.emailed", "unknown")
+    assert sink.received == []
+
+    # The connection breaks after DATA was sent: it may have arrived.
+    await reply(admin_client, pat.conversation_id, "Still there?")
+    clock(runtime).advance(minutes=11)
+    assert await queue_continuity_emails(runtime) == 1
+    sink.drop_next_connection("data")
+    assert await EmailDelivery(runtime).deliver_due() == 1
+    newest = (await outbox(runtime))[-1]
+    assert newest.status == "unknown" and "may have arrived" in newest.last_error
+    clock(runtime).advance(hours=2)
+    assert await EmailDelivery(runtime).deliver_due() == 0
