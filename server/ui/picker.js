@@ -60,6 +60,11 @@ export function openPicker(options) {
   let items = [];
   let active = 0;
   let generation = 0;
+  // The query the shown items answer, and an Enter pressed before the
+  // answer for the text typed arrived: the pick waits for that answer
+  // rather than taking whatever the older list had first.
+  let shownQuery = null;
+  let pickWhenShown = null;
 
   const show = () => {
     replace(
@@ -123,8 +128,13 @@ export function openPicker(options) {
     if (mine !== generation || !open || open.root !== root) return;
     if (extra) found = [...found, extra];
     items = found;
+    shownQuery = query;
     active = Math.min(active, Math.max(items.length - 1, 0));
     show();
+    if (pickWhenShown === query) {
+      pickWhenShown = null;
+      pick(active);
+    }
   };
 
   const pick = (index) => {
@@ -137,6 +147,7 @@ export function openPicker(options) {
 
   input.addEventListener("input", () => {
     active = 0;
+    pickWhenShown = null;
     refresh();
   });
   input.addEventListener("keydown", (e) => {
@@ -150,7 +161,8 @@ export function openPicker(options) {
       show();
     } else if (e.key === "Enter") {
       e.preventDefault();
-      pick(active);
+      if (shownQuery === input.value) pick(active);
+      else pickWhenShown = input.value;
     } else if (e.key === "Escape") {
       e.preventDefault();
       e.stopPropagation();

@@ -4,11 +4,12 @@ with a canned response whose variables are filled for this customer
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
 import sqlalchemy as sa
-from playwright.async_api import Browser, BrowserContext, Page, expect
+from playwright.async_api import Browser, BrowserContext, Page, Route, expect
 
 from server.actions.canned_responses import do_create_canned_response
 from server.actions.contacts import do_update_contact
@@ -114,3 +115,48 @@ async def test_an_agent_answers_a_widget_visitor_with_a_filled_canned_response(
         sa.select(t.canned_responses.c.usage_count).where(t.canned_responses.c.id == canned_id),
     )
     assert used.usage_count == 1
+
+
+async def canned_page(page: Page, threadline: LiveServer, runtime: Runtime, ws: Workspace) -> Page:
+    """Two responses whose shortcuts sort apart ('refund' first), and the
+    admin in the seeded conversation's composer."""
+    for shortcut, body in [("refund", "Your refund is on its way."), ("shipping", "We ship in 1-2 days.")]:
+        await perform(
+            runtime,
+            ws.admin,
+            do_create_canned_response,
+            scope=CannedScope.WORKSPACE,
+            shortcut=shortcut,
+            title=shortcut.title(),
+            body=body,
+        )
+    await sign_in(page, threadline.base_url, ws.admin_email)
+    await page.goto(f"{threadline.base_url}/#/v/all/c/{ws.conversation_id}")
+    return page
+
+
+async def delay_canned_lists(page: Page, seconds: float) -> None:
+    """Every canned-response list answers `seconds` late, as on a slow link."""
+
+    async def late(route: Route) -> None:
+        await asyncio.sleep(seconds)
+        await route.continue_()
+
+    await page.route("**/api/v1/canned_responses?*", late)
+
+
+@pytest.mark.parametrize("latency", [0.0, 0.25])
+async def test_enter_in_the_canned_picker_takes_what_the_typed_text_matches(
+    latency: float, page: Page, threadline: LiveServer, runtime: Runtime, ws: Workspace
+) -> None:
+    await canned_page(page, threadline, runtime, ws)
+    if latency:
+        await delay_canned_lists(page, latency)
+    box = page.get_by_role("main", name="Conversation").get_by_role("textbox", name="Reply")
+    await box.click()
+    # Typed in one go and confirmed at once, before the filter's answer for
+    # "ship" (or, with latency, any answer at all) has come back.
+    await box.press_sequentially("/ship")
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("dialog", name="Canned responses")).to_have_count(0)
+    await expect(box).to_have_value("We ship in 1-2 days.")
