@@ -49,7 +49,8 @@ export function openPalette() {
         id: `conversation:${conversation.id}`,
         group: "Conversations",
         label: `${conversation.contact ? conversation.contact.name : "Contact"} · #${conversation.id}${conversation.subject ? ` ${conversation.subject}` : ""}`,
-        hint: match ? match.snippet : "",
+        // Found by its customer: show where the conversation stands instead.
+        hint: match.field === "contact" ? (conversation.last_message ? conversation.last_message.text : "") : match.snippet,
         run: () => (location.hash = `#/v/all/c/${conversation.id}`),
       }));
       return [...contacts, ...conversations, ...matching];

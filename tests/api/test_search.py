@@ -132,7 +132,12 @@ async def test_finds_contacts_by_name_email_and_phone(
             "conversation_count": 1,
         }
     ]
-    assert found["conversations"] == []
+    # Her conversations are listed with her, found through her.
+    [hit] = found["conversations"]
+    assert (hit["conversation"]["id"], hit["match"]) == (
+        ws.conversation_id,
+        {"field": "contact", "message_seq": None, "snippet": "Cora Customer"},
+    )
     dora = {
         "id": world.dora,
         "name": "Dora Explorer",
@@ -142,7 +147,9 @@ async def test_finds_contacts_by_name_email_and_phone(
         ],
         "conversation_count": 1,
     }
-    assert (await search(agent_client, "DORA@EXAMPLE"))["contacts"] == [dora]
+    by_email = await search(agent_client, "DORA@EXAMPLE")
+    assert by_email["contacts"] == [dora]
+    assert conversation_ids(by_email) == [world.refund]
     assert (await search(agent_client, "555 0100"))["contacts"] == [dora]
     assert (await search(agent_client, "+1 (555) 010"))["contacts"] == [dora]
 
@@ -218,6 +225,9 @@ async def test_never_shows_what_the_agent_may_not_see(
     # Only in the inbox the agent is not a member of.
     for q in ("zebra", "secret", "invoice"):
         assert await search(agent_client, q) == {"contacts": [], "conversations": []}, q
+    # Found by the customer's name, the hidden conversation stays hidden.
+    assert world.hidden not in conversation_ids(await search(agent_client, "hidden person"))
+    assert conversation_ids(await search(admin_client, "hidden person")) == [world.hidden]
     # "order late" is in the agent's conversation and in the hidden one.
     assert world.hidden not in conversation_ids(await search(agent_client, "order"))
     # The admin sees every inbox.

@@ -98,6 +98,9 @@ async def test_files_emoji_priority_team_and_a_typed_snooze_date(
     await page.keyboard.type("customer@acme")
     palette = page.get_by_role("dialog", name="Search or run a command")
     await expect(palette.locator(".picker-item").first).to_contain_text("Cora Customer")
+    # Her conversations are listed with her.
+    found = palette.locator(".picker-item", has_text=f"Cora Customer · #{ws.conversation_id}")
+    await expect(found).to_contain_text("Conversations")
     await page.keyboard.press("Enter")
     await expect(page.get_by_label("Timeline").locator(".message")).to_have_count(2)
 
