@@ -19,10 +19,10 @@ import { h, replace } from "./dom.js";
 import { installKeys } from "./keys.js";
 import { mountList } from "./list.js";
 import { Live } from "./live.js";
-import { initNotifications, noticeMessage, refreshTitle } from "./notify.js";
+import { noticeMessage, refreshTitle } from "./notify.js";
 import { mountPane } from "./pane.js";
 import { showQuarantine } from "./quarantine.js";
-import { parseHash } from "./router.js";
+import { inboxHash, parseHash } from "./router.js";
 import { showSettings } from "./settings.js";
 import { mountSidebar } from "./sidebar.js";
 import { mountContactSidebar } from "./contact_sidebar.js";
@@ -70,7 +70,6 @@ export function startApp(root, me) {
     },
   });
   installKeys();
-  initNotifications();
   window.addEventListener("hashchange", () => route());
   live.start();
 }
@@ -80,6 +79,7 @@ let firstReady = true;
 async function onReady(frame) {
   if (firstReady) {
     firstReady = false;
+    if (!location.hash) await chooseFirstView();
     await reloadEverything();
     return;
   }
@@ -90,6 +90,16 @@ async function onReady(frame) {
     await Promise.all([catchUpMessages(), loadCounts(), loadList()]);
     announceViewing();
   }
+}
+
+// The first screen after login, when no link asked for one: Mine, unless
+// it is empty and other views have conversations waiting.
+async function chooseFirstView() {
+  await loadCounts().catch(() => {});
+  const counts = state.counts;
+  if (!counts || counts.mine > 0 || location.hash) return;
+  const view = counts.unassigned > 0 ? "unassigned" : counts.all > 0 ? "all" : "mine";
+  history.replaceState(null, "", inboxHash(view, null));
 }
 
 // Everything at once: the list and the open conversation don't wait for

@@ -11,6 +11,7 @@ import { h, icon, replace } from "./dom.js";
 import { emojiPopover } from "./emoji.js";
 import { fileSize } from "./format.js";
 import { messageBubble } from "./message_view.js";
+import { offerNotifications } from "./notify.js";
 import { channelOf, on, state } from "./state.js";
 
 const PENDING_KEY = "threadline.pending";
@@ -330,6 +331,8 @@ export function mountComposer(slot, redrawThread) {
     if (recipients) recipients.clearErrors();
     typing(false);
     redrawThread();
+    // The customer will answer this: the moment to offer notifications.
+    if (!body.private) offerNotifications();
     await flushOutbox();
   }
 

@@ -5,6 +5,7 @@
 import { get, patch, post } from "./api.js";
 import { h, icon } from "./dom.js";
 import { agentName, notify, state, teamName } from "./state.js";
+import { offerNotifications } from "./notify.js";
 import { openPicker } from "./picker.js";
 import { toast } from "./toast.js";
 
@@ -39,7 +40,11 @@ export function assign(conversation) {
     onPick: (item) => {
       const [kind, id] = item.id.split(":");
       if (kind === "none") change(conversation, { assignee_id: null }, "Unassigned");
-      else if (kind === "agent") change(conversation, { assignee_id: Number(id) }, `Assigned to ${agentName(Number(id))}`);
+      else if (kind === "agent") {
+        change(conversation, { assignee_id: Number(id) }, `Assigned to ${agentName(Number(id))}`);
+        // Taking a conversation: its customer's next message is for me.
+        if (Number(id) === state.me.id) offerNotifications();
+      }
       else change(conversation, { team_id: Number(id) }, `Team set to ${teamName(Number(id))}`);
     },
   });

@@ -1,6 +1,9 @@
 // Desktop notifications and the title badge for new customer messages in
 // the agent's own conversations (Mine). Permission is asked once, from a
-// button the agent clicks, never by surprise.
+// button the agent clicks, never by surprise: the offer appears when it
+// means something (the agent has just answered a customer or taken a
+// conversation), not on the first screen after login. The command palette
+// offers it at any time.
 
 import { get } from "./api.js";
 import { h } from "./dom.js";
@@ -22,9 +25,15 @@ export function refreshTitle() {
   document.title = unread ? `(${unread}) ${titleBase}` : titleBase;
 }
 
-export function initNotifications() {
-  if (!("Notification" in window) || Notification.permission !== "default") return;
-  if (localStorage.getItem(ASKED_KEY)) return;
+export function canOfferNotifications() {
+  return "Notification" in window && Notification.permission === "default";
+}
+
+// Called after a gesture of the agent's that makes notifications useful;
+// offered once (unless `again`, from the palette).
+export function offerNotifications(again = false) {
+  if (!canOfferNotifications() || document.querySelector(".notify-bar")) return;
+  if (localStorage.getItem(ASKED_KEY) && !again) return;
   const bar = h(
     "div",
     { class: "notify-bar", role: "region", "aria-label": "Desktop notifications" },

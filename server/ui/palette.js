@@ -5,6 +5,7 @@ import { get } from "./api.js";
 import { assign, label, snooze, toggleResolved } from "./conversation_actions.js";
 import { openPicker } from "./picker.js";
 import { showHelp } from "./keys.js";
+import { canOfferNotifications, offerNotifications } from "./notify.js";
 import { state } from "./state.js";
 
 function commands() {
@@ -17,6 +18,9 @@ function commands() {
     { id: "go:macros", label: "Settings: macros", run: () => (location.hash = "#/settings/macros") },
     { id: "help", label: "Keyboard shortcuts", run: showHelp },
   ];
+  if (canOfferNotifications()) {
+    list.push({ id: "notifications", label: "Turn on desktop notifications", run: () => offerNotifications(true) });
+  }
   if (c) {
     list.unshift(
       { id: "do:resolve", label: c.status === "resolved" ? "Reopen this conversation" : "Resolve this conversation", run: () => toggleResolved(c) },

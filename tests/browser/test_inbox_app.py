@@ -182,3 +182,17 @@ async def test_a_view_saved_as_a_filter_shows_in_the_sidebar_with_its_count(
     await page.get_by_role("button", name="Delete filter").click()
     await expect(saved).to_have_count(0)
     assert await fetch_all(runtime, sa.select(t.saved_filters)) == []
+
+
+async def test_the_first_screen_is_a_view_with_conversations(
+    page: Page, threadline: LiveServer, runtime: Runtime, ws: Workspace
+) -> None:
+    # Nothing is assigned to the admin: Mine is empty, Unassigned is not.
+    await sign_in(page, threadline.base_url, ws.admin_email)
+    await expect(page.locator(".list-title")).to_have_text("Unassigned")
+    await expect(page.locator(".conversation-row", has_text="Cora Customer")).to_be_visible()
+    assert page.url.endswith("#/v/unassigned")
+    # A link to a view is honoured even when that view is empty.
+    await page.goto(f"{threadline.base_url}/#/v/mine")
+    await page.reload()
+    await expect(page.locator(".list-title")).to_have_text("Mine")

@@ -72,8 +72,24 @@ async def test_permission_is_asked_once_and_mine_raises_a_badge_and_a_notificati
     await page.get_by_label("Email").fill(ws.agent_email)
     await page.get_by_label("Password").fill(PASSWORD)
     await page.get_by_role("button", name="Log in").click()
+    # Nothing is asked on the first screen after login...
     ask = page.get_by_role("region", name="Desktop notifications")
+    await expect(page.locator(".conversation-row").first).to_be_visible()
+    await expect(page.locator(".list-title")).to_have_text("Mine")
+    await expect(ask).to_have_count(0)
+    # ...nor for a private note; answering the customer is the moment.
+    await page.goto(f"{threadline.base_url}/#/v/mine/c/{ws.conversation_id}")
+    pane = page.get_by_role("main", name="Conversation")
+    await pane.get_by_role("tab", name="Private note").click()
+    await pane.get_by_role("textbox", name="Private note").fill("Checking the carrier")
+    await pane.get_by_role("textbox", name="Private note").press("Enter")
+    await expect(pane.locator(".message-note .message-text", has_text="Checking")).to_be_visible()
+    await expect(ask).to_have_count(0)
+    await pane.get_by_role("tab", name="Reply").click()
+    await pane.get_by_role("textbox", name="Reply").fill("Looking into it now")
+    await pane.get_by_role("textbox", name="Reply").press("Enter")
     await expect(ask).to_be_visible()
+    assert await page.evaluate("window.__notifications.requests") == 0
     await ask.get_by_role("button", name="Turn on").click()
     await expect(ask).to_have_count(0)
     assert await page.evaluate("window.__notifications.requests") == 1
