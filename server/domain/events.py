@@ -5,15 +5,51 @@ commit (ARCHITECTURE.md, data-flow rules 1-2).
 Each class's docstring is its documentation; a test fails if one is missing.
 `type` is the dotted wire name (`noun.past_verb`). Fields are JSON-simple
 (str, int, bool, None, lists of str, datetimes rendered as ISO 8601).
-`inbox_id` / `conversation_id`, where an event has them, decide who may
-receive it (PROTOCOLS.md P2: a receiver gets only what it could read).
+Each class also declares its `audience`: who may receive it over a live
+connection, which is exactly who could read what it is about over REST
+(PROTOCOLS.md P2). server.realtime.visibility interprets it, for live
+events and replays alike; a test fails if an event declares none.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, ClassVar
+
+
+class Audience(StrEnum):
+    """Who may receive an event. Each is one complete rule, read from the
+    event's own fields; private events (`private`) additionally never
+    reach a connection that may not read private notes."""
+
+    # Every agent of the workspace: agents, teams and contacts are visible
+    # workspace-wide. Never widget visitors.
+    AGENTS = "agents"
+    # Admins only (the inbound-mail quarantine, the suppression list).
+    ADMINS = "admins"
+    # Agents who may read inbox `inbox_id`: its members and the admins.
+    INBOX = "inbox"
+    # Who may read conversation `conversation_id`: the agents of its inbox
+    # `inbox_id`, and a widget visitor following that conversation (its
+    # socket then shows only what server.realtime.visitor_frames lets
+    # through).
+    CONVERSATION = "conversation"
+    # The agent `agent_id` alone, admins included in the "nobody else":
+    # its own credentials and its own sidebar.
+    OWNER = "owner"
+    # The uploader of a file no message carries yet, alone: the agent
+    # `uploader_id` (`uploader_kind` "agent") or the widget session
+    # `uploader_id` ("visitor"), as server.queries.attachments reads it.
+    UPLOADER = "uploader"
+    # Readers of the canned response (its `scope`: workspace, team
+    # `team_id`, inbox, personal `agent_id`); when the event names an
+    # `inbox_id`, only those among them who may also read that inbox.
+    CANNED_RESPONSE_READERS = "canned_response_readers"
+    # Readers of the macro (its `scope`: workspace, personal `agent_id`);
+    # when the event names an `inbox_id`, only those who may also read it.
+    MACRO_READERS = "macro_readers"
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -21,6 +57,8 @@ class Event:
     """Base of every event. Not emitted itself."""
 
     type: ClassVar[str] = ""
+    # Every registered event declares its own; None reaches nobody.
+    audience: ClassVar[Audience | None] = None
     workspace_id: int
 
     def payload(self) -> dict[str, Any]:
@@ -67,6 +105,7 @@ class WorkspaceCreated(Event):
     """A workspace was created; it seals all data created inside it."""
 
     type: ClassVar[str] = "workspace.created"
+    audience: ClassVar[Audience | None] = Audience.AGENTS
     name: str
 
 
@@ -76,6 +115,7 @@ class AgentCreated(Event):
     """An agent (a person who answers conversations) joined the workspace."""
 
     type: ClassVar[str] = "agent.created"
+    audience: ClassVar[Audience | None] = Audience.AGENTS
     agent_id: int
     email: str
     name: str
@@ -89,6 +129,7 @@ class AgentUpdated(Event):
     changed. `changes` lists the field names that changed."""
 
     type: ClassVar[str] = "agent.updated"
+    audience: ClassVar[Audience | None] = Audience.AGENTS
     agent_id: int
     changes: list[str]
     name: str
@@ -105,6 +146,7 @@ class AgentPasswordChanged(Event):
     the one that changed it has ended (live sockets must close)."""
 
     type: ClassVar[str] = "agent.password_changed"
+    audience: ClassVar[Audience | None] = Audience.OWNER
     agent_id: int
 
 
@@ -114,6 +156,7 @@ class SessionStarted(Event):
     """An agent logged in and got a browser session."""
 
     type: ClassVar[str] = "session.started"
+    audience: ClassVar[Audience | None] = Audience.OWNER
     agent_id: int
     session_id: int
 
@@ -125,6 +168,7 @@ class SessionEnded(Event):
     sockets opened with it must close."""
 
     type: ClassVar[str] = "session.ended"
+    audience: ClassVar[Audience | None] = Audience.OWNER
     agent_id: int
     session_id: int
     reason: str
@@ -136,6 +180,7 @@ class ApiTokenCreated(Event):
     """An API token was issued. The secret itself is never in an event."""
 
     type: ClassVar[str] = "api_token.created"
+    audience: ClassVar[Audience | None] = Audience.OWNER
     token_id: int
     agent_id: int
     name: str
@@ -147,6 +192,7 @@ class ApiTokenRevoked(Event):
     """An API token was revoked; requests and sockets using it stop."""
 
     type: ClassVar[str] = "api_token.revoked"
+    audience: ClassVar[Audience | None] = Audience.OWNER
     token_id: int
     agent_id: int
 
@@ -160,6 +206,7 @@ class TeamCreated(Event):
     """A team was created; agents can join it and conversations can be routed to it."""
 
     type: ClassVar[str] = "team.created"
+    audience: ClassVar[Audience | None] = Audience.AGENTS
     team_id: int
     name: str
 
@@ -170,6 +217,7 @@ class TeamUpdated(Event):
     """A team was renamed or its description changed."""
 
     type: ClassVar[str] = "team.updated"
+    audience: ClassVar[Audience | None] = Audience.AGENTS
     team_id: int
     name: str
     description: str
@@ -182,6 +230,7 @@ class TeamDeleted(Event):
     the team."""
 
     type: ClassVar[str] = "team.deleted"
+    audience: ClassVar[Audience | None] = Audience.AGENTS
     team_id: int
 
 
@@ -191,6 +240,7 @@ class TeamMemberAdded(Event):
     """An agent joined a team."""
 
     type: ClassVar[str] = "team.member_added"
+    audience: ClassVar[Audience | None] = Audience.AGENTS
     team_id: int
     agent_id: int
 
@@ -201,6 +251,7 @@ class TeamMemberRemoved(Event):
     """An agent left a team."""
 
     type: ClassVar[str] = "team.member_removed"
+    audience: ClassVar[Audience | None] = Audience.AGENTS
     team_id: int
     agent_id: int
 
@@ -211,6 +262,7 @@ class InboxCreated(Event):
     """An inbox (one source of conversations) was created."""
 
     type: ClassVar[str] = "inbox.created"
+    audience: ClassVar[Audience | None] = Audience.INBOX
     inbox_id: int
     name: str
     kind: str
@@ -222,6 +274,7 @@ class InboxUpdated(Event):
     """An inbox's name or settings changed. Secrets are never included."""
 
     type: ClassVar[str] = "inbox.updated"
+    audience: ClassVar[Audience | None] = Audience.INBOX
     inbox_id: int
     name: str
     changes: list[str]
@@ -233,6 +286,7 @@ class InboxMemberAdded(Event):
     """An agent gained access to an inbox."""
 
     type: ClassVar[str] = "inbox.member_added"
+    audience: ClassVar[Audience | None] = Audience.INBOX
     inbox_id: int
     agent_id: int
 
@@ -244,6 +298,7 @@ class InboxMemberRemoved(Event):
     inbox must end."""
 
     type: ClassVar[str] = "inbox.member_removed"
+    audience: ClassVar[Audience | None] = Audience.INBOX
     inbox_id: int
     agent_id: int
 
@@ -257,6 +312,7 @@ class ContactCreated(Event):
     """A contact (a customer) was created."""
 
     type: ClassVar[str] = "contact.created"
+    audience: ClassVar[Audience | None] = Audience.AGENTS
     contact_id: int
     name: str
 
@@ -267,6 +323,7 @@ class ContactUpdated(Event):
     """A contact's name or attributes changed. `changes` lists the fields."""
 
     type: ClassVar[str] = "contact.updated"
+    audience: ClassVar[Audience | None] = Audience.AGENTS
     contact_id: int
     changes: list[str]
 
@@ -277,6 +334,7 @@ class ContactIdentityAdded(Event):
     """A contact gained an identity (an email, phone, visitor id...)."""
 
     type: ClassVar[str] = "contact.identity_added"
+    audience: ClassVar[Audience | None] = Audience.AGENTS
     contact_id: int
     kind: str
     value: str
@@ -291,6 +349,7 @@ class ContactEventTracked(Event):
     feeds segments and follow-up goals."""
 
     type: ClassVar[str] = "contact.event_tracked"
+    audience: ClassVar[Audience | None] = Audience.AGENTS
     contact_id: int
     contact_event_id: int
     name: str
@@ -311,6 +370,7 @@ class ContactMerged(Event):
     (`resync`) instead."""
 
     type: ClassVar[str] = "contact.merged"
+    audience: ClassVar[Audience | None] = Audience.AGENTS
     survivor_id: int
     merged_id: int
     merge_id: int
@@ -326,6 +386,7 @@ class ContactMergeUndone(Event):
     `conversations` are the ones that moved back, as for `contact.merged`."""
 
     type: ClassVar[str] = "contact.merge_undone"
+    audience: ClassVar[Audience | None] = Audience.AGENTS
     survivor_id: int
     merged_id: int
     merge_id: int
@@ -342,6 +403,7 @@ class VisitorSessionStarted(Event):
     contact. The session token itself is never in an event."""
 
     type: ClassVar[str] = "visitor.session_started"
+    audience: ClassVar[Audience | None] = Audience.INBOX
     session_id: int
     inbox_id: int
     contact_id: int
@@ -356,6 +418,7 @@ class VisitorIdentified(Event):
     contact `contact_id`. Unverified identities never move a session."""
 
     type: ClassVar[str] = "visitor.identified"
+    audience: ClassVar[Audience | None] = Audience.INBOX
     session_id: int
     inbox_id: int
     contact_id: int
@@ -372,6 +435,7 @@ class ConversationCreated(Event):
     """A conversation was opened in an inbox for a contact."""
 
     type: ClassVar[str] = "conversation.created"
+    audience: ClassVar[Audience | None] = Audience.CONVERSATION
     conversation_id: int
     inbox_id: int
     contact_id: int
@@ -386,6 +450,7 @@ class ConversationStatusChanged(Event):
     `snoozed_until` is set only for `snoozed`."""
 
     type: ClassVar[str] = "conversation.status_changed"
+    audience: ClassVar[Audience | None] = Audience.CONVERSATION
     conversation_id: int
     inbox_id: int
     old_status: str
@@ -402,6 +467,7 @@ class ConversationRead(Event):
     the widget shows "Seen" from the agents' position."""
 
     type: ClassVar[str] = "conversation.read"
+    audience: ClassVar[Audience | None] = Audience.CONVERSATION
     conversation_id: int
     inbox_id: int
     reader: str
@@ -415,6 +481,7 @@ class ConversationPriorityChanged(Event):
     """A conversation's priority changed."""
 
     type: ClassVar[str] = "conversation.priority_changed"
+    audience: ClassVar[Audience | None] = Audience.CONVERSATION
     conversation_id: int
     inbox_id: int
     priority: str
@@ -427,6 +494,7 @@ class ConversationLabelsChanged(Event):
     sorted."""
 
     type: ClassVar[str] = "conversation.labels_changed"
+    audience: ClassVar[Audience | None] = Audience.CONVERSATION
     conversation_id: int
     inbox_id: int
     labels: list[str]
@@ -440,6 +508,7 @@ class ConversationAssigned(Event):
     """A conversation's assignee and/or team changed (None = unassigned)."""
 
     type: ClassVar[str] = "conversation.assigned"
+    audience: ClassVar[Audience | None] = Audience.CONVERSATION
     conversation_id: int
     inbox_id: int
     assignee_id: int | None
@@ -457,6 +526,7 @@ class ConversationMerged(Event):
     `sync` frame) and drop the source's; widget visitors get `resync`."""
 
     type: ClassVar[str] = "conversation.merged"
+    audience: ClassVar[Audience | None] = Audience.CONVERSATION
     conversation_id: int
     inbox_id: int
     source_id: int
@@ -473,6 +543,7 @@ class MessageCreated(Event):
     delivery order."""
 
     type: ClassVar[str] = "message.created"
+    audience: ClassVar[Audience | None] = Audience.CONVERSATION
     message_id: int
     conversation_id: int
     inbox_id: int
@@ -502,9 +573,11 @@ class AttachmentUploaded(Event):
     "agent", `uploader_id` the agent) or a widget visitor ("visitor", the
     visitor session). It belongs to no message yet: the message that
     carries it lists it in `message.created`. `content_type` is what the
-    bytes were found to be, not what the uploader declared."""
+    bytes were found to be, not what the uploader declared. Until then
+    only its uploader may read it, so only its uploader hears of it."""
 
     type: ClassVar[str] = "attachment.uploaded"
+    audience: ClassVar[Audience | None] = Audience.UPLOADER
     attachment_id: int
     inbox_id: int
     uploader_kind: str
@@ -529,6 +602,7 @@ class CannedResponseCreated(Event):
     audience (workspace, team, inbox or personal)."""
 
     type: ClassVar[str] = "canned_response.created"
+    audience: ClassVar[Audience | None] = Audience.CANNED_RESPONSE_READERS
     canned_response_id: int
     scope: str
     team_id: int | None
@@ -545,6 +619,7 @@ class CannedResponseUpdated(Event):
     `changes` lists which. Its scope never changes."""
 
     type: ClassVar[str] = "canned_response.updated"
+    audience: ClassVar[Audience | None] = Audience.CANNED_RESPONSE_READERS
     canned_response_id: int
     scope: str
     team_id: int | None
@@ -563,6 +638,7 @@ class CannedResponseDeleted(Event):
     drop them on `team.deleted`.)"""
 
     type: ClassVar[str] = "canned_response.deleted"
+    audience: ClassVar[Audience | None] = Audience.CANNED_RESPONSE_READERS
     canned_response_id: int
     scope: str
     team_id: int | None
@@ -578,6 +654,7 @@ class CannedResponseUsed(Event):
     conversation's inbox (for an inbox response, also its own)."""
 
     type: ClassVar[str] = "canned_response.used"
+    audience: ClassVar[Audience | None] = Audience.CANNED_RESPONSE_READERS
     canned_response_id: int
     scope: str
     team_id: int | None
@@ -604,6 +681,7 @@ class MacroCreated(Event):
     snooze, resolve, reopen) run on a conversation in one click."""
 
     type: ClassVar[str] = "macro.created"
+    audience: ClassVar[Audience | None] = Audience.MACRO_READERS
     macro_id: int
     scope: str
     agent_id: int | None
@@ -617,6 +695,7 @@ class MacroUpdated(Event):
     never changes."""
 
     type: ClassVar[str] = "macro.updated"
+    audience: ClassVar[Audience | None] = Audience.MACRO_READERS
     macro_id: int
     scope: str
     agent_id: int | None
@@ -630,6 +709,7 @@ class MacroDeleted(Event):
     """A macro was deleted; runs already made keep their effects."""
 
     type: ClassVar[str] = "macro.deleted"
+    audience: ClassVar[Audience | None] = Audience.MACRO_READERS
     macro_id: int
     scope: str
     agent_id: int | None
@@ -645,6 +725,7 @@ class MacroUsed(Event):
     among those who see the conversation's inbox."""
 
     type: ClassVar[str] = "macro.used"
+    audience: ClassVar[Audience | None] = Audience.MACRO_READERS
     macro_id: int
     scope: str
     agent_id: int | None
@@ -666,6 +747,7 @@ class SavedFilterCreated(Event):
     GET /conversations, `position` orders the agent's filters."""
 
     type: ClassVar[str] = "saved_filter.created"
+    audience: ClassVar[Audience | None] = Audience.OWNER
     saved_filter_id: int
     agent_id: int
     name: str
@@ -680,6 +762,7 @@ class SavedFilterUpdated(Event):
     which."""
 
     type: ClassVar[str] = "saved_filter.updated"
+    audience: ClassVar[Audience | None] = Audience.OWNER
     saved_filter_id: int
     agent_id: int
     name: str
@@ -694,6 +777,7 @@ class SavedFilterDeleted(Event):
     """A saved filter was deleted from its agent's sidebar."""
 
     type: ClassVar[str] = "saved_filter.deleted"
+    audience: ClassVar[Audience | None] = Audience.OWNER
     saved_filter_id: int
     agent_id: int
 
@@ -706,10 +790,11 @@ class SavedFilterDeleted(Event):
 class EmailQuarantined(Event):
     """A mail reached an inbox but could not be taken in (unparseable,
     over a limit, no sender): it is kept, with its raw bytes, in the
-    inbox's quarantine for an admin to look at (`GET /inbound_mails`).
-    `source` is smtp, imap or http."""
+    inbox's quarantine for an admin to look at (`GET /inbound_mails`,
+    admins only, as is this event). `source` is smtp, imap or http."""
 
     type: ClassVar[str] = "email.quarantined"
+    audience: ClassVar[Audience | None] = Audience.ADMINS
     inbox_id: int
     inbound_mail_id: int
     reason: str
@@ -726,6 +811,7 @@ class MessageDeliveryChanged(Event):
     failure is retried (`delivery_error` then says what went wrong)."""
 
     type: ClassVar[str] = "message.delivery_changed"
+    audience: ClassVar[Audience | None] = Audience.CONVERSATION
     message_id: int
     conversation_id: int
     inbox_id: int
@@ -748,6 +834,7 @@ class MessagesEmailed(Event):
     the outbox row `outbox_id` keeps the details."""
 
     type: ClassVar[str] = "message.emailed"
+    audience: ClassVar[Audience | None] = Audience.CONVERSATION
     conversation_id: int
     inbox_id: int
     message_ids: list[int]
@@ -763,9 +850,10 @@ class EmailSuppressed(Event):
     """An address will not be mailed any more: `scope` "all" after a
     permanent bounce (`inbox_id` is the inbox whose mail bounced), or
     "automated" after a one-click unsubscribe (no automatic mail; agents'
-    replies still go)."""
+    replies still go). For admins only."""
 
     type: ClassVar[str] = "email.suppressed"
+    audience: ClassVar[Audience | None] = Audience.ADMINS
     inbox_id: int | None
     address: str
     reason: str
@@ -780,6 +868,7 @@ class ContactMergeSuggested(Event):
     address that `candidate_id` only claimed. An agent may merge them."""
 
     type: ClassVar[str] = "contact.merge_suggested"
+    audience: ClassVar[Audience | None] = Audience.AGENTS
     suggestion_id: int
     contact_id: int
     candidate_id: int
@@ -794,6 +883,7 @@ class ContactMergeSuggestionDismissed(Event):
     is not suggested again."""
 
     type: ClassVar[str] = "contact.merge_suggestion_dismissed"
+    audience: ClassVar[Audience | None] = Audience.AGENTS
     suggestion_id: int
     contact_id: int
     candidate_id: int
@@ -808,6 +898,7 @@ class ContactMergeSuggestionAccepted(Event):
     `contact.merged`: the suggestion is settled."""
 
     type: ClassVar[str] = "contact.merge_suggestion_accepted"
+    audience: ClassVar[Audience | None] = Audience.AGENTS
     suggestion_id: int
     contact_id: int
     candidate_id: int

@@ -44,6 +44,7 @@ from server.realtime.visibility import (
     RefreshAccess,
     Viewer,
     access_change,
+    can_hear,
     can_see,
     narrow,
 )
@@ -120,15 +121,13 @@ class Connection:
         viewer = self.viewer
         if not self._live or viewer is None or signal.get("origin") == self.origin:
             return
-        probe = {
-            "type": signal["type"],
-            "workspace_id": signal["workspace_id"],
-            "inbox_id": signal.get("inbox_id"),
-            "conversation_id": signal.get("conversation_id"),
-            "private": signal.get("private", False),
-            "data": {},
-        }
-        if not can_see(viewer, probe):
+        if not can_hear(
+            viewer,
+            signal["workspace_id"],
+            signal.get("inbox_id"),
+            signal.get("conversation_id"),
+            private=bool(signal.get("private", False)),
+        ):
             return
         out = frame if self.project_signal is None else self.project_signal(signal)
         if out is not None:
@@ -144,15 +143,7 @@ class Connection:
             if self.on_presence is not None:
                 self.on_presence()
             return
-        probe = {
-            "type": "signal",
-            "workspace_id": viewer.workspace_id,
-            "inbox_id": inbox_id,
-            "conversation_id": conversation_id,
-            "private": False,
-            "data": {},
-        }
-        if can_see(viewer, probe):
+        if can_hear(viewer, viewer.workspace_id, inbox_id, conversation_id):
             self.send(frame)
 
     def go_live(self) -> None:

@@ -1,6 +1,10 @@
 """Who may receive which event over a live connection (PROTOCOLS.md P2):
 exactly what the same caller could read over REST. Pure: no I/O.
 
+Each event type declares its `Audience` next to its definition
+(server.domain.events); `can_see` interprets it, the same for live events
+and for those replayed from the log on resume.
+
 A Viewer is the access state of one connection. Events that change that
 state (membership, role, revocations) are turned into decisions here; the
 hub carries them out.
@@ -9,28 +13,12 @@ hub carries them out.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from enum import IntEnum
-from typing import Any
+from typing import Any, assert_never
 
-# Events that concern one agent's own credentials: only that agent hears them.
-_PERSONAL = {
-    "session.started",
-    "session.ended",
-    "api_token.created",
-    "api_token.revoked",
-    "agent.password_changed",
-    # An agent's own sidebar: its saved filters.
-    "saved_filter.created",
-    "saved_filter.updated",
-    "saved_filter.deleted",
-}
-
-
-# Canned-response events go only to their response's audience.
-_CANNED = "canned_response."
-
-# Macro events go only to their macro's audience (`_reads_macro`).
-_MACRO = "macro."
+from server.domain.events import CATALOGUE, Audience
+from server.domain.values import UploaderKind
 
 # Contact-merge events list the conversations that moved, each with its
 # inbox; an agent is told only of those in inboxes it can see (`narrow`).
@@ -77,24 +65,133 @@ class VisitorScope:
     inbox_id: int
 
 
+def audience_of(kind: str) -> Audience | None:
+    """The audience an event type declares next to its definition; None
+    for a type that is not in the catalogue (or declares none)."""
+    cls = CATALOGUE.get(kind)
+    return None if cls is None else cls.audience
+
+
 def can_see(viewer: Viewer, event: dict[str, Any]) -> bool:
+    """Whether `viewer` may receive `event` (a wire dict, live or read back
+    from the log: the one rule for both), by the audience its type
+    declares. A type without one reaches nobody."""
     if event["workspace_id"] != viewer.workspace_id:
         return False
     if event.get("private") and not viewer.sees_private:
         return False
-    data = event["data"]
-    if event["type"] in _PERSONAL:
-        return data.get("agent_id") == viewer.agent_id and viewer.agent_id is not None
-    if event["type"].startswith(_CANNED) and not _reads_canned_response(viewer, data):
+    audience = audience_of(event["type"])
+    if audience is None:
         return False
-    if event["type"].startswith(_MACRO) and not _reads_macro(viewer, data):
+    return _rule(audience)(viewer, event)
+
+
+def can_hear(
+    viewer: Viewer,
+    workspace_id: int,
+    inbox_id: int | None,
+    conversation_id: int | None,
+    *,
+    private: bool = False,
+) -> bool:
+    """Ephemeral signals (typing, presence, viewing), never stored: they
+    reach who may read the conversation they are about, else the inbox,
+    else (presence) every agent of the workspace."""
+    if workspace_id != viewer.workspace_id or (private and not viewer.sees_private):
         return False
+    if conversation_id is not None and viewer.conversations is not None:
+        return conversation_id in viewer.conversations
+    if inbox_id is not None:
+        return _reads_inbox(viewer, inbox_id)
+    return _is_agent(viewer)
+
+
+def _is_agent(viewer: Viewer) -> bool:
+    """An agent's own connection (browser session or API token)."""
+    return viewer.agent_id is not None and not _is_visitor(viewer)
+
+
+def _is_visitor(viewer: Viewer) -> bool:
+    """A connection narrowed to some conversations: a widget visitor's."""
+    return viewer.visitor is not None or viewer.conversations is not None
+
+
+def _reads_inbox(viewer: Viewer, inbox_id: Any) -> bool:
+    if _is_visitor(viewer) or not isinstance(inbox_id, int):
+        return False
+    return viewer.inboxes is None or inbox_id in viewer.inboxes
+
+
+def _agents(viewer: Viewer, event: dict[str, Any]) -> bool:
+    return _is_agent(viewer)
+
+
+def _admins(viewer: Viewer, event: dict[str, Any]) -> bool:
+    return viewer.is_admin and not _is_visitor(viewer)
+
+
+def _inbox(viewer: Viewer, event: dict[str, Any]) -> bool:
+    return _reads_inbox(viewer, event.get("inbox_id"))
+
+
+def _conversation(viewer: Viewer, event: dict[str, Any]) -> bool:
     if viewer.conversations is not None:
         return event.get("conversation_id") in viewer.conversations
+    return _reads_inbox(viewer, event.get("inbox_id"))
+
+
+def _owner(viewer: Viewer, event: dict[str, Any]) -> bool:
+    return _is_agent(viewer) and bool(event["data"].get("agent_id") == viewer.agent_id)
+
+
+def _uploader(viewer: Viewer, event: dict[str, Any]) -> bool:
+    """As server.queries.attachments reads a file no message carries yet:
+    its uploader alone, not even an admin."""
+    data = event["data"]
+    kind, uploader_id = str(data.get("uploader_kind")), data.get("uploader_id")
+    if not isinstance(uploader_id, int):
+        return False
+    if viewer.visitor is not None:
+        return kind == UploaderKind.VISITOR.value and uploader_id == viewer.visitor.session_id
+    return _is_agent(viewer) and kind == UploaderKind.AGENT.value and uploader_id == viewer.agent_id
+
+
+def _canned_response_readers(viewer: Viewer, event: dict[str, Any]) -> bool:
+    return _reads_canned_response(viewer, event["data"]) and _within_inbox(viewer, event)
+
+
+def _macro_readers(viewer: Viewer, event: dict[str, Any]) -> bool:
+    return _reads_macro(viewer, event["data"]) and _within_inbox(viewer, event)
+
+
+def _within_inbox(viewer: Viewer, event: dict[str, Any]) -> bool:
+    """An event that names an inbox (a run in a conversation, an inbox's
+    canned response) reaches only those who may read that inbox."""
     inbox_id = event.get("inbox_id")
-    if inbox_id is None:
-        return viewer.agent_id is not None  # workspace-wide: agents, teams, contacts
-    return viewer.inboxes is None or inbox_id in viewer.inboxes
+    return inbox_id is None or _reads_inbox(viewer, inbox_id)
+
+
+def _rule(audience: Audience) -> Callable[[Viewer, dict[str, Any]], bool]:
+    # A match, so that mypy fails on an audience nobody interprets.
+    match audience:
+        case Audience.AGENTS:
+            return _agents
+        case Audience.ADMINS:
+            return _admins
+        case Audience.INBOX:
+            return _inbox
+        case Audience.CONVERSATION:
+            return _conversation
+        case Audience.OWNER:
+            return _owner
+        case Audience.UPLOADER:
+            return _uploader
+        case Audience.CANNED_RESPONSE_READERS:
+            return _canned_response_readers
+        case Audience.MACRO_READERS:
+            return _macro_readers
+        case _:
+            assert_never(audience)
 
 
 def narrow(viewer: Viewer, event: dict[str, Any]) -> dict[str, Any]:
@@ -115,7 +212,7 @@ def _reads_canned_response(viewer: Viewer, data: dict[str, Any]) -> bool:
     """The audience of a canned response (server.queries.access): agents
     only; a personal one its owner alone; a team one the team's members
     and admins. Inbox ones are then checked like any event with an inbox."""
-    if viewer.agent_id is None or viewer.visitor is not None:
+    if not _is_agent(viewer):
         return False
     scope = data.get("scope")
     if scope == "personal":
@@ -129,7 +226,7 @@ def _reads_macro(viewer: Viewer, data: dict[str, Any]) -> bool:
     """The audience of a macro (server.queries.macros): agents only; a
     personal one its owner alone, admins included. A run (`macro.used`)
     is then checked like any event with an inbox."""
-    if viewer.agent_id is None or viewer.visitor is not None:
+    if not _is_agent(viewer):
         return False
     scope = data.get("scope")
     if scope == "personal":
