@@ -237,7 +237,7 @@ def openapi_document(endpoints: list[Endpoint], prefix: str, version: str) -> di
                 }
                 if isinstance(field, List):
                     # Said explicitly, as Obj.parse_query reads it.
-                    param.update(QUERY_ARRAY_STYLE, description=QUERY_ARRAY_NOTE)
+                    param.update(QUERY_ARRAY_STYLE, description=QUERY_ARRAY_NOTE.format(name))
                 op["parameters"].append(param)
         if ep.body is not None:
             op["requestBody"] = {

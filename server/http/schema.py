@@ -178,7 +178,7 @@ class Nullable:
 # parameters and what generated clients send). A comma-separated value
 # (`status=a,b`) is taken too, and the two mix.
 QUERY_ARRAY_STYLE: dict[str, Any] = {"style": "form", "explode": True}
-QUERY_ARRAY_NOTE = "repeat the parameter (name=a&name=b); name=a,b is accepted too"
+QUERY_ARRAY_NOTE = "repeat the parameter ({0}=a&{0}=b); {0}=a,b is accepted too"
 
 
 @dataclasses.dataclass(frozen=True)
