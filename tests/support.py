@@ -203,3 +203,23 @@ async def token_client(runtime: Runtime, email: str) -> httpx.AsyncClient:
     bearer = client(runtime)
     bearer.headers["authorization"] = f"Bearer {token}"
     return bearer
+
+
+# Integers as text that Python's int() takes, or str.isdigit() takes and
+# int() then refuses ('²' answered 500): none of them is a number here.
+BAD_INTEGERS = [
+    "²",
+    "١٢",  # Arabic-Indic digits
+    "\uff11\uff12",  # full-width 12
+    "1\n",
+    " 1",
+    "1 ",
+    "+1",
+    "1_0",
+    "0x1",
+    "1e3",
+    "1.0",
+    "--1",
+    "9" * 30,
+    "-" + "9" * 30,
+]

@@ -10,6 +10,9 @@ import hashlib
 import hmac
 from collections.abc import Sequence
 
+from server.domain.errors import InvalidInput
+from server.domain.integers import parse_int
+
 _PURPOSE = b"threadline unsubscribe\x00"
 _SIG_BYTES = 16
 MAX_TOKEN = 600
@@ -46,6 +49,9 @@ def parse_unsubscribe_token(token: str, keys: Sequence[bytes]) -> tuple[int, str
     if not any(hmac.compare_digest(_sig(key, payload), given) for key in keys):
         return None
     workspace, _, address = payload.decode("utf-8", "replace").partition(":")
-    if not workspace.isdigit() or "@" not in address:
+    if "@" not in address:
         return None
-    return int(workspace), address
+    try:
+        return parse_int(workspace, "workspace", minimum=1), address
+    except InvalidInput:
+        return None

@@ -22,10 +22,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from server.domain.actors import Actor
-from server.domain.errors import DomainError, Unauthenticated
+from server.domain.errors import DomainError, InvalidInput, Unauthenticated
+from server.domain.integers import parse_int
 from server.http.auth import authenticate
 from server.http.errors import HttpError, error_response
-from server.http.schema import Id, Obj
+from server.http.schema import QUERY_ARRAY_NOTE, QUERY_ARRAY_STYLE, Id, List, Obj
 from server.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -98,8 +99,13 @@ def _runtime(request: Request) -> Runtime:
 async def _read_capped(request: Request, limit: int) -> bytes:
     """The whole body, refused with 413 as soon as it passes `limit` bytes
     (by its declared length, or while streaming when that lied)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    try:
+        declared = parse_int(request.headers.get("content-length", ""), "content-length")
+    except InvalidInput:
+        # Absent or malformed (the HTTP server refuses a malformed one
+        # before we run): the count while streaming below still holds.
+        declared = 0
+    if declared > limit:
         raise HttpError(413, "too_large", f"body larger than {limit} bytes", field="body")
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -152,7 +158,11 @@ def to_route(endpoint: Endpoint, prefix: str) -> Route:
                 actor = await authenticate(request, runtime, method=endpoint.method)
                 if actor is None:
                     raise Unauthenticated("log in or send an API token")
-            query = endpoint.query.parse_query(request.query_params) if endpoint.query else {}
+            query = (
+                endpoint.query.parse_query(request.query_params.multi_items())
+                if endpoint.query
+                else {}
+            )
             if endpoint.query is None and request.query_params:
                 key = next(iter(request.query_params))
                 raise HttpError(422, "invalid", f"{key}: unknown query parameter", field=key[:100])
@@ -219,14 +229,16 @@ def openapi_document(endpoints: list[Endpoint], prefix: str, version: str) -> di
             op["security"] = [{"session": []}, {"bearer": []}]
         if ep.query is not None:
             for name, field in ep.query.fields.items():
-                op["parameters"].append(
-                    {
-                        "name": name,
-                        "in": "query",
-                        "required": name in ep.query.required,
-                        "schema": field.openapi(),
-                    }
-                )
+                param: dict[str, Any] = {
+                    "name": name,
+                    "in": "query",
+                    "required": name in ep.query.required,
+                    "schema": field.openapi(),
+                }
+                if isinstance(field, List):
+                    # Said explicitly, as Obj.parse_query reads it.
+                    param.update(QUERY_ARRAY_STYLE, description=QUERY_ARRAY_NOTE.format(name))
+                op["parameters"].append(param)
         if ep.body is not None:
             op["requestBody"] = {
                 "required": bool(ep.body.required),

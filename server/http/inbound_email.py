@@ -20,7 +20,7 @@ from server.actions.inbound_email import MailOutcome
 from server.domain.errors import NotFound
 from server.email.ingest import ingest_mail
 from server.http.api import Call, Endpoint
-from server.http.schema import Id, Int, Str, obj
+from server.http.schema import Bool, Id, Int, Str, obj
 from server.queries.access import access_inbox, require_admin
 from server.queries.inbound_mails import (
     Original,
@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 # PROTOCOLS.md P4: the largest message taken in.
 MAX_MAIL_BYTES = 25 * 1024 * 1024
 STATUSES = ("stored", "duplicate", "bounce", "quarantined")
+# The UI's Download link asks for the original as a file.
+ORIGINAL_QUERY = obj(download=Bool(description="as a file (Content-Disposition: attachment)"))
 
 
 def outcome_view(outcome: MailOutcome) -> dict[str, Any]:
@@ -89,7 +91,7 @@ async def _original_response(call: Call, found: Original, filename: str) -> Resp
     if data is None:
         log.error("inbound mail %s: its bytes are missing from the blob store", found.sha256)
         raise NotFound("the original is missing", field="body")
-    download = call.request.query_params.get("download") == "1"
+    download: bool = call.query.get("download", False)
     return Response(
         data,
         media_type="text/plain; charset=utf-8",
@@ -132,6 +134,7 @@ ENDPOINTS = [
         "email",
         produces="text/plain",
         response="the message as received",
+        query=ORIGINAL_QUERY,
     ),
     Endpoint(
         "GET",
@@ -141,5 +144,6 @@ ENDPOINTS = [
         "email",
         produces="text/plain",
         response="the message as received",
+        query=ORIGINAL_QUERY,
     ),
 ]

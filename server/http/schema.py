@@ -11,12 +11,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
 from server.domain.errors import InvalidInput
+from server.domain.integers import parse_int
 
 DEFAULT_MAX_STRING = 10_000
 
@@ -97,10 +98,7 @@ class Int:
         return value
 
     def parse_text(self, raw: str, path: str) -> int:
-        raw = raw.strip()
-        if not raw.lstrip("-").isdigit() or len(raw) > 20:
-            raise _fail(path, "must be a whole number")
-        return self.parse(int(raw), path)
+        return parse_int(raw, path, minimum=self.minimum, maximum=self.maximum)
 
     def openapi(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": "integer", "minimum": self.minimum, "maximum": self.maximum}
@@ -175,6 +173,14 @@ class Nullable:
         return {**self.inner.openapi(), "nullable": True}
 
 
+# How an array travels in a query string, as the OpenAPI document says:
+# the parameter repeated (`status=a&status=b`, OpenAPI's default for query
+# parameters and what generated clients send). A comma-separated value
+# (`status=a,b`) is taken too, and the two mix.
+QUERY_ARRAY_STYLE: dict[str, Any] = {"style": "form", "explode": True}
+QUERY_ARRAY_NOTE = "repeat the parameter ({0}=a&{0}=b); {0}=a,b is accepted too"
+
+
 @dataclasses.dataclass(frozen=True)
 class List:
     item: Field
@@ -189,7 +195,12 @@ class List:
         return [self.item.parse(v, f"{path}[{i}]") for i, v in enumerate(value)]
 
     def parse_text(self, raw: str, path: str) -> list[Any]:
-        parts = [p for p in raw.split(",") if p.strip()]
+        return self.parse_texts([raw], path)
+
+    def parse_texts(self, raws: list[str], path: str) -> list[Any]:
+        """The values of a query parameter given once or repeated, each
+        one a value or a comma-separated list of them (QUERY_ARRAY_STYLE)."""
+        parts = [p for raw in raws for p in raw.split(",") if p.strip()]
         if len(parts) > self.max_items:
             raise _fail(path, f"must have at most {self.max_items} items")
         return [self.item.parse_text(p, f"{path}[{i}]") for i, p in enumerate(parts)]
@@ -295,14 +306,29 @@ class Obj:
                 raise _fail(_join(path, key), "is required")
         return {k: self.fields[k].parse(v, _join(path, k)) for k, v in value.items()}
 
-    def parse_query(self, params: Mapping[str, str], path: str = "") -> dict[str, Any]:
-        for key in params:
+    def parse_query(self, params: Iterable[tuple[str, str]]) -> dict[str, Any]:
+        """A query string as its (name, value) pairs, repeats kept (a
+        Mapping would keep one value per name). An array field takes every
+        value given for it (QUERY_ARRAY_STYLE); any other field given twice
+        is refused rather than one of its values silently winning."""
+        given: dict[str, list[str]] = {}
+        for key, value in params:
             if key not in self.fields:
                 raise _fail(str(key)[:100], "unknown query parameter")
+            given.setdefault(key, []).append(value)
         for key in sorted(self.required):
-            if key not in params:
+            if key not in given:
                 raise _fail(key, "is required")
-        return {k: self.fields[k].parse_text(v, k) for k, v in params.items()}
+        out: dict[str, Any] = {}
+        for key, values in given.items():
+            field = self.fields[key]
+            if isinstance(field, List):
+                out[key] = field.parse_texts(values, key)
+            elif len(values) > 1:
+                raise _fail(key, "must be given once")
+            else:
+                out[key] = field.parse_text(values[0], key)
+        return out
 
     def parse_text(self, raw: str, path: str) -> Any:
         raise _fail(path, "cannot be given in a query string")

@@ -23,7 +23,9 @@ from starlette.websockets import WebSocket
 from server.actions.ephemeral import broadcast_ephemeral
 from server.domain.actors import Actor
 from server.domain.errors import DomainError
+from server.domain.integers import INT64_MAX
 from server.http.auth import authenticate_websocket
+from server.http.schema import Int, obj
 from server.queries.access import access_conversation, visible_inbox_ids, visible_team_ids
 from server.queries.auth import actor_for_agent
 from server.queries.conversations import list_messages
@@ -61,13 +63,22 @@ def _hub(ws: WebSocket) -> Hub:
     return hub
 
 
+# The query parameters of every socket (/ws/agent, /ws/bot, /ws/widget),
+# read by the same schema as REST's, before accept: a bad one is a 403.
+SOCKET_QUERY = obj(
+    last_event_id=Int(minimum=0, maximum=INT64_MAX, description="resume after this event (P2)")
+)
+
+
 def resume_point(ws: WebSocket) -> int | None:
-    raw = ws.query_params.get("last_event_id")
-    if raw is None or raw == "":
-        return None
-    if not raw.isdigit() or len(raw) > 19:
-        raise BadFrame("invalid", "last_event_id must be a whole number")
-    return int(raw)
+    # Only the declared parameters are read: anything else a client or a
+    # proxy adds to a socket URL is left alone, as it always was. An empty
+    # value is one not given (a fresh start).
+    known = [
+        (k, v) for k, v in ws.query_params.multi_items() if k in SOCKET_QUERY.fields and v != ""
+    ]
+    last_event_id: int | None = SOCKET_QUERY.parse_query(known).get("last_event_id")
+    return last_event_id
 
 
 async def _viewer(runtime: Runtime, actor: Actor, *, sees_private: bool) -> Viewer:

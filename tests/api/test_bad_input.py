@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import sqlalchemy as sa
@@ -24,7 +25,7 @@ from server.http.routes import API_PREFIX, ENDPOINTS
 from server.http.schema import Bool, DateTime, Field, Int, JsonMap, List, Nullable, Obj, Str
 from server.runtime import Runtime
 from server.storage import tables as t
-from tests.support import PASSWORD, Workspace
+from tests.support import BAD_INTEGERS, PASSWORD, Workspace
 
 JSON = {"content-type": "application/json"}
 
@@ -92,7 +93,7 @@ def bad_values(field: Field) -> list[Any]:
     if isinstance(field, Str):
         return [12345, ["list"], "nul\x00byte", "x" * (field.max_length + 1), "\ud800"]
     if isinstance(field, Int):
-        return ["12", True, 2**70, 1.5]
+        return ["12", "²", True, 2**70, 1.5]
     if isinstance(field, Bool):
         return ["yes", 1]
     if isinstance(field, DateTime):
@@ -248,6 +249,79 @@ async def test_malformed_query_parameters(ws: Workspace, admin_client: httpx.Asy
                     continue
                 res = await admin_client.get(target, params={**valid, name: bad})
                 assert_clean_4xx(res, f"{ep.path} {name}={bad[:20]!r}", name)
+
+
+def int_fields(schema: Obj) -> list[tuple[str, Int]]:
+    """The query parameters read as integers, alone or as list items."""
+    out: list[tuple[str, Int]] = []
+    for name, field in schema.fields.items():
+        inner = field.inner if isinstance(field, Nullable) else field
+        inner = inner.item if isinstance(inner, List) else inner
+        if isinstance(inner, Int):
+            out.append((name, inner))
+    return out
+
+
+async def test_malformed_path_ids_name_nothing(admin_client: httpx.AsyncClient) -> None:
+    """Every id in every route's path: a malformed one is a 404 naming the
+    parameter (it names nothing that exists), whatever the route does."""
+    swept = 0
+    for ep in ENDPOINTS:
+        for name in ep.path_params:
+            for bad in BAD_INTEGERS:
+                path = API_PREFIX + ep.path
+                for other in ep.path_params:
+                    value = quote(bad, safe="") if other == name else "1"
+                    path = path.replace("{" + other + "}", value)
+                res = await admin_client.request(ep.method, path)
+                where = f"{ep.method} {ep.path} {name}={bad!r}"
+                assert res.status_code == 404, f"{where}: {res.status_code} {res.text[:200]}"
+                assert res.json()["error"]["field"] == name, where
+                swept += 1
+    assert swept
+
+
+async def test_malformed_integer_query_parameters_are_refused_by_name(
+    admin_client: httpx.AsyncClient,
+) -> None:
+    """Every integer query parameter of every route (its path ids valid in
+    form: the query is refused before any id is looked up)."""
+    swept = 0
+    for ep in ENDPOINTS:
+        if ep.query is None:
+            continue
+        target = url(ep, {p: 1 for p in ep.path_params})
+        valid = VALID_QUERY.get((ep.method, ep.path), {})
+        for name, field in int_fields(ep.query):
+            for bad in [*BAD_INTEGERS, ""]:
+                res = await admin_client.request(ep.method, target, params={**valid, name: bad})
+                assert_clean_4xx(res, f"{ep.method} {ep.path} {name}={bad!r}", name)
+                swept += 1
+            # Written plainly, it is read as a number (what it names may
+            # still not exist, or not fit the rest: only the parse matters).
+            good = str(max(field.minimum, min(field.maximum, 1)))
+            res = await admin_client.request(ep.method, target, params={**valid, name: good})
+            if res.status_code >= 400:
+                message = res.json()["error"]["message"]
+                assert "whole number" not in message, f"{ep.path} {name}={good}: {message}"
+    assert swept
+
+
+async def test_scalar_query_parameters_given_twice_are_refused(
+    admin_client: httpx.AsyncClient,
+) -> None:
+    """Not one of the two values silently winning."""
+    for ep in ENDPOINTS:
+        if ep.query is None:
+            continue
+        target = url(ep, {p: 1 for p in ep.path_params})
+        valid = VALID_QUERY.get((ep.method, ep.path), {})
+        for name, field in ep.query.fields.items():
+            if isinstance(field, List):
+                continue
+            pairs = [*((k, v) for k, v in valid.items() if k != name), (name, "1"), (name, "2")]
+            res = await admin_client.request(ep.method, target, params=pairs)
+            assert_clean_4xx(res, f"{ep.method} {ep.path} {name} twice", name)
 
 
 async def test_oversized_body_is_413(ws: Workspace, admin_client: httpx.AsyncClient) -> None:

@@ -298,6 +298,11 @@ async def test_unparseable_mail_is_quarantined_for_admins_and_the_next_goes_thro
     raw = await admin_client.get(f"/api/v1/inbound_mails/{out['id']}/raw")
     assert raw.status_code == 200 and raw.content == junk
     assert raw.headers["content-security-policy"] == "sandbox"
+    assert raw.headers["content-disposition"].startswith("inline;")
+    # The quarantine's Download link.
+    raw = await admin_client.get(f"/api/v1/inbound_mails/{out['id']}/raw?download=1")
+    assert raw.status_code == 200 and raw.content == junk
+    assert raw.headers["content-disposition"].startswith("attachment;")
     assert (await agent_client.get("/api/v1/inbound_mails")).status_code == 403
 
 

@@ -9,6 +9,7 @@ import contextlib
 import dataclasses
 import json
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -20,11 +21,13 @@ from server.actions.reads import do_mark_read
 from server.domain.values import InboxKind
 from server.domain.widget_identity import identity_hash
 from server.realtime import widget_socket
+from server.realtime.endpoints import SOCKET_QUERY
 from server.realtime.protocol import MAX_FRAME_BYTES
+from server.realtime.routes import websocket_routes
 from server.realtime.visibility import CloseCode
 from server.runtime import Runtime
 from tests.realtime.live import FOREIGN_ORIGIN, LiveServer, Socket, eventually
-from tests.support import Workspace
+from tests.support import BAD_INTEGERS, Workspace
 
 W = "/api/v1/widget"
 SHOP = "https://shop.example"
@@ -330,3 +333,39 @@ async def test_the_frame_limits_hold_for_visitors(servers: Any, widget: NewInbox
         for _ in range(150):
             await flood.send({"type": "ping"})
     assert await flood.closed() == CloseCode.POLICY
+
+
+async def test_every_socket_refuses_a_malformed_integer_before_accept(
+    live: LiveServer, widget: NewInbox, agent_token: str
+) -> None:
+    """Generated from the socket routes and their declared query
+    parameters: a malformed integer is a 403 before accept (never a 500,
+    never read as some number), the same one written plainly resumes."""
+    visitor = await start_visitor(live, widget)
+    credentials: dict[str, dict[str, Any]] = {
+        "/ws/agent": {"token": agent_token},
+        "/ws/bot": {"token": agent_token},
+        "/ws/widget": {
+            "origin": live.base_url,
+            "subprotocols": ["threadline.widget", visitor.token],
+        },
+    }
+    paths = {getattr(r, "path", None) for r in websocket_routes()}
+    assert set(credentials) == paths, "say how to open the new socket here"
+    bad_values = [*BAD_INTEGERS, "-1"]
+    for path, how in credentials.items():
+        first = await live.open(path, **how)
+        mark = (await first.ready())["last_event_id"]
+        await first.dispose()
+        for name in SOCKET_QUERY.fields:
+            for bad in bad_values:
+                with pytest.raises(InvalidStatus) as refused:
+                    await live.open(f"{path}?{name}={quote(bad, safe='')}", **how)
+                status = refused.value.response.status_code
+                assert status == 403, f"{path} {name}={bad!r}: {status}"
+            with pytest.raises(InvalidStatus) as refused:
+                await live.open(f"{path}?{name}={mark}&{name}={mark}", **how)
+            assert refused.value.response.status_code == 403, f"{path} {name} twice"
+            sock = await live.open(f"{path}?{name}={mark}", **how)
+            assert (await sock.ready())["resumed"] is True, f"{path} {name}={mark}"
+            await sock.dispose()
