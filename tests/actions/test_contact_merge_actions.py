@@ -21,9 +21,9 @@ from server.actions.contacts import (
     do_update_contact,
 )
 from server.actions.context import perform
-from server.actions.inboxes import do_add_inbox_member, do_remove_inbox_member
 from server.actions.conversation_merges import do_merge_conversations
 from server.actions.conversations import do_create_conversation
+from server.actions.inboxes import do_add_inbox_member, do_remove_inbox_member
 from server.actions.messages import do_receive_message, do_send_message
 from server.actions.visitors import (
     do_send_visitor_message,
