@@ -196,3 +196,34 @@ async def test_conversation_merge_reaches_agents_and_reloads_its_visitor(
     last = (await widget.until(says("all in one place")))[-1]
     assert (last["conversation_id"], last["seq"]) == (ann.chat_id, 3)
     assert not any(f["type"] in MERGE_EVENTS for f in widget.frames)
+
+
+async def test_a_merged_visitor_resuming_is_not_replayed_the_other_contacts_conversation(
+    live: LiveServer, runtime: Runtime, ws: Workspace
+) -> None:
+    """A visitor whose session a merge moved onto the customer reconnects
+    with the position it had before: the replay brings its own chat's
+    news only, and it can't type into the customer's conversation."""
+    ann = await visitor_without_mail(runtime, ws)
+    widget = await open_widget(live, ann.token)
+    start = widget.last_event_id
+    await widget.conn.close()
+    await perform(
+        runtime, ws.admin, do_merge_contacts, contact_id=ws.contact_id, other_id=ann.contact_id
+    )
+    await reply(runtime, ws, ws.conversation_id, "the customer's private order")
+    await reply(runtime, ws, ann.chat_id, "your own chat")
+
+    resumed = await live.open(
+        "/ws/widget",
+        origin=live.base_url,
+        subprotocols=["threadline.widget", ann.token],
+        last_event_id=start,
+    )
+    frames = await resumed.until(of_type("ready"))
+    texts = [f["message"]["text"] for f in frames if f["type"] == "message"]
+    assert texts == ["your own chat"]
+    assert all(f.get("conversation_id") in (None, ann.chat_id) for f in frames), frames
+    await resumed.send({"type": "typing", "conversation_id": ws.conversation_id, "typing": True})
+    refused = (await resumed.until(of_type("error")))[-1]
+    assert refused["code"] == "not_found", refused
