@@ -10,15 +10,20 @@ survivor and an undo can bring it back. A `contact_merges` row records
 exactly which rows moved and the survivor's attributes before, the audit
 log says who did it, and `contact.merged` tells everyone.
 
-Who may merge: any agent, as every agent sees and edits every contact of
-its workspace (server.queries.access). The merged contact's conversations
-in inboxes the agent can't see move too: they are that customer's, and
-the preview counts them without showing them.
+Who may merge: an admin, or an agent who can read every conversation of
+both contacts (`require_merge_reach`, the one rule for merges, their
+preview, their undo and merge suggestions). Seeing a contact is not
+enough: a merge gives each contact's conversations to the other, and an
+agent outside an inbox must not be able to hand that inbox's customer,
+history and all, to a contact it controls (its own widget visitor).
+Widget sessions never widen by a merge either: a session follows only the
+conversations opened for the contact it proved (server.queries.visitors).
 
 `do_undo_contact_merge` puts back exactly the recorded rows that are
 still on the survivor: anything created on the survivor after the merge
 (a new conversation, a new tracked event) stays there. Allowed within
-UNDO_WINDOW, to whoever merged or an admin, once, and only while neither
+UNDO_WINDOW, to an admin or the agent who merged while it can still read
+every conversation of both contacts, once, and only while neither
 contact has been merged again and no moved conversation was merged with
 another since (the two contacts' messages would no longer separate).
 """
@@ -42,7 +47,7 @@ from server.domain.merges import (
     undo_refusal,
     unmerge_attributes,
 )
-from server.queries.access import AnyRow
+from server.queries.access import AnyRow, require_merge_reach
 from server.storage import tables as t
 
 # Rows owned through `contact_id` that move with a contact, by their key in
@@ -97,6 +102,9 @@ async def do_merge_contacts(ctx: ActionContext, *, contact_id: int, other_id: in
     check_contact_merge(contact_id, None, other_id, None)
     survivor, other = await _lock_pair(ctx, contact_id, other_id, other_field="other_id")
     check_contact_merge(survivor.id, survivor.merged_into_id, other.id, other.merged_into_id)
+    await require_merge_reach(
+        ctx.conn, ctx.actor, ("contact_id", survivor.id), ("other_id", other.id)
+    )
     conv = t.conversations.c
     # Conversation merges among the merged contact's own conversations,
     # so that an undo can tell them from ones made after this merge.
@@ -244,14 +252,19 @@ async def _move_back(
 
 async def do_undo_contact_merge(ctx: ActionContext, *, merge_id: int) -> None:
     """Undo contact merge `merge_id` (the rules are in the module's
-    docstring): Forbidden for anyone but its agent or an admin, Conflict
-    when it can no longer be undone."""
+    docstring): Forbidden for anyone but an admin or its agent (who must
+    still reach every conversation of both contacts), Conflict when it can
+    no longer be undone."""
     merge = await _locked_merge(ctx, merge_id)
     if not ctx.actor.is_admin and (
         ctx.actor.agent_id is None or merge.merged_by != ctx.actor.agent_id
     ):
         raise Forbidden("only the agent who merged these contacts or an admin may undo it")
     survivor, merged = await _lock_pair(ctx, merge.survivor_id, merge.merged_id, other_field=None)
+    # The survivor holds the moved conversations now: its reach covers them.
+    await require_merge_reach(
+        ctx.conn, ctx.actor, ("merge_id", survivor.id), ("merge_id", merged.id)
+    )
     refusal = undo_refusal(
         now=ctx.now,
         merged_at=merge.created_at,

@@ -25,7 +25,7 @@ from server.domain.events import (
     ContactMergeSuggestionDismissed,
 )
 from server.domain.values import IdentityKind, normalize_identity
-from server.queries.access import AnyRow
+from server.queries.access import AnyRow, require_merge_reach
 from server.storage import tables as t
 
 MAX_SUGGESTIONS = 5
@@ -146,11 +146,15 @@ async def _locked(ctx: ActionContext, suggestion_id: int) -> AnyRow:
 
 async def do_dismiss_merge_suggestion(ctx: ActionContext, *, suggestion_id: int) -> None:
     """An agent says the two contacts are not one person: the suggestion
-    is dismissed and the pair is never suggested again. Any agent may (the
-    contacts are every agent's). Dismissing a dismissed suggestion changes
+    is dismissed and the pair is never suggested again. Whoever may merge
+    the two may (`require_merge_reach`): saying no for good is as much a
+    decision about both contacts' conversations as saying yes. Dismissing a dismissed suggestion changes
     nothing and emits nothing; one already accepted (the two were merged)
     is a Conflict."""
     row = await _locked(ctx, suggestion_id)
+    await require_merge_reach(
+        ctx.conn, ctx.actor, ("suggestion_id", row.contact_id), ("suggestion_id", row.candidate_id)
+    )
     if row.status == "dismissed":
         return
     if row.status != "open":

@@ -15,7 +15,10 @@ Both conversations must be the same contact's and in the same inbox: a
 message carries its inbox (the channel it came by, the key that dedupes
 inbound mail, the route of its delivery), so moving it to another inbox
 would make it claim a channel it never used. There is no undo; the audit
-log records the merge.
+log records the merge. Two conversations opened for different contacts
+(before a contact merge made them one) give a target opened for neither
+(`origin_contact_id` NULL): no widget session follows it any more, as
+each would read the other contact's messages (PROTOCOLS.md P3).
 """
 
 from __future__ import annotations
@@ -184,6 +187,11 @@ async def _update_target(
     it. Returns that status change's event, if any."""
     values: dict[str, Any] = {
         "last_seq": new_last,
+        "origin_contact_id": (
+            target.origin_contact_id
+            if source.origin_contact_id == target.origin_contact_id
+            else None
+        ),
         "last_activity_at": max(target.last_activity_at, source.last_activity_at),
         "agent_last_read_seq": read_after_merge(
             target.agent_last_read_seq,

@@ -60,8 +60,12 @@ async def open_conversation(
     contact_id: int,
     subject: str | None,
     status: ConversationStatus = ConversationStatus.OPEN,
+    origin_contact_id: int | None = None,
 ) -> int:
-    """Insert a conversation (ids already checked by the caller)."""
+    """Insert a conversation (ids already checked by the caller), opened
+    for `origin_contact_id` (default: `contact_id`; see
+    server.queries.visitors.visitor_conversation_scope)."""
+    origin = contact_id if origin_contact_id is None else origin_contact_id
     conversation_id: int = (
         await ctx.conn.execute(
             t.conversations.insert()
@@ -69,6 +73,7 @@ async def open_conversation(
                 workspace_id=workspace_id,
                 inbox_id=inbox_id,
                 contact_id=contact_id,
+                origin_contact_id=origin,
                 subject=subject,
                 status=status.value,
                 priority=Priority.NONE.value,
@@ -87,6 +92,7 @@ async def open_conversation(
             contact_id=contact_id,
             status=status.value,
             subject=subject,
+            origin_contact_id=origin,
         )
     )
     return conversation_id

@@ -159,12 +159,17 @@ async def do_receive_message(
     subject: str | None = None,
     attachment_ids: Sequence[int] = (),
     uploader: Uploader | None = None,
+    origin_contact_id: int | None = None,
 ) -> MessageResult:
     """A message from a contact arriving in an inbox.
 
     Finds the contact through `identity` (creating one if none holds it),
     then that contact's unresolved conversation in this inbox (opening a new
-    one if there is none), and appends the message. The same `external_id`
+    one if there is none), and appends the message. A widget session passes
+    the contact it proved as `origin_contact_id`: only a conversation opened
+    for that contact continues, and a new one is opened for it, so that a
+    session a contact merge moved never writes into the other contact's
+    conversations (server.queries.visitors.visitor_conversation_scope). The same `external_id`
     in the same inbox is stored once (idempotent ingest, PROTOCOLS.md P1).
     `attachment_ids` must be `uploader`'s own unsent uploads to this inbox.
     """
@@ -188,7 +193,7 @@ async def do_receive_message(
             )
     files = await claim_attachments(ctx, attachment_ids, uploader=uploader, inbox_id=inbox_id)
     contact_id, created_contact = await find_or_create_contact(ctx, identity=identity, name=name)
-    conv = await _open_conversation_of(ctx, inbox_id, contact_id)
+    conv = await _open_conversation_of(ctx, inbox_id, contact_id, origin_contact_id)
     created_conversation = conv is None
     if conv is None:
         conversation_id = await open_conversation(
@@ -197,6 +202,7 @@ async def do_receive_message(
             inbox_id=inbox_id,
             contact_id=contact_id,
             subject=subject,
+            origin_contact_id=origin_contact_id,
         )
         conv = await access_conversation(ctx.conn, ctx.actor, conversation_id, for_update=True)
     result = await append_message(
@@ -218,7 +224,7 @@ async def do_receive_message(
 
 
 async def _open_conversation_of(
-    ctx: ActionContext, inbox_id: int, contact_id: int
+    ctx: ActionContext, inbox_id: int, contact_id: int, origin_contact_id: int | None
 ) -> AnyRow | None:
     """The contact's unresolved conversation in the inbox, locked. The
     contact row is locked first, so two first messages from one contact
@@ -229,12 +235,18 @@ async def _open_conversation_of(
         .where(t.contacts.c.id == contact_id)
         .with_for_update(key_share=True)
     )
+    origin = (
+        sa.true()
+        if origin_contact_id is None
+        else t.conversations.c.origin_contact_id == origin_contact_id
+    )
     stmt = (
         sa.select(t.conversations)
         .where(
             t.conversations.c.inbox_id == inbox_id,
             t.conversations.c.contact_id == contact_id,
             t.conversations.c.status != ConversationStatus.RESOLVED.value,
+            origin,
         )
         .order_by(t.conversations.c.last_activity_at.desc(), t.conversations.c.id.desc())
         .limit(1)

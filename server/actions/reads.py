@@ -14,6 +14,7 @@ from server.actions.context import ActionContext
 from server.domain.errors import NotFound
 from server.domain.events import ConversationRead
 from server.queries.access import AnyRow, access_conversation
+from server.queries.visitors import visitor_conversation_scope
 from server.storage import tables as t
 
 
@@ -65,7 +66,7 @@ async def do_mark_read_by_visitor(
     s = t.visitor_sessions.c
     session = (
         await ctx.conn.execute(
-            sa.select(s.contact_id, s.inbox_id).where(
+            sa.select(s.contact_id, s.inbox_id, s.proven_contact_id).where(
                 s.id == session_id, s.workspace_id == ctx.actor.workspace_id
             )
         )
@@ -78,9 +79,12 @@ async def do_mark_read_by_visitor(
                 sa.select(t.conversations)
                 .where(
                     c.id == conversation_id,
-                    c.workspace_id == ctx.actor.workspace_id,
-                    c.contact_id == session.contact_id,
-                    c.inbox_id == session.inbox_id,
+                    *visitor_conversation_scope(
+                        ctx.actor.workspace_id,
+                        session.inbox_id,
+                        session.contact_id,
+                        session.proven_contact_id,
+                    ),
                 )
                 .with_for_update(key_share=True)
             )

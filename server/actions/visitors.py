@@ -96,6 +96,7 @@ async def do_start_visitor_session(
                 workspace_id=inbox.workspace_id,
                 inbox_id=inbox_id,
                 contact_id=contact_id,
+                proven_contact_id=contact_id,
                 token_hash=hash_token(token),
                 verified=False,
                 created_at=ctx.now,
@@ -212,10 +213,18 @@ async def do_identify_visitor(
             attributes={k: v for k, v in claims_attrs.items() if v is not None},
         )
     await _offer_merge(ctx, contact_id, email if verified_email is None else None)
+    # Only a verified identity proves a contact; claims leave the session
+    # following what it followed (a session a merge moved stays narrowed).
+    proven = contact_id if verified else session.proven_contact_id
     await ctx.conn.execute(
         t.visitor_sessions.update()
         .where(t.visitor_sessions.c.id == session.id)
-        .values(contact_id=contact_id, verified=verified, last_seen_at=ctx.now)
+        .values(
+            contact_id=contact_id,
+            proven_contact_id=proven,
+            verified=verified,
+            last_seen_at=ctx.now,
+        )
     )
     await ctx.emit(
         VisitorIdentified(
@@ -346,6 +355,7 @@ async def do_send_visitor_message(
         external_id=widget_external_id(session.id, client_id),
         attachment_ids=attachment_ids,
         uploader=Uploader(UploaderKind.VISITOR, session.id),
+        origin_contact_id=session.proven_contact_id,
     )
 
 

@@ -432,7 +432,10 @@ class VisitorIdentified(Event):
 @event
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ConversationCreated(Event):
-    """A conversation was opened in an inbox for a contact."""
+    """A conversation was opened in an inbox for a contact.
+    `origin_contact_id` is the contact whose widget sessions may follow it:
+    `contact_id`, except for one a widget session opened after a contact
+    merge moved it onto another contact (it stays that session's own)."""
 
     type: ClassVar[str] = "conversation.created"
     audience: ClassVar[Audience | None] = Audience.CONVERSATION
@@ -441,6 +444,7 @@ class ConversationCreated(Event):
     contact_id: int
     status: str
     subject: str | None
+    origin_contact_id: int | None = None
 
 
 @event

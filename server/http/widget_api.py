@@ -109,7 +109,13 @@ async def widget_start_session(call: Call) -> Any:
         origin=foreign_origin(call.request, call.runtime),
     )
     session = VisitorSession(
-        new.session_id, inbox.workspace_id, inbox.id, new.contact_id, False, inbox.settings
+        new.session_id,
+        inbox.workspace_id,
+        inbox.id,
+        new.contact_id,
+        False,
+        inbox.settings,
+        new.contact_id,
     )
     current = await read(call.runtime, visitor_conversation, session)
     return {

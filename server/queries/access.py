@@ -9,11 +9,13 @@ an agent sees the inboxes it is a member of (directly) and their
 conversations and messages; agents, teams and contacts are visible
 workspace-wide, but a contact's timeline only shows conversations in
 inboxes the caller can see. Canned responses follow their scope
-(`canned_response_filter`).
+(`canned_response_filter`). Merging contacts takes more than seeing them
+(`require_merge_reach`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import sqlalchemy as sa
@@ -196,3 +198,47 @@ def require_canned_editor(actor: Actor, row: AnyRow) -> None:
     inbox or personal response already takes membership or ownership)."""
     if row.scope == "workspace" and not actor.is_admin:
         raise Forbidden("only an admin may change a workspace canned response")
+
+
+async def out_of_merge_reach(
+    conn: AsyncConnection, actor: Actor, contact_ids: Collection[int]
+) -> set[int]:
+    """Those of `contact_ids` that `actor` may not merge (see
+    `require_merge_reach`): the ones with a conversation in an inbox it
+    can't read. Never any for an admin."""
+    if actor.is_admin or not contact_ids:
+        return set()
+    visible = await visible_inbox_ids(conn, actor)
+    c = t.conversations.c
+    rows = await conn.execute(
+        sa.select(c.contact_id)
+        .distinct()
+        .where(
+            c.contact_id.in_(list(contact_ids)),
+            c.workspace_id == actor.workspace_id,
+            c.inbox_id.not_in(visible or []),
+        )
+    )
+    return {r.contact_id for r in rows}
+
+
+async def require_merge_reach(
+    conn: AsyncConnection, actor: Actor, *contacts: tuple[str, int]
+) -> None:
+    """Who may merge two contacts, preview or undo their merge, or act on a
+    suggestion to merge them: an admin, or an agent who can read every
+    conversation of each contact. A merge hands one contact's
+    conversations to the other (and to whoever acts as it), so an agent
+    who can't see some of them must not decide where they go. `contacts`
+    are (field, contact id) pairs, the field being the input that named
+    the contact; the first one out of reach is Forbidden, naming its field
+    (the contacts themselves are visible to every agent: P7's 404 is for
+    what the caller can't see)."""
+    hidden = await out_of_merge_reach(conn, actor, [contact_id for _, contact_id in contacts])
+    for field, contact_id in contacts:
+        if contact_id in hidden:
+            raise Forbidden(
+                f"{field}: this contact has conversations in inboxes you can't see;"
+                " only an admin or an agent who can see all of them may merge it",
+                field=field,
+            )

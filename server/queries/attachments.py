@@ -21,7 +21,7 @@ from server.domain.actors import Actor
 from server.domain.errors import NotFound
 from server.domain.values import UploaderKind
 from server.queries.access import AnyRow, access_canned_response, access_conversation
-from server.queries.visitors import VisitorSession
+from server.queries.visitors import VisitorSession, conversations_of
 from server.storage import tables as t
 
 
@@ -91,11 +91,7 @@ async def visitor_attachment(
         a.uploader_kind == UploaderKind.VISITOR.value,
         a.uploader_id == session.session_id,
     )
-    on_public_message = sa.and_(
-        m.private.is_(False),
-        c.contact_id == session.contact_id,
-        c.inbox_id == session.inbox_id,
-    )
+    on_public_message = sa.and_(m.private.is_(False), *conversations_of(session))
     stmt: sa.Select[Any] = (
         sa.select(t.attachments)
         .outerjoin(t.messages, m.id == a.message_id)

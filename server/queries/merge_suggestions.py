@@ -1,9 +1,10 @@
 """Reading merge suggestions (F3; server.actions.contact_suggestions writes
 them): the possible duplicates of one contact, as its sidebar shows them.
 
-Like contacts, suggestions are visible to every agent of the workspace.
-The other contact's `conversation_count` counts only the conversations
-the caller can see (as search does). A suggestion is shown while it is
+A suggestion is offered only to whoever may take it up: an admin, or an
+agent who can read every conversation of both contacts (the merge rule,
+server.queries.access.require_merge_reach); so the other contact's
+`conversation_count` is all of its conversations. A suggestion is shown while it is
 open and neither of its contacts has been merged into another: once a
 merge folded one of them away there is nothing left to suggest, even
 before the merge settles the suggestion.
@@ -18,7 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.domain.actors import Actor
 from server.domain.errors import NotFound
-from server.queries.access import AnyRow, access_contact, inbox_filter, visible_inbox_ids
+from server.queries.access import (
+    AnyRow,
+    access_contact,
+    inbox_filter,
+    out_of_merge_reach,
+    visible_inbox_ids,
+)
 from server.queries.contacts import identities_of
 from server.queries.views import iso
 from server.storage import tables as t
@@ -79,9 +86,10 @@ async def contact_merge_suggestions(
     conn: AsyncConnection, actor: Actor, contact_id: int
 ) -> dict[str, Any]:
     """The open suggestions where `contact_id` is either side, newest
-    first, each with the other contact as `other`."""
+    first, each with the other contact as `other`; only those the caller
+    may accept (merge) or dismiss."""
     contact = await access_contact(conn, actor, contact_id)
-    if contact.merged_into_id is not None:
+    if contact.merged_into_id is not None or await out_of_merge_reach(conn, actor, [contact.id]):
         return {"items": []}
     s, other = t.contact_merge_suggestions.c, t.contacts.alias("other")
     other_id = sa.case((s.contact_id == contact_id, s.candidate_id), else_=s.contact_id)
@@ -103,6 +111,8 @@ async def contact_merge_suggestions(
             .limit(MAX_SHOWN)
         )
     ).all()
+    hidden = await out_of_merge_reach(conn, actor, {r.other_id for r in rows})
+    rows = [r for r in rows if r.other_id not in hidden]
     ids = [r.other_id for r in rows]
     identities = await identities_of(conn, ids)
     counts = await _conversation_counts(conn, actor, ids)

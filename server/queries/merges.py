@@ -2,8 +2,9 @@
 merge as the API answers it (server.actions.contact_merges writes them).
 
 Like contacts themselves, merges are visible to every agent of the
-workspace; conversations, though, only as far as the caller's inboxes
-reach: the preview lists the ones it can see and counts the others.
+workspace. A preview is refused exactly as the merge would be, also to an
+agent who can't read every conversation of both contacts
+(`require_merge_reach`); so whoever gets one sees all it lists.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from server.domain.merges import (
     moved_counts,
     undo_until,
 )
-from server.queries.access import AnyRow, access_contact, visible_inbox_ids
+from server.queries.access import AnyRow, access_contact, require_merge_reach, visible_inbox_ids
 from server.queries.contacts import contact_view, identities_of
 from server.queries.views import iso
 from server.storage import tables as t
@@ -52,6 +53,7 @@ async def merge_preview(
     except NotFound:
         raise NotFound("other_id: contact not found", field="other_id") from None
     check_contact_merge(survivor.id, survivor.merged_into_id, other.id, other.merged_into_id)
+    await require_merge_reach(conn, actor, ("contact_id", survivor.id), ("other_id", other.id))
     identities = await identities_of(conn, [survivor.id, other.id])
     attributes = merge_attributes(survivor.attributes, other.attributes)
     conversations, hidden = await _conversations(conn, actor, other.id)

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from server.domain.values import IdentityKind, Role
 from server.queries.visitors import (
     VisitorSession,
+    conversations_of,
     open_conversation_of,
     public_inbox_view,
     visitor_conversation,
@@ -27,7 +28,13 @@ async def visitor_session_by_id(conn: AsyncConnection, session_id: int) -> Visit
     row = (
         await conn.execute(
             sa.select(
-                s.id, s.workspace_id, s.inbox_id, s.contact_id, s.verified, t.inboxes.c.settings
+                s.id,
+                s.workspace_id,
+                s.inbox_id,
+                s.contact_id,
+                s.verified,
+                t.inboxes.c.settings,
+                s.proven_contact_id,
             )
             .join(t.inboxes, t.inboxes.c.id == s.inbox_id)
             .where(s.id == session_id)
@@ -36,21 +43,20 @@ async def visitor_session_by_id(conn: AsyncConnection, session_id: int) -> Visit
     if row is None:
         return None
     return VisitorSession(
-        row.id, row.workspace_id, row.inbox_id, row.contact_id, row.verified, row.settings
+        row.id,
+        row.workspace_id,
+        row.inbox_id,
+        row.contact_id,
+        row.verified,
+        row.settings,
+        row.proven_contact_id,
     )
 
 
 async def visitor_conversation_ids(conn: AsyncConnection, session: VisitorSession) -> set[int]:
-    """Every conversation of the visitor's contact in the session's inbox
-    (resolved ones too: an agent may still reopen and answer them)."""
-    c = t.conversations.c
-    rows = await conn.execute(
-        sa.select(c.id).where(
-            c.workspace_id == session.workspace_id,
-            c.inbox_id == session.inbox_id,
-            c.contact_id == session.contact_id,
-        )
-    )
+    """Every conversation the visitor may follow (`conversations_of`),
+    resolved ones too: an agent may still reopen and answer them."""
+    rows = await conn.execute(sa.select(t.conversations.c.id).where(*conversations_of(session)))
     return {row.id for row in rows}
 
 
@@ -81,7 +87,9 @@ async def has_open_conversation(conn: AsyncConnection, session: VisitorSession) 
 async def visitor_contact(conn: AsyncConnection, session: VisitorSession) -> dict[str, Any]:
     """What the widget may show about its own visitor: a name it was given
     (not the generated "Visitor ..." one), whether it is verified, and
-    whether an address to answer by email is known."""
+    whether an address to answer by email is known. A session that a
+    contact merge moved onto another contact is not told that contact's
+    name: it never proved to be it."""
     row = (
         await conn.execute(
             sa.select(t.contacts.c.name, t.contacts.c.attributes).where(
@@ -90,6 +98,7 @@ async def visitor_contact(conn: AsyncConnection, session: VisitorSession) -> dic
         )
     ).first()
     name = row.name if row is not None else ""
+    own = session.contact_id == session.proven_contact_id
     attributes = row.attributes if row is not None else {}
     has_email_identity = await conn.scalar(
         sa.select(t.contact_identities.c.id)
@@ -100,7 +109,7 @@ async def visitor_contact(conn: AsyncConnection, session: VisitorSession) -> dic
         .limit(1)
     )
     return {
-        "name": None if name.startswith(ANONYMOUS_NAME_PREFIX) else name,
+        "name": name if own and not name.startswith(ANONYMOUS_NAME_PREFIX) else None,
         "verified": session.verified,
         "has_email": has_email_identity is not None or bool(attributes.get("email")),
     }

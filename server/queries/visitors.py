@@ -34,6 +34,9 @@ class VisitorSession:
     contact_id: int
     verified: bool
     inbox_settings: dict[str, Any]
+    # The contact the session proved (visitor_sessions.proven_contact_id):
+    # it follows only conversations opened for that contact.
+    proven_contact_id: int
 
 
 async def widget_inbox_by_token(conn: AsyncConnection, public_token: str) -> AnyRow | None:
@@ -59,6 +62,7 @@ async def visitor_session_for_token(conn: AsyncConnection, token: str) -> Visito
                 t.visitor_sessions.c.contact_id,
                 t.visitor_sessions.c.verified,
                 t.inboxes.c.settings,
+                t.visitor_sessions.c.proven_contact_id,
             )
             .join(t.inboxes, t.inboxes.c.id == t.visitor_sessions.c.inbox_id)
             .where(t.visitor_sessions.c.token_hash == hash_token(token))
@@ -73,6 +77,7 @@ async def visitor_session_for_token(conn: AsyncConnection, token: str) -> Visito
         contact_id=row.contact_id,
         verified=row.verified,
         inbox_settings=row.settings,
+        proven_contact_id=row.proven_contact_id,
     )
 
 
@@ -112,15 +117,36 @@ def visitor_message_view(row: AnyRow) -> dict[str, Any]:
     return visitor_view(message_view(row))
 
 
+def visitor_conversation_scope(
+    workspace_id: int, inbox_id: int, contact_id: int, proven_contact_id: int
+) -> tuple[sa.ColumnElement[bool], ...]:
+    """The one rule for which conversations a widget session may read and
+    write (PROTOCOLS.md P3): its contact's, in its inbox, opened for the
+    contact it proved. A contact merge moves conversations and sessions
+    between contacts but leaves `origin_contact_id` and the session's
+    proven contact, so a session that did not verify the other contact's
+    identity never gains that contact's conversations (nor the other
+    contact's sessions this one's)."""
+    c = t.conversations.c
+    return (
+        c.workspace_id == workspace_id,
+        c.inbox_id == inbox_id,
+        c.contact_id == contact_id,
+        c.origin_contact_id == proven_contact_id,
+    )
+
+
+def conversations_of(session: VisitorSession) -> tuple[sa.ColumnElement[bool], ...]:
+    """Conditions on `conversations` for every one the visitor may follow."""
+    return visitor_conversation_scope(
+        session.workspace_id, session.inbox_id, session.contact_id, session.proven_contact_id
+    )
+
+
 def open_conversation_of(session: VisitorSession) -> tuple[sa.ColumnElement[bool], ...]:
     """Conditions on `conversations` for the visitor's unresolved ones."""
     c = t.conversations.c
-    return (
-        c.workspace_id == session.workspace_id,
-        c.inbox_id == session.inbox_id,
-        c.contact_id == session.contact_id,
-        c.status != ConversationStatus.RESOLVED.value,
-    )
+    return (*conversations_of(session), c.status != ConversationStatus.RESOLVED.value)
 
 
 async def visitor_conversation(conn: AsyncConnection, session: VisitorSession) -> dict[str, Any]:

@@ -58,11 +58,14 @@ class Viewer:
 @dataclasses.dataclass(frozen=True)
 class VisitorScope:
     """A widget visitor: its session, and the contact and inbox whose
-    conversations it may follow."""
+    conversations it may follow: those opened for `proven_contact_id`, the
+    contact the session proved (server.queries.visitors), which a contact
+    merge does not change."""
 
     session_id: int
     contact_id: int
     inbox_id: int
+    proven_contact_id: int
 
 
 def audience_of(kind: str) -> Audience | None:
@@ -292,14 +295,17 @@ def _apply_membership(viewer: Viewer, kind: str, data: dict[str, Any]) -> None:
 
 
 def _visitor_change(viewer: Viewer, scope: VisitorScope, event: dict[str, Any]) -> Decision:
-    """A visitor follows conversations the agents open for its contact in
-    its inbox; when its session is identified as another contact, what it
-    may see is reloaded (and the client told to reload)."""
+    """A visitor follows conversations opened for the contact it proved in
+    its inbox (as REST reads them: server.queries.visitors); when its
+    session is identified as another contact, what it may see is reloaded
+    (and the client told to reload)."""
     kind, data = event["type"], event["data"]
     if (
         kind == "conversation.created"
         and data.get("contact_id") == scope.contact_id
         and data.get("inbox_id") == scope.inbox_id
+        # Events from before origins were recorded: opened for their contact.
+        and data.get("origin_contact_id", data.get("contact_id")) == scope.proven_contact_id
         and viewer.conversations is not None
     ):
         viewer.conversations.add(data["conversation_id"])

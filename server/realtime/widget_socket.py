@@ -91,7 +91,9 @@ async def _viewer(runtime: Runtime, session: VisitorSession) -> Viewer:
         inboxes=set(),
         sees_private=False,
         conversations=conversations,
-        visitor=VisitorScope(session.session_id, session.contact_id, session.inbox_id),
+        visitor=VisitorScope(
+            session.session_id, session.contact_id, session.inbox_id, session.proven_contact_id
+        ),
     )
 
 

@@ -218,6 +218,16 @@ conversations = sa.Table(
         sa.ForeignKey("conversations.id", ondelete="SET NULL"),
         nullable=True,
     ),
+    # The contact it was opened for. A contact merge moves `contact_id`,
+    # never this: widget sessions follow only the conversations opened for
+    # the contact they proved (PROTOCOLS.md P3), so a merge widens none.
+    # NULL once a conversation merge mixed two contacts' messages.
+    sa.Column(
+        "origin_contact_id",
+        Id,
+        sa.ForeignKey("contacts.id", ondelete="SET NULL"),
+        nullable=True,
+    ),
     sa.Index("ix_conversations_inbox_activity", "inbox_id", "last_activity_at"),
     sa.Index("ix_conversations_contact_inbox_status", "contact_id", "inbox_id", "status"),
     sa.Index("ix_conversations_assignee_status", "assignee_id", "status"),
@@ -359,6 +369,16 @@ visitor_sessions = sa.Table(
     ),
     sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
     sa.Column("verified", sa.Boolean, nullable=False),
+    # The contact this session proved: the anonymous one made for it, or
+    # the one a verified identity led to. A contact merge moves
+    # `contact_id` (where its messages go) but not this, so the session
+    # keeps following only conversations opened for this contact.
+    sa.Column(
+        "proven_contact_id",
+        Id,
+        sa.ForeignKey("contacts.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("last_seen_at", UTCDateTime, nullable=False),
 )

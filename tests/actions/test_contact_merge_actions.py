@@ -23,6 +23,7 @@ from server.actions.contacts import (
 from server.actions.context import perform
 from server.actions.conversation_merges import do_merge_conversations
 from server.actions.conversations import do_create_conversation
+from server.actions.inboxes import do_add_inbox_member, do_remove_inbox_member
 from server.actions.messages import do_receive_message, do_send_message
 from server.actions.visitors import (
     do_send_visitor_message,
@@ -33,6 +34,8 @@ from server.clock import FrozenClock
 from server.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from server.domain.merges import UNDO_WINDOW
 from server.domain.values import IdentityKind
+from server.queries.merges import merge_preview
+from server.queries.reading import read
 from server.runtime import Runtime
 from server.storage import tables as t
 from tests.support import (
@@ -54,7 +57,9 @@ class Duplicate:
     """A second record of the seeded customer, with some of everything a
     contact owns: a widget session and its conversation (in `inbox`), an
     email conversation in `other_inbox`, two identities, a tracked event
-    and attributes."""
+    and attributes. The plain agent joins `other_inbox`: merging takes
+    every conversation of both contacts (`test_merging_takes_every_
+    conversation_of_both_contacts`)."""
 
     contact_id: int
     session_id: int
@@ -65,6 +70,9 @@ class Duplicate:
 
 
 async def duplicate(runtime: Runtime, ws: Workspace) -> Duplicate:
+    await perform(
+        runtime, ws.system, do_add_inbox_member, inbox_id=ws.other_inbox_id, agent_id=ws.agent_id
+    )
     session = await perform(
         runtime, ws.system, do_start_visitor_session, inbox_id=ws.inbox_id, origin=None
     )
@@ -553,3 +561,51 @@ async def test_crossed_merges_racing_leave_one_merge(runtime: Runtime, ws: Works
     survivor, merged = merges[0].survivor_id, merges[0].merged_id
     assert (await contact(runtime, survivor)).merged_into_id is None
     assert (await contact(runtime, merged)).merged_into_id == survivor
+
+
+# -- who may merge --------------------------------------------------------------
+
+
+async def test_merging_takes_every_conversation_of_both_contacts(
+    runtime: Runtime, ws: Workspace
+) -> None:
+    """An agent outside an inbox can't merge a contact that has a
+    conversation there, whichever side it is on, nor preview, nor undo
+    such a merge; it writes and emits nothing. An admin may."""
+    dup = await duplicate(runtime, ws)
+    await perform(
+        runtime, ws.system, do_remove_inbox_member, inbox_id=ws.other_inbox_id, agent_id=ws.agent_id
+    )
+    before = await written(runtime)
+    for survivor_id, other_id, field in (
+        (ws.contact_id, dup.contact_id, "other_id"),
+        (dup.contact_id, ws.contact_id, "contact_id"),
+    ):
+        with pytest.raises(Forbidden) as refused:
+            await perform(
+                runtime, ws.agent, do_merge_contacts, contact_id=survivor_id, other_id=other_id
+            )
+        assert refused.value.field == field
+        with pytest.raises(Forbidden) as refused:
+            await read(runtime, merge_preview, ws.agent, survivor_id, other_id)
+        assert refused.value.field == field
+    assert await written(runtime) == before
+
+    # The agent merged while it could see both inboxes, and lost one since:
+    # the moved email conversation is out of its reach, so is the undo.
+    await perform(
+        runtime, ws.system, do_add_inbox_member, inbox_id=ws.other_inbox_id, agent_id=ws.agent_id
+    )
+    merge_id = await perform(
+        runtime, ws.agent, do_merge_contacts, contact_id=ws.contact_id, other_id=dup.contact_id
+    )
+    await perform(
+        runtime, ws.system, do_remove_inbox_member, inbox_id=ws.other_inbox_id, agent_id=ws.agent_id
+    )
+    before = await written(runtime)
+    with pytest.raises(Forbidden) as refused:
+        await perform(runtime, ws.agent, do_undo_contact_merge, merge_id=merge_id)
+    assert refused.value.field == "merge_id"
+    assert await written(runtime) == before
+    await perform(runtime, ws.admin, do_undo_contact_merge, merge_id=merge_id)
+    assert (await contact(runtime, dup.contact_id)).merged_into_id is None

@@ -410,6 +410,7 @@ async def test_create_conversation(runtime: Runtime, ws: Workspace) -> None:
                 "contact_id": ws.contact_id,
                 "status": "open",
                 "subject": "Refund",
+                "origin_contact_id": ws.contact_id,
             },
         )
     ]
@@ -1001,6 +1002,7 @@ async def test_receive_from_a_new_contact_creates_contact_and_conversation(
                 "contact_id": result.contact_id,
                 "status": "open",
                 "subject": "Shipping",
+                "origin_contact_id": result.contact_id,
             },
         ),
         message_event(
@@ -1117,6 +1119,7 @@ async def test_message_after_resolve_opens_a_new_conversation(
                 "contact_id": ws.contact_id,
                 "status": "open",
                 "subject": None,
+                "origin_contact_id": ws.contact_id,
             },
         ),
         message_event(

@@ -98,20 +98,23 @@ MATRIX: dict[tuple[str, str], Case] = {
     # The admin's own saved filter: nobody else's to see.
     ("PATCH", "/saved_filters/{saved_filter_id}"): Case(404, {"name": "Renamed"}),
     ("DELETE", "/saved_filters/{saved_filter_id}"): Case(404),
-    # Contacts are every agent's, so any agent may preview and merge them
-    # (the merge really happens: the preview comes first in the table).
+    # Contacts are every agent's to see, but merging one (or previewing the
+    # merge) takes every conversation of both: the target contact has one
+    # behind the other inbox.
     ("GET", "/contacts/{contact_id}/merge_preview"): Case(
-        200, query={"other_id": "{other_contact_id}"}
+        403, query={"other_id": "{other_contact_id}"}
     ),
-    ("POST", "/contacts/{contact_id}/merge"): Case(201, {"other_id": "{other_contact_id}"}),
+    ("POST", "/contacts/{contact_id}/merge"): Case(403, {"other_id": "{other_contact_id}"}),
     # The target merge is the admin's: another agent may see it, not undo it.
     ("POST", "/contact_merges/{merge_id}/undo"): Case(403),
     ("POST", "/conversations/{conversation_id}/merge"): Case(
         404, {"source_id": "{source_conversation_id}"}
     ),
-    # Merge suggestions are about contacts: every agent's to see and dismiss.
+    # Merge suggestions are for whoever may merge the pair: the list (of a
+    # visible contact) is empty for the others, and they may not dismiss
+    # one whose contact has a conversation behind the other inbox.
     ("GET", "/contacts/{contact_id}/merge_suggestions"): Case(200),
-    ("POST", "/merge_suggestions/{suggestion_id}/dismiss"): Case(200),
+    ("POST", "/merge_suggestions/{suggestion_id}/dismiss"): Case(403),
     # Email: posting mail and reading the raw record are admins' business;
     # an original is shown to whoever may read its message.
     ("POST", "/inboxes/{inbox_id}/inbound_email"): Case(404),

@@ -1,7 +1,8 @@
-"""REST: merge suggestions (F3). Any agent sees a contact's possible
-duplicates (from either side of the suggestion, with the other contact's
-identities and the conversations the caller can see) and may dismiss
-one; dismissing is idempotent, an accepted one is a 409; ids of another
+"""REST: merge suggestions (F3). Whoever may merge the two contacts (an
+admin, or an agent who can read every conversation of both) sees a
+contact's possible duplicates (from either side of the suggestion, with
+the other contact's identities and conversations) and may dismiss one;
+others see none and may not dismiss it (403); dismissing is idempotent, an accepted one is a 409; ids of another
 workspace or malformed ids are 404; a merged pair is no longer shown."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from server.actions.contact_merges import do_merge_contacts
 from server.actions.contact_suggestions import settle_suggestions
 from server.actions.contacts import do_update_contact
 from server.actions.context import perform
+from server.actions.inboxes import do_add_inbox_member
 from server.email.ingest import ingest_mail
 from server.runtime import Runtime
 from server.storage import tables as t
@@ -46,6 +48,12 @@ async def suggest(runtime: Runtime, ws: Workspace) -> tuple[int, int]:
     return row.contact_id, row.id
 
 
+async def join_billing(runtime: Runtime, ws: Workspace) -> None:
+    await perform(
+        runtime, ws.system, do_add_inbox_member, inbox_id=ws.other_inbox_id, agent_id=ws.agent_id
+    )
+
+
 async def listed(c: httpx.AsyncClient, contact_id: int) -> list[dict[str, Any]]:
     res = await c.get(f"{API}/contacts/{contact_id}/merge_suggestions")
     assert res.status_code == 200, res.text
@@ -53,13 +61,24 @@ async def listed(c: httpx.AsyncClient, contact_id: int) -> list[dict[str, Any]]:
     return items
 
 
-async def test_both_contacts_show_the_suggestion_to_any_agent(
+async def test_both_contacts_show_the_suggestion_to_whoever_may_merge_them(
     runtime: Runtime,
     ws: Workspace,
     admin_client: httpx.AsyncClient,
     agent_client: httpx.AsyncClient,
 ) -> None:
     mail_contact, suggestion_id = await suggest(runtime, ws)
+    # The plain agent can't see the mail contact's conversation (Billing):
+    # it may not take the suggestion up, so it is not offered it, from
+    # either side, and may not dismiss it for the others.
+    assert await listed(agent_client, mail_contact) == []
+    assert await listed(agent_client, ws.contact_id) == []
+    res = await agent_client.post(f"{API}/merge_suggestions/{suggestion_id}/dismiss")
+    assert (res.status_code, res.json()["error"]["field"]) == (403, "suggestion_id"), res.text
+    [as_admin] = await listed(admin_client, ws.contact_id)
+    assert as_admin["other"]["conversation_count"] == 1
+
+    await join_billing(runtime, ws)
     [from_mail] = await listed(agent_client, mail_contact)
     assert from_mail == {
         "id": suggestion_id,
@@ -77,8 +96,7 @@ async def test_both_contacts_show_the_suggestion_to_any_agent(
         },
     }
     assert from_mail["created_at"].startswith("2026-01-05T09:00:00")
-    # From the other side, the other contact is the mail's: the plain
-    # agent can't see its conversation (Billing), so it counts none.
+    # From the other side, the other contact is the mail's.
     [from_claim] = await listed(agent_client, ws.contact_id)
     assert from_claim["id"] == suggestion_id
     assert from_claim["other"]["id"] == mail_contact
@@ -86,15 +104,14 @@ async def test_both_contacts_show_the_suggestion_to_any_agent(
     assert from_claim["other"]["identities"] == [
         {"kind": "email", "value": "claimed@example.test", "verified": False}
     ]
-    assert from_claim["other"]["conversation_count"] == 0
-    [as_admin] = await listed(admin_client, ws.contact_id)
-    assert as_admin["other"]["conversation_count"] == 1
+    assert from_claim["other"]["conversation_count"] == 1
 
 
 async def test_dismiss_is_idempotent_and_hides_the_suggestion(
     runtime: Runtime, ws: Workspace, agent_client: httpx.AsyncClient
 ) -> None:
     mail_contact, suggestion_id = await suggest(runtime, ws)
+    await join_billing(runtime, ws)
     for _ in range(2):
         res = await agent_client.post(f"{API}/merge_suggestions/{suggestion_id}/dismiss")
         assert res.status_code == 200, res.text

@@ -13,6 +13,7 @@ from server.actions.agents import do_create_agent
 from server.actions.contacts import IdentityInput
 from server.actions.context import perform
 from server.actions.conversations import do_create_conversation
+from server.actions.inboxes import do_add_inbox_member
 from server.actions.messages import do_receive_message
 from server.clock import FrozenClock
 from server.domain.merges import UNDO_WINDOW
@@ -35,10 +36,21 @@ def error(res: httpx.Response, status: int, field: str | None) -> dict[str, Any]
     return body
 
 
-async def duplicate(runtime: Runtime, ws: Workspace, c: httpx.AsyncClient) -> dict[str, Any]:
+async def duplicate(
+    runtime: Runtime, ws: Workspace, c: httpx.AsyncClient, *, reach: bool = True
+) -> dict[str, Any]:
     """Cora's second record: an identity, attributes (one conflicting), a
     conversation in the inbox the plain agent is a member of and one in
-    the inbox it is not."""
+    `other_inbox`. With `reach` the plain agent joins `other_inbox`, as
+    merging takes every conversation of both contacts."""
+    if reach:
+        await perform(
+            runtime,
+            ws.system,
+            do_add_inbox_member,
+            inbox_id=ws.other_inbox_id,
+            agent_id=ws.agent_id,
+        )
     created = ok(
         await c.post(
             f"{API}/contacts",
@@ -70,20 +82,26 @@ async def test_preview_shows_what_would_move(
     admin_client: httpx.AsyncClient,
     agent_client: httpx.AsyncClient,
 ) -> None:
-    dup = await duplicate(runtime, ws, admin_client)
-    before = await last_event_id(runtime)
+    dup = await duplicate(runtime, ws, admin_client, reach=False)
     url = f"{API}/contacts/{ws.contact_id}/merge_preview"
+    # The agent can't see the duplicate's email conversation: it may not
+    # merge it, so it gets no preview either.
+    refused = error(await agent_client.get(url, params={"other_id": dup["id"]}), 403, "other_id")
+    assert refused["code"] == "forbidden"
+    await perform(
+        runtime, ws.system, do_add_inbox_member, inbox_id=ws.other_inbox_id, agent_id=ws.agent_id
+    )
+    before = await last_event_id(runtime)
     preview = ok(await agent_client.get(url, params={"other_id": dup["id"]}))
     assert preview["survivor"]["id"] == ws.contact_id
     assert preview["merged"]["id"] == dup["id"]
-    # The agent sees the conversation in its inbox, and that there is one more.
-    [shown] = preview["conversations"]
-    assert (shown["inbox_id"], shown["inbox_name"], shown["status"]) == (
-        ws.inbox_id,
-        "Website",
-        "open",
-    )
-    assert preview["hidden_conversations"] == 1
+    shown = preview["conversations"]
+    assert [(c["inbox_id"], c["status"]) for c in shown] == [
+        (ws.other_inbox_id, "open"),
+        (ws.inbox_id, "open"),
+    ]
+    assert shown[1]["inbox_name"] == "Website"
+    assert preview["hidden_conversations"] == 0
     assert preview["identities"] == [
         {"kind": "email", "value": "cora.p@mail.test", "verified": False}
     ]

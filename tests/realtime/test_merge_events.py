@@ -1,9 +1,10 @@
 """Merge events on live sockets (PROTOCOLS.md P2): agents hear
 `contact.merged` / `contact.merge_undone` (told only of moved
 conversations in inboxes they can see, live and on resume) and
-`conversation.merged`; a visitor whose conversations a merge changed
-reloads (`resync`) and follows what is its own now, without ever being
-sent the merge events themselves."""
+`conversation.merged`; a visitor whose contact a merge changed reloads
+(`resync`) and still follows only the conversations opened for the
+contact it proved (PROTOCOLS.md P3: a merge widens no widget session),
+without ever being sent the merge events themselves."""
 
 from __future__ import annotations
 
@@ -115,20 +116,22 @@ async def test_contact_merge_and_undo_reach_agents_and_reload_visitors(
     narrowed = (await agent.until(of_type("contact.merged")))[-1]["data"]
     assert narrowed["conversations"] == both[:1]
 
-    # The visitor's session now belongs to the survivor: it reloads, then
-    # follows the survivor's conversation in this inbox too.
+    # The visitor's session now belongs to the survivor: it reloads, and
+    # keeps following its own chat only, never the survivor's conversation.
     await widget.until(of_type("resync"))
-    await reply(runtime, ws, ws.conversation_id, "we found your first order")
-    await widget.until(says("we found your first order"))
+    await reply(runtime, ws, ws.conversation_id, "the survivor's private order")
+    await reply(runtime, ws, ann.chat_id, "still your chat")
+    got = await widget.until(says("still your chat"))
+    assert not any(f["type"] == "message" and "private" in f["message"]["text"] for f in got)
 
     await perform(runtime, ws.admin, do_undo_contact_merge, merge_id=merge_id)
     undone = (await agent.until(of_type("contact.merge_undone")))[-1]["data"]
     assert (undone["merge_id"], undone["conversations"]) == (merge_id, both[:1])
     await widget.until(of_type("resync"))
-    await reply(runtime, ws, ws.conversation_id, "not for the visitor any more")
+    await reply(runtime, ws, ws.conversation_id, "not for the visitor")
     await reply(runtime, ws, ann.chat_id, "back to your own chat")
     got = await widget.until(says("back to your own chat"))
-    assert not any(f["type"] == "message" and "any more" in f["message"]["text"] for f in got)
+    assert not any(f["type"] == "message" and "not for" in f["message"]["text"] for f in got)
     assert not any(f["type"] in MERGE_EVENTS for f in widget.frames)
 
     # A resuming agent is narrowed the same way.
@@ -141,16 +144,18 @@ async def test_contact_merge_and_undo_reach_agents_and_reload_visitors(
 async def test_survivor_visitor_reloads_too(
     live: LiveServer, runtime: Runtime, ws: Workspace
 ) -> None:
-    """The survivor's own widget sessions follow the merged contact's
-    conversations from the merge on."""
+    """The survivor's own widget sessions reload, and do not follow the
+    merged contact's conversations: they never proved to be that contact."""
     ann, bea = await visitor(runtime, ws), await visitor_without_mail(runtime, ws)
     widget = await open_widget(live, bea.token)
     await perform(
         runtime, ws.admin, do_merge_contacts, contact_id=bea.contact_id, other_id=ann.contact_id
     )
     await widget.until(of_type("resync"))
-    await reply(runtime, ws, ann.chat_id, "one customer now")
-    await widget.until(says("one customer now"))
+    await reply(runtime, ws, ann.chat_id, "for ann only")
+    await reply(runtime, ws, bea.chat_id, "for bea")
+    got = await widget.until(says("for bea"))
+    assert not any(f["type"] == "message" and "ann" in f["message"]["text"] for f in got)
 
 
 async def visitor_without_mail(runtime: Runtime, ws: Workspace) -> Visitor:
@@ -191,3 +196,34 @@ async def test_conversation_merge_reaches_agents_and_reloads_its_visitor(
     last = (await widget.until(says("all in one place")))[-1]
     assert (last["conversation_id"], last["seq"]) == (ann.chat_id, 3)
     assert not any(f["type"] in MERGE_EVENTS for f in widget.frames)
+
+
+async def test_a_merged_visitor_resuming_is_not_replayed_the_other_contacts_conversation(
+    live: LiveServer, runtime: Runtime, ws: Workspace
+) -> None:
+    """A visitor whose session a merge moved onto the customer reconnects
+    with the position it had before: the replay brings its own chat's
+    news only, and it can't type into the customer's conversation."""
+    ann = await visitor_without_mail(runtime, ws)
+    widget = await open_widget(live, ann.token)
+    start = widget.last_event_id
+    await widget.conn.close()
+    await perform(
+        runtime, ws.admin, do_merge_contacts, contact_id=ws.contact_id, other_id=ann.contact_id
+    )
+    await reply(runtime, ws, ws.conversation_id, "the customer's private order")
+    await reply(runtime, ws, ann.chat_id, "your own chat")
+
+    resumed = await live.open(
+        "/ws/widget",
+        origin=live.base_url,
+        subprotocols=["threadline.widget", ann.token],
+        last_event_id=start,
+    )
+    frames = await resumed.until(of_type("ready"))
+    texts = [f["message"]["text"] for f in frames if f["type"] == "message"]
+    assert texts == ["your own chat"]
+    assert all(f.get("conversation_id") in (None, ann.chat_id) for f in frames), frames
+    await resumed.send({"type": "typing", "conversation_id": ws.conversation_id, "typing": True})
+    refused = (await resumed.until(of_type("error")))[-1]
+    assert refused["code"] == "not_found", refused

@@ -36,7 +36,7 @@ def visitor() -> Viewer:
         inboxes=set(),
         sees_private=False,
         conversations={99},
-        visitor=VisitorScope(5, 6, 10),
+        visitor=VisitorScope(5, 6, 10, 6),
     )
 
 

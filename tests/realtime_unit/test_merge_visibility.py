@@ -41,7 +41,7 @@ def visitor(contact_id: int = 6, conversations: set[int] | None = None) -> Viewe
         inboxes=set(),
         sees_private=False,
         conversations={99} if conversations is None else conversations,
-        visitor=VisitorScope(5, contact_id, 10),
+        visitor=VisitorScope(5, contact_id, 10, contact_id),
     )
 
 
