@@ -21,8 +21,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from server.actions.idempotency import HEADER as IDEMPOTENCY_HEADER
+from server.actions.idempotency import Replayed, claiming, current_claim
 from server.domain.actors import Actor
 from server.domain.errors import DomainError, Unauthenticated
+from server.http import idempotency
 from server.http.auth import authenticate
 from server.http.errors import HttpError, error_response
 from server.http.schema import Id, Obj
@@ -31,6 +34,9 @@ from server.runtime import Runtime
 log = logging.getLogger(__name__)
 
 Auth = Literal["public", "agent"]
+# "stored": the wrapper honours Idempotency-Key (server.http.idempotency);
+# "own": the action dedupes by the key itself. Every agent create has one.
+Idempotency = Literal["stored", "own"]
 
 
 @dataclasses.dataclass
@@ -57,6 +63,10 @@ class Call:
         raw = await _read_capped(self.request, limit)
         if not raw:
             raise HttpError(400, "empty_body", "the body is empty: send the file", field="body")
+        claim = current_claim()
+        if claim is not None:
+            # A repeat with the key must send the same file.
+            claim.add(raw)
         return raw
 
 
@@ -80,6 +90,9 @@ class Endpoint:
     raw_body: str | None = None
     # The media type of a successful answer that is not JSON (a download).
     produces: str = "application/json"
+    idempotency: Idempotency | None = None
+    # Answer fields shown only once (a new token): a replay shows null.
+    shown_once: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.raw_body is not None and self.body is not None:
@@ -157,7 +170,31 @@ def to_route(endpoint: Endpoint, prefix: str) -> Route:
                 key = next(iter(request.query_params))
                 raise HttpError(422, "invalid", f"{key}: unknown query parameter", field=key[:100])
             body = await _read_body(request, runtime, endpoint.body) if endpoint.body else {}
-            result = await endpoint.handler(Call(request, runtime, actor, path, query, body))
+            call = Call(request, runtime, actor, path, query, body)
+            claim = None
+            if endpoint.idempotency == "stored" and actor is not None:
+                claim = idempotency.request_claim(
+                    f"{endpoint.method} {endpoint.path}",
+                    actor,
+                    request.headers.get(IDEMPOTENCY_HEADER),
+                    {"path": path, "query": query, "body": body},
+                )
+            if claim is None:
+                result = await endpoint.handler(call)
+            else:
+                assert actor is not None
+                with claiming(claim):
+                    result = await endpoint.handler(call)
+                result = await idempotency.record(
+                    runtime,
+                    actor,
+                    claim,
+                    result,
+                    status=endpoint.status,
+                    shown_once=endpoint.shown_once,
+                )
+        except Replayed as exc:
+            return idempotency.replay(exc)
         except DomainError as exc:
             return error_response(exc)
         if isinstance(result, Response):
@@ -217,6 +254,8 @@ def openapi_document(endpoints: list[Endpoint], prefix: str, version: str) -> di
         }
         if ep.auth == "agent":
             op["security"] = [{"session": []}, {"bearer": []}]
+        if ep.idempotency is not None:
+            op["parameters"].append(idempotency.openapi_parameter(ep.idempotency))
         if ep.query is not None:
             for name, field in ep.query.fields.items():
                 op["parameters"].append(

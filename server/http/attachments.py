@@ -140,6 +140,7 @@ ENDPOINTS = [
         query=FILENAME_QUERY,
         raw_body=RAW_FILE,
         status=201,
+        idempotency="stored",
     ),
     Endpoint(
         "GET",

@@ -201,6 +201,7 @@ ENDPOINTS = [
             subject=Nullable(Str(max_length=500)),
         ),
         status=201,
+        idempotency="stored",
     ),
     Endpoint(
         "GET",
@@ -266,6 +267,7 @@ ENDPOINTS = [
             ),
         ),
         status=201,
+        idempotency="own",
     ),
     Endpoint(
         "GET",
