@@ -36,6 +36,8 @@ def create_app(runtime: Runtime) -> Starlette:
         try:
             yield
         finally:
+            # Liveness says so from now on (server.http.health).
+            app.state.stopping = True
             await hub.close()
 
     async def http_error(request: Request, exc: Exception) -> Response:
