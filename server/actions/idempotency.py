@@ -10,7 +10,9 @@ exactly when the create does, and two concurrent requests with one key meet
 at the UNIQUE constraint: the loser's insert fails, `perform` runs it again
 and it finds the winner's row. After the commit the transport stores the
 answer on the row (`do_record_answer`); until then a repeat is told the
-first request is still in progress.
+first request is still in progress (a 409). Should the process die in
+between, repeats keep getting that 409 until the key expires: never a
+second object, which is the promise.
 
 Fields of an answer that are shown only once (a new API token, a widget
 inbox's secret) are stored as null: a replay never shows a secret again.

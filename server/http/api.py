@@ -254,8 +254,6 @@ def openapi_document(endpoints: list[Endpoint], prefix: str, version: str) -> di
         }
         if ep.auth == "agent":
             op["security"] = [{"session": []}, {"bearer": []}]
-        if ep.idempotency is not None:
-            op["parameters"].append(idempotency.openapi_parameter(ep.idempotency))
         if ep.query is not None:
             for name, field in ep.query.fields.items():
                 op["parameters"].append(
@@ -266,6 +264,8 @@ def openapi_document(endpoints: list[Endpoint], prefix: str, version: str) -> di
                         "schema": field.openapi(),
                     }
                 )
+        if ep.idempotency is not None:
+            op["parameters"].append(idempotency.openapi_parameter(ep.idempotency))
         if ep.body is not None:
             op["requestBody"] = {
                 "required": bool(ep.body.required),
