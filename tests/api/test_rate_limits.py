@@ -19,6 +19,7 @@ from server.app import create_app
 from server.clock import FrozenClock
 from server.domain.values import InboxKind
 from server.runtime import Runtime
+from server.settings import Settings
 from server.storage import tables as t
 from tests.support import BASE_URL, Workspace, fetch_all, login, make_runtime, seed_workspace
 
@@ -179,3 +180,11 @@ async def test_api_json_answers_are_not_sniffed_or_stored(app: Any, lws: Workspa
     assert res.status_code == 400
     assert_api_headers(res)
     await agent.aclose()
+
+
+@pytest.mark.parametrize("raw", ["0/60", "10", "ten/60", "10/0", "-1/60"])
+def test_a_malformed_limit_setting_is_refused_naming_it(raw: str, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="THREADLINE_SEARCH_LIMIT"):
+        Settings.from_env({}, THREADLINE_DATA_DIR=str(tmp_path), THREADLINE_SEARCH_LIMIT=raw)
+    settings = Settings.from_env({}, THREADLINE_DATA_DIR=str(tmp_path))
+    assert settings.search_limit == (120, 60) and settings.message_limit == (200, 60)
