@@ -8,9 +8,11 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
+from server.http.api_headers import API_JSON_HEADERS, ApiJsonHeaders
 from server.http.errors import json_error
 from server.http.ratelimit import SlidingWindow
 from server.http.routes import API_PREFIX, api_routes
@@ -34,6 +36,8 @@ def create_app(runtime: Runtime) -> Starlette:
         try:
             yield
         finally:
+            # Liveness says so from now on (server.http.health).
+            app.state.stopping = True
             await hub.close()
 
     async def http_error(request: Request, exc: Exception) -> Response:
@@ -48,6 +52,8 @@ def create_app(runtime: Runtime) -> Starlette:
         return JSONResponse(
             {"error": {"code": "internal", "message": "internal error", "field": None}},
             status_code=500,
+            # Outside the middleware stack: ApiJsonHeaders never sees it.
+            headers=API_JSON_HEADERS if request.url.path.startswith(API_PREFIX) else None,
         )
 
     app = Starlette(
@@ -59,6 +65,7 @@ def create_app(runtime: Runtime) -> Starlette:
             *ui_routes(),
         ],
         lifespan=lifespan,
+        middleware=[Middleware(ApiJsonHeaders, prefix=API_PREFIX)],
         exception_handlers={HTTPException: http_error, Exception: server_error},
     )
     app.state.runtime = runtime

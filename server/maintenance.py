@@ -1,5 +1,5 @@
 """Periodic upkeep run inside `threadline serve`: pruning the event log past
-its retention. Every step is an action, so several processes doing it at
+its retention, and idempotency keys past the time they are kept. Every step is an action, so several processes doing it at
 once only repeat harmless work."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ import logging
 from datetime import timedelta
 
 from server.actions.context import perform
+from server.actions.idempotency import KEEP_FOR, do_prune_idempotency_keys
 from server.actions.retention import PRUNE_BATCH, do_prune_events
 from server.domain.actors import system_actor
 from server.queries.events import workspace_ids
@@ -40,6 +41,12 @@ async def prune_event_log(runtime: Runtime, *, batch: int = PRUNE_BATCH) -> int:
     return total
 
 
+async def prune_idempotency_keys(runtime: Runtime) -> int:
+    """Forget idempotency keys older than they are honoured for."""
+    before = runtime.clock.now() - KEEP_FOR
+    return await perform(runtime, system_actor(0), do_prune_idempotency_keys, before=before)
+
+
 async def run_maintenance(runtime: Runtime) -> None:
     while True:
         try:
@@ -48,4 +55,8 @@ async def run_maintenance(runtime: Runtime) -> None:
                 log.info("pruned %d events past the retention", deleted)
         except Exception:
             log.exception("pruning the event log failed; will retry")
+        try:
+            await prune_idempotency_keys(runtime)
+        except Exception:
+            log.exception("pruning idempotency keys failed; will retry")
         await asyncio.sleep(PRUNE_EVERY.total_seconds())

@@ -69,6 +69,16 @@ SETTINGS: dict[str, Setting] = {
             "5/300",
             "Login attempts allowed per IP and per account: COUNT/SECONDS.",
         ),
+        Setting(
+            "THREADLINE_SEARCH_LIMIT",
+            "120/60",
+            "Searches allowed per account and per IP: COUNT/SECONDS.",
+        ),
+        Setting(
+            "THREADLINE_MESSAGE_LIMIT",
+            "200/60",
+            "Messages and notes one account or one IP may add to one conversation (widget visitors: to their conversation): COUNT/SECONDS.",
+        ),
         Setting("THREADLINE_MAX_BODY_BYTES", "1048576", "Largest JSON request body accepted."),
         Setting(
             "THREADLINE_MAX_UPLOAD_BYTES",
@@ -129,6 +139,9 @@ class Settings:
     smtp_tls_cert: str = ""
     smtp_tls_key: str = ""
     smtp_url: str = ""
+    # (requests, per seconds)
+    search_limit: tuple[int, int] = (120, 60)
+    message_limit: tuple[int, int] = (200, 60)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: str) -> Settings:
@@ -160,7 +173,7 @@ class Settings:
             if cookie_secure_raw == "auto"
             else cookie_secure_raw == "true"
         )
-        count, _, window = get("THREADLINE_LOGIN_LIMIT").partition("/")
+        login_limit = _rate(get("THREADLINE_LOGIN_LIMIT"), "THREADLINE_LOGIN_LIMIT")
         origins = tuple(
             o.strip().rstrip("/") for o in get("THREADLINE_ALLOWED_ORIGINS").split(",") if o.strip()
         )
@@ -175,8 +188,10 @@ class Settings:
             allowed_origins=origins,
             cookie_secure=cookie_secure,
             session_days=_int(get("THREADLINE_SESSION_DAYS"), "THREADLINE_SESSION_DAYS"),
-            login_limit=_int(count, "THREADLINE_LOGIN_LIMIT"),
-            login_window_seconds=_int(window, "THREADLINE_LOGIN_LIMIT"),
+            login_limit=login_limit[0],
+            login_window_seconds=login_limit[1],
+            search_limit=_rate(get("THREADLINE_SEARCH_LIMIT"), "THREADLINE_SEARCH_LIMIT"),
+            message_limit=_rate(get("THREADLINE_MESSAGE_LIMIT"), "THREADLINE_MESSAGE_LIMIT"),
             max_body_bytes=_int(get("THREADLINE_MAX_BODY_BYTES"), "THREADLINE_MAX_BODY_BYTES"),
             max_upload_bytes=_int(
                 get("THREADLINE_MAX_UPLOAD_BYTES"), "THREADLINE_MAX_UPLOAD_BYTES"
@@ -203,6 +218,17 @@ def _int(raw: str, name: str) -> int:
         return int(raw)
     except ValueError:
         raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
+
+
+def _rate(raw: str, name: str) -> tuple[int, int]:
+    """COUNT/SECONDS, both positive."""
+    count, slash, seconds = raw.partition("/")
+    if not slash:
+        raise ValueError(f"{name} must be COUNT/SECONDS, got {raw!r}")
+    limit = (_int(count.strip(), name), _int(seconds.strip(), name))
+    if min(limit) < 1:
+        raise ValueError(f"{name} must be COUNT/SECONDS with both above 0, got {raw!r}")
+    return limit
 
 
 def _stored_secret_key(data_dir: Path) -> str:

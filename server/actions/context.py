@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from server.actions.idempotency import current_claim, enter_claim, open_claim
 from server.bus.base import Bus, workspace_topic
 from server.domain.actors import Actor
 from server.domain.errors import Conflict
@@ -69,11 +70,17 @@ Action = Callable[Concatenate[ActionContext, P], Awaitable[T]]
 async def perform(
     runtime: Runtime, actor: Actor, action: Action[P, T], /, *args: P.args, **kwargs: P.kwargs
 ) -> T:
-    """Run `action` in its own write transaction and publish what it emitted."""
+    """Run `action` in its own write transaction and publish what it emitted.
+
+    The first write of a request made with an idempotency key also records
+    the key, in this transaction (server.actions.idempotency)."""
+    claim = open_claim(current_claim())
     for attempt in range(1, _ATTEMPTS + 1):
         try:
             async with runtime.db.write() as conn:
                 ctx = ActionContext(conn, runtime.clock.now(), actor)
+                if claim is not None:
+                    await enter_claim(ctx, claim)
                 result = await action(ctx, *args, **kwargs)
                 stored = await append_events(conn, ctx.pending, ctx.now) if ctx.pending else []
         except IntegrityError as exc:

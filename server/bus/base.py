@@ -84,6 +84,12 @@ class Bus(Protocol):
         down: the subscription then starts lost and receives once it is back."""
         ...
 
+    async def ping(self) -> None:
+        """Return once the backend answered; raise (within about the
+        backend's timeout) if it is unreachable. For readiness reports: a
+        down bus degrades live delivery, it never fails a write."""
+        ...
+
     async def close(self) -> None:
         """Close every subscription (their iterations end) and release the
         backend's connections. Idempotent; `publish` and `subscribe` raise

@@ -125,6 +125,10 @@ class MemoryBus:
             if not subs:
                 del self._subscribers[topic]
 
+    async def ping(self) -> None:
+        if self._closed:
+            raise RuntimeError("the bus is closed")
+
     async def close(self) -> None:
         self._closed = True
         for subs in list(self._subscribers.values()):

@@ -127,6 +127,12 @@ class RedisBus:
         async with asyncio.timeout(self._timeout):
             await self._client.publish(self._prefix + topic, message)
 
+    async def ping(self) -> None:
+        if self._closed:
+            raise RuntimeError("the bus is closed")
+        async with asyncio.timeout(self._timeout):
+            await self._client.ping()
+
     async def subscribe(self, topic: str) -> MemorySubscription:
         if self._closed:
             raise RuntimeError("the bus is closed")

@@ -21,9 +21,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from server.actions.idempotency import HEADER as IDEMPOTENCY_HEADER
+from server.actions.idempotency import Replayed, claiming, current_claim
 from server.domain.actors import Actor
 from server.domain.errors import DomainError, InvalidInput, Unauthenticated
 from server.domain.integers import parse_int
+from server.http import idempotency
 from server.http.auth import authenticate
 from server.http.errors import HttpError, error_response
 from server.http.schema import QUERY_ARRAY_NOTE, QUERY_ARRAY_STYLE, Id, List, Obj
@@ -32,6 +35,9 @@ from server.runtime import Runtime
 log = logging.getLogger(__name__)
 
 Auth = Literal["public", "agent"]
+# "stored": the wrapper honours Idempotency-Key (server.http.idempotency);
+# "own": the action dedupes by the key itself. Every agent create has one.
+Idempotency = Literal["stored", "own"]
 
 
 @dataclasses.dataclass
@@ -58,6 +64,10 @@ class Call:
         raw = await _read_capped(self.request, limit)
         if not raw:
             raise HttpError(400, "empty_body", "the body is empty: send the file", field="body")
+        claim = current_claim()
+        if claim is not None:
+            # A repeat with the key must send the same file.
+            claim.add(raw)
         return raw
 
 
@@ -81,6 +91,9 @@ class Endpoint:
     raw_body: str | None = None
     # The media type of a successful answer that is not JSON (a download).
     produces: str = "application/json"
+    idempotency: Idempotency | None = None
+    # Answer fields shown only once (a new token): a replay shows null.
+    shown_once: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.raw_body is not None and self.body is not None:
@@ -167,7 +180,31 @@ def to_route(endpoint: Endpoint, prefix: str) -> Route:
                 key = next(iter(request.query_params))
                 raise HttpError(422, "invalid", f"{key}: unknown query parameter", field=key[:100])
             body = await _read_body(request, runtime, endpoint.body) if endpoint.body else {}
-            result = await endpoint.handler(Call(request, runtime, actor, path, query, body))
+            call = Call(request, runtime, actor, path, query, body)
+            claim = None
+            if endpoint.idempotency == "stored" and actor is not None:
+                claim = idempotency.request_claim(
+                    f"{endpoint.method} {endpoint.path}",
+                    actor,
+                    request.headers.get(IDEMPOTENCY_HEADER),
+                    {"path": path, "query": query, "body": body},
+                )
+            if claim is None:
+                result = await endpoint.handler(call)
+            else:
+                assert actor is not None
+                with claiming(claim):
+                    result = await endpoint.handler(call)
+                result = await idempotency.record(
+                    runtime,
+                    actor,
+                    claim,
+                    result,
+                    status=endpoint.status,
+                    shown_once=endpoint.shown_once,
+                )
+        except Replayed as exc:
+            return idempotency.replay(exc)
         except DomainError as exc:
             return error_response(exc)
         if isinstance(result, Response):
@@ -239,6 +276,8 @@ def openapi_document(endpoints: list[Endpoint], prefix: str, version: str) -> di
                     # Said explicitly, as Obj.parse_query reads it.
                     param.update(QUERY_ARRAY_STYLE, description=QUERY_ARRAY_NOTE.format(name))
                 op["parameters"].append(param)
+        if ep.idempotency is not None:
+            op["parameters"].append(idempotency.openapi_parameter(ep.idempotency))
         if ep.body is not None:
             op["requestBody"] = {
                 "required": bool(ep.body.required),

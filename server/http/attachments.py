@@ -28,7 +28,7 @@ from server.domain.errors import NotFound
 from server.domain.sniff import is_inline_image
 from server.http.api import Call, Endpoint
 from server.http.auth import client_ip
-from server.http.ratelimit import SlidingWindow
+from server.http.ratelimit import count
 from server.http.schema import Str, obj
 from server.http.widget_api import visitor
 from server.queries.access import access_inbox
@@ -54,14 +54,7 @@ DOWNLOAD = "the file's bytes"
 
 
 def _count(call: Call, name: str, key: str) -> None:
-    state = call.request.app.state
-    window: SlidingWindow | None = getattr(state, name, None)
-    if window is None:
-        window = SlidingWindow(*UPLOAD_LIMITS[name])
-        setattr(state, name, window)
-    now = call.runtime.clock.now()
-    window.check(key, now)
-    window.hit(key, now)
+    count(call.request.app.state, name, UPLOAD_LIMITS[name], [key], call.runtime.clock.now())
 
 
 async def _upload(call: Call, actor: Actor, **owner: int) -> dict[str, Any]:
@@ -147,6 +140,7 @@ ENDPOINTS = [
         query=FILENAME_QUERY,
         raw_body=RAW_FILE,
         status=201,
+        idempotency="stored",
     ),
     Endpoint(
         "GET",

@@ -156,6 +156,7 @@ ENDPOINTS = [
             attachment_ids=Files,
         ),
         status=201,
+        idempotency="stored",
     ),
     Endpoint("GET", ONE, get_handler, "Get a canned response", TAG),
     Endpoint(

@@ -165,6 +165,7 @@ ENDPOINTS = [
             identities=List(Identity, max_items=20),
         ),
         status=201,
+        idempotency="stored",
     ),
     Endpoint(
         "GET",
@@ -189,6 +190,7 @@ ENDPOINTS = [
         "contacts",
         body=Identity,
         status=201,
+        idempotency="stored",
     ),
     Endpoint(
         "GET",

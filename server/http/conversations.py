@@ -13,6 +13,8 @@ from server.actions.messages import do_send_message
 from server.domain.errors import InvalidInput
 from server.domain.values import ConversationStatus, Priority
 from server.http.api import Call, Endpoint
+from server.http.auth import client_ip
+from server.http.ratelimit import count_message
 from server.http.schema import Bool, DateTime, Field, Id, Int, List, Nullable, Obj, Str, obj
 from server.queries.conversations import (
     conversation_detail,
@@ -124,6 +126,14 @@ async def create_message(call: Call) -> Any:
     if key is not None:
         key = Str(max_length=200, min_length=1).parse(key, "Idempotency-Key")
     b, conversation_id = call.body, call.path["conversation_id"]
+    count_message(
+        call.request.app.state,
+        call.runtime.settings.message_limit,
+        target=f"conversation:{conversation_id}",
+        account=f"agent:{call.actor.agent_id}",
+        ip=client_ip(call.request),
+        now=call.runtime.clock.now(),
+    )
     if "canned_response_id" in b:
         # Empty text: the server renders the response; text: the agent's edit.
         result = await send_canned_response(
@@ -191,6 +201,7 @@ ENDPOINTS = [
             subject=Nullable(Str(max_length=500)),
         ),
         status=201,
+        idempotency="stored",
     ),
     Endpoint(
         "GET",
@@ -256,6 +267,7 @@ ENDPOINTS = [
             ),
         ),
         status=201,
+        idempotency="own",
     ),
     Endpoint(
         "GET",

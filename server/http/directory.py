@@ -282,6 +282,7 @@ ENDPOINTS = [
             capacity=Nullable(Capacity),
         ),
         status=201,
+        idempotency="stored",
     ),
     Endpoint("GET", "/agents/{agent_id}", get_agent, "Get an agent", "agents"),
     Endpoint(
@@ -321,6 +322,7 @@ ENDPOINTS = [
         "teams",
         body=Obj(TEAM_FIELDS, required=frozenset({"name"})),
         status=201,
+        idempotency="stored",
     ),
     Endpoint("GET", "/teams/{team_id}", get_team, "Get a team with its members", "teams"),
     Endpoint(
@@ -372,6 +374,8 @@ ENDPOINTS = [
             settings=JsonMap(description="channel settings", max_depth=4),
         ),
         status=201,
+        idempotency="stored",
+        shown_once=("secret",),
     ),
     Endpoint("GET", "/inboxes/{inbox_id}", get_inbox, "Get an inbox (never its secret)", "inboxes"),
     Endpoint(
@@ -416,6 +420,8 @@ ENDPOINTS = [
         "tokens",
         body=obj(("name",), name=Name),
         status=201,
+        idempotency="stored",
+        shown_once=("token",),
     ),
     Endpoint(
         "DELETE",

@@ -144,6 +144,7 @@ ENDPOINTS = [
             actions=Steps,
         ),
         status=201,
+        idempotency="stored",
     ),
     Endpoint("GET", ONE, get_macro_handler, "Get a macro", TAG),
     Endpoint(
@@ -162,5 +163,6 @@ ENDPOINTS = [
         "Run a macro's steps on a conversation, all or none (honours the Idempotency-Key header)",
         TAG,
         body=obj(("conversation_id",), conversation_id=Id),
+        idempotency="own",
     ),
 ]

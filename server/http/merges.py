@@ -82,6 +82,7 @@ ENDPOINTS = [
         TAG,
         body=obj(("other_id",), other_id=Id),
         status=201,
+        idempotency="stored",
     ),
     Endpoint(
         "POST",

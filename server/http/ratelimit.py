@@ -1,14 +1,19 @@
-"""A sliding-window limiter for rare, abuse-prone requests (login).
+"""Sliding-window limits for abuse-prone requests (PROTOCOLS.md P7): login,
+widget sessions and writes, uploads, search, message floods.
 
 Kept in process memory: with several `serve` processes each enforces its
 own window, so the effective limit is multiplied by the process count.
+Each limit is one named `SlidingWindow` on the app's state, made on first
+use by `window`; `count` is how a request spends its allowance.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from server.domain.errors import RateLimited
 
@@ -45,3 +50,37 @@ class SlidingWindow:
     def _evict(self, now: float) -> None:
         for key in [k for k, h in self._hits.items() if not h or h[-1] <= now - self.window]:
             del self._hits[key]
+
+
+def window(state: Any, name: str, size: tuple[int, int]) -> SlidingWindow:
+    """The app's window `name` (on `state`, the app's state), made with
+    `size` = (requests, per seconds) on first use."""
+    found: SlidingWindow | None = getattr(state, name, None)
+    if found is None:
+        found = SlidingWindow(*size)
+        setattr(state, name, found)
+    return found
+
+
+def count(state: Any, name: str, size: tuple[int, int], keys: Iterable[str], now: datetime) -> None:
+    """Spend one request of every key's allowance, or raise RateLimited.
+
+    Every key is checked before any is counted: when one caller is keyed by
+    both its account and its IP, both limits apply, and a refused request
+    uses up neither."""
+    limiter, keys = window(state, name, size), list(keys)
+    for key in keys:
+        limiter.check(key, now)
+    for key in keys:
+        limiter.hit(key, now)
+
+
+def count_message(
+    state: Any, size: tuple[int, int], *, target: str, account: str, ip: str, now: datetime
+) -> None:
+    """One message into `target` (a conversation, or for a widget visitor
+    its contact's conversation): a flood into one conversation is refused
+    per account and per IP alike, and one caller's flood never uses up
+    another caller's allowance in the same conversation."""
+    keys = [f"{target}:{account}", f"{target}:ip:{ip}"]
+    count(state, "message_flood_limiter", size, keys, now)

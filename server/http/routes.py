@@ -13,6 +13,7 @@ from server.http.api import Endpoint, openapi_document, to_route
 from server.http.audit import ENDPOINTS as AUDIT_ENDPOINTS
 from server.http.contacts import ENDPOINTS as CONTACT_ENDPOINTS
 from server.http.directory import ENDPOINTS as DIRECTORY_ENDPOINTS
+from server.http.health import healthz, readyz
 from server.http.inbound_email import ENDPOINTS as INBOUND_EMAIL_ENDPOINTS
 from server.http.macros import ENDPOINTS as MACRO_ENDPOINTS
 from server.http.merge_suggestions import ENDPOINTS as MERGE_SUGGESTION_ENDPOINTS
@@ -50,12 +51,9 @@ async def openapi(request: Request) -> JSONResponse:
     return JSONResponse(openapi_document(ENDPOINTS, API_PREFIX, API_VERSION))
 
 
-async def health(request: Request) -> JSONResponse:
-    return JSONResponse({"status": "ok"})
-
-
 def api_routes() -> list[BaseRoute]:
     routes: list[BaseRoute] = [to_route(ep, API_PREFIX) for ep in ENDPOINTS]
     routes.append(Route(f"{API_PREFIX}/openapi.json", openapi, methods=["GET"]))
-    routes.append(Route("/healthz", health, methods=["GET"]))
+    routes.append(Route("/healthz", healthz, methods=["GET"]))
+    routes.append(Route("/readyz", readyz, methods=["GET"]))
     return routes

@@ -92,6 +92,7 @@ ENDPOINTS = [
         TAG,
         body=obj(("name", "query"), name=Name, query=Query, position=Position),
         status=201,
+        idempotency="stored",
     ),
     Endpoint(
         "PATCH",

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from server.http.api import Call, Endpoint
+from server.http.auth import client_ip
+from server.http.ratelimit import count
 from server.http.schema import Int, Str, obj
 from server.queries.reading import read
 from server.queries.search import (
@@ -17,9 +19,14 @@ from server.queries.search import (
 
 
 async def search_handler(call: Call) -> Any:
-    q = call.query
+    q, actor = call.query, call.actor
+    # Each search is a scan of messages and contacts: limited per account
+    # and per IP (PROTOCOLS.md P7).
+    keys = [f"agent:{actor.agent_id}", f"ip:{client_ip(call.request)}"]
+    limit = call.runtime.settings.search_limit
+    count(call.request.app.state, "search_limiter", limit, keys, call.runtime.clock.now())
     return await read(
-        call.runtime, search, call.actor, q["q"], limit=q.get("limit", DEFAULT_SEARCH_LIMIT)
+        call.runtime, search, actor, q["q"], limit=q.get("limit", DEFAULT_SEARCH_LIMIT)
     )
 
 
@@ -43,6 +50,7 @@ ENDPOINTS = [
                 description=f"results per section, default {DEFAULT_SEARCH_LIMIT}",
             ),
         ),
-        response="{contacts: [...], conversations: [{conversation, match}]}",
+        response="{contacts: [...], conversations: [{conversation, match}]}"
+        " (429 past THREADLINE_SEARCH_LIMIT)",
     ),
 ]

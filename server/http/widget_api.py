@@ -38,7 +38,7 @@ from server.domain.errors import InvalidInput, NotFound, RateLimited, Unauthenti
 from server.domain.widget_settings import availability
 from server.http.api import Call, Endpoint
 from server.http.auth import client_ip, foreign_origin
-from server.http.ratelimit import SlidingWindow
+from server.http.ratelimit import SlidingWindow, count, count_message, window
 from server.http.schema import Id, JsonMap, List, Str, obj
 from server.queries.reading import read
 from server.queries.visitor_live import has_open_conversation, widget_state
@@ -67,18 +67,25 @@ LIMITS = {
 
 def limiter(call: Call, name: str) -> SlidingWindow:
     """The SlidingWindow `name` of this app, created on first use."""
-    state = call.request.app.state
-    found: SlidingWindow | None = getattr(state, name, None)
-    if found is None:
-        found = SlidingWindow(*LIMITS[name])
-        setattr(state, name, found)
-    return found
+    return window(call.request.app.state, name, LIMITS[name])
 
 
 def _count(call: Call, name: str, key: str) -> None:
-    window, now = limiter(call, name), call.runtime.clock.now()
-    window.check(key, now)
-    window.hit(key, now)
+    count(call.request.app.state, name, LIMITS[name], [key], call.runtime.clock.now())
+
+
+def _count_message(call: Call, session: VisitorSession) -> None:
+    """A visitor's messages: per session, and into its conversation by the
+    flood limit agents' messages share."""
+    _count(call, "widget_message_limiter", f"session:{session.session_id}")
+    count_message(
+        call.request.app.state,
+        call.runtime.settings.message_limit,
+        target=f"contact:{session.contact_id}",
+        account=f"session:{session.session_id}",
+        ip=client_ip(call.request),
+        now=call.runtime.clock.now(),
+    )
 
 
 async def visitor(call: Call) -> VisitorSession:
@@ -158,7 +165,7 @@ def _opened(call: Call, key: str | None, result: MessageResult) -> None:
 
 async def widget_send_message(call: Call) -> Any:
     session = await visitor(call)
-    _count(call, "widget_message_limiter", f"session:{session.session_id}")
+    _count_message(call, session)
     new_conversation = await _check_new_conversation(call, session)
     result = await perform(
         call.runtime,
@@ -175,7 +182,7 @@ async def widget_send_message(call: Call) -> Any:
 
 async def widget_leave_offline_message(call: Call) -> Any:
     session = await visitor(call)
-    _count(call, "widget_message_limiter", f"session:{session.session_id}")
+    _count_message(call, session)
     new_conversation = await _check_new_conversation(call, session)
     b = call.body
     result = await perform(

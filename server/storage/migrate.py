@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import threading
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,8 @@ from alembic.autogenerate.api import AutogenContext
 from alembic.command import upgrade as alembic_upgrade
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy.ext.asyncio import create_async_engine
+from alembic.script import ScriptDirectory
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from server.storage.tables import metadata
 from server.storage.types import UTCDateTime
@@ -87,6 +89,24 @@ def upgrade_to_head_sync(database_url: str) -> None:
 async def upgrade_to_head(database_url: str) -> None:
     """Upgrade to the latest revision, from async code."""
     await asyncio.to_thread(upgrade_to_head_sync, database_url)
+
+
+@functools.cache
+def head_revision() -> str:
+    """The newest revision among the migration scripts (read once)."""
+    head = ScriptDirectory.from_config(alembic_config("")).get_current_head()
+    if head is None:
+        raise RuntimeError(f"no migrations found in {ALEMBIC_DIR}")
+    return head
+
+
+async def current_revision(conn: AsyncConnection) -> str | None:
+    """The revision the database is at; None before the first migration."""
+
+    def revision(sync_conn: sa.Connection) -> str | None:
+        return MigrationContext.configure(sync_conn).get_current_revision()
+
+    return await conn.run_sync(revision)
 
 
 async def schema_differences(database_url: str) -> list[Any]:

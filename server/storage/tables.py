@@ -463,6 +463,27 @@ canned_responses = sa.Table(
 
 # -- audit log, merges, macros, saved filters (F3, F4, F6) ---------------------
 
+# The answer to a create made with an `Idempotency-Key` (server.actions.
+# idempotency): the row is written in the create's own transaction, so the
+# key exists exactly when the object does, and the UNIQUE constraint settles
+# two concurrent requests with one key. `status`/`response` are filled in
+# right after the commit (NULL meanwhile); `fingerprint` is a hash of the
+# request, to refuse the same key with a different request.
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    _workspace_fk(index=False),
+    sa.Column("agent_id", Id, sa.ForeignKey("agents.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("route", sa.String(200), nullable=False),
+    sa.Column("key", sa.String(200), nullable=False),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("status", sa.Integer, nullable=True),
+    sa.Column("response", NullableJson, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False, index=True),
+    sa.UniqueConstraint("workspace_id", "agent_id", "route", "key"),
+)
+
 # Who did what that an admin may need to answer for later (merges, undo):
 # one row per action, written in the action's transaction. `actor_id` is
 # deliberately not a foreign key: the entry outlives the agent.

@@ -190,7 +190,13 @@ async def test_closing_the_bus_ends_every_subscription(bus: Bus) -> None:
         await bus.publish("a", b"late")
     with pytest.raises(RuntimeError):
         await bus.subscribe("a")
+    with pytest.raises(RuntimeError):
+        await bus.ping()
     await bus.close()  # a second close is harmless
+
+
+async def test_ping_answers_while_the_backend_is_up(bus: Bus) -> None:
+    await bus.ping()
 
 
 async def test_make_bus_picks_the_backend_from_the_url(redis_server: RedisServer) -> None:

@@ -108,6 +108,11 @@ class FlakyBus:
         self.subscriptions.append(sub)
         return sub
 
+    async def ping(self) -> None:
+        if self.down:
+            raise ConnectionError("bus unreachable (test)")
+        await self.inner.ping()
+
     async def close(self) -> None:
         await self.inner.close()
 
