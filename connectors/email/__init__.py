@@ -20,7 +20,6 @@ from connectors.email.parse import parse_email
 from connectors.email.render import (
     OutboundAttachment,
     OutboundEmail,
-    envelope_address,
     envelope_recipients,
     render_email,
     reply_subject,
@@ -28,6 +27,7 @@ from connectors.email.render import (
 )
 from connectors.email.reply_text import extract_reply
 from connectors.email.sanitize import sanitize_html
+from server.domain.email_address import envelope_address
 
 __all__ = [
     "DEFAULT_LIMITS",

@@ -90,7 +90,10 @@ class ParsedEmail:
     None when the message has no HTML part. `header_bytes` and
     `header_count` describe the top-level header block, `size` the whole
     raw message. `warnings` lists what was repaired on the way (bad
-    charsets, broken base64, duplicate headers)."""
+    charsets, broken base64, duplicate headers). `from_address` is None
+    when the From field holds no email address (by the rule replies are
+    held to, `server.domain.email_address`); `from_problem` then says why,
+    for the quarantine."""
 
     message_id: str | None
     in_reply_to: tuple[str, ...]
@@ -112,3 +115,4 @@ class ParsedEmail:
     header_count: int
     size: int
     warnings: tuple[str, ...]
+    from_problem: str | None = None

@@ -42,6 +42,7 @@ from connectors.email.model import Address, Attachment, Bounce, ParsedEmail
 from connectors.email.payload import children, decode_payload
 from connectors.email.reply_text import extract_reply
 from connectors.email.sanitize import sanitize_html, strip_tags, too_costly
+from server.domain.email_address import address_problem
 
 _FIELD_LINE = re.compile(rb"[!-9;-~]+[ \t]*:")
 _PARAM_FIELD = re.compile(
@@ -51,6 +52,7 @@ _CONTENT_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$
 _BODY_TYPES = frozenset({"text/plain", "text/html"})
 _SINGLE = ("from", "sender", "subject", "date", "message-id", "in-reply-to", "references")
 _MAX_WARNINGS = 50
+_SHOWN = 100  # of a From value quoted in a reason
 
 
 def parse_email(raw: bytes, *, limits: Limits = DEFAULT_LIMITS) -> ParsedEmail:
@@ -327,10 +329,12 @@ def _build(
         if len(fields.get_all(name)) > 1:
             warnings.append(f"duplicate {name} header; the first is used")
 
-    senders = h.addresses(fields.get_all("from")[:1], warnings)
+    from_values = fields.get_all("from")[:1]
+    senders = h.addresses(from_values, warnings)
     if len(senders) > 1:
         warnings.append("several From addresses; the first is used")
     sender = senders[0] if senders else Address("", "")
+    from_problem = _sender_problem(from_values, sender.address, warnings)
     subject = h.header_text(fields.get("subject"), warnings)
 
     ctype, ct_params = h.params(fields.get("content-type"))
@@ -350,7 +354,7 @@ def _build(
         in_reply_to=tuple(h.message_ids(fields.get("in-reply-to"))),
         references=tuple(h.message_ids(fields.get("references"))),
         from_name=sender.name,
-        from_address=sender.address or None,
+        from_address=None if from_problem else sender.address,
         to=_unique(h.addresses(fields.get_all("to"), warnings)),
         cc=_unique(h.addresses(fields.get_all("cc"), warnings)),
         reply_to=_unique(h.addresses(fields.get_all("reply-to")[:1], warnings)),
@@ -366,7 +370,22 @@ def _build(
         header_count=header_count,
         size=len(raw),
         warnings=tuple(dict.fromkeys(warnings))[:_MAX_WARNINGS],
+        from_problem=from_problem,
     )
+
+
+def _sender_problem(values: list[str], address: str, warnings: list[str]) -> str | None:
+    """Why the From field gives no address a reply could go to, or None.
+    The shared rule (`server.domain.email_address`) decides, the one every
+    reply's recipients are held to: a bare word (`From: Evil`, `Jane
+    <jane>`, a name whose line a raw CR cut short) is no address."""
+    shown = h.header_text(values[0], warnings)[:_SHOWN] if values else ""
+    if not address:
+        return f"From: no sender address in {shown!r}" if shown else "From: no sender address"
+    problem = address_problem(address)
+    if problem:
+        return f"From: {shown!r} is not a usable address ({problem})"
+    return None
 
 
 def _body_text(body: _Body, limits: Limits, warnings: list[str]) -> tuple[str, str | None]:

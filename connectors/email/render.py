@@ -43,6 +43,7 @@ from connectors.email.headers import clean_text
 from connectors.email.limits import DEFAULT_LIMITS
 from connectors.email.model import Address
 from connectors.email.sanitize import sanitize_html, too_costly
+from server.domain.email_address import envelope_address
 from server.domain.email_threading import MAX_MESSAGE_ID_LENGTH
 from server.domain.html_policy import LINK_REL
 
@@ -54,15 +55,9 @@ MAX_URL = 900  # keeps "List-Unsubscribe: <url>" within HARD_LINE
 DEFAULT_REPLY_SUBJECT = "Re: your message"
 
 _ATEXT = r"A-Za-z0-9!#$%&'*+/=?^_`{|}~\-"
-_LOCAL_PART = re.compile(rf"[{_ATEXT}]+(?:\.[{_ATEXT}]+)*")  # dot-atom only, no quoted form
-_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-_HOST = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
 # Dots anywhere on either side: real clients send ids that are not strict
 # dot-atoms ("a..b@x"), and they are harmless in a header.
 _MSG_ID = re.compile(rf"<[{_ATEXT}.]+@(?:[{_ATEXT}.]+|\[[!-Z^-~]*\])>")
-# Characters that IDNA 2003 (the stdlib codec) maps to something else than
-# IDNA 2008 does ("straße" -> "strasse"): mail would go to another domain.
-_IDNA_DEVIATIONS = frozenset("\u00df\u03c2\u200c\u200d")
 _URL_CHARS = re.compile(r"https?://[!-~]+", re.IGNORECASE)
 _CONTENT_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}")
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -124,26 +119,6 @@ class OutboundEmail:
 
 
 # -- public helpers -----------------------------------------------------------
-
-
-def envelope_address(address: str, *, field: str = "address") -> str:
-    """`local@domain` as it goes in the headers and in SMTP MAIL FROM /
-    RCPT TO: the domain IDNA-encoded and lower-cased, the local part as
-    given. Raises ValueError ("{field}: ...") for anything that is not a
-    plain dot-atom address: quoted local parts, address literals and
-    non-ASCII local parts (that would need SMTPUTF8, which is not
-    supported) included."""
-    if not isinstance(address, str):
-        raise ValueError(f"{field}: invalid address")
-    local, at, domain = address.rpartition("@")
-    if not at or not _LOCAL_PART.fullmatch(local):
-        if at and not local.isascii():
-            raise ValueError(f"{field}: non-ASCII local part (SMTPUTF8 is not supported)")
-        raise ValueError(f"{field}: invalid address")
-    host = _idna(domain, field)
-    if len(local) > 64 or len(host) > 253 or len(local) + 1 + len(host) > 254:
-        raise ValueError(f"{field}: address too long")
-    return f"{local}@{host}"
 
 
 def envelope_recipients(mail: OutboundEmail) -> tuple[str, ...]:
@@ -287,21 +262,6 @@ def _url(value: str) -> str:
     ):
         raise ValueError("list_unsubscribe_url: must be an http(s) URL of visible ASCII")
     return value
-
-
-def _idna(domain: str, field: str) -> str:
-    if domain.isascii():
-        host = domain.lower()
-    else:
-        if _IDNA_DEVIATIONS & set(domain.lower()):
-            raise ValueError(f"{field}: domain is ambiguous between IDNA 2003 and 2008")
-        try:
-            host = domain.encode("idna").decode("ascii").lower()
-        except UnicodeError:
-            raise ValueError(f"{field}: invalid domain") from None
-    if len(host) > 253 or not _HOST.fullmatch(host):
-        raise ValueError(f"{field}: invalid domain")
-    return host
 
 
 # -- header encoding ----------------------------------------------------------

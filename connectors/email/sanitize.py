@@ -1,7 +1,7 @@
 """Sanitising inbound email HTML (PROTOCOLS.md P4, P7).
 
-The allow-list (tags and attributes are nh3's defaults; URL schemes and the
-link rel come from `server.domain.html_policy`) is the one `server.sanitize`
+The allow-list (tags and attributes are nh3's defaults; URL schemes, the
+URL filter and the link rel come from `server.domain.html_policy`) is the one `server.sanitize`
 applies to messages written through the API, so an email body and a chat
 message are held to the same rules. Mail adds one thing: a document's
 <title> is dropped with its text instead of leaking into the body.
@@ -16,7 +16,7 @@ import re
 
 import nh3
 
-from server.domain.html_policy import LINK_REL, URL_SCHEMES
+from server.domain.html_policy import LINK_REL, URL_SCHEMES, url_filter
 
 _CLEAN_CONTENT_TAGS = frozenset(nh3.CLEAN_CONTENT_TAGS | {"title"})
 
@@ -72,10 +72,12 @@ def strip_tags(html: str) -> str:
 
 def sanitize_html(html: str) -> str:
     """An allow-list clean: no script, no event handlers, no javascript:
-    (or any non-allowed) URLs, no forms, no frames, no styles."""
+    (or any non-allowed) URLs, even with invisible characters in the
+    scheme, no forms, no frames, no styles."""
     return nh3.clean(
         html,
         url_schemes=URL_SCHEMES,
         link_rel=LINK_REL,
+        attribute_filter=url_filter,
         clean_content_tags=_CLEAN_CONTENT_TAGS,
     )

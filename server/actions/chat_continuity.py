@@ -39,7 +39,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from connectors.email.render import envelope_address
 from server.actions.context import ActionContext
 from server.actions.outbound_email import CHANNEL, CONTINUITY, OutboxStatus, seen_in_chat
 from server.domain.continuity import (
@@ -56,6 +55,7 @@ from server.domain.continuity import (
     oldest_due,
     single_sender,
 )
+from server.domain.email_address import envelope_address
 from server.domain.email_threading import normalize_address
 from server.domain.values import Direction, InboxKind, SenderKind
 from server.queries.access import AnyRow, access_conversation

@@ -167,7 +167,10 @@ async def do_receive_email(
         return MailOutcome(mail_id, MailStatus.BOUNCE, reason)
     sender = normalize_address(parsed.from_address or "")
     if not sender:
-        return await _quarantine(ctx, inbox, raw, "From: no sender address", parsed)
+        # No contact for a sender nobody can write to: every `From: Evil`
+        # would land on one contact, and each reply would fail.
+        reason = parsed.from_problem or "From: no sender address"
+        return await _quarantine(ctx, inbox, raw, reason, parsed)
     if sender == (inbox.settings.get("address") or "").lower() or looks_like_reply_address(
         sender, domains=reply_domains
     ):

@@ -32,12 +32,18 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from server.actions.agents import check_email
 from server.actions.context import ActionContext
 from server.domain.continuity import VISITOR_CHAT_PREFIX, seen_through
+from server.domain.email_address import envelope_address
 from server.domain.errors import InvalidInput
 from server.domain.events import MessageDeliveryChanged, MessagesEmailed
-from server.domain.values import DeliveryStatus, Direction, SenderKind
+from server.domain.values import (
+    DeliveryStatus,
+    Direction,
+    IdentityKind,
+    SenderKind,
+    normalize_identity,
+)
 from server.queries.access import AnyRow
 from server.queries.email_replies import reply_defaults, suppressed
 from server.queries.outbox import EMAIL_CHANNEL, due_rows
@@ -84,8 +90,8 @@ async def prepare_reply_email(
     addresses and a reply with nobody to send it to."""
     own = [inbox.settings.get("address") or ""]
     defaults = await reply_defaults(ctx.conn, conv, own_addresses=own)
-    chosen_to = _checked(to, "to") if to is not None else list(defaults.to)
-    chosen_cc = _checked(cc, "cc") if cc is not None else list(defaults.cc)
+    chosen_to = _checked(to if to is not None else defaults.to, "to")
+    chosen_cc = _checked(cc if cc is not None else defaults.cc, "cc")
     chosen_cc = [a for a in chosen_cc if a not in chosen_to]
     if not chosen_to:
         raise InvalidInput(
@@ -111,9 +117,17 @@ async def prepare_reply_email(
 
 
 def _checked(addresses: Sequence[str], field: str) -> list[str]:
+    """The addresses normalized, each once, held to the rule the renderer
+    writes them by (`server.domain.email_address`, the one inbound From
+    addresses are held to as well): a reply nobody could receive is
+    refused here, by field, not failed later by the delivery worker."""
     out: list[str] = []
     for i, address in enumerate(addresses):
-        value = check_email(address, field=f"{field}[{i}]")
+        value = normalize_identity(IdentityKind.EMAIL, address)
+        try:
+            envelope_address(value, field=f"{field}[{i}]")
+        except ValueError as exc:
+            raise InvalidInput(str(exc), field=f"{field}[{i}]") from None
         if value not in out:
             out.append(value)
     return out

@@ -1,6 +1,7 @@
 """What an email reply in a conversation goes out with, unless the agent
 changes it: the recipients and subject that continue the customer's
-thread (reply to all), and which addresses are suppressed."""
+thread (reply to all, the customer always in To), and which addresses
+are suppressed."""
 
 from __future__ import annotations
 
@@ -13,7 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connectors.email.render import reply_subject
 from server.domain.actors import Actor
-from server.domain.email_threading import normalize_address, normalize_message_id
+from server.domain.email_address import address_problem
+from server.domain.email_threading import (
+    Flag,
+    Reason,
+    normalize_address,
+    normalize_message_id,
+)
 from server.domain.email_tokens import looks_like_reply_address
 from server.domain.errors import NotFound
 from server.domain.values import Direction, InboxKind
@@ -22,6 +29,9 @@ from server.queries.contacts import email_identities, identities_of
 from server.storage import tables as t
 
 DEFAULT_SUBJECT = "Your message"
+# How many of the latest inbound mails are looked through for the
+# customer's own (the rest may be a colleague's replies into the thread).
+LOOKBACK = 50
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,51 +66,82 @@ async def email_reply_defaults(
 async def reply_defaults(
     conn: AsyncConnection, conv: AnyRow, *, own_addresses: Iterable[str] = ()
 ) -> ReplyDefaults:
-    """Reply to the customer's latest mail in `conv` (its Reply-To, else
-    its sender; everyone else it was sent to in Cc, but never our own
-    addresses); a conversation with no mail yet goes to its contact's
-    email address."""
+    """Reply to the customer, continuing the thread (reply to all).
+
+    To: the Reply-To, else the From, of the latest mail from the
+    conversation's customer; everyone else the latest mail in the thread
+    went to is in Cc, and so is its sender when that was someone else
+    (a colleague replying into the thread: threading flagged it
+    `different_sender`). The other person is offered, never put in the
+    customer's place. Our own addresses are never offered. With no mail
+    from the customer yet, To is the contact's email address."""
     m = t.messages.c
-    last = (
-        await conn.execute(
-            sa.select(m.email)
-            .where(
-                m.conversation_id == conv.id,
-                m.direction == Direction.INBOUND.value,
-                m.email.is_not(None),
+    mails: list[dict[str, Any]] = list(
+        (
+            await conn.execute(
+                sa.select(m.email)
+                .where(
+                    m.conversation_id == conv.id,
+                    m.direction == Direction.INBOUND.value,
+                    m.email.is_not(None),
+                )
+                .order_by(m.seq.desc())
+                .limit(LOOKBACK)
             )
-            .order_by(m.seq.desc())
-            .limit(1)
-        )
-    ).first()
+        ).scalars()
+    )
     subject = conv.subject or DEFAULT_SUBJECT
-    if last is None:
+    if not mails:
         return ReplyDefaults(await _contact_addresses(conn, conv.contact_id), (), subject, None, ())
-    email: dict[str, Any] = last.email
+    last = mails[0]
+    customers = next((e for e in mails if not _from_someone_else(e)), None)
+    to = _answer_to(customers) if customers is not None else ()
+    to = to or await _contact_addresses(conn, conv.contact_id)
     ours = {normalize_address(a) for a in own_addresses}
-    to = _unique(a["address"] for a in (email.get("reply_to") or [email.get("from") or {}]))
-    others = (a["address"] for a in [*email.get("to", []), *email.get("cc", [])])
+    others = [a.get("address") for a in [*last.get("to", []), *last.get("cc", [])]]
+    if last is not customers:
+        others = [*_answer_to(last), *others]
     cc = tuple(
         a
         for a in _unique(others)
         if a not in to and a not in ours and not looks_like_reply_address(a)
     )
-    msgid = normalize_message_id(email.get("message_id") or "")
-    refs = tuple(r for r in (normalize_message_id(x) for x in email.get("references", [])) if r)
+    msgid = normalize_message_id(last.get("message_id") or "")
+    refs = tuple(r for r in (normalize_message_id(x) for x in last.get("references", [])) if r)
     return ReplyDefaults(
-        to or await _contact_addresses(conn, conv.contact_id),
+        to,
         cc,
-        reply_subject(email.get("subject") or subject),
+        reply_subject(last.get("subject") or subject),
         msgid,
         (*refs, msgid) if msgid else refs,
     )
 
 
+def _from_someone_else(email: dict[str, Any]) -> bool:
+    """Whether threading joined this mail to a conversation whose contact
+    is not its sender. (A mail that opened a conversation of its own for
+    its sender carries the same flag; its sender is that one's contact.)"""
+    thread = email.get("thread") or {}
+    flags = thread.get("flags") or []
+    return (
+        Flag.DIFFERENT_SENDER.value in flags
+        and thread.get("reason") != Reason.NEW_DIFFERENT_SENDER.value
+    )
+
+
+def _answer_to(email: dict[str, Any]) -> tuple[str, ...]:
+    """Where an answer to `email` goes: its Reply-To, else its From."""
+    reply_to = _unique(a.get("address") for a in email.get("reply_to") or [])
+    return reply_to or _unique([(email.get("from") or {}).get("address")])
+
+
 def _unique(addresses: Iterable[str | None]) -> tuple[str, ...]:
+    """Each address once, normalized; what is no email address (a bare
+    `To: jane` of the customer's mail) is never offered."""
     out: list[str] = []
     for address in addresses:
         value = normalize_address(address or "")
-        if value and value not in out:
+        if value and value not in out and address_problem(value) is None:
             out.append(value)
     return tuple(out)
 

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.domain.actors import Actor
 from server.domain.errors import NotFound
-from server.domain.html_policy import LINK_REL, URL_SCHEMES
+from server.domain.html_policy import LINK_REL, URL_SCHEMES, url_filter
 from server.domain.sniff import INLINE_IMAGE_TYPES
 from server.queries.access import access_message
 from server.sanitize import sanitize_html
@@ -124,7 +124,7 @@ def email_document(html: str, images: Mapping[str, str]) -> str:
                 return None  # remote (or anything else): never fetched
             content_id = _content_id(value)
             return images.get(content_id) or lowered.get(content_id.lower())
-        return value
+        return url_filter(tag, attribute, value)
 
     # The first pass is the stored HTML's own allow-list, again; the second
     # only rewrites what that pass kept. A value `rewrite` returns is not

@@ -146,6 +146,99 @@ async def test_a_reply_goes_out_once_with_headers_that_continue_the_thread(
     assert stored.email["thread"]["reason"] == "reply_address"
 
 
+async def test_a_colleague_replying_into_the_thread_is_copied_never_put_in_the_customers_place(
+    runtime: Runtime, ws: Workspace, admin_client: httpx.AsyncClient, sink: SmtpSink
+) -> None:
+    await use_sink(runtime, ws, sink)
+    delivery = EmailDelivery(runtime)
+    first = await post(
+        admin_client,
+        ws.other_inbox_id,
+        mail(
+            message_id="<c1@customer.test>",
+            to="billing@acme.test",
+            cc="Sam Colleague <sam@customer.test>",
+        ),
+    )
+    conversation_id = first["conversation_id"]
+    url = f"/api/v1/conversations/{conversation_id}"
+    res = await admin_client.post(f"{url}/messages", json={"text": "Which order?"})
+    assert res.status_code == 201, res.text
+    assert await delivery.deliver_due() == 1
+    [ours] = await received(sink, 1)
+    sent = email.message_from_bytes(ours.data, policy=email.policy.default)
+
+    # Sam answers our mail (reply to all, with a Reply-To of his own): one-
+    # to-one mail, so it joins, flagged; Pat is still the customer.
+    answer = mail(
+        sender="Sam Colleague <sam@customer.test>",
+        to=sent["Reply-To"],
+        cc="Pat Doe <pat@customer.test>",
+        subject=f"Re: {sent['Subject']}",
+        message_id="<c2@customer.test>",
+        in_reply_to=sent["Message-ID"],
+        references=f"{sent['References']} {sent['Message-ID']}",
+        headers={"Reply-To": "Sam at home <sam@home.test>"},
+    )
+    back = await post(admin_client, ws.other_inbox_id, answer)
+    assert back["conversation_id"] == conversation_id
+    joined = await fetch_one(
+        runtime, sa.select(t.messages).where(t.messages.c.id == back["message_id"])
+    )
+    assert joined.email["thread"]["flags"] == ["different_sender"]
+    defaults = (await admin_client.get(f"{url}/email_defaults")).json()
+    assert (defaults["to"], defaults["cc"]) == (["pat@customer.test"], ["sam@home.test"])
+    assert defaults["subject"] == "Re: Where is my order?"
+
+    # The next reply, left to the defaults, reaches both, Pat in To.
+    res = await admin_client.post(f"{url}/messages", json={"text": "Order #1042 ships today."})
+    assert res.status_code == 201, res.text
+    assert res.json()["email"]["to"] == [{"name": "", "address": "pat@customer.test"}]
+    assert res.json()["email"]["cc"] == [{"name": "", "address": "sam@home.test"}]
+    assert await delivery.deliver_due() == 1
+    second = (await received(sink, 2))[1]
+    parsed = email.message_from_bytes(second.data, policy=email.policy.default)
+    assert (parsed["To"], parsed["Cc"]) == ("pat@customer.test", "sam@home.test")
+    assert sorted(second.rcpt_tos) == ["pat@customer.test", "sam@home.test"]
+    assert parsed["In-Reply-To"] == "<c2@customer.test>"  # the thread goes on from Sam's
+
+    # When Pat writes again, the reply goes back to Pat as before.
+    again = mail(
+        to=sent["Reply-To"],
+        message_id="<c3@customer.test>",
+        in_reply_to=parsed["Message-ID"],
+        subject="Re: Where is my order?",
+    )
+    assert (await post(admin_client, ws.other_inbox_id, again))["conversation_id"] == (
+        conversation_id
+    )
+    defaults = (await admin_client.get(f"{url}/email_defaults")).json()
+    assert (defaults["to"], defaults["cc"]) == (["pat@customer.test"], [])
+
+
+async def test_someone_else_in_a_conversation_of_their_own_is_answered_as_its_customer(
+    runtime: Runtime, ws: Workspace, admin_client: httpx.AsyncClient
+) -> None:
+    await post(admin_client, ws.other_inbox_id, mail(message_id="<d1@customer.test>"))
+    # An unsigned stored Message-ID proves nothing about Sam: his mail
+    # opens a conversation of its own (flagged, linked), where he is the
+    # customer and his Reply-To is where the answer goes.
+    sams = mail(
+        sender="Sam <sam@customer.test>",
+        message_id="<d2@customer.test>",
+        in_reply_to="<d1@customer.test>",
+        headers={"Reply-To": "sam@home.test"},
+    )
+    out = await post(admin_client, ws.other_inbox_id, sams)
+    msg = await fetch_one(
+        runtime, sa.select(t.messages).where(t.messages.c.id == out["message_id"])
+    )
+    assert msg.email["thread"]["reason"] == "new_different_sender"
+    assert msg.email["thread"]["flags"] == ["different_sender"]
+    url = f"/api/v1/conversations/{out['conversation_id']}/email_defaults"
+    assert (await admin_client.get(url)).json()["to"] == ["sam@home.test"]
+
+
 async def test_temporary_failures_retry_with_backoff_and_permanent_ones_fail_with_the_reason(
     runtime: Runtime, ws: Workspace, admin_client: httpx.AsyncClient, sink: SmtpSink
 ) -> None:

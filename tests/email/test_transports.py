@@ -26,7 +26,9 @@ from server.email.imap import InboxMailbox
 from server.email.listener import listener_config, make_listener
 from server.runtime import Runtime
 from server.storage import tables as t
+from tests.connectors.email.expectations import EXPECTATIONS
 from tests.email.mails import mail
+from tests.email.test_sender_addresses import CORPUS, counts
 from tests.services.imap import ImapServer
 from tests.support import Workspace, fetch_all, fetch_one, make_runtime
 
@@ -108,6 +110,26 @@ async def test_junk_is_accepted_into_quarantine_and_the_next_mail_still_goes_thr
         await asyncio.to_thread(send, listener.port, big, ["support@acme.test"])
     assert "552" in str(too_big.value)
     assert len(await stored(runtime)) == 2
+
+
+async def test_over_smtp_the_envelope_sender_never_stands_in_for_the_from_address(
+    runtime: Runtime, listener: SmtpListener
+) -> None:
+    before = await counts(runtime)
+    raw = (CORPUS / "from_bare_word.eml").read_bytes()
+    # MAIL FROM names a real address; the mail itself names none. Accepted
+    # (the sender has nothing to retry), quarantined, no contact made.
+    refused = await asyncio.to_thread(send, listener.port, raw, ["support@acme.test"])
+    assert refused == {}
+    [row] = await stored(runtime)
+    assert (row.status, row.source, row.envelope_from) == (
+        "quarantined",
+        "smtp",
+        "pat@customer.test",
+    )
+    assert row.reason == EXPECTATIONS["from_bare_word.eml"]["from_problem"]
+    assert row.from_address is None and row.conversation_id is None
+    assert await counts(runtime) == before
 
 
 def test_listener_settings(tmp_path: Path) -> None:

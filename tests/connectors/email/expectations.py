@@ -11,7 +11,8 @@ One entry per file. Keys are `ParsedEmail` fields, compared exactly, plus:
 - `auto`: (AutoKind, reason).
 
 Unless an entry says otherwise, a file must have no attachments, no bounce,
-no HTML, no warnings and classify as `AutoKind.NONE` with no reason.
+no HTML, no warnings, a usable From address (`from_problem` None) and
+classify as `AutoKind.NONE` with no reason.
 """
 
 from __future__ import annotations
@@ -463,5 +464,66 @@ EXPECTATIONS: dict[str, dict[str, Any]] = {
                 "data_prefix": PNG_PREFIX,
             }
         ],
+    },
+    # --- From fields without an address a reply could go to: no From
+    # address, and the reason the mail is quarantined for
+    "from_bare_word.eml": {
+        "from_name": "",
+        "from_address": None,
+        "from_problem": "From: 'Evil' is not a usable address (invalid address)",
+        "subject": "Please call me",
+        "text": "Call me back about my account.",
+    },
+    "from_dotted_word.eml": {
+        "from_address": None,
+        "from_problem": "From: 'jane.doe' is not a usable address (invalid address)",
+    },
+    "from_quoted_name_only.eml": {
+        "from_address": None,
+        "from_problem": "From: '\"Jane Doe\"' is not a usable address (invalid address)",
+    },
+    "from_address_without_domain.eml": {
+        "from_name": "Jane",
+        "from_address": None,
+        "from_problem": "From: 'Jane <jane>' is not a usable address (invalid address)",
+    },
+    # --- a raw CR ends the From line early (the parser splits lines on it):
+    # what is left is a bare word, and the rest of the line is body text
+    "from_raw_cr_in_name.eml": {
+        "from_address": None,
+        "from_problem": "From: 'Jane' is not a usable address (invalid address)",
+        "message_id": "raw-cr-1@spoof.example",
+        "subject": "Order question",
+        "text": "Doe <jane.doe@customer.example>\n\nWhere is my order?",
+    },
+    # --- javascript:, data: and vbscript: spelled with invisible characters
+    # (zero-width space and joiners, soft hyphen, BOM, word joiner, a bidi
+    # override, a control; raw and as character references): every such
+    # URL goes, links with those characters only in their path stay
+    "html_invisible_schemes.eml": {
+        "from_address": "hacker@evil.example",
+        "html": (
+            "<p>Hello support,</p>\n"
+            + "".join(
+                f'<a rel="noopener noreferrer nofollow">{name}</a>\n'
+                for name in (
+                    "zwsp",
+                    "zwsp-ref",
+                    "shy",
+                    "shy-ref",
+                    "zwnj",
+                    "zwj-ref",
+                    "bom",
+                    "wj-ref",
+                    "rlo",
+                    "ctl",
+                )
+            )
+            + '<img alt="svg">\n<blockquote>quoted</blockquote>\n'
+            '<a href="https://shop.example/orders/10\u200b42" rel="noopener noreferrer nofollow">'
+            "my order</a>\n"
+            '<a href="mailto:help\u00ad@shop.example" rel="noopener noreferrer nofollow">'
+            "write</a>\n"
+        ),
     },
 }

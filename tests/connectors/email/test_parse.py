@@ -75,6 +75,7 @@ def test_corpus_file(name: str) -> None:
         "attachments": [],
         "bounce": None,
         "warnings": (),
+        "from_problem": None,
         "auto": (AutoKind.NONE, ""),
     }
     if "html" not in expected and "html_contains" not in expected:
