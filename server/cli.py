@@ -130,7 +130,7 @@ async def _serve(
     settings: Settings, *, migrate: bool, demo: bool, sent_mail: Path | None = None
 ) -> None:
     if migrate:
-        await upgrade_to_head(settings.database_url)
+        await upgrade_to_head(settings.database_url, settings.secret_key)
     runtime = Runtime.create(settings)
     try:
         shop = None
@@ -266,7 +266,7 @@ def _print_demo_banner(
 async def _create_admin(
     settings: Settings, email: str, name: str, password: str, workspace: str
 ) -> int:
-    await upgrade_to_head(settings.database_url)
+    await upgrade_to_head(settings.database_url, settings.secret_key)
     runtime = Runtime.create(settings)
     try:
         ws = await perform(runtime, system_actor(0), do_create_workspace, name=workspace)
@@ -354,7 +354,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             directory = Path(args.dir) if args.dir else default_sink_dir(settings.data_dir)
             asyncio.run(run_mail_sink(args.host, args.mail_port, directory))
         elif args.command == "migrate":
-            asyncio.run(upgrade_to_head(settings.database_url))
+            asyncio.run(upgrade_to_head(settings.database_url, settings.secret_key))
             print(f"database at head: {settings.database_url}")
         elif args.command == "create-admin":
             password = _read_password(args.password_stdin)
