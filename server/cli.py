@@ -34,7 +34,7 @@ from server.domain.actors import system_actor
 from server.domain.errors import DomainError
 from server.domain.values import Role
 from server.email.service import run_email
-from server.mail_sink import run_mail_sink
+from server.mail_sink import MailSink, default_sink_dir, run_mail_sink
 from server.maintenance import run_maintenance
 from server.realtime.protocol import MAX_FRAME_BYTES
 from server.runtime import Runtime
@@ -118,7 +118,7 @@ async def _demo_shop(
         return made.created, None
     url = demo_shop_url(settings)
     await allow_demo_site(runtime, made, url)
-    sock = _bind(settings.host, settings.port + 1)
+    sock = _bind(settings.host, settings.port + DEMO_SHOP_OFFSET)
     if sock is None:
         return made.created, None
     app = shop_app(settings.public_url, made.widget_public_token)
@@ -126,15 +126,22 @@ async def _demo_shop(
     return made.created, (_SecondServer(config), sock, url)
 
 
-async def _serve(settings: Settings, *, migrate: bool, demo: bool) -> None:
+async def _serve(
+    settings: Settings, *, migrate: bool, demo: bool, sent_mail: Path | None = None
+) -> None:
     if migrate:
-        await upgrade_to_head(settings.database_url)
+        await upgrade_to_head(settings.database_url, settings.secret_key)
     runtime = Runtime.create(settings)
     try:
         shop = None
         if demo:
             created, shop = await _demo_shop(settings, runtime)
-            _print_demo_banner(settings, created=created, shop_url=shop[2] if shop else None)
+            _print_demo_banner(
+                settings,
+                created=created,
+                shop_url=shop[2] if shop else None,
+                sent_mail=sent_mail,
+            )
         config = uvicorn.Config(
             create_app(runtime),
             host=settings.host,
@@ -166,23 +173,79 @@ async def _serve(settings: Settings, *, migrate: bool, demo: bool) -> None:
         await runtime.close()
 
 
+# The demo's ports, relative to the server's (--port / THREADLINE_PORT).
+DEMO_SHOP_OFFSET = 1
+DEMO_SMTP_IN_OFFSET = 25
+DEMO_SINK_OFFSET = 26
+DEMO_HELP = (
+    "Serve with a demo workspace (created on first run). Ports, counted from the "
+    "server's PORT (--port, THREADLINE_PORT, default 8000): PORT the server and inbox, "
+    f"PORT+{DEMO_SHOP_OFFSET} a demo shop embedding the chat widget, "
+    f"PORT+{DEMO_SMTP_IN_OFFSET} SMTP for incoming mail (THREADLINE_SMTP_LISTEN overrides), "
+    f"PORT+{DEMO_SINK_OFFSET} on 127.0.0.1 a built-in mail sink that receives the demo's "
+    "outgoing mail (a free port if that one is taken; not started when THREADLINE_SMTP_URL "
+    "is set) and saves each mail in the data directory's sent-mail/ folder."
+)
+
+
 def demo_mail_defaults(settings: Settings) -> Settings:
     """The demo receives mail on its own SMTP listener (port + 25, unless
-    THREADLINE_SMTP_LISTEN says otherwise) and sends to a local mail sink
-    (`threadline mail-sink`, port 1025) unless THREADLINE_SMTP_URL is set."""
+    THREADLINE_SMTP_LISTEN says otherwise)."""
     return dataclasses.replace(
         settings,
-        smtp_listen=settings.smtp_listen or f"{settings.host}:{settings.port + 25}",
-        smtp_url=settings.smtp_url or "smtp://127.0.0.1:1025?security=none",
+        smtp_listen=settings.smtp_listen
+        or f"{settings.host}:{settings.port + DEMO_SMTP_IN_OFFSET}",
     )
 
 
-def _print_demo_banner(settings: Settings, *, created: bool, shop_url: str | None) -> None:
+async def _start_demo_sink(settings: Settings) -> MailSink:
+    """The mail sink the demo sends to: port + 26 on loopback, or any free
+    port when that one is taken (a second demo, another program)."""
+    directory = default_sink_dir(settings.data_dir)
+    try:
+        sink = MailSink("127.0.0.1", settings.port + DEMO_SINK_OFFSET, directory)
+        await sink.start()
+    except OSError as exc:
+        log.warning(
+            "mail sink port %s taken (%s): using a free one", settings.port + DEMO_SINK_OFFSET, exc
+        )
+        sink = MailSink("127.0.0.1", 0, directory)
+        await sink.start()
+    return sink
+
+
+async def _demo(settings: Settings) -> None:
+    """`threadline demo`: the server, the demo shop and, unless
+    THREADLINE_SMTP_URL names a mail server, a mail sink in this process
+    that the demo's replies are delivered to (nothing else to start)."""
+    settings = demo_mail_defaults(settings)
+    if settings.smtp_url:
+        await _serve(settings, migrate=True, demo=True)
+        return
+    sink = await _start_demo_sink(settings)
+    try:
+        await _serve(
+            dataclasses.replace(settings, smtp_url=f"smtp://127.0.0.1:{sink.port}?security=none"),
+            migrate=True,
+            demo=True,
+            sent_mail=sink.directory,
+        )
+    finally:
+        await sink.stop()
+
+
+def _print_demo_banner(
+    settings: Settings, *, created: bool, shop_url: str | None, sent_mail: Path | None
+) -> None:
     agents = ", ".join(email for email, _ in DEMO_AGENTS)
     shop = f"  Shop:     {shop_url}/ (a demo site with the chat widget)\n" if shop_url else ""
+    out = (
+        f"saved in {sent_mail}/ (built-in mail sink, {settings.smtp_url})"
+        if sent_mail is not None
+        else settings.smtp_url
+    )
     mail = (
-        f"  Mail in:  SMTP {settings.smtp_listen}, to {DEMO_SUPPORT_ADDRESS}\n"
-        f"  Mail out: {settings.smtp_url} (see it with `threadline mail-sink`)\n"
+        f"  Mail in:  SMTP {settings.smtp_listen}, to {DEMO_SUPPORT_ADDRESS}\n  Mail out: {out}\n"
         if settings.smtp_listen
         else ""
     )
@@ -203,7 +266,7 @@ def _print_demo_banner(settings: Settings, *, created: bool, shop_url: str | Non
 async def _create_admin(
     settings: Settings, email: str, name: str, password: str, workspace: str
 ) -> int:
-    await upgrade_to_head(settings.database_url)
+    await upgrade_to_head(settings.database_url, settings.secret_key)
     runtime = Runtime.create(settings)
     try:
         ws = await perform(runtime, system_actor(0), do_create_workspace, name=workspace)
@@ -252,14 +315,20 @@ def build_parser() -> argparse.ArgumentParser:
     admin.add_argument("--workspace", default="My workspace", help="name of the new workspace")
     admin.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
 
-    demo = sub.add_parser("demo", help="serve with a demo workspace (created on first run)")
+    demo = sub.add_parser(
+        "demo", help="serve with a demo workspace (created on first run)", description=DEMO_HELP
+    )
     demo.add_argument("--host", help="listen address (THREADLINE_HOST)")
     demo.add_argument("--port", type=int, help="listen port (THREADLINE_PORT)")
 
     sink = sub.add_parser("mail-sink", help="a local SMTP server that shows every mail sent to it")
     sink.add_argument("--host", default="127.0.0.1")
     sink.add_argument("--mail-port", type=int, default=1025, help="port to listen on")
-    sink.add_argument("--dir", default="./threadline-mail", help="where to save the .eml files")
+    sink.add_argument(
+        "--dir",
+        help="where to save the .eml files (default: sent-mail/ in the data directory, "
+        "THREADLINE_DATA_DIR)",
+    )
     return parser
 
 
@@ -271,15 +340,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     # aiosmtpd logs every SMTP command at INFO: our own lines say what matters.
     logging.getLogger("mail.log").setLevel(max(logging.WARNING, logging.root.level))
+    # Alembic narrates every migration step at INFO ("Context impl...",
+    # "Running upgrade..."): a dozen lines that push the demo's banner off
+    # screen and say nothing when all is well. Shown at debug.
+    if logging.root.level > logging.DEBUG:
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         if args.command == "serve":
             asyncio.run(_serve(settings, migrate=not args.no_migrate, demo=False))
         elif args.command == "demo":
-            asyncio.run(_serve(demo_mail_defaults(settings), migrate=True, demo=True))
+            asyncio.run(_demo(settings))
         elif args.command == "mail-sink":
-            asyncio.run(run_mail_sink(args.host, args.mail_port, Path(args.dir)))
+            directory = Path(args.dir) if args.dir else default_sink_dir(settings.data_dir)
+            asyncio.run(run_mail_sink(args.host, args.mail_port, directory))
         elif args.command == "migrate":
-            asyncio.run(upgrade_to_head(settings.database_url))
+            asyncio.run(upgrade_to_head(settings.database_url, settings.secret_key))
             print(f"database at head: {settings.database_url}")
         elif args.command == "create-admin":
             password = _read_password(args.password_stdin)

@@ -305,7 +305,7 @@ async def find_demo_workspace(runtime: Runtime) -> DemoWorkspace | None:
         agents = (await read(runtime, list_agents, sys))["items"]
         if not any(agent["email"] == DEMO_ADMIN_EMAIL for agent in agents):
             continue
-        for inbox in (await read(runtime, list_inboxes, sys))["items"]:
+        for inbox in (await read(runtime, list_inboxes, sys, runtime.secrets))["items"]:
             if inbox["kind"] == InboxKind.WIDGET.value:
                 return DemoWorkspace(
                     ws,
@@ -323,7 +323,7 @@ async def allow_demo_site(runtime: Runtime, demo: DemoWorkspace, origin: str) ->
     if demo.workspace_id is None or demo.widget_inbox_id is None:
         return
     sys = system_actor(demo.workspace_id)
-    inbox = await read(runtime, inbox_detail, sys, demo.widget_inbox_id)
+    inbox = await read(runtime, inbox_detail, sys, demo.widget_inbox_id, runtime.secrets)
     current = allowed_origins(inbox["settings"].get("allowed_domains"))
     if origin.lower() in current:
         return

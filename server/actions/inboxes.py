@@ -10,12 +10,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from server.actions.context import ActionContext
-from server.domain.email_settings import split_mail_passwords, validate_email_settings
 from server.domain.errors import InvalidInput
 from server.domain.events import InboxCreated, InboxMemberAdded, InboxMemberRemoved, InboxUpdated
+from server.domain.inbox_settings import split_secrets, validate_settings
 from server.domain.values import InboxKind
-from server.domain.widget_settings import validate_widget_settings
 from server.queries.access import access_agent, access_inbox, require_admin
+from server.queries.inbox_secrets import inbox_secrets_of
 from server.storage import tables as t
 from server.storage.secrets import SecretBox
 
@@ -38,17 +38,14 @@ async def do_create_inbox(
     box: SecretBox,
 ) -> NewInbox:
     require_admin(ctx.actor)
-    settings, passwords = split_mail_passwords(settings)
-    settings = _checked_settings(kind, settings)
+    settings, changes = split_secrets(kind, settings)
+    settings = validate_settings(kind, settings)
     public_token = secrets.token_urlsafe(18)
     # A widget inbox verifies its users' identities with an HMAC key that
     # the site's backend shares (PROTOCOLS.md P3); the server must read it
     # back to check a hash, so it is stored encrypted, not hashed.
     secret = secrets.token_hex(32) if kind is InboxKind.WIDGET else None
-    sealed = box.encrypt(secret) if secret else None
-    if passwords:
-        _only_email(kind)
-        sealed = box.encrypt(json.dumps(passwords))
+    sealed = box.encrypt(secret) if secret else _sealed(box, _merged_secrets({}, changes))
     inbox_id: int = (
         await ctx.conn.execute(
             t.inboxes.insert()
@@ -72,22 +69,15 @@ async def do_create_inbox(
     return NewInbox(inbox_id, public_token, secret)
 
 
-def _checked_settings(kind: InboxKind, settings: dict[str, Any]) -> dict[str, Any]:
-    """The settings to store. A widget inbox's are checked as a whole
-    (after a merge too): a bad value stored once would reach every visitor
-    from then on, while refused here it writes nothing and names the field."""
-    if kind is InboxKind.WIDGET:
-        return validate_widget_settings(settings)
-    if kind is InboxKind.EMAIL:
-        return validate_email_settings(settings)
-    return settings
+def _merged_secrets(stored: dict[str, str], changes: dict[str, str | None]) -> dict[str, str]:
+    """The inbox's secrets after `changes` (None clears one)."""
+    merged = {**stored, **changes}
+    return {k: v for k, v in merged.items() if v is not None}
 
 
-def _only_email(kind: InboxKind) -> None:
-    if kind is not InboxKind.EMAIL:
-        raise InvalidInput(
-            "settings.smtp: only an email inbox has mail servers", field="settings.smtp"
-        )
+def _sealed(box: SecretBox, found: dict[str, str]) -> str | None:
+    """Secrets as stored: one encrypted JSON object, or nothing."""
+    return box.encrypt(json.dumps(found, sort_keys=True)) if found else None
 
 
 async def do_update_inbox(
@@ -99,24 +89,27 @@ async def do_update_inbox(
     box: SecretBox | None = None,
 ) -> None:
     """Rename an inbox and/or merge keys into its settings (a key set to
-    null is removed). Mail server passwords in the settings are stored
-    encrypted with `box`, never in the settings."""
+    null is removed). The kind's secrets (mail server passwords, a Slack
+    bot token...) are stored encrypted with `box`, never in the settings;
+    null clears one."""
     row = await access_inbox(ctx.conn, ctx.actor, inbox_id)
     require_admin(ctx.actor)
+    kind = InboxKind(row.kind)
     values: dict[str, Any] = {}
-    settings, passwords = split_mail_passwords(settings or {})
-    if passwords:
-        _only_email(InboxKind(row.kind))
+    settings, changes = split_secrets(kind, settings or {})
+    if changes:
         if box is None:
-            raise InvalidInput("settings: passwords can't be stored here", field="settings")
-        stored = inbox_passwords_of(box, row.secret_encrypted)
-        values["secret_encrypted"] = box.encrypt(json.dumps({**stored, **passwords}))
+            raise InvalidInput("settings: secrets can't be stored here", field="settings")
+        stored = inbox_secrets_of(box, row.secret_encrypted)
+        merged = _merged_secrets(stored, changes)
+        if merged != stored:
+            values["secret_encrypted"] = _sealed(box, merged)
     if name is not None and name != row.name:
         values["name"] = name
     if settings:
         merged = {**row.settings, **settings}
         merged = {k: v for k, v in merged.items() if v is not None}
-        merged = _checked_settings(InboxKind(row.kind), merged)
+        merged = validate_settings(kind, merged)
         if merged != row.settings:
             values["settings"] = merged
     if not values:
@@ -127,8 +120,8 @@ async def do_update_inbox(
             workspace_id=row.workspace_id,
             inbox_id=inbox_id,
             name=values.get("name", row.name),
-            # Names only: the passwords' column shows as "passwords".
-            changes=sorted("passwords" if k == "secret_encrypted" else k for k in values),
+            # Names only, never values: the secrets' column shows as "secrets".
+            changes=sorted("secrets" if k == "secret_encrypted" else k for k in values),
         )
     )
 
@@ -169,15 +162,3 @@ async def do_remove_inbox_member(ctx: ActionContext, *, inbox_id: int, agent_id:
         InboxMemberRemoved(workspace_id=inbox.workspace_id, inbox_id=inbox_id, agent_id=agent_id)
     )
     return True
-
-
-def inbox_passwords_of(box: SecretBox, secret_encrypted: str | None) -> dict[str, str]:
-    """The mail passwords an email inbox stored (its secret is a JSON
-    object of them)."""
-    if not secret_encrypted:
-        return {}
-    try:
-        found = json.loads(box.decrypt(secret_encrypted))
-    except ValueError:
-        return {}
-    return {k: v for k, v in found.items() if isinstance(v, str)} if isinstance(found, dict) else {}

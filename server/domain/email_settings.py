@@ -2,9 +2,9 @@
 server.domain.widget_settings): its public address, the name its mail
 goes out under, and its SMTP and IMAP servers.
 
-Passwords are write-only: `split_mail_passwords` takes them out of the
-settings (which every agent of the inbox may read) so the caller can
-store them encrypted.
+Passwords are write-only: server.domain.inbox_settings.split_secrets takes
+them out of the settings (which every agent of the inbox may read) before
+these rules run, so the caller can store them encrypted.
 """
 
 from __future__ import annotations
@@ -19,34 +19,26 @@ SECURITIES = ("starttls", "tls", "none")
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _HOST = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$|^\d{{1,3}}(?:\.\d{{1,3}}){{3}}$")
 _ADDRESS = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@" + _LABEL + r"(?:\." + _LABEL + r")+$")
-MAX_PASSWORD = 1000
+TOP_LEVEL = ("address", "from_name", "smtp", "imap")
 
 
 def _fail(field: str, message: str) -> InvalidInput:
     return InvalidInput(f"{field}: {message}", field=field)
 
 
-def split_mail_passwords(settings: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
-    """(settings without passwords, {"smtp_password": …, "imap_password": …})."""
-    out = dict(settings)
-    passwords: dict[str, str] = {}
-    for server in ("smtp", "imap"):
-        block = out.get(server)
-        if isinstance(block, dict) and "password" in block:
-            block = dict(block)
-            password = block.pop("password")
-            field = f"settings.{server}.password"
-            if not isinstance(password, str) or not password or len(password) > MAX_PASSWORD:
-                raise _fail(field, f"must be text of 1 to {MAX_PASSWORD} characters")
-            passwords[f"{server}_password"] = password
-            out[server] = block
-    return out, passwords
+def clean_from_name(value: Any, field: str) -> str:
+    """The display name mail goes out under: one line (it becomes a header)."""
+    if not isinstance(value, str) or len(value) > 100 or any(ch in value for ch in "\r\n\0"):
+        raise _fail(field, "must be one line of at most 100 characters")
+    return value
 
 
 def validate_email_settings(settings: Mapping[str, Any], field: str = "settings") -> dict[str, Any]:
     """A copy of `settings` with the email keys checked (passwords already
-    split off), or InvalidInput naming the first bad one. Other keys are
-    kept as given."""
+    split off), or InvalidInput naming the first bad or unknown one."""
+    unknown = sorted(set(settings) - set(TOP_LEVEL))
+    if unknown:
+        raise _fail(f"{field}.{str(unknown[0])[:100]}", "is not a setting of an email inbox")
     out = dict(settings)
     if "address" in out:
         address = out["address"]
@@ -54,9 +46,7 @@ def validate_email_settings(settings: Mapping[str, Any], field: str = "settings"
             raise _fail(f"{field}.address", "must be an email address, such as support@acme.com")
         out["address"] = address.strip().lower()
     if "from_name" in out:
-        name = out["from_name"]
-        if not isinstance(name, str) or len(name) > 100 or any(ch in name for ch in "\r\n\0"):
-            raise _fail(f"{field}.from_name", "must be one line of at most 100 characters")
+        clean_from_name(out["from_name"], f"{field}.from_name")
     for server in ("smtp", "imap"):
         if server in out:
             out[server] = _server(out[server], f"{field}.{server}", imap=server == "imap")
@@ -69,7 +59,7 @@ def _server(value: Any, field: str, *, imap: bool) -> dict[str, Any]:
     allowed = {"host", "port", "security", "username"} | ({"mailbox"} if imap else set())
     unknown = sorted(set(value) - allowed)
     if unknown:
-        raise _fail(f"{field}.{unknown[0]}", "is not a setting here")
+        raise _fail(f"{field}.{str(unknown[0])[:100]}", "is not a setting here")
     host = value.get("host")
     if not isinstance(host, str) or not _HOST.match(host.strip().lower()):
         raise _fail(f"{field}.host", "must be a host name, such as smtp.example.com")

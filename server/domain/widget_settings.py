@@ -4,8 +4,9 @@ The settings column is free-form JSON shared by every channel kind, so
 nothing at the storage level stops `"require_verification": "no"` (truthy!)
 or `"allowed_domains": "shop.example"` (no scheme: matches no Origin header,
 so the widget silently stops loading). `validate_widget_settings` is run on
-every write of a widget inbox's settings and refuses such values by field;
-keys it does not know pass through untouched (other features own them).
+every write of a widget inbox's settings and refuses such values by field,
+and any key it does not know (server.domain.inbox_settings: one model per
+inbox kind).
 
 Pure: `availability` takes `now` as a parameter.
 """
@@ -20,6 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from server.domain.business_hours import is_open, next_opening, parse_business_hours
+from server.domain.email_settings import clean_from_name
 from server.domain.errors import InvalidInput
 from server.domain.widget_identity import allowed_origins, normalize_origin
 
@@ -50,9 +52,11 @@ def validate_widget_settings(
     settings: Mapping[str, Any], field: str = "settings"
 ) -> dict[str, Any]:
     """A copy of `settings` with every widget key checked and put in its
-    canonical form, or InvalidInput naming the first bad one
-    (`settings.prechat.email`). Keys this module does not own are kept
-    as given."""
+    canonical form, or InvalidInput naming the first bad or unknown one
+    (`settings.prechat.email`, `settings.colour`)."""
+    unknown = sorted(set(settings) - set(_CLEANERS))
+    if unknown:
+        raise _fail(f"{field}.{str(unknown[0])[:100]}", "is not a setting of a widget inbox")
     out = dict(settings)
     for key, clean in _CLEANERS.items():
         if key in out:
@@ -192,6 +196,8 @@ _CLEANERS: dict[str, Callable[[Any, str], Any]] = {
     "prechat": _prechat,
     "business_hours": _business_hours,
     "continuity_email_after_minutes": _minutes,
+    # The name chat-continuity emails go out under (server.actions.chat_continuity).
+    "from_name": clean_from_name,
 }
 
 

@@ -9,8 +9,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from connectors.email.imap_client import ImapAccount
 from connectors.email.smtp_sender import Security, SmtpAccount
-from server.actions.inboxes import inbox_passwords_of
 from server.domain.email_settings import SECURITIES
+from server.queries.inbox_secrets import inbox_secrets_of
 from server.runtime import Runtime
 
 DEFAULT_SMTP_PORTS = {"starttls": 587, "tls": 465, "none": 25}
@@ -27,7 +27,7 @@ def smtp_account(
             port=int(own.get("port") or DEFAULT_SMTP_PORTS[security]),
             security=security,
             username=own.get("username") or None,
-            password=inbox_passwords_of(runtime.secrets, secret).get("smtp_password"),
+            password=inbox_secrets_of(runtime.secrets, secret).get("smtp_password"),
         )
     url = runtime.settings.smtp_url
     return smtp_url_account(url) if url else None
@@ -56,7 +56,7 @@ def imap_account(
     own = inbox_settings.get("imap")
     if not isinstance(own, dict) or not own.get("host"):
         return None
-    password = inbox_passwords_of(runtime.secrets, secret).get("imap_password")
+    password = inbox_secrets_of(runtime.secrets, secret).get("imap_password")
     if password is None:
         return None
     security = own.get("security", "tls")

@@ -181,7 +181,7 @@ async def remove_team_member(call: Call) -> Any:
 
 
 async def list_inboxes_handler(call: Call) -> Any:
-    return await read(call.runtime, list_inboxes, call.actor)
+    return await read(call.runtime, list_inboxes, call.actor, call.runtime.secrets)
 
 
 async def create_inbox(call: Call) -> Any:
@@ -196,13 +196,15 @@ async def create_inbox(call: Call) -> Any:
         settings=settings,
         box=call.runtime.secrets,
     )
-    inbox = await read(call.runtime, inbox_detail, call.actor, new.inbox_id)
+    inbox = await read(call.runtime, inbox_detail, call.actor, new.inbox_id, call.runtime.secrets)
     # The widget's identity-verification key: shown here, never again.
     return {**inbox, "secret": new.secret}
 
 
 async def get_inbox(call: Call) -> Any:
-    return await read(call.runtime, inbox_detail, call.actor, call.path["inbox_id"])
+    return await read(
+        call.runtime, inbox_detail, call.actor, call.path["inbox_id"], call.runtime.secrets
+    )
 
 
 async def update_inbox(call: Call) -> Any:
@@ -216,7 +218,7 @@ async def update_inbox(call: Call) -> Any:
         settings=b.get("settings"),
         box=call.runtime.secrets,
     )
-    return await read(call.runtime, inbox_detail, call.actor, inbox_id)
+    return await read(call.runtime, inbox_detail, call.actor, inbox_id, call.runtime.secrets)
 
 
 async def add_inbox_member(call: Call) -> Any:
@@ -228,7 +230,7 @@ async def add_inbox_member(call: Call) -> Any:
         inbox_id=inbox_id,
         agent_id=call.path["agent_id"],
     )
-    return await read(call.runtime, inbox_detail, call.actor, inbox_id)
+    return await read(call.runtime, inbox_detail, call.actor, inbox_id, call.runtime.secrets)
 
 
 async def remove_inbox_member(call: Call) -> Any:

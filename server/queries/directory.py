@@ -2,8 +2,8 @@
 
 Teams are visible to every agent of the workspace; an inbox only to its
 members (and admins); an API token to its owner (and admins). Secrets are
-never read here: not an inbox's encrypted HMAC key, not a token's hash
-(PROTOCOLS.md P7). Agents themselves are read in server.queries.agents.
+never shown here: not an inbox's HMAC key or channel secrets (only whether
+each is set), not a token's hash (PROTOCOLS.md P7). Agents themselves are read in server.queries.agents.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.domain.actors import Actor
+from server.domain.inbox_settings import with_secret_flags
+from server.domain.values import InboxKind
 from server.queries.access import (
     AnyRow,
     access_api_token,
@@ -24,8 +26,10 @@ from server.queries.access import (
     require_admin,
     visible_inbox_ids,
 )
+from server.queries.inbox_secrets import inbox_secrets_of
 from server.queries.views import iso
 from server.storage import tables as t
+from server.storage.secrets import SecretBox
 
 # -- teams ------------------------------------------------------------------
 
@@ -76,15 +80,18 @@ async def list_teams(conn: AsyncConnection, actor: Actor) -> dict[str, Any]:
 # -- inboxes ----------------------------------------------------------------
 
 
-def inbox_view(row: AnyRow, member_ids: list[int]) -> dict[str, Any]:
-    """An inbox without its secret: `public_token` is public by design (the
+def inbox_view(row: AnyRow, member_ids: list[int], box: SecretBox) -> dict[str, Any]:
+    """An inbox without its secrets: `public_token` is public by design (the
     widget's script tag names the inbox by it); `secret_encrypted` never
-    leaves the server."""
+    leaves the server, the settings say only which secrets are set
+    (`bot_token_set`), which needs `box` to tell."""
+    kind = InboxKind(row.kind)
+    settings = with_secret_flags(kind, row.settings, inbox_secrets_of(box, row.secret_encrypted))
     return {
         "id": row.id,
         "name": row.name,
         "kind": row.kind,
-        "settings": row.settings,
+        "settings": settings,
         "public_token": row.public_token,
         "member_ids": member_ids,
         "created_at": iso(row.created_at),
@@ -106,12 +113,14 @@ async def inbox_members_of(conn: AsyncConnection, ids: list[int]) -> dict[int, l
     return out
 
 
-async def inbox_detail(conn: AsyncConnection, actor: Actor, inbox_id: int) -> dict[str, Any]:
+async def inbox_detail(
+    conn: AsyncConnection, actor: Actor, inbox_id: int, box: SecretBox
+) -> dict[str, Any]:
     row = await access_inbox(conn, actor, inbox_id)
-    return inbox_view(row, (await inbox_members_of(conn, [row.id]))[row.id])
+    return inbox_view(row, (await inbox_members_of(conn, [row.id]))[row.id], box)
 
 
-async def list_inboxes(conn: AsyncConnection, actor: Actor) -> dict[str, Any]:
+async def list_inboxes(conn: AsyncConnection, actor: Actor, box: SecretBox) -> dict[str, Any]:
     """The inboxes the caller may see (all of them for an admin), by name."""
     visible = await visible_inbox_ids(conn, actor)
     rows = (
@@ -125,7 +134,7 @@ async def list_inboxes(conn: AsyncConnection, actor: Actor) -> dict[str, Any]:
         )
     ).all()
     members = await inbox_members_of(conn, [r.id for r in rows])
-    return {"items": [inbox_view(r, members[r.id]) for r in rows]}
+    return {"items": [inbox_view(r, members[r.id], box) for r in rows]}
 
 
 # -- API tokens -------------------------------------------------------------

@@ -60,7 +60,7 @@ def _render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str |
     return False
 
 
-def alembic_config(database_url: str) -> Config:
+def alembic_config(database_url: str, secret_key: str = "") -> Config:
     """The configuration `threadline migrate` and the tests run Alembic with.
 
     Built in code rather than read from alembic.ini, so that env.py leaves
@@ -76,19 +76,23 @@ def alembic_config(database_url: str) -> Config:
     cfg.set_main_option("script_location", str(ALEMBIC_DIR).replace("%", "%%"))
     cfg.set_main_option("path_separator", "os")
     cfg.attributes["database_url"] = database_url
+    # For data migrations that encrypt (0008); without it they read the
+    # key the way the server does.
+    if secret_key:
+        cfg.attributes["secret_key"] = secret_key
     return cfg
 
 
-def upgrade_to_head_sync(database_url: str) -> None:
-    """Upgrade to the latest revision. Must not be called from a thread
-    running an event loop (env.py calls `asyncio.run`)."""
+def upgrade_to_head_sync(database_url: str, secret_key: str = "", revision: str = "head") -> None:
+    """Upgrade to the latest revision (or `revision`). Must not be called
+    from a thread running an event loop (env.py calls `asyncio.run`)."""
     with _alembic_lock:
-        alembic_upgrade(alembic_config(database_url), "head")
+        alembic_upgrade(alembic_config(database_url, secret_key), revision)
 
 
-async def upgrade_to_head(database_url: str) -> None:
-    """Upgrade to the latest revision, from async code."""
-    await asyncio.to_thread(upgrade_to_head_sync, database_url)
+async def upgrade_to_head(database_url: str, secret_key: str = "", revision: str = "head") -> None:
+    """Upgrade to the latest revision (or `revision`), from async code."""
+    await asyncio.to_thread(upgrade_to_head_sync, database_url, secret_key, revision)
 
 
 @functools.cache

@@ -849,7 +849,7 @@ async def test_update_inbox_merges_settings(runtime: Runtime, ws: Workspace) -> 
         do_update_inbox,
         inbox_id=ws.inbox_id,
         name="Website chat",
-        settings={"color": "#fff", "greeting": None, "position": "left"},
+        settings={"color": "#fff", "greeting": None, "locale": "de"},
     )
     # No change: nothing emitted.
     await perform(
@@ -858,7 +858,7 @@ async def test_update_inbox_merges_settings(runtime: Runtime, ws: Workspace) -> 
     row = await select_one(runtime, t.inboxes, t.inboxes.c.id == ws.inbox_id)
     assert (row["name"], row["settings"]) == (
         "Website chat",
-        {"color": "#fff", "position": "left"},
+        {"color": "#fff", "locale": "de"},
     )
     assert await events_since(runtime, since) == [
         (

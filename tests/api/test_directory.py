@@ -506,12 +506,12 @@ async def test_update_inbox(
     res = await admin_client.patch(path, json={"settings": {"color": "#000", "greeting": "Hi"}})
     assert res.json()["settings"] == {"color": "#000", "greeting": "Hi"}
     res = await admin_client.patch(
-        path, json={"name": "Website chat", "settings": {"greeting": None, "position": "left"}}
+        path, json={"name": "Website chat", "settings": {"greeting": None, "locale": "de"}}
     )
     assert res.status_code == 200, res.text
     assert (res.json()["name"], res.json()["settings"]) == (
         "Website chat",
-        {"color": "#000", "position": "left"},
+        {"color": "#000", "locale": "de"},
     )
     before = await snapshot(runtime)
     assert_error(await agent_client.patch(path, json={"name": "Mine"}), 403, None)

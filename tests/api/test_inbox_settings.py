@@ -117,11 +117,16 @@ async def test_structured_values_are_refused_by_field(
     assert await snapshot(runtime) == before
 
 
-async def test_other_kinds_keep_free_form_settings(
-    ws: Workspace, admin_client: httpx.AsyncClient
+async def test_unknown_keys_are_refused_by_name(
+    runtime: Runtime, ws: Workspace, admin_client: httpx.AsyncClient
 ) -> None:
+    before = await snapshot(runtime)
     res = await admin_client.patch(
         f"{API}/inboxes/{ws.other_inbox_id}", json={"settings": {"color": "blue"}}
     )
-    assert res.status_code == 200, res.text
-    assert res.json()["settings"] == {"color": "blue"}
+    assert_invalid(res, "settings.color")
+    res = await admin_client.post(
+        f"{API}/inboxes", json={"name": "Team", "kind": "slack", "settings": {"bot_tokn": "x"}}
+    )
+    assert_invalid(res, "settings.bot_tokn")
+    assert await snapshot(runtime) == before

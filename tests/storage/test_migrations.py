@@ -4,10 +4,12 @@ and PostgreSQL, and SQLite connections are configured per PROTOCOLS.md P1."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +18,15 @@ import sqlalchemy as sa
 from alembic.command import downgrade
 from alembic.script import ScriptDirectory
 
+from server.queries.inbox_secrets import inbox_secrets_of
+from server.storage import tables as t
 from server.storage.db import Database
 from server.storage.migrate import (
     alembic_config,
     check_schema_matches,
     upgrade_to_head,
 )
+from server.storage.secrets import SecretBox
 from server.storage.tables import metadata
 from tests.services.postgres import PostgresServer
 
@@ -170,3 +175,60 @@ async def test_concurrent_migrations_wait_for_each_other(pg_server: PostgresServ
         _out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
     assert check_schema_matches(url) == []
+
+
+async def test_0010_moves_chat_secrets_into_the_encrypted_store(database_url: str) -> None:
+    # A Slack inbox written before secrets were split off: its bot token in
+    # the settings, in clear, next to an existing encrypted secret.
+    key = "migration test key"
+    box = SecretBox(key)
+    await upgrade_to_head(database_url, key, revision="0009")
+    db = Database(database_url)
+    try:
+        async with db.write() as conn:
+            ws = (
+                await conn.execute(
+                    t.workspaces.insert()
+                    .values(name="Acme", settings={}, created_at=datetime.now(UTC))
+                    .returning(t.workspaces.c.id)
+                )
+            ).scalar_one()
+            for kind, settings, sealed in (
+                ("slack", {"team_id": "T1", "bot_token": "xoxb-1", "signing_secret": "s"}, None),
+                ("social", {"access_token": "tok"}, box.encrypt(json.dumps({"app_secret": "a"}))),
+                ("widget", {"greeting": "Hi"}, box.encrypt("hmac-key")),
+            ):
+                await conn.execute(
+                    t.inboxes.insert().values(
+                        workspace_id=ws,
+                        name=kind,
+                        kind=kind,
+                        public_token=f"pt-{kind}",
+                        settings=settings,
+                        secret_encrypted=sealed,
+                        created_at=datetime.now(UTC),
+                    )
+                )
+    finally:
+        await db.dispose()
+
+    await upgrade_to_head(database_url, key)
+
+    db = Database(database_url)
+    try:
+        async with db.read() as conn:
+            rows = {r.kind: r for r in await conn.execute(sa.select(t.inboxes))}
+    finally:
+        await db.dispose()
+    assert rows["slack"].settings == {"team_id": "T1"}
+    assert inbox_secrets_of(box, rows["slack"].secret_encrypted) == {
+        "bot_token": "xoxb-1",
+        "signing_secret": "s",
+    }
+    assert rows["social"].settings == {}
+    assert inbox_secrets_of(box, rows["social"].secret_encrypted) == {
+        "app_secret": "a",
+        "access_token": "tok",
+    }
+    assert rows["widget"].settings == {"greeting": "Hi"}
+    assert box.decrypt(rows["widget"].secret_encrypted) == "hmac-key"
