@@ -1,0 +1,60 @@
+"""Durable due work: `scheduled_jobs`, rows with a due time claimed by
+the scheduler (first kind: waking a snoozed conversation at its time).
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-11-25
+
+Same conventions as 0001: column types spelled out, names following the
+naming convention of server.storage.tables.metadata.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0008"
+down_revision: str | Sequence[str] | None = "0007"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+UTC_DATETIME = sa.DateTime(timezone=True)
+
+
+def upgrade() -> None:
+    op.create_table(
+        "scheduled_jobs",
+        sa.Column("id", ID, autoincrement=True, nullable=False),
+        sa.Column("workspace_id", ID, nullable=False),
+        sa.Column("kind", sa.String(40), nullable=False),
+        sa.Column("subject_id", ID, nullable=False),
+        sa.Column("key", sa.String(200), nullable=False),
+        sa.Column("due_at", UTC_DATETIME, nullable=False),
+        sa.Column("run_at", UTC_DATETIME, nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("lease_until", UTC_DATETIME, nullable=True),
+        sa.Column("claimed_by", sa.String(100), nullable=True),
+        sa.Column("last_error", sa.String(1000), nullable=True),
+        sa.Column("created_at", UTC_DATETIME, nullable=False),
+        sa.Column("finished_at", UTC_DATETIME, nullable=True),
+        sa.PrimaryKeyConstraint("id", name="pk_scheduled_jobs"),
+        sa.ForeignKeyConstraint(
+            ["workspace_id"],
+            ["workspaces.id"],
+            name="fk_scheduled_jobs_workspace_id_workspaces",
+            ondelete="CASCADE",
+        ),
+        sa.UniqueConstraint("kind", "key", name="uq_scheduled_jobs_kind_key"),
+    )
+    op.create_index("ix_scheduled_jobs_workspace_id", "scheduled_jobs", ["workspace_id"])
+    op.create_index("ix_scheduled_jobs_status_run_at", "scheduled_jobs", ["status", "run_at"])
+    op.create_index("ix_scheduled_jobs_kind_subject", "scheduled_jobs", ["kind", "subject_id"])
+
+
+def downgrade() -> None:
+    op.drop_table("scheduled_jobs")
