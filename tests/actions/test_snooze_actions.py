@@ -172,16 +172,21 @@ async def test_waking_early_or_for_an_old_snooze_changes_nothing(
 ) -> None:
     await snooze(runtime, ws, LATER)
     before = await last_event_id(runtime)
-    wake = {"conversation_id": ws.conversation_id, "due_at": LATER}
-    assert await perform(runtime, ws.system, do_wake_snoozed_conversation, **wake) is (
-        SnoozeWake.EARLY
-    )
+
+    async def wake() -> SnoozeWake:
+        return await perform(
+            runtime,
+            ws.system,
+            do_wake_snoozed_conversation,
+            conversation_id=ws.conversation_id,
+            due_at=LATER,
+        )
+
+    assert await wake() is SnoozeWake.EARLY
     await snooze(runtime, ws, LATER + timedelta(hours=1))
     assert isinstance(runtime.clock, FrozenClock)
     runtime.clock.advance(hours=2)
-    assert await perform(runtime, ws.system, do_wake_snoozed_conversation, **wake) is (
-        SnoozeWake.STALE
-    )
+    assert await wake() is SnoozeWake.STALE
     assert (await conversation(runtime, ws.conversation_id)).status == "snoozed"
     assert [e[0] for e in await events_since(runtime, before)] == [
         "conversation.status_changed"  # the second snooze only
