@@ -12,6 +12,7 @@ naming convention of server.storage.tables.metadata.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic import op
@@ -54,6 +55,68 @@ def upgrade() -> None:
     op.create_index("ix_scheduled_jobs_workspace_id", "scheduled_jobs", ["workspace_id"])
     op.create_index("ix_scheduled_jobs_status_run_at", "scheduled_jobs", ["status", "run_at"])
     op.create_index("ix_scheduled_jobs_kind_subject", "scheduled_jobs", ["kind", "subject_id"])
+    _schedule_existing_snoozes()
+
+
+def _schedule_existing_snoozes() -> None:
+    """Conversations snoozed before this revision get their wake-up, so
+    they reopen like any other (one due already runs at the next start).
+    The kind and key are server.actions.snooze_jobs' SNOOZE_WAKE and
+    snooze_key."""
+    conversations = sa.table(
+        "conversations",
+        sa.column("id", ID),
+        sa.column("workspace_id", ID),
+        sa.column("status", sa.String()),
+        sa.column("snoozed_until", UTC_DATETIME),
+    )
+    jobs = sa.table(
+        "scheduled_jobs",
+        *(
+            sa.column(name, type_)
+            for name, type_ in [
+                ("workspace_id", ID),
+                ("kind", sa.String()),
+                ("subject_id", ID),
+                ("key", sa.String()),
+                ("due_at", UTC_DATETIME),
+                ("run_at", UTC_DATETIME),
+                ("status", sa.String()),
+                ("attempts", sa.Integer()),
+                ("created_at", UTC_DATETIME),
+            ]
+        ),
+    )
+    bind = op.get_bind()
+    snoozed = bind.execute(
+        sa.select(conversations.c.id, conversations.c.workspace_id, conversations.c.snoozed_until)
+        .where(conversations.c.status == "snoozed", conversations.c.snoozed_until.is_not(None))
+        .order_by(conversations.c.id)
+    ).all()
+    now = datetime.now(UTC)
+    rows = []
+    for cid, workspace_id, until in snoozed:
+        # SQLite hands back naive UTC datetimes (server.storage.types).
+        until = until.replace(tzinfo=UTC) if until.tzinfo is None else until.astimezone(UTC)
+        rows.append(
+            {
+                "workspace_id": workspace_id,
+                "kind": "conversation.snooze_wake",
+                "subject_id": cid,
+                "key": f"{cid}@{until.isoformat()}",
+                "due_at": until,
+                "run_at": until,
+                "status": "scheduled",
+                "attempts": 0,
+                "created_at": now,
+            }
+        )
+    if rows:
+        if bind.dialect.name == "sqlite":  # stored naive, as server.storage.types does
+            for row in rows:
+                for name in ("due_at", "run_at", "created_at"):
+                    row[name] = row[name].replace(tzinfo=None)
+        bind.execute(jobs.insert(), rows)
 
 
 def downgrade() -> None:
