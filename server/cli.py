@@ -38,6 +38,7 @@ from server.mail_sink import MailSink, default_sink_dir, run_mail_sink
 from server.maintenance import run_maintenance
 from server.realtime.protocol import MAX_FRAME_BYTES
 from server.runtime import Runtime
+from server.scheduler.jobs import run_scheduler
 from server.settings import Settings
 from server.storage.migrate import upgrade_to_head
 
@@ -158,13 +159,17 @@ async def _serve(
         upkeep = loop.create_task(run_maintenance(runtime))
         stop_email = asyncio.Event()
         email = loop.create_task(run_email(runtime, stop_email))
+        stop_jobs = asyncio.Event()
+        jobs = loop.create_task(run_scheduler(runtime, stop_jobs))
         shop_task = loop.create_task(shop[0].serve(sockets=[shop[1]])) if shop else None
         try:
             await uvicorn.Server(config).serve()
         finally:
             upkeep.cancel()
             stop_email.set()
+            stop_jobs.set()
             await email
+            await jobs
             if shop is not None and shop_task is not None:
                 shop[0].should_exit = True
                 await shop_task

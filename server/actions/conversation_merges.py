@@ -32,6 +32,7 @@ import sqlalchemy as sa
 from server.actions.audit import record_audit
 from server.actions.context import ActionContext
 from server.actions.conversations import state_of
+from server.actions.snooze_jobs import set_snooze_wake
 from server.domain.conversations import status_change
 from server.domain.errors import InvalidInput, NotFound
 from server.domain.events import (
@@ -318,6 +319,9 @@ async def _retire_source(
     )
     if not changes:
         return None
+    await set_snooze_wake(
+        ctx, workspace_id=source.workspace_id, conversation_id=source.id, until=None
+    )
     return ConversationStatusChanged(
         workspace_id=source.workspace_id,
         conversation_id=source.id,

@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from server.actions.context import ActionContext
+from server.actions.snooze_jobs import set_snooze_wake
 from server.domain.conversations import ConversationState, clean_labels, status_change
 from server.domain.errors import InvalidInput
 from server.domain.events import (
@@ -111,6 +112,12 @@ async def do_change_conversation_status(
     if not changes:
         return
     await _update(ctx, conversation_id, changes)
+    await set_snooze_wake(
+        ctx,
+        workspace_id=row.workspace_id,
+        conversation_id=conversation_id,
+        until=changes["snoozed_until"],
+    )
     await ctx.emit(
         ConversationStatusChanged(
             workspace_id=row.workspace_id,

@@ -20,6 +20,7 @@ from server.actions.contacts import IdentityInput, find_or_create_contact
 from server.actions.context import ActionContext
 from server.actions.conversations import open_conversation, state_of
 from server.actions.outbound_email import enqueue_email, prepare_reply_email
+from server.actions.snooze_jobs import set_snooze_wake
 from server.domain.conversations import after_message
 from server.domain.errors import Conflict, InvalidInput
 from server.domain.events import ConversationStatusChanged, MessageCreated
@@ -317,6 +318,11 @@ async def append_message(
     ).one()
     message_id: int = row.id
     await attach(ctx, attachments, message_id)
+    if conv.status == ConversationStatus.SNOOZED.value and "snoozed_until" in changes:
+        # The customer's message woke it: its wake-up is moot.
+        await set_snooze_wake(
+            ctx, workspace_id=conv.workspace_id, conversation_id=conv.id, until=None
+        )
     if "status" in changes:
         await ctx.emit(
             ConversationStatusChanged(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from server.domain.errors import InvalidInput
@@ -50,6 +51,23 @@ def status_change(
     elif state.resolved_at is not None:
         changes["resolved_at"] = None
     return changes
+
+
+class SnoozeWake(StrEnum):
+    """What a snooze's wake-up job finds when it runs."""
+
+    WAKE = "wake"  # still snoozed until this very time, and the time has come
+    EARLY = "early"  # still snoozed, but its time is yet to come
+    STALE = "stale"  # unsnoozed, woken by a message, or snoozed to another time
+
+
+def snooze_wake(state: ConversationState, *, due_at: datetime, now: datetime) -> SnoozeWake:
+    """Whether the wake-up scheduled for `due_at` should reopen the
+    conversation now. Only the snooze it was scheduled for counts: a
+    conversation re-snoozed to another time has another wake-up."""
+    if state.status is not ConversationStatus.SNOOZED or state.snoozed_until != due_at:
+        return SnoozeWake.STALE
+    return SnoozeWake.WAKE if now >= due_at else SnoozeWake.EARLY
 
 
 def after_message(

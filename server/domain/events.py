@@ -451,7 +451,10 @@ class ConversationCreated(Event):
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ConversationStatusChanged(Event):
     """A conversation moved between open, pending, snoozed and resolved.
-    `snoozed_until` is set only for `snoozed`."""
+    `snoozed_until` is set only for `snoozed`. `reason` is
+    `snooze_expired` when the server reopened a snoozed conversation at
+    the end of its snooze, null for every other change. Seen by whoever
+    may read the conversation's inbox."""
 
     type: ClassVar[str] = "conversation.status_changed"
     audience: ClassVar[Audience | None] = Audience.CONVERSATION
@@ -460,6 +463,7 @@ class ConversationStatusChanged(Event):
     old_status: str
     status: str
     snoozed_until: datetime | None
+    reason: str | None = None
 
 
 @event

@@ -699,3 +699,33 @@ contact_merge_suggestions = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("contact_id", "candidate_id"),
 )
+
+# Durable due work (ARCHITECTURE.md rule 5): one row per thing to do at a
+# time — a snoozed conversation's wake-up, later the touchpoint sends.
+# `subject_id` is the row the job is about (its kind says which table).
+# `key` is the idempotency key within the kind, so one decision is one row
+# however often it is scheduled. `due_at` is the time the work is for and
+# never moves; `run_at` is when it may next run (due_at, later after a
+# failed attempt's backoff). `status`: scheduled, claimed (leased to
+# `claimed_by` until `lease_until`), done, cancelled, failed.
+scheduled_jobs = sa.Table(
+    "scheduled_jobs",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    _workspace_fk(),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("subject_id", Id, nullable=False),
+    sa.Column("key", sa.String(200), nullable=False),
+    sa.Column("due_at", UTCDateTime, nullable=False),
+    sa.Column("run_at", UTCDateTime, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("lease_until", UTCDateTime, nullable=True),
+    sa.Column("claimed_by", sa.String(100), nullable=True),
+    sa.Column("last_error", sa.String(1000), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("finished_at", UTCDateTime, nullable=True),
+    sa.UniqueConstraint("kind", "key"),
+    sa.Index("ix_scheduled_jobs_status_run_at", "status", "run_at"),
+    sa.Index("ix_scheduled_jobs_kind_subject", "kind", "subject_id"),
+)

@@ -147,6 +147,7 @@ def status_event(
             "old_status": old,
             "status": new,
             "snoozed_until": snoozed_until,
+            "reason": None,
         },
     )
 

@@ -184,6 +184,7 @@ async def test_messages_are_appended_in_order_with_new_seqs(
                 "old_status": "open",
                 "status": "resolved",
                 "snoozed_until": None,
+                "reason": None,
             },
         ),
         (

@@ -69,6 +69,7 @@ async def test_every_part_applies_with_one_event_each(runtime: Runtime, ws: Work
                 "old_status": "open",
                 "status": "snoozed",
                 "snoozed_until": until.isoformat(),
+                "reason": None,
             },
         ),
         ("conversation.priority_changed", {**common, "priority": "urgent"}),

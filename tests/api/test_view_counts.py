@@ -3,6 +3,8 @@ limited to what the caller may see and to the asked statuses."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import httpx
 
 from server.actions.contacts import do_create_contact
@@ -15,9 +17,12 @@ from server.actions.conversations import (
 )
 from server.actions.messages import do_send_message
 from server.actions.teams import do_create_team
+from server.clock import FrozenClock
 from server.domain.values import ConversationStatus
 from server.runtime import Runtime
-from tests.support import Workspace
+from server.scheduler.jobs import HANDLERS
+from server.scheduler.runner import JobRunner
+from tests.support import T0, Workspace
 
 API = "/api/v1"
 
@@ -129,3 +134,27 @@ async def test_unread_counts_are_per_agent(
     assert (await unread(admin_client))[0] == last_seq
     detail = (await agent_client.get(f"{API}/conversations/{ws.conversation_id}")).json()
     assert detail["agent_last_read_seq"] == last_seq - 1
+
+
+async def test_a_snoozed_conversation_is_counted_as_snoozed_until_it_wakes(
+    runtime: Runtime, ws: Workspace, admin_client: httpx.AsyncClient
+) -> None:
+    async def counts() -> tuple[int, int]:
+        open_ = (await admin_client.get(f"{API}/views/counts")).json()["all"]
+        snoozed = (await admin_client.get(f"{API}/views/counts?status=snoozed")).json()["all"]
+        return open_, snoozed
+
+    assert await counts() == (1, 0)
+    await perform(
+        runtime,
+        ws.admin,
+        do_change_conversation_status,
+        conversation_id=ws.conversation_id,
+        status=ConversationStatus.SNOOZED,
+        snoozed_until=T0 + timedelta(hours=1),
+    )
+    assert await counts() == (0, 1)
+    assert isinstance(runtime.clock, FrozenClock)
+    runtime.clock.advance(hours=1)
+    assert await JobRunner(runtime, HANDLERS).run_due() == 1
+    assert await counts() == (1, 0)

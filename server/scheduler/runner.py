@@ -1,0 +1,118 @@
+"""The job runner: claims due `scheduled_jobs` rows and runs each through
+its kind's handler (server.actions.jobs), until told to stop.
+
+It keeps no state in memory; several runners (one per `threadline serve`
+process) share the rows safely, and one started after a restart picks up
+whatever came due meanwhile. Between rounds it asks, in a read, when the
+next job is due and sleeps until then, but never longer than
+`poll_interval`: a job another process writes may be due sooner than
+anything this runner has seen, and the cap bounds how late it is noticed.
+An idle server thus reads once per interval and never opens a write
+transaction (on SQLite, the database's one write lock) to find nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Mapping
+
+from server.actions.context import perform
+from server.actions.jobs import ClaimLost, Handler, do_claim_jobs, do_fail_job, do_run_job
+from server.domain.actors import system_actor
+from server.domain.jobs import ClaimedJob
+from server.queries.jobs import next_job_due
+from server.queries.reading import read
+from server.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def worker_name() -> str:
+    """Unique per runner: host, process and a random part."""
+    return f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class JobRunner:
+    def __init__(
+        self,
+        runtime: Runtime,
+        handlers: Mapping[str, Handler],
+        *,
+        worker: str | None = None,
+        poll_interval: float = 1.0,
+        batch: int = 20,
+    ) -> None:
+        self.runtime = runtime
+        self.handlers = dict(handlers)
+        self.worker = worker or worker_name()
+        self.poll_interval = poll_interval
+        self.batch = batch
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run due jobs until `stop` is set; an error in one round is logged
+        and the next round tries again."""
+        while not stop.is_set():
+            try:
+                ran = await self.run_due()
+            except Exception:
+                log.exception("scheduled jobs: a round failed")
+                ran = 0
+            if ran:
+                continue  # maybe more are due: claim the next batch at once
+            try:
+                wait = await self.idle_seconds()
+            except Exception:
+                log.exception("scheduled jobs: can't read when the next one is due")
+                wait = self.poll_interval
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), wait)
+
+    async def idle_seconds(self) -> float:
+        """How long to sleep: until the next job is due, at most `poll_interval`."""
+        due = await read(self.runtime, next_job_due, self.handlers)
+        if due is None:
+            return self.poll_interval
+        ahead = (due - self.runtime.clock.now()).total_seconds()
+        return min(max(ahead, 0.0), self.poll_interval)
+
+    async def run_due(self) -> int:
+        """One round: claim what is due (after asking in a read whether
+        anything is) and run each once. Returns how many were claimed."""
+        due = await read(self.runtime, next_job_due, self.handlers)
+        if due is None or due > self.runtime.clock.now():
+            return 0
+        jobs = await perform(
+            self.runtime,
+            system_actor(0),
+            do_claim_jobs,
+            worker=self.worker,
+            kinds=list(self.handlers),
+            limit=self.batch,
+        )
+        for job in jobs:
+            await self.execute(job)
+        return len(jobs)
+
+    async def execute(self, job: ClaimedJob) -> None:
+        actor = system_actor(job.workspace_id)
+        try:
+            await perform(
+                self.runtime,
+                actor,
+                do_run_job,
+                job=job,
+                worker=self.worker,
+                handler=self.handlers[job.kind],
+            )
+        except ClaimLost:
+            log.info("scheduled job %s was taken over by another worker", job.id)
+        except Exception as exc:
+            log.exception("scheduled job %s (%s) failed; will retry", job.id, job.kind)
+            await perform(
+                self.runtime, actor, do_fail_job, job=job, worker=self.worker, error=str(exc)
+            )
