@@ -40,6 +40,7 @@ from server.domain.actors import Actor, system_actor
 from server.domain.values import IdentityKind
 from server.realtime.hub import Hub, Limits
 from server.runtime import Runtime
+from server.serving import ThreadlineServer
 from server.settings import Settings
 from server.storage import tables as t
 from tests.support import BASE_URL, PASSWORD, T0
@@ -128,7 +129,7 @@ def make_live_runtime(database_url: str, data_dir: Path, bus: FlakyBus | None = 
 
 class LiveServer:
     """create_app(runtime) served by uvicorn on 127.0.0.1 and a free port,
-    with the websocket options of `threadline serve`."""
+    with the websocket options and the server class of `threadline serve`."""
 
     def __init__(self, runtime: Runtime, limits: Limits | None = None, **config: Any) -> None:
         self.runtime = runtime
@@ -145,7 +146,9 @@ class LiveServer:
             "log_config": None,  # keep records flowing to the test's handlers
         }
         options.update(config)
-        self.server = uvicorn.Server(uvicorn.Config(self.app, **options))
+        self.server = ThreadlineServer(
+            uvicorn.Config(self.app, **options), self.hub, runtime.settings.shutdown_grace
+        )
         self.sockets: list[Socket] = []
         self._task: asyncio.Task[None] | None = None
         self.port = 0
