@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import signal
 import socket
+import struct
 import threading
 from collections.abc import Iterator
 
@@ -41,8 +42,19 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
     async def run_asgi(self) -> None:
         extensions = self.scope.get("extensions")
         if extensions is not None:
-            extensions[ABORT_EXTENSION] = {"abort": self.transport.abort}
+            extensions[ABORT_EXTENSION] = {"abort": self.drop}
         await super().run_asgi()
+
+    def drop(self) -> None:
+        """Reset the connection. A plain abort closes the socket, and the
+        kernel then keeps the unsent data and its FIN behind it, retrying
+        for minutes a client that takes nothing; zero linger sends a
+        reset and frees the buffers at once."""
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.transport.abort()
 
     def shutdown(self) -> None:
         if self.handshake_complete or self.initial_response is not None:
