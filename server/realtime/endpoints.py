@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from server.actions.ephemeral import broadcast_ephemeral
 from server.domain.actors import Actor
@@ -182,7 +182,8 @@ async def join(ws: WebSocket, hub: Hub, conn: Connection) -> bool:
     try:
         await hub.join(conn)
     except HubClosing:
-        await ws.send_denial_response(restarting_response())
+        with contextlib.suppress(WebSocketDisconnect):  # the client is gone already
+            await ws.send_denial_response(restarting_response())
         return False
     return True
 

@@ -512,6 +512,8 @@ class Hub:
                 channel = Channel(self.runtime, conn.workspace_id, self.limits, self.node)
                 await channel.start()
                 self.channels[conn.workspace_id] = channel
+            if self.closing:  # began while this join waited for the bus
+                raise HubClosing
             channel.connections.add(conn)
             conn.channel = channel
             return channel
@@ -532,9 +534,10 @@ class Hub:
         web server closes what is left itself (uvicorn would say 1012).
         Returns once every close frame is written, or after `within` s, when
         the connections still not closed are dropped."""
-        async with self._lock:
-            self.closing = True
-            conns = [conn for channel in self.channels.values() for conn in channel.connections]
+        # Not under the lock: a join holds it while the bus subscribes,
+        # which may take seconds with Redis down; it sees `closing` after.
+        self.closing = True
+        conns = [conn for channel in self.channels.values() for conn in channel.connections]
         for conn in conns:
             conn.request_close(_GOING_AWAY)
         waits = [asyncio.ensure_future(conn.closed.wait()) for conn in conns]

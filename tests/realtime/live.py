@@ -77,6 +77,8 @@ class FlakyBus:
         self.lossy = False
         self.reorder = False
         self.failed = 0
+        # While set and not yet released, `subscribe` waits for it.
+        self.hold_subscribe: asyncio.Event | None = None
         self.subscriptions: list[MemorySubscription] = []
         self._held: list[tuple[str, bytes]] = []
 
@@ -105,6 +107,8 @@ class FlakyBus:
             await self.inner.publish(topic, message)
 
     async def subscribe(self, topic: str) -> MemorySubscription:
+        if self.hold_subscribe is not None:
+            await self.hold_subscribe.wait()
         sub = await self.inner.subscribe(topic)
         self.subscriptions.append(sub)
         return sub
