@@ -209,10 +209,15 @@ async def fill(setup: Setup, healthy: Reader) -> None:
 async def test_a_client_that_stops_reading_is_dropped_within_the_send_timeout(
     served_data: tuple[Path, Path],
 ) -> None:
-    with serving(served_data, "stall", THREADLINE_WS_SEND_TIMEOUT=str(SEND_TIMEOUT)) as server:
+    with (
+        serving(served_data, "stall", THREADLINE_WS_SEND_TIMEOUT=str(SEND_TIMEOUT)) as server,
+        contextlib.ExitStack() as cleanup,
+    ):
         async with set_up(server) as setup:
             stalled, raw = await open_stalled(server, setup.token)
+            cleanup.callback(stalled.transport.abort)
             healthy = await open_reader(server, setup.token)
+            cleanup.callback(healthy.ws.transport.abort)
             await fill(setup, healthy)
             filled = time.monotonic()
             # The server's writes to it are stuck from now on at the latest;
@@ -240,14 +245,17 @@ async def test_sigterm_with_a_stalled_client_closes_with_1001_and_exits_0_within
 ) -> None:
     # A send timeout longer than the test: only the shutdown can end the stall.
     settings = {"THREADLINE_SHUTDOWN_GRACE": str(GRACE), "THREADLINE_WS_SEND_TIMEOUT": "600"}
-    with serving(served_data, "sigterm", **settings) as server:
+    with serving(served_data, "sigterm", **settings) as server, contextlib.ExitStack() as cleanup:
         async with set_up(server) as setup:
-            _stalled, raw = await open_stalled(server, setup.token)
+            stalled, raw = await open_stalled(server, setup.token)
+            cleanup.callback(stalled.transport.abort)
             healthy = await open_reader(server, setup.token)
+            cleanup.callback(healthy.ws.transport.abort)
             await fill(setup, healthy)
             assert tcp_state(raw) == TCP_ESTABLISHED
             # Connected before the signal, handshake sent after it.
             late = socket.create_connection((HOST, server.port))
+            cleanup.callback(late.close)
             late.setblocking(False)
 
             signalled = time.monotonic()
