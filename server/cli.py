@@ -13,7 +13,7 @@ import socket
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Literal, TypedDict
+from typing import TypedDict
 
 import uvicorn
 
@@ -39,6 +39,7 @@ from server.maintenance import run_maintenance
 from server.realtime.protocol import MAX_FRAME_BYTES
 from server.runtime import Runtime
 from server.scheduler.jobs import run_scheduler
+from server.serving import ThreadlineServer, WebSocketProtocol
 from server.settings import Settings
 from server.storage.migrate import upgrade_to_head
 
@@ -46,7 +47,7 @@ log = logging.getLogger("threadline")
 
 
 class WebsocketOptions(TypedDict):
-    ws: Literal["websockets-sansio"]
+    ws: type[asyncio.Protocol]
     ws_max_size: int
     ws_per_message_deflate: bool
     ws_ping_interval: float
@@ -55,9 +56,10 @@ class WebsocketOptions(TypedDict):
 
 # How `serve` runs websockets (PROTOCOLS.md P2); the live tests use the same.
 WEBSOCKET_OPTIONS: WebsocketOptions = {
-    # Fastest of uvicorn's implementations on Threadline's own fan-out
-    # (bench/RESULTS.md: wsproto 0.80x, legacy websockets 0.59x of it).
-    "ws": "websockets-sansio",
+    # uvicorn's websockets-sansio, the fastest of its implementations on
+    # Threadline's own fan-out (bench/RESULTS.md: wsproto 0.80x, legacy
+    # websockets 0.59x of it), with what restarts need (server.serving).
+    "ws": WebSocketProtocol,
     "ws_max_size": MAX_FRAME_BYTES,  # larger frames: close 1009
     # Compression costs ~35 KB per connection (bench/RESULTS.md) and chat
     # frames are small, so it stays off.
@@ -143,8 +145,9 @@ async def _serve(
                 shop_url=shop[2] if shop else None,
                 sent_mail=sent_mail,
             )
+        app = create_app(runtime)
         config = uvicorn.Config(
-            create_app(runtime),
+            app,
             host=settings.host,
             port=settings.port,
             **WEBSOCKET_OPTIONS,
@@ -163,7 +166,7 @@ async def _serve(
         jobs = loop.create_task(run_scheduler(runtime, stop_jobs))
         shop_task = loop.create_task(shop[0].serve(sockets=[shop[1]])) if shop else None
         try:
-            await uvicorn.Server(config).serve()
+            await ThreadlineServer(config, app.state.hub, settings.shutdown_grace).serve()
         finally:
             upkeep.cancel()
             stop_email.set()

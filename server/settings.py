@@ -112,6 +112,16 @@ SETTINGS: dict[str, Setting] = {
             "30",
             "How long the event log keeps events; a client resuming from an older point is told to resync.",
         ),
+        Setting(
+            "THREADLINE_SHUTDOWN_GRACE",
+            "10",
+            "Seconds a stopping server (SIGTERM) gives requests in flight and websocket clients (closed with 1001) before it cuts them off and exits.",
+        ),
+        Setting(
+            "THREADLINE_WS_SEND_TIMEOUT",
+            "10",
+            "Seconds a websocket client may leave the server's writes to it untaken before it is disconnected (it reconnects and resumes).",
+        ),
     ]
 }
 
@@ -142,6 +152,8 @@ class Settings:
     # (requests, per seconds)
     search_limit: tuple[int, int] = (120, 60)
     message_limit: tuple[int, int] = (200, 60)
+    shutdown_grace: float = 10.0
+    ws_send_timeout: float = 10.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: str) -> Settings:
@@ -205,6 +217,10 @@ class Settings:
             smtp_tls_cert=get("THREADLINE_SMTP_TLS_CERT"),
             smtp_tls_key=get("THREADLINE_SMTP_TLS_KEY"),
             smtp_url=get("THREADLINE_SMTP_URL").strip(),
+            shutdown_grace=_seconds(get("THREADLINE_SHUTDOWN_GRACE"), "THREADLINE_SHUTDOWN_GRACE"),
+            ws_send_timeout=_seconds(
+                get("THREADLINE_WS_SEND_TIMEOUT"), "THREADLINE_WS_SEND_TIMEOUT"
+            ),
         )
 
     @property
@@ -229,6 +245,14 @@ def _rate(raw: str, name: str) -> tuple[int, int]:
     if min(limit) < 1:
         raise ValueError(f"{name} must be COUNT/SECONDS with both above 0, got {raw!r}")
     return limit
+def _seconds(raw: str, name: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 86_400:  # also refuses nan and inf
+        raise ValueError(f"{name} must be a number of seconds above 0, got {raw!r}")
+    return value
 
 
 def _stored_secret_key(data_dir: Path) -> str:

@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.actions.idempotency import current_claim, enter_claim, open_claim
-from server.bus.base import Bus, workspace_topic
+from server.bus.base import Bus, failure_text, workspace_topic
 from server.domain.actors import Actor
 from server.domain.errors import Conflict
 from server.domain.events import Event
@@ -121,5 +121,7 @@ async def publish(bus: Bus, events: list[StoredEvent]) -> None:
         except Exception as exc:
             # Expected during a Redis outage and handled: listeners catch up
             # from the log. One line, not a traceback per write.
-            log.warning("bus publish failed (%s); listeners will catch up from the log", exc)
+            log.warning(
+                "bus publish failed (%s); listeners will catch up from the log", failure_text(exc)
+            )
             return

@@ -8,7 +8,7 @@ import json
 import logging
 from typing import Any
 
-from server.bus.base import Bus, workspace_topic
+from server.bus.base import Bus, failure_text, workspace_topic
 
 log = logging.getLogger(__name__)
 
@@ -18,5 +18,5 @@ async def broadcast_ephemeral(bus: Bus, workspace_id: int, signal: dict[str, Any
     message = {**signal, "workspace_id": workspace_id, "ephemeral": True}
     try:
         await bus.publish(workspace_topic(workspace_id), json.dumps(message).encode())
-    except Exception:
-        log.warning("bus publish of an ephemeral signal failed", exc_info=True)
+    except Exception as exc:
+        log.warning("bus publish of a %s signal failed (%s)", signal.get("type"), failure_text(exc))

@@ -99,3 +99,11 @@ class Bus(Protocol):
 
 def workspace_topic(workspace_id: int) -> str:
     return f"ws.{workspace_id}"
+
+
+def failure_text(exc: BaseException) -> str:
+    """A failed publish, for a one-line log: during a Redis outage every
+    write and every keystroke's typing signal fails the same expected way,
+    and listeners catch up from the log, so a traceback says nothing."""
+    detail = str(exc)
+    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__

@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from server.actions.ephemeral import broadcast_ephemeral
 from server.domain.actors import Actor
@@ -31,7 +31,7 @@ from server.queries.auth import actor_for_agent
 from server.queries.conversations import list_messages
 from server.queries.events import LogPosition, events_after_id, log_position
 from server.queries.reading import read
-from server.realtime.hub import Connection, Hub
+from server.realtime.hub import Connection, Hub, HubClosing
 from server.realtime.protocol import (
     MAX_FRAME_BYTES,
     PONG_FRAME,
@@ -48,6 +48,7 @@ from server.realtime.protocol import (
     ready_frame,
 )
 from server.realtime.ratelimit import TokenBucket
+from server.realtime.transport import restarting_response
 from server.realtime.visibility import Close, CloseCode, Viewer
 from server.runtime import Runtime
 
@@ -155,9 +156,10 @@ async def serve_socket(ws: WebSocket, *, bot: bool) -> None:
         return
     hub = _hub(ws)
     conn = Connection(ws, actor.workspace_id, hub.limits)
+    if not await join(ws, hub, conn):  # live events are held from here on
+        return
     writer: asyncio.Task[None] | None = None
     try:
-        await hub.join(conn)  # live events are held from here on
         # Read the log position, then everything that decides access. A
         # change committed after the position is replayed or held and
         # applied in order; one committed before it shows in what is read
@@ -185,17 +187,33 @@ async def serve_socket(ws: WebSocket, *, bot: bool) -> None:
         await leave(hub, conn, writer)
 
 
+async def join(ws: WebSocket, hub: Hub, conn: Connection) -> bool:
+    """Register with the hub; False if the server is shutting down, after
+    refusing the handshake with 503 (come back soon, to its successor)."""
+    try:
+        await hub.join(conn)
+    except HubClosing:
+        with contextlib.suppress(WebSocketDisconnect):  # the client is gone already
+            await ws.send_denial_response(restarting_response())
+        return False
+    return True
+
+
 async def leave(hub: Hub, conn: Connection, writer: asyncio.Task[None] | None) -> None:
     """Unregister the connection, then let its writer send the close frame
-    (within the close timeout) and stop."""
+    (within the close timeout) and stop. A writer still stuck after that
+    is on a client that takes nothing: the connection is dropped."""
     await hub.leave(conn)
     if writer is not None and not writer.done():
         conn.request_close(Close(CloseCode.GOING_AWAY, "closing"))
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(asyncio.shield(writer), hub.limits.close_timeout)
+        if not writer.done():
+            conn.abort()
         writer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await writer
+    conn.closed.set()  # also when it never had a writer (refused before accept)
 
 
 def _present(conn: Connection, actor: Actor, *, status: str | None) -> None:

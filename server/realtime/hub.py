@@ -15,6 +15,15 @@ overflows is closed with 4008 (TOO_SLOW) and resumes from its
 last_event_id, without slowing anyone else. A replay, which reads the log
 at its own pace, waits for room in the outbox instead (`Connection.room`),
 so resuming a long gap never counts as too slow.
+
+Stalls: every write to a socket has a deadline. A client that takes
+nothing for `send_timeout` (its kernel buffers full: it stopped reading,
+or its network is gone) is dropped at once, without a close frame, which
+could not get through anyway (server.realtime.transport); it reconnects
+and resumes. A close frame gets `close_timeout` to be written and answered.
+
+Shutdown (`Hub.shutdown`): every socket is closed with 1001, going away,
+within a bound, and new connections are refused with 503.
 """
 
 from __future__ import annotations
@@ -38,6 +47,7 @@ from server.queries.reading import read
 from server.realtime.presence import HEARTBEAT
 from server.realtime.protocol import event_frame
 from server.realtime.tracker import Outgoing, PresenceTracker
+from server.realtime.transport import transport_abort
 from server.realtime.visibility import (
     Close,
     CloseCode,
@@ -63,6 +73,7 @@ class Limits:
     gap_wait: float = 0.2  # how long an early event waits for the missing one
     poll_interval: float = 2.0  # safety net: compare with the log this often
     close_timeout: float = 5.0  # a close frame that can't be written in time
+    send_timeout: float = 10.0  # a frame the client leaves untaken this long: drop it
     catch_up_batch: int = 500
 
 
@@ -96,6 +107,10 @@ class Connection:
         self.project_signal: Callable[[dict[str, Any]], str | None] | None = None
         self.on_presence: Callable[[], None] | None = None
         self._refreshing: asyncio.Task[None] | None = None
+        self._abort = transport_abort(ws)
+        # When the write in progress began (loop time), and its watchdog.
+        self._write_started: float | None = None
+        self._watchdog: asyncio.TimerHandle | None = None
 
     @property
     def done(self) -> bool:
@@ -228,29 +243,75 @@ class Connection:
         self._wakeup.set()
         self._room.set()
 
+    def abort(self) -> None:
+        """Drop the connection now, whatever is still queued for it."""
+        if self._abort is not None:
+            self._abort()
+
+    def _watch_writes(self) -> None:
+        """Armed while the writer is busy (checks every half send_timeout):
+        drop the connection once one write has waited send_timeout. A
+        timer per connection, not per frame: one per frame costs the
+        fan-out dearly (asyncio.timeout: ~25 us a frame)."""
+        self._watchdog = None
+        started = self._write_started
+        if started is None or self.closed.is_set():
+            return  # idle: the next burst arms it again
+        if asyncio.get_running_loop().time() - started >= self.limits.send_timeout:
+            log.info(
+                "dropping a websocket client that took nothing for %s s", self.limits.send_timeout
+            )
+            self.abort()
+            return
+        self._arm_watchdog()
+
+    def _arm_watchdog(self) -> None:
+        if self._watchdog is None:
+            self._watchdog = asyncio.get_running_loop().call_later(
+                self.limits.send_timeout / 2, self._watch_writes
+            )
+
     async def run_writer(self) -> None:
-        """Drain the outbox to the socket until a close is requested."""
+        """Drain the outbox to the socket until a close is requested. Every
+        write has a deadline (send_timeout, close_timeout): past it the
+        connection is dropped, since waiting on a client that stopped
+        reading would keep it (and the server's shutdown) open for ever."""
+        loop = asyncio.get_running_loop()
         try:
             while True:
                 await self._wakeup.wait()
                 self._wakeup.clear()
+                self._arm_watchdog()
                 while self._outbox and self.close_request is None:
                     frame = self._outbox.popleft()
                     self._outbox_bytes -= len(frame)
                     if self._outbox_bytes <= self.limits.outbox_bytes // 2:
                         self._room.set()
+                    self._write_started = loop.time()
                     await self.ws.send_text(frame)
+                self._write_started = None
                 if self.close_request is not None:
-                    with contextlib.suppress(Exception):
+                    close = self.close_request
+                    try:
                         await asyncio.wait_for(
-                            self.ws.close(self.close_request.code, self.close_request.reason),
-                            self.limits.close_timeout,
+                            self.ws.close(close.code, close.reason), self.limits.close_timeout
                         )
+                    except TimeoutError:
+                        self.abort()  # no room even for the close frame
+                        return
+                    # The frame is queued; a client that neither reads it
+                    # nor answers would hold the TCP close open: cut it then.
+                    loop.call_later(self.limits.close_timeout, self.abort)
                     return
         except Exception:
-            # The peer went away mid-send; the reader notices and cleans up.
+            # The peer went away mid-send (or was dropped); the reader
+            # notices and cleans up.
             log.debug("websocket writer stopped", exc_info=True)
         finally:
+            self._write_started = None
+            if self._watchdog is not None:
+                self._watchdog.cancel()
+                self._watchdog = None
             self.closed.set()
             self._room.set()
 
@@ -414,10 +475,11 @@ class Hub:
 
     def __init__(self, runtime: Runtime, limits: Limits | None = None) -> None:
         self.runtime = runtime
-        self.limits = limits or Limits()
+        self.limits = limits or Limits(send_timeout=runtime.settings.ws_send_timeout)
         self.channels: dict[int, Channel] = {}
         self._lock = asyncio.Lock()
         self.node = uuid.uuid4().hex  # this process, for presence
+        self.closing = False  # shutting down: no new connections
 
     def any_online(self, workspace_id: int, agent_ids: set[int]) -> bool:
         """Whether one of `agent_ids` is online, as this process knows it
@@ -434,11 +496,15 @@ class Hub:
         arrive before it goes live are held, so nothing between this call
         and the end of its replay is lost."""
         async with self._lock:
+            if self.closing:
+                raise HubClosing
             channel = self.channels.get(conn.workspace_id)
             if channel is None:
                 channel = Channel(self.runtime, conn.workspace_id, self.limits, self.node)
                 await channel.start()
                 self.channels[conn.workspace_id] = channel
+            if self.closing:  # began while this join waited for the bus
+                raise HubClosing
             channel.connections.add(conn)
             conn.channel = channel
             return channel
@@ -453,11 +519,41 @@ class Hub:
                 del self.channels[conn.workspace_id]
                 await channel.stop()
 
+    async def shutdown(self, within: float) -> None:
+        """The server is stopping: close every socket with 1001 (going
+        away: reconnect and resume), and refuse new ones. Runs before the
+        web server closes what is left itself (uvicorn would say 1012).
+        Returns once every close frame is written, or after `within` s, when
+        the connections still not closed are dropped."""
+        # Not under the lock: a join holds it while the bus subscribes,
+        # which may take seconds with Redis down; it sees `closing` after.
+        self.closing = True
+        conns = [conn for channel in self.channels.values() for conn in channel.connections]
+        for conn in conns:
+            conn.request_close(_GOING_AWAY)
+        waits = [asyncio.ensure_future(conn.closed.wait()) for conn in conns]
+        if waits:
+            _, late = await asyncio.wait(waits, timeout=within)
+            for wait in late:
+                wait.cancel()
+        for conn in conns:
+            if not conn.closed.is_set():
+                conn.abort()
+
     async def close(self) -> None:
-        """Shutdown: ask every client to come back and resume."""
+        """Lifespan end: stop every channel (the sockets were closed by
+        `shutdown`, or are asked to close now, under a server without it)."""
         async with self._lock:
+            self.closing = True
             for channel in self.channels.values():
                 for conn in channel.connections:
-                    conn.request_close(Close(CloseCode.GOING_AWAY, "server restarting; resume"))
+                    conn.request_close(_GOING_AWAY)
                 await channel.stop()
             self.channels.clear()
+
+
+class HubClosing(Exception):
+    """The server is shutting down: the handshake is refused (503)."""
+
+
+_GOING_AWAY = Close(CloseCode.GOING_AWAY, "server restarting; resume")

@@ -36,7 +36,7 @@ from server.queries.visitor_live import (
     visitor_session_by_id,
 )
 from server.queries.visitors import VisitorSession, visitor_session_for_token
-from server.realtime.endpoints import leave, read_frames, replay, resume_point
+from server.realtime.endpoints import join, leave, read_frames, replay, resume_point
 from server.realtime.hub import Connection, Hub
 from server.realtime.protocol import (
     PONG_FRAME,
@@ -122,9 +122,10 @@ async def widget_socket(ws: WebSocket) -> None:
         return
     hub: Hub = ws.app.state.hub
     conn = Connection(ws, session.workspace_id, hub.limits)
+    if not await join(ws, hub, conn):  # live events are held from here on
+        return
     writer: asyncio.Task[None] | None = None
     try:
-        await hub.join(conn)  # live events are held from here on
         position = await read(runtime, log_position, conn.workspace_id)
         conn.viewer = await _viewer(runtime, session)
         conn.project_event = visitor_event_frame

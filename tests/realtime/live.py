@@ -40,6 +40,7 @@ from server.domain.actors import Actor, system_actor
 from server.domain.values import IdentityKind
 from server.realtime.hub import Hub, Limits
 from server.runtime import Runtime
+from server.serving import ThreadlineServer
 from server.settings import Settings
 from server.storage import tables as t
 from tests.support import BASE_URL, PASSWORD, T0
@@ -76,6 +77,8 @@ class FlakyBus:
         self.lossy = False
         self.reorder = False
         self.failed = 0
+        # While set and not yet released, `subscribe` waits for it.
+        self.hold_subscribe: asyncio.Event | None = None
         self.subscriptions: list[MemorySubscription] = []
         self._held: list[tuple[str, bytes]] = []
 
@@ -104,6 +107,8 @@ class FlakyBus:
             await self.inner.publish(topic, message)
 
     async def subscribe(self, topic: str) -> MemorySubscription:
+        if self.hold_subscribe is not None:
+            await self.hold_subscribe.wait()
         sub = await self.inner.subscribe(topic)
         self.subscriptions.append(sub)
         return sub
@@ -133,7 +138,7 @@ def make_live_runtime(database_url: str, data_dir: Path, bus: FlakyBus | None = 
 
 class LiveServer:
     """create_app(runtime) served by uvicorn on 127.0.0.1 and a free port,
-    with the websocket options of `threadline serve`."""
+    with the websocket options and the server class of `threadline serve`."""
 
     def __init__(self, runtime: Runtime, limits: Limits | None = None, **config: Any) -> None:
         self.runtime = runtime
@@ -150,7 +155,9 @@ class LiveServer:
             "log_config": None,  # keep records flowing to the test's handlers
         }
         options.update(config)
-        self.server = uvicorn.Server(uvicorn.Config(self.app, **options))
+        self.server = ThreadlineServer(
+            uvicorn.Config(self.app, **options), self.hub, runtime.settings.shutdown_grace
+        )
         self.sockets: list[Socket] = []
         self._task: asyncio.Task[None] | None = None
         self.port = 0
