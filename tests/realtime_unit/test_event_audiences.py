@@ -49,7 +49,7 @@ RECEIVERS: dict[str, Viewer] = {
         set(),
         False,
         conversations={CONVERSATION},
-        visitor=VisitorScope(5, 6, INBOX),
+        visitor=VisitorScope(5, 6, INBOX, 6),
     ),
     "other_visitor": Viewer(
         WS,
@@ -58,7 +58,7 @@ RECEIVERS: dict[str, Viewer] = {
         set(),
         False,
         conversations={OTHER_CONVERSATION},
-        visitor=VisitorScope(15, 16, INBOX),
+        visitor=VisitorScope(15, 16, INBOX, 16),
     ),
 }
 
