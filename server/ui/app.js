@@ -1,7 +1,7 @@
 // The signed-in app: layout, routing, the live connection and how live
 // events change what is on screen.
 
-import { get, post } from "./api.js";
+import { NetworkError, get, post } from "./api.js";
 import { refreshContactPage, showContactPage } from "./contact_page.js";
 import {
   addMessages,
@@ -70,16 +70,19 @@ export function startApp(root, me) {
     },
   });
   installKeys();
+  // Chosen while the socket connects, so the first load waits for nothing.
+  if (!location.hash) firstView = chooseFirstView();
   window.addEventListener("hashchange", () => route());
   live.start();
 }
 
 let firstReady = true;
+let firstView = Promise.resolve();
 
 async function onReady(frame) {
   if (firstReady) {
     firstReady = false;
-    if (!location.hash) await chooseFirstView();
+    await firstView;
     await reloadEverything();
     return;
   }
@@ -144,7 +147,12 @@ async function route(reload = false) {
     if (next.conversationId === null) {
       closeConversation();
     } else if (reload || !state.conversation || state.conversation.id !== next.conversationId) {
-      conversationLoad = loadConversation(next.conversationId).then(markRead, () => closeConversation());
+      conversationLoad = loadConversation(next.conversationId).then(markRead, (error) => {
+        // A reload the network cut short keeps what is on screen: the
+        // socket's resume catches it up once the network is back.
+        const shown = state.conversation && state.conversation.id === next.conversationId;
+        if (!(error instanceof NetworkError && shown)) closeConversation();
+      });
     }
     // The list and the conversation load side by side.
     await Promise.all([listLoad, conversationLoad]);
