@@ -7,16 +7,16 @@ like every credential, but never in a URL that access logs keep. The
 inbox's allowed sites; otherwise the handshake is refused (403).
 
 After that it is the agent socket's protocol, narrowed: the same join →
-position → access → replay → ready → live order, so nothing is missed
-or repeated, but the visitor only hears about its own conversations'
-public messages, their status, the agents' read position and agents
-typing (server.realtime.visitor_frames), plus whether any agent who can
-answer is online.
+position → access → replay → ready → live sequence (server.realtime.connect,
+with `VisitorPolicy` below), so nothing is missed or repeated, but the
+visitor only hears about its own conversations' public messages, their
+status, the agents' read position and agents typing
+(server.realtime.visitor_frames), plus whether any agent who can answer
+is online.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from starlette.websockets import WebSocket
@@ -26,9 +26,8 @@ from server.actions.ephemeral import broadcast_ephemeral
 from server.actions.reads import do_mark_read_by_visitor
 from server.actions.visitors import check_widget_origin
 from server.domain.actors import system_actor
-from server.domain.errors import DomainError, NotFound
+from server.domain.errors import NotFound
 from server.http.auth import foreign_origin
-from server.queries.events import log_position
 from server.queries.reading import read
 from server.queries.visitor_live import (
     inbox_agent_ids,
@@ -36,18 +35,9 @@ from server.queries.visitor_live import (
     visitor_session_by_id,
 )
 from server.queries.visitors import VisitorSession, visitor_session_for_token
-from server.realtime.endpoints import join, leave, read_frames, replay, resume_point
+from server.realtime.connect import serve_socket
 from server.realtime.hub import Connection, Hub
-from server.realtime.protocol import (
-    PONG_FRAME,
-    RESYNC_FRAME,
-    BadFrame,
-    ClientFrame,
-    Ping,
-    Read,
-    Typing,
-    ready_frame,
-)
+from server.realtime.protocol import RESYNC_FRAME, BadFrame, ClientFrame, Read, Typing
 from server.realtime.visibility import Close, CloseCode, Viewer, VisitorScope
 from server.realtime.visitor_frames import (
     availability_frame,
@@ -112,40 +102,52 @@ class _Availability:
             self.conn.send(availability_frame(online))
 
 
-async def widget_socket(ws: WebSocket) -> None:
-    runtime: Runtime = ws.app.state.runtime
-    try:
-        last_event_id = resume_point(ws)
-        session = await _session(ws, runtime)
-    except (DomainError, BadFrame):
-        await ws.close(code=CloseCode.POLICY)  # before accept: a 403 response
-        return
-    hub: Hub = ws.app.state.hub
-    conn = Connection(ws, session.workspace_id, hub.limits)
-    if not await join(ws, hub, conn):  # live events are held from here on
-        return
-    writer: asyncio.Task[None] | None = None
-    try:
-        position = await read(runtime, log_position, conn.workspace_id)
+class VisitorPolicy:
+    """A visitor's socket: its session token and Origin in the handshake,
+    its own conversations' public side only, and agents' availability."""
+
+    subprotocol = SUBPROTOCOL
+
+    def __init__(self) -> None:
+        self.session: VisitorSession | None = None
+        self.availability: _Availability | None = None
+
+    @property
+    def replay_span(self) -> int:
+        return VISITOR_REPLAY_SPAN
+
+    async def authenticate(self, ws: WebSocket, runtime: Runtime) -> int:
+        self.session = await _session(ws, runtime)
+        return self.session.workspace_id
+
+    async def confirm(self, ws: WebSocket, runtime: Runtime) -> None:
+        """A visitor's session is checked in the handshake only."""
+
+    async def load(self, runtime: Runtime, hub: Hub, conn: Connection) -> None:
+        session = self.session
+        assert session is not None  # authenticated
         conn.viewer = await _viewer(runtime, session)
         conn.project_event = visitor_event_frame
         conn.project_signal = visitor_signal_frame
         conn.refresh_access = lambda c: _reload(runtime, session.session_id, c)
-        availability = _Availability(
-            hub,
-            conn,
-            await read(runtime, inbox_agent_ids, session.workspace_id, session.inbox_id),
+        self.availability = _Availability(
+            hub, conn, await read(runtime, inbox_agent_ids, session.workspace_id, session.inbox_id)
         )
-        await ws.accept(subprotocol=SUBPROTOCOL)
-        writer = asyncio.get_running_loop().create_task(conn.run_writer())
-        resumed = await replay(runtime, conn, last_event_id, position, max_span=VISITOR_REPLAY_SPAN)
-        conn.send(ready_frame(conn.last_event_id, resumed=resumed and last_event_id is not None))
-        conn.go_live()
-        availability.check()
-        conn.on_presence = availability.check
-        await read_frames(ws, conn, lambda frame: _handle(runtime, conn, frame))
-    finally:
-        await leave(hub, conn, writer)
+
+    def went_live(self, runtime: Runtime, conn: Connection) -> None:
+        assert self.availability is not None  # loaded
+        self.availability.check()
+        conn.on_presence = self.availability.check
+
+    async def handle(self, runtime: Runtime, conn: Connection, frame: ClientFrame) -> None:
+        await _handle(runtime, conn, frame)
+
+    def left(self, conn: Connection) -> None:
+        pass
+
+
+async def widget_socket(ws: WebSocket) -> None:
+    await serve_socket(ws, VisitorPolicy())
 
 
 async def _reload(runtime: Runtime, session_id: int, conn: Connection) -> None:
@@ -164,9 +166,7 @@ async def _handle(runtime: Runtime, conn: Connection, frame: ClientFrame) -> Non
     viewer = conn.viewer
     assert viewer is not None and viewer.visitor is not None and viewer.conversations is not None
     scope = viewer.visitor
-    if isinstance(frame, Ping):
-        conn.send(PONG_FRAME)
-    elif isinstance(frame, Typing):
+    if isinstance(frame, Typing):
         if frame.conversation_id not in viewer.conversations:
             raise BadFrame("not_found", "conversation not found")
         await broadcast_ephemeral(

@@ -21,7 +21,7 @@ from server.actions.reads import do_mark_read
 from server.domain.values import InboxKind
 from server.domain.widget_identity import identity_hash
 from server.realtime import widget_socket
-from server.realtime.endpoints import SOCKET_QUERY
+from server.realtime.connect import SOCKET_QUERY
 from server.realtime.protocol import MAX_FRAME_BYTES
 from server.realtime.routes import websocket_routes
 from server.realtime.visibility import CloseCode
