@@ -2,7 +2,7 @@
 
   bytes    every widget file as `threadline serve` ships it to a browser
            that accepts gzip: the loader, the chat page (/widget/frame),
-           frame.js, frame.css. Budget: loader <= 3 KB gz, whole widget
+           the chat app's modules (app/*.js), frame.css. Budget: loader <= 3 KB gz, whole widget
            <= 40 KB gz (1 KB = 1,024 bytes; bodies only, no headers).
   browser  Debian's Chromium (Playwright) on the demo shop page, served on
            another origin with the README's snippet, and one agent online
@@ -220,10 +220,12 @@ def session_limit() -> tuple[int, float]:
 
 def shipped(base: str, public_token: str) -> list[dict[str, Any]]:
     """Each widget file as the server sends it to a browser accepting gzip."""
+    from server.http.widget_assets import app_modules  # noqa: PLC0415
+
     files = [
         ("loader.js", "/widget/loader.js"),
         ("chat page (/widget/frame)", f"/widget/frame?inbox={public_token}"),
-        ("frame.js", "/widget/frame.js"),
+        *[(name, f"/widget/{name}") for name in app_modules()],
         ("frame.css", "/widget/frame.css"),
     ]
     out = []

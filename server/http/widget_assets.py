@@ -3,11 +3,11 @@ tag, and the chat page that runs in the loader's iframe.
 
     GET /widget/loader.js     the launcher; any site may load it
     GET /widget/frame         the chat page, ?inbox=PUBLIC_TOKEN&origin=PAGE
-    GET /widget/frame.js      the chat app
+    GET /widget/app/*.js      the chat app, as ES modules (app/main.js first)
     GET /widget/frame.css
 
 The files live in the repository's top-level `widget/` folder (plain
-JavaScript, no build step). Each answer carries an ETag and a short cache
+JavaScript, no build step: the browser loads the modules as they are). Each answer carries an ETag and a short cache
 lifetime; a client that names the current ETag gets 304. Clients that
 accept gzip get the bytes compressed once, at level 9 (what BENCHMARKS.md
 B8 budgets).
@@ -52,12 +52,18 @@ ASSET_CACHE = "public, max-age=300"
 # a change to allowed_domains applies at once.
 PAGE_CACHE = "no-cache"
 
-# (file, content type) by path.
-ASSETS = {
-    "/widget/loader.js": ("loader.js", JS),
-    "/widget/frame.js": ("frame.js", JS),
-    "/widget/frame.css": ("frame.css", CSS),
-}
+
+def app_modules(directory: Path = WIDGET_DIR) -> list[str]:
+    """The chat app's modules, as paths relative to the widget folder."""
+    return sorted(p.relative_to(directory).as_posix() for p in (directory / "app").rglob("*.js"))
+
+
+def assets(directory: Path) -> dict[str, tuple[str, str]]:
+    """(file, content type) by path: the loader, the styles and every module
+    of the chat app (what is in the folder when the server starts)."""
+    files = {"loader.js": JS, "frame.css": CSS} | dict.fromkeys(app_modules(directory), JS)
+    return {f"/widget/{name}": (name, media_type) for name, media_type in files.items()}
+
 
 # An origin as it may appear in a CSP source list: scheme, host, port.
 _CSP_ORIGIN = re.compile(r"^https?://[a-z0-9.-]+(:[0-9]{1,5})?$")
@@ -87,9 +93,10 @@ def frame_csp(allowed_domains: object, ws_origins: list[str]) -> str:
 
 def widget_asset_routes(directory: Path = WIDGET_DIR) -> list[BaseRoute]:
     files = AssetFiles(directory)
+    served = assets(directory)
 
     async def asset(request: Request) -> Response:
-        name, media_type = ASSETS[request.url.path]
+        name, media_type = served[request.url.path]
         headers = {"Cache-Control": ASSET_CACHE}
         if name == "loader.js":
             # Loaded by any site, including ones that isolate themselves (COEP).
@@ -120,6 +127,6 @@ def widget_asset_routes(directory: Path = WIDGET_DIR) -> list[BaseRoute]:
         }
         return answer(request, tagged, HTML, headers)
 
-    routes: list[BaseRoute] = [Route(path, asset, methods=["GET"]) for path in ASSETS]
+    routes: list[BaseRoute] = [Route(path, asset, methods=["GET"]) for path in served]
     routes.append(Route("/widget/frame", frame, methods=["GET"]))
     return routes

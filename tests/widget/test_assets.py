@@ -18,7 +18,7 @@ from server.actions.context import perform
 from server.actions.inboxes import NewInbox, do_create_inbox, do_update_inbox
 from server.demo_shop import STUB
 from server.domain.values import InboxKind
-from server.http.widget_assets import WIDGET_DIR, frame_ancestors
+from server.http.widget_assets import WIDGET_DIR, app_modules, frame_ancestors
 from server.runtime import Runtime
 from tests.support import Workspace, client
 
@@ -73,7 +73,8 @@ def csp_of(res: httpx.Response) -> dict[str, list[str]]:
     ("path", "content_type"),
     [
         ("/widget/loader.js", "text/javascript; charset=utf-8"),
-        ("/widget/frame.js", "text/javascript; charset=utf-8"),
+        ("/widget/app/main.js", "text/javascript; charset=utf-8"),
+        ("/widget/app/views/messages.js", "text/javascript; charset=utf-8"),
         ("/widget/frame.css", "text/css; charset=utf-8"),
     ],
 )
@@ -85,16 +86,16 @@ async def test_files_are_served_with_their_type_and_a_short_cache(
     assert res.headers["content-type"] == content_type
     assert res.headers["x-content-type-options"] == "nosniff"
     assert res.headers["cache-control"] == "public, max-age=300"
-    assert res.content == (WIDGET_DIR / path.rsplit("/", 1)[1]).read_bytes()
+    assert res.content == (WIDGET_DIR / path.removeprefix("/widget/")).read_bytes()
     again = await browser.get(path, headers={"if-none-match": res.headers["etag"]})
     assert again.status_code == 304
     assert again.content == b""
 
 
 async def test_gzip_is_sent_to_clients_that_accept_it(browser: httpx.AsyncClient) -> None:
-    plain = await browser.get("/widget/frame.js", headers={"accept-encoding": "identity"})
+    plain = await browser.get("/widget/app/main.js", headers={"accept-encoding": "identity"})
     assert "content-encoding" not in plain.headers
-    res = await browser.get("/widget/frame.js", headers={"accept-encoding": "gzip"})
+    res = await browser.get("/widget/app/main.js", headers={"accept-encoding": "gzip"})
     assert res.headers["content-encoding"] == "gzip"
     assert res.headers["vary"] == "Accept-Encoding"
     assert res.headers["etag"] != plain.headers["etag"]
@@ -204,18 +205,21 @@ class _Page(HTMLParser):
 
     def __init__(self) -> None:
         super().__init__()
-        self.scripts: list[str | None] = []
+        self.scripts: list[tuple[str | None, str | None]] = []  # (type, src)
         self.styles: list[str | None] = []
+        self.preloads: list[str | None] = []
         self.inline: list[str] = []
         self._in_script = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         named = dict(attrs)
         if tag == "script":
-            self.scripts.append(named.get("src"))
+            self.scripts.append((named.get("type"), named.get("src")))
             self._in_script = True
         if tag == "link" and named.get("rel") == "stylesheet":
             self.styles.append(named.get("href"))
+        if tag == "link" and named.get("rel") == "modulepreload":
+            self.preloads.append(named.get("href"))
         if tag == "style":
             self.inline.append("<style>")
         for name, _ in attrs:
@@ -234,11 +238,36 @@ async def test_the_chat_page_has_no_inline_script_or_style(browser: httpx.AsyncC
     page = _Page()
     page.feed((WIDGET_DIR / "frame.html").read_text())
     assert page.inline == []
-    assert page.scripts == ["frame.js"]
+    assert page.scripts == [("module", "app/main.js")]
     assert page.styles == ["frame.css"]
     # Relative to /widget/frame, so they are the routes above.
-    for path in ("/widget/frame.js", "/widget/frame.css"):
+    for path in ("/widget/app/main.js", "/widget/frame.css"):
         assert (await browser.get(path)).status_code == 200
+
+
+async def test_every_module_of_the_chat_app_is_served_and_preloaded(
+    browser: httpx.AsyncClient,
+) -> None:
+    # The page names main.js and preloads the modules it imports, so the
+    # browser fetches them at once instead of one import level at a time.
+    modules = app_modules()
+    assert "app/main.js" in modules
+    assert "app/views/messages.js" in modules
+    page = _Page()
+    page.feed((WIDGET_DIR / "frame.html").read_text())
+    assert sorted(page.preloads) == [m for m in modules if m != "app/main.js"]
+    for name in modules:
+        res = await browser.get(f"/widget/{name}")
+        assert res.status_code == 200, name
+        assert res.headers["content-type"] == "text/javascript; charset=utf-8"
+        assert res.content == (WIDGET_DIR / name).read_bytes()
+
+
+@pytest.mark.parametrize(
+    "path", ["/widget/app/../frame.html", "/widget/app/nope.js", "/widget/frame.js", "/widget/app/"]
+)
+async def test_only_the_widget_files_are_served(browser: httpx.AsyncClient, path: str) -> None:
+    assert (await browser.get(path)).status_code == 404
 
 
 def test_the_readme_snippet_matches_the_loader() -> None:
