@@ -1,3 +1,4 @@
+// @ts-check
 // The signed-in app: layout, routing, the live connection and how live
 // events change what is on screen.
 
@@ -19,6 +20,7 @@ import { h, replace } from "./dom.js";
 import { installKeys } from "./keys.js";
 import { mountList } from "./list.js";
 import { Live } from "./live.js";
+import { liveSend, setLiveSender } from "./live_send.js";
 import { noticeMessage, refreshTitle } from "./notify.js";
 import { mountPane } from "./pane.js";
 import { showQuarantine } from "./quarantine.js";
@@ -37,10 +39,7 @@ const TYPING_TTL_MS = 6000;
 export function stopApp() {
   if (live) live.stop();
   live = null;
-}
-
-export function liveSend(frame) {
-  if (live) live.send(frame);
+  setLiveSender(null);
 }
 
 export function startApp(root, me) {
@@ -69,6 +68,8 @@ export function startApp(root, me) {
       notify("connection");
     },
   });
+  const socket = live;
+  setLiveSender((frame) => socket.send(frame));
   installKeys();
   window.addEventListener("hashchange", () => route());
   live.start();

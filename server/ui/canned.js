@@ -1,3 +1,4 @@
+// @ts-check
 // Canned responses in the composer: the `/` picker, with each response
 // rendered for this conversation (its variables filled) as a live preview.
 

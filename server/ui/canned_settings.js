@@ -1,8 +1,9 @@
+// @ts-check
 // Settings → Canned responses: list, search, create, edit, delete.
 
 import { api, del, get, patch, post } from "./api.js";
 import { h, replace } from "./dom.js";
-import { field, showFieldError } from "./settings.js";
+import { field, showFieldError } from "./settings_forms.js";
 import { state } from "./state.js";
 import { toast } from "./toast.js";
 

@@ -1,3 +1,4 @@
+// @ts-check
 // Merging two contacts: pick the duplicate, see what will move, choose
 // which record survives, confirm; undo stays one click away for the rest
 // of the session.

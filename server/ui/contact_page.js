@@ -1,10 +1,11 @@
+// @ts-check
 // One timeline per customer: every message of the contact from every
 // conversation and channel, in time order, each marked with where it came
 // from; reply from here on the channel the agent picks.
 
 import { get, post } from "./api.js";
 import { contactBundle } from "./data.js";
-import { sendFromTimeline } from "./composer.js";
+import { sendFromTimeline } from "./outbox.js";
 import { contactDetails } from "./contact_sidebar.js";
 import { h, replace } from "./dom.js";
 import { channelLabel, plural } from "./format.js";

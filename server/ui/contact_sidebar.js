@@ -1,3 +1,4 @@
+// @ts-check
 // The contact column: who the customer is (identities, attributes), what
 // they did (tracked events), their labels and past conversations, and
 // merging them with a duplicate — one the agent finds, or one Threadline

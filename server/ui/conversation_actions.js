@@ -1,3 +1,4 @@
+// @ts-check
 // What an agent does to a conversation: assign, label, priority, snooze,
 // resolve / reopen, run a macro, merge. Each is a picker and one API call;
 // the live event that follows redraws the list and the pane.

@@ -1,3 +1,4 @@
+// @ts-check
 // Loading state from the REST API. Every loader is safe to call again
 // (after a reconnect or a `resync`): it replaces what it loads.
 

@@ -1,3 +1,4 @@
+// @ts-check
 // The email parts of a message bubble (F2, PROTOCOLS.md P4): who it was
 // from and to, its subject when it isn't the conversation's, how it was
 // threaded, its text or its formatted HTML, the quoted history and the

@@ -1,3 +1,4 @@
+// @ts-check
 // The conversation list of the current view.
 
 import { del, post } from "./api.js";

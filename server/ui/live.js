@@ -1,3 +1,4 @@
+// @ts-check
 // The agent's live connection (/ws/agent, PROTOCOLS.md P2): reconnects with
 // backoff and jitter, resumes from the last event id it saw (so the server
 // replays exactly what was missed), drops events it already has, and asks

@@ -1,3 +1,4 @@
+// @ts-check
 // The login form, shown to anyone without a session.
 
 import { ApiError, post, setCsrfToken } from "./api.js";

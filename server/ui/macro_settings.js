@@ -1,9 +1,10 @@
+// @ts-check
 // Settings → Macros: a named list of steps run in one click.
 
 import { del, get, patch, post } from "./api.js";
 import { h, replace } from "./dom.js";
 import { loadMacros } from "./macros.js";
-import { field, showFieldError } from "./settings.js";
+import { field, showFieldError } from "./settings_forms.js";
 import { state } from "./state.js";
 import { toast } from "./toast.js";
 

@@ -1,3 +1,4 @@
+// @ts-check
 // Start: who is logged in? The inbox for an agent, the login form otherwise.
 
 import { ApiError, get, setCsrfToken } from "./api.js";

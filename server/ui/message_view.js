@@ -1,3 +1,4 @@
+// @ts-check
 // One message as a bubble: who, when, where, its delivery state, its files.
 // Text is shown as text (line breaks kept by CSS), never parsed as HTML.
 

@@ -1,3 +1,4 @@
+// @ts-check
 // Desktop notifications and the title badge for new customer messages in
 // the agent's own conversations (Mine). Permission is asked once, from a
 // button the agent clicks, never by surprise: the offer appears when it

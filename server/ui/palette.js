@@ -1,10 +1,11 @@
+// @ts-check
 // Ctrl+K / Cmd+K: jump anywhere, run an action, or search contacts and
 // conversations by name, email and message text.
 
 import { get } from "./api.js";
 import { assign, label, snooze, toggleResolved } from "./conversation_actions.js";
 import { openPicker } from "./picker.js";
-import { showHelp } from "./keys.js";
+import { showHelp } from "./shortcuts_help.js";
 import { canOfferNotifications, offerNotifications } from "./notify.js";
 import { state } from "./state.js";
 

@@ -1,3 +1,4 @@
+// @ts-check
 // The conversation pane: header with the actions, the thread, who else is
 // here (viewing, typing, replying), and the composer.
 

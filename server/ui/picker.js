@@ -1,3 +1,4 @@
+// @ts-check
 // A popover list to choose from by typing and arrow keys (assign, label,
 // snooze, canned responses, macros, the command palette). One open at a
 // time; Escape closes it and gives focus back to where it came from.

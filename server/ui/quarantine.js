@@ -1,3 +1,4 @@
+// @ts-check
 // Settings → Email quarantine (admins only): mail that reached an inbox
 // but could not be taken in (PROTOCOLS.md P4: unparseable, over a limit,
 // no sender), newest first, each with its original. The original is shown

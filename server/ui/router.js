@@ -1,3 +1,4 @@
+// @ts-check
 // Where the agent is, kept in the URL's hash so reload and back/forward work:
 //   #/v/<view>            a sidebar view (mine, unassigned, all, inbox:3, team:2, label:vip, filter:5)
 //   #/v/<view>/c/<id>     … with a conversation open

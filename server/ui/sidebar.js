@@ -1,3 +1,4 @@
+// @ts-check
 // The left column: views with their counts, settings, the signed-in agent.
 
 import { post } from "./api.js";

@@ -1,3 +1,4 @@
+// @ts-check
 // Short confirmations at the bottom of the screen (with an optional action
 // such as Undo). Announced to screen readers.
 
