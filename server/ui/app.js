@@ -32,8 +32,12 @@ import { notify, on, state } from "./state.js";
 import { invalidateCanned } from "./canned.js";
 import { loadMacros } from "./macros.js";
 
+/** @typedef {import("./live.js").Frame} Frame */
+
+/** @type {Live | null} */
 let live = null;
-let layout = null;
+// Set once the app starts, before anything routes.
+let layout = /** @type {{ sidebar: HTMLElement, main: HTMLElement, banner: HTMLElement }} */ (/** @type {unknown} */ (null));
 const TYPING_TTL_MS = 6000;
 
 export function stopApp() {
@@ -42,6 +46,10 @@ export function stopApp() {
   setLiveSender(null);
 }
 
+/**
+ * @param {HTMLElement} root
+ * @param {any} me the signed-in agent
+ */
 export function startApp(root, me) {
   state.me = me;
   const sidebar = h("nav", { class: "sidebar", "aria-label": "Views" });
@@ -77,6 +85,7 @@ export function startApp(root, me) {
 
 let firstReady = true;
 
+/** @param {Frame} frame */
 async function onReady(frame) {
   if (firstReady) {
     firstReady = false;
@@ -111,10 +120,11 @@ async function reloadEverything() {
 
 async function loadMineUnread() {
   const page = await get("/conversations", { mine: true, status: ["open", "pending"], limit: 100 });
-  state.mineUnread = new Set(page.items.filter((c) => c.unread > 0).map((c) => c.id));
+  state.mineUnread = new Set(page.items.filter((/** @type {any} */ c) => c.unread > 0).map((/** @type {any} */ c) => c.id));
   refreshTitle();
 }
 
+/** @type {string | null} */
 let currentPage = null;
 
 // `reload`: fetch the list and the open conversation again even if the
@@ -191,7 +201,8 @@ export function markRead() {
 
 document.addEventListener("visibilitychange", () => markRead());
 
-let listTimer = null;
+/** @type {ReturnType<typeof setTimeout> | undefined} */
+let listTimer;
 function refreshListSoon() {
   clearTimeout(listTimer);
   listTimer = setTimeout(() => {
@@ -200,7 +211,9 @@ function refreshListSoon() {
   }, 150);
 }
 
-let conversationTimer = null;
+/** @type {ReturnType<typeof setTimeout> | undefined} */
+let conversationTimer;
+/** @param {number} id */
 function refreshConversationSoon(id) {
   clearTimeout(conversationTimer);
   conversationTimer = setTimeout(async () => {
@@ -213,6 +226,7 @@ function refreshConversationSoon(id) {
   }, 100);
 }
 
+/** @param {any} data a message.created event's data */
 function messageFromEvent(data) {
   return {
     id: data.message_id,
@@ -236,6 +250,7 @@ function messageFromEvent(data) {
   };
 }
 
+/** @param {Frame} frame */
 function applyEvent(frame) {
   const data = frame.data || {};
   const type = frame.type;
@@ -312,11 +327,16 @@ function applyEvent(frame) {
   }
 }
 
+/**
+ * @param {number} conversationId
+ * @param {string} key
+ */
 function clearTyping(conversationId, key) {
   const map = state.typing.get(conversationId);
   if (map && map.delete(key)) notify("typing");
 }
 
+/** @param {Frame} frame */
 function applyEphemeral(frame) {
   if (frame.type === "typing") {
     if (frame.agent_id === state.me.id) return;

@@ -10,6 +10,7 @@ import { pickerOpen } from "./picker.js";
 import { closeHelp, showHelp } from "./shortcuts_help.js";
 import { state } from "./state.js";
 
+/** @param {EventTarget | null} target */
 function typingInField(target) {
   return target instanceof HTMLElement && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName));
 }
@@ -18,6 +19,7 @@ export function installKeys() {
   document.addEventListener("keydown", onKey);
 }
 
+/** @param {KeyboardEvent} event */
 function onKey(event) {
   if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "k") {
     event.preventDefault();
@@ -28,6 +30,7 @@ function onKey(event) {
   if (pickerOpen() || event.ctrlKey || event.metaKey || event.altKey) return;
   if (typingInField(event.target)) return;
   const conversation = state.conversation;
+  /** @param {() => void} fn */
   const run = (fn) => {
     event.preventDefault();
     fn();

@@ -5,7 +5,8 @@ import { ApiError, get, setCsrfToken } from "./api.js";
 import { startApp, stopApp } from "./app.js";
 import { showLogin } from "./login.js";
 
-const root = document.getElementById("app");
+// index.html has it.
+const root = /** @type {HTMLElement} */ (document.getElementById("app"));
 
 async function boot() {
   try {

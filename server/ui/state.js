@@ -5,14 +5,16 @@
 /**
  * Records from the server (agents, conversations, messages...) are the
  * REST API's JSON, read as the API documents them: typed `any` here.
- * @typedef {{ view: string, conversationId: number | null, contactId: number | null,
+ * @typedef {{ view: string | null, conversationId: number | null, contactId?: number | null,
  *   page: string, section?: string }} Route
+ * @typedef {{ id: number, inbox_id: number, contact_id: number, status: string,
+ *   [field: string]: any }} Conversation
  * @typedef {{ agentId: number | null, visitor: boolean, private: boolean, until: number }} Typing
  * @typedef {{
  *   me: any, agents: Map<number, any>, teams: Map<number, any>, inboxes: Map<number, any>,
  *   counts: any, savedFilters: any[], macros: any[], route: Route, statusFilter: string,
  *   list: any[], listMore: string | null, selectedIndex: number, conversation: any,
- *   messages: any[], contact: any, contactExtras: any, typing: Map<number, Map<string, Typing>>,
+ *   messages: any[], messagesHasOlder?: boolean, contact: any, contactExtras: any, typing: Map<number, Map<string, Typing>>,
  *   viewing: Map<number, number[]>, presence: Map<number, string>, connection: string,
  *   mineUnread: Set<number>,
  * }} State
