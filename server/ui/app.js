@@ -164,7 +164,7 @@ async function route(reload = false) {
     currentPage = "contact";
     closeConversation();
     notify("route");
-    await showContactPage(layout.main, next.contactId);
+    await showContactPage(layout.main, /** @type {number} */ (next.contactId));
     announceViewing();
   } else {
     currentPage = "settings";

@@ -33,7 +33,7 @@ export function safeUrl(value) {
  * @returns {Child[]}
  */
 function flat(children) {
-  return /** @type {unknown[]} */ (children).flat(Infinity);
+  return /** @type {Child[]} */ (/** @type {unknown[]} */ (children).flat(Infinity));
 }
 
 /**

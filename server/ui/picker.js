@@ -13,7 +13,7 @@ export function closePicker() {
   const { root, returnFocus } = open;
   open = null;
   root.remove();
-  if (returnFocus instanceof HTMLElement && document.contains(returnFocus)) returnFocus.focus();
+  if (returnFocus && document.contains(returnFocus)) /** @type {HTMLElement} */ (returnFocus).focus();
 }
 
 export function pickerOpen() {

@@ -19,7 +19,7 @@ export function field(label, input, name) {
 
 /**
  * @param {HTMLFormElement} form
- * @param {{ field?: string | null, message: string }} error
+ * @param {any} error an ApiError, or another Error (then it names no field)
  */
 export function showFieldError(form, error) {
   for (const node of form.querySelectorAll(".field-error")) node.textContent = "";

@@ -31,7 +31,7 @@ export function closeHelp() {
   const { node, back } = help;
   help = null;
   node.remove();
-  if (back instanceof HTMLElement && document.contains(back)) back.focus();
+  if (back && document.contains(back)) /** @type {HTMLElement} */ (back).focus();
   return true;
 }
 
