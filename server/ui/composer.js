@@ -154,11 +154,82 @@ function barButton(label, title, iconName, click) {
   return h("button", { type: "button", class: "ghost icon-button", title, "aria-label": label, on: { click } }, icon(iconName));
 }
 
-/** @param {(mode: Mode) => void} setMode */
-function modeTabs(setMode) {
+/**
+ * The composer's parts, laid out; `actions` are what its buttons do.
+ * @param {{ recipients: import("./recipients.js").Recipients | null, textarea: HTMLTextAreaElement,
+ *   files: ReturnType<typeof composerFiles>, error: HTMLElement }} parts
+ * @param {{ setMode(mode: Mode): void, send(): void, openCanned(): void }} actions
+ */
+function composerForm({ recipients, textarea, files, error }, actions) {
   /** @param {Mode} mode @param {string} text */
-  const tab = (mode, text) => h("button", { type: "button", role: "tab", class: "mode", text, on: { click: () => setMode(mode) } });
-  return { reply: tab("reply", "Reply"), note: tab("note", "Private note") };
+  const tab = (mode, text) => h("button", { type: "button", role: "tab", class: "mode", text, on: { click: () => actions.setMode(mode) } });
+  const tabs = { reply: tab("reply", "Reply"), note: tab("note", "Private note") };
+  const emojiSlot = h("div", { class: "emoji-slot" });
+  const sendButton = h("button", { type: "submit", class: "primary send", text: "Send" });
+  const form = h(
+    "form",
+    { class: "composer", on: { submit: (/** @type {Event} */ e) => { e.preventDefault(); actions.send(); } } },
+    h(
+      "div",
+      { class: "composer-head" },
+      h("div", { class: "composer-modes", role: "tablist", "aria-label": "Reply or note" }, tabs.reply, tabs.note),
+      recipients ? recipients.subject : null,
+    ),
+    recipients ? recipients.el : null,
+    textarea,
+    files.list,
+    error,
+    h(
+      "div",
+      { class: "composer-bar" },
+      barButton("Attach files", "Attach files", "clip", () => files.input.click()),
+      barButton("Emoji", "Emoji", "smile", () => toggleEmoji(emojiSlot, textarea)),
+      barButton("Canned response", "Canned response (/)", "bolt", actions.openCanned),
+      emojiSlot,
+      h("span", { class: "composer-hint", text: "Enter to send · Shift+Enter for a new line" }),
+      files.input,
+      sendButton,
+    ),
+  );
+  files.acceptFrom(form, textarea);
+  /** @param {Mode} mode */
+  const showMode = (mode) => {
+    tabs.reply.classList.toggle("current", mode === "reply");
+    tabs.note.classList.toggle("current", mode === "note");
+    tabs.reply.setAttribute("aria-selected", String(mode === "reply"));
+    tabs.note.setAttribute("aria-selected", String(mode === "note"));
+    form.classList.toggle("note-mode", mode === "note");
+    textarea.setAttribute("aria-label", mode === "note" ? "Private note" : "Reply");
+    textarea.placeholder = PLACEHOLDER[mode];
+    sendButton.textContent = mode === "note" ? "Add note" : "Send";
+    if (recipients) recipients.showFor(mode);
+  };
+  return { form, showMode };
+}
+
+/**
+ * Enter sends (Shift+Enter is a new line), Escape leaves the field, a `/`
+ * alone opens the canned picker; typing tells the others.
+ * @param {HTMLTextAreaElement} textarea
+ * @param {{ send(): void, openCanned(): void, emptied(): void, typing(active: boolean): void }} on
+ */
+function textareaKeys(textarea, on) {
+  textarea.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      on.send();
+    } else if (e.key === "Escape") {
+      e.preventDefault();
+      textarea.blur();
+    }
+  });
+  textarea.addEventListener("input", () => {
+    const before = textarea.value.slice(0, textarea.selectionStart);
+    if (/(^|\s)\/$/.test(before) && before.trim() === "/") on.openCanned();
+    if (!textarea.value) on.emptied();
+    on.typing(true);
+  });
+  textarea.addEventListener("blur", () => on.typing(false));
 }
 
 /** "Sending…" bubbles for what the outbox still holds of `conversationId`.
@@ -188,13 +259,12 @@ function pendingBubbles(conversationId) {
  * @returns {Composer}
  */
 export function mountComposer(slot, redrawThread) {
-  const conversation = /** @type {any} */ (state.conversation);
+  const conversation = /** @type {import("./state.js").Conversation} */ (state.conversation);
   /** @type {Mode} */
   let mode = "reply";
   /** @type {number | null} */
   let cannedId = null;
 
-  const tabs = modeTabs((next) => setMode(next));
   const textarea = h("textarea", { class: "composer-text", rows: 3, "aria-label": "Reply", placeholder: PLACEHOLDER.reply });
   const recipients = channelOf(conversation) === "email" ? emailRecipients(conversation, () => textarea) : null;
   const error = h("p", { class: "composer-error", role: "alert" });
@@ -203,71 +273,18 @@ export function mountComposer(slot, redrawThread) {
     error.textContent = text;
   };
   const files = composerFiles(conversation.inbox_id, showError);
-  const emojiSlot = h("div", { class: "emoji-slot" });
-  const sendButton = h("button", { type: "submit", class: "primary send", text: "Send" });
-  const form = h(
-    "form",
-    { class: "composer", on: { submit: (/** @type {Event} */ e) => { e.preventDefault(); send(); } } },
-    h(
-      "div",
-      { class: "composer-head" },
-      h("div", { class: "composer-modes", role: "tablist", "aria-label": "Reply or note" }, tabs.reply, tabs.note),
-      recipients ? recipients.subject : null,
-    ),
-    recipients ? recipients.el : null,
-    textarea,
-    files.list,
-    error,
-    h(
-      "div",
-      { class: "composer-bar" },
-      barButton("Attach files", "Attach files", "clip", () => files.input.click()),
-      barButton("Emoji", "Emoji", "smile", () => toggleEmoji(emojiSlot, textarea)),
-      barButton("Canned response", "Canned response (/)", "bolt", () => openCanned("")),
-      emojiSlot,
-      h("span", { class: "composer-hint", text: "Enter to send · Shift+Enter for a new line" }),
-      files.input,
-      sendButton,
-    ),
-  );
-  replace(slot, form);
-  files.acceptFrom(form, textarea);
-
-  /** @param {Mode} next */
-  function setMode(next) {
-    mode = next;
-    tabs.reply.classList.toggle("current", mode === "reply");
-    tabs.note.classList.toggle("current", mode === "note");
-    tabs.reply.setAttribute("aria-selected", String(mode === "reply"));
-    tabs.note.setAttribute("aria-selected", String(mode === "note"));
-    form.classList.toggle("note-mode", mode === "note");
-    textarea.setAttribute("aria-label", mode === "note" ? "Private note" : "Reply");
-    textarea.placeholder = PLACEHOLDER[mode];
-    sendButton.textContent = mode === "note" ? "Add note" : "Send";
-    if (recipients) recipients.showFor(mode);
-  }
-  setMode("reply");
-
   /** @param {string} [initial] */
   const openCanned = (initial) => pickCanned(conversation, textarea, initial, (id) => (cannedId = id));
+  /** @param {Mode} next */
+  const setMode = (next) => {
+    mode = next;
+    showMode(mode);
+  };
+  const { form, showMode } = composerForm({ recipients, textarea, files, error }, { setMode, send, openCanned: () => openCanned("") });
+  replace(slot, form);
+  setMode("reply");
   const typing = typingSignal(conversation.id, () => mode === "note", () => Boolean(textarea.value));
-
-  textarea.addEventListener("keydown", (e) => {
-    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
-      e.preventDefault();
-      send();
-    } else if (e.key === "Escape") {
-      e.preventDefault();
-      textarea.blur();
-    }
-  });
-  textarea.addEventListener("input", () => {
-    const before = textarea.value.slice(0, textarea.selectionStart);
-    if (/(^|\s)\/$/.test(before) && before.trim() === "/") openCanned("");
-    if (!textarea.value) cannedId = null;
-    typing(true);
-  });
-  textarea.addEventListener("blur", () => typing(false));
+  textareaKeys(textarea, { send, openCanned: () => openCanned(""), emptied: () => (cannedId = null), typing });
 
   async function send() {
     const text = textarea.value.trim();

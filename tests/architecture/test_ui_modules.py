@@ -6,7 +6,6 @@ up into the app or a page that imports it."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from server.http.ui_assets import UI_DIR
 
