@@ -92,7 +92,7 @@ export function cannedSettings(page) {
     showScope();
     files.addEventListener("change", async () => {
       const inboxId = scope.value === "inbox" ? inbox.value : [...state.inboxes.keys()][0];
-      for (const file of files.files || []) {
+      for (const file of /** @type {FileList} */ (files.files)) {
         try {
           const answer = await api("POST", `/inboxes/${inboxId}/attachments`, undefined, {
             raw: file,

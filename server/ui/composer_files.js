@@ -61,7 +61,7 @@ export function composerFiles(inboxId, showError) {
   }
 
   input.addEventListener("change", () => {
-    upload([...(input.files || [])]);
+    upload([.../** @type {FileList} */ (input.files)]);
     input.value = "";
   });
 

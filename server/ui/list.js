@@ -111,8 +111,8 @@ export function mountList(root) {
       selected.scrollIntoView({ block: "nearest" });
     }
   };
-  /** @type {string | undefined} */
-  let lastScrolled;
+  /** @type {string | null | undefined} */
+  let lastScrolled = null;
   on("list", draw, root);
   on("directory", draw, root);
   on(
