@@ -1,3 +1,4 @@
+// @ts-check
 // The signed-in app: layout, routing, the live connection and how live
 // events change what is on screen.
 
@@ -19,6 +20,7 @@ import { h, replace } from "./dom.js";
 import { installKeys } from "./keys.js";
 import { mountList } from "./list.js";
 import { Live } from "./live.js";
+import { liveSend, setLiveSender } from "./live_send.js";
 import { noticeMessage, refreshTitle } from "./notify.js";
 import { mountPane } from "./pane.js";
 import { showQuarantine } from "./quarantine.js";
@@ -30,19 +32,24 @@ import { notify, on, state } from "./state.js";
 import { invalidateCanned } from "./canned.js";
 import { loadMacros } from "./macros.js";
 
+/** @typedef {import("./live.js").Frame} Frame */
+
+/** @type {Live | null} */
 let live = null;
-let layout = null;
+// Set once the app starts, before anything routes.
+let layout = /** @type {{ sidebar: HTMLElement, main: HTMLElement, banner: HTMLElement }} */ (/** @type {unknown} */ (null));
 const TYPING_TTL_MS = 6000;
 
 export function stopApp() {
   if (live) live.stop();
   live = null;
+  setLiveSender(null);
 }
 
-export function liveSend(frame) {
-  if (live) live.send(frame);
-}
-
+/**
+ * @param {HTMLElement} root
+ * @param {any} me the signed-in agent
+ */
 export function startApp(root, me) {
   state.me = me;
   const sidebar = h("nav", { class: "sidebar", "aria-label": "Views" });
@@ -69,6 +76,8 @@ export function startApp(root, me) {
       notify("connection");
     },
   });
+  const socket = live;
+  setLiveSender((frame) => socket.send(frame));
   installKeys();
   // Chosen while the socket connects, so the first load waits for nothing.
   if (!location.hash) firstView = chooseFirstView();
@@ -79,6 +88,7 @@ export function startApp(root, me) {
 let firstReady = true;
 let firstView = Promise.resolve();
 
+/** @param {Frame} frame */
 async function onReady(frame) {
   if (firstReady) {
     firstReady = false;
@@ -113,10 +123,11 @@ async function reloadEverything() {
 
 async function loadMineUnread() {
   const page = await get("/conversations", { mine: true, status: ["open", "pending"], limit: 100 });
-  state.mineUnread = new Set(page.items.filter((c) => c.unread > 0).map((c) => c.id));
+  state.mineUnread = new Set(page.items.filter((/** @type {any} */ c) => c.unread > 0).map((/** @type {any} */ c) => c.id));
   refreshTitle();
 }
 
+/** @type {string | null} */
 let currentPage = null;
 
 // `reload`: fetch the list and the open conversation again even if the
@@ -161,7 +172,7 @@ async function route(reload = false) {
     currentPage = "contact";
     closeConversation();
     notify("route");
-    await showContactPage(layout.main, next.contactId);
+    await showContactPage(layout.main, /** @type {number} */ (next.contactId));
     announceViewing();
   } else {
     currentPage = "settings";
@@ -198,7 +209,8 @@ export function markRead() {
 
 document.addEventListener("visibilitychange", () => markRead());
 
-let listTimer = null;
+/** @type {ReturnType<typeof setTimeout> | undefined} */
+let listTimer;
 function refreshListSoon() {
   clearTimeout(listTimer);
   listTimer = setTimeout(() => {
@@ -207,7 +219,9 @@ function refreshListSoon() {
   }, 150);
 }
 
-let conversationTimer = null;
+/** @type {ReturnType<typeof setTimeout> | undefined} */
+let conversationTimer;
+/** @param {number} id */
 function refreshConversationSoon(id) {
   clearTimeout(conversationTimer);
   conversationTimer = setTimeout(async () => {
@@ -220,6 +234,7 @@ function refreshConversationSoon(id) {
   }, 100);
 }
 
+/** @param {any} data a message.created event's data */
 function messageFromEvent(data) {
   return {
     id: data.message_id,
@@ -243,6 +258,7 @@ function messageFromEvent(data) {
   };
 }
 
+/** @param {Frame} frame */
 function applyEvent(frame) {
   const data = frame.data || {};
   const type = frame.type;
@@ -319,11 +335,16 @@ function applyEvent(frame) {
   }
 }
 
+/**
+ * @param {number} conversationId
+ * @param {string} key
+ */
 function clearTyping(conversationId, key) {
   const map = state.typing.get(conversationId);
   if (map && map.delete(key)) notify("typing");
 }
 
+/** @param {Frame} frame */
 function applyEphemeral(frame) {
   if (frame.type === "typing") {
     if (frame.agent_id === state.me.id) return;

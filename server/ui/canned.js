@@ -1,3 +1,4 @@
+// @ts-check
 // Canned responses in the composer: the `/` picker, with each response
 // rendered for this conversation (its variables filled) as a live preview.
 
@@ -12,6 +13,11 @@ export function invalidateCanned() {
   previews.clear();
 }
 
+/**
+ * @param {number} id
+ * @param {number} conversationId
+ * @returns {Promise<any>}
+ */
 function previewOf(id, conversationId) {
   const key = `${id}:${conversationId}`;
   if (!previews.has(key)) {
@@ -22,6 +28,11 @@ function previewOf(id, conversationId) {
   return previews.get(key);
 }
 
+/**
+ * @param {import("./state.js").Conversation} conversation
+ * @param {string} initial
+ * @param {(response: any) => void} onPick
+ */
 export function openCannedPicker(conversation, initial, onPick) {
   openPicker({
     title: "Canned responses",
@@ -35,7 +46,7 @@ export function openCannedPicker(conversation, initial, onPick) {
         inbox_id: conversation.inbox_id,
         limit: 20,
       }).catch(() => ({ items: [] }));
-      return page.items.map((r) => ({ id: r.id, label: `/${r.shortcut}`, hint: r.title, response: r }));
+      return page.items.map((/** @type {any} */ r) => ({ id: r.id, label: `/${r.shortcut}`, hint: r.title, response: r }));
     },
     preview: async (item) => {
       try {
@@ -46,7 +57,7 @@ export function openCannedPicker(conversation, initial, onPick) {
           h("div", { class: "canned-preview-title", text: item.response.title }),
           h("div", { class: "canned-preview-text", text: rendered.text }),
           rendered.attachments.length
-            ? h("ul", { class: "canned-preview-files" }, rendered.attachments.map((f) => h("li", { text: f.filename })))
+            ? h("ul", { class: "canned-preview-files" }, rendered.attachments.map((/** @type {any} */ f) => h("li", { text: f.filename })))
             : null,
           h("div", { class: "muted", text: `Used ${plural(item.response.usage_count, "time", "times")}` }),
         );

@@ -1,8 +1,9 @@
+// @ts-check
 // Settings → Canned responses: list, search, create, edit, delete.
 
 import { api, del, get, patch, post } from "./api.js";
 import { h, replace } from "./dom.js";
-import { field, showFieldError } from "./settings.js";
+import { field, showFieldError } from "./settings_forms.js";
 import { state } from "./state.js";
 import { toast } from "./toast.js";
 
@@ -13,6 +14,7 @@ const SCOPES = [
   ["personal", "Only me"],
 ];
 
+/** @param {HTMLElement} page */
 export function cannedSettings(page) {
   const search = h("input", { type: "search", class: "settings-search", placeholder: "Search by shortcut or text…", "aria-label": "Search canned responses" });
   const table = h("div", { class: "settings-list" });
@@ -24,7 +26,8 @@ export function cannedSettings(page) {
     h("p", { class: "muted", text: "Type / in the composer to use one. Variables: {{contact.first_name}}, {{contact.name}}, {{contact.email}}, {{agent.name}}, {{agent.first_name}}, {{conversation.id}}, {{inbox.name}}; defaults like {{contact.first_name|default(\"there\")}}." }),
     h("div", { class: "settings-columns" }, h("div", null, search, table), editor),
   );
-  let timer = null;
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let timer;
   search.addEventListener("input", () => {
     clearTimeout(timer);
     timer = setTimeout(load, 150);
@@ -42,7 +45,7 @@ export function cannedSettings(page) {
             h(
               "tbody",
               null,
-              list.items.map((r) =>
+              list.items.map((/** @type {any} */ r) =>
                 h(
                   "tr",
                   null,
@@ -58,6 +61,7 @@ export function cannedSettings(page) {
     );
   }
 
+  /** @param {any} response the one to edit, or null for a new one */
   function edit(response) {
     const shortcut = h("input", { type: "text", value: response ? response.shortcut : "", placeholder: "e.g. shipping", autocomplete: "off" });
     const title = h("input", { type: "text", value: response ? response.title : "" });
@@ -88,7 +92,7 @@ export function cannedSettings(page) {
     showScope();
     files.addEventListener("change", async () => {
       const inboxId = scope.value === "inbox" ? inbox.value : [...state.inboxes.keys()][0];
-      for (const file of files.files) {
+      for (const file of /** @type {FileList} */ (files.files)) {
         try {
           const answer = await api("POST", `/inboxes/${inboxId}/attachments`, undefined, {
             raw: file,
@@ -97,7 +101,7 @@ export function cannedSettings(page) {
           });
           attachments.push(answer.attachment);
         } catch (e) {
-          toast(`${file.name}: ${e.message}`, { error: true });
+          toast(`${file.name}: ${/** @type {Error} */ (e).message}`, { error: true });
         }
       }
       files.value = "";
@@ -126,6 +130,7 @@ export function cannedSettings(page) {
     );
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
+      /** @type {Record<string, unknown>} */
       const payload = { shortcut: shortcut.value.trim(), title: title.value.trim(), body: body.value, attachment_ids: attachments.map((a) => a.id) };
       try {
         if (response) {
@@ -161,6 +166,7 @@ export function cannedSettings(page) {
   load();
 }
 
+/** @param {any} r a canned response */
 function scopeText(r) {
   if (r.scope === "team") return `Team: ${state.teams.get(r.team_id)?.name || r.team_id}`;
   if (r.scope === "inbox") return `Inbox: ${state.inboxes.get(r.inbox_id)?.name || r.inbox_id}`;

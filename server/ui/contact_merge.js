@@ -1,3 +1,4 @@
+// @ts-check
 // Merging two contacts: pick the duplicate, see what will move, choose
 // which record survives, confirm; undo stays one click away for the rest
 // of the session.
@@ -8,6 +9,7 @@ import { plural } from "./format.js";
 import { openPicker } from "./picker.js";
 import { toast } from "./toast.js";
 
+/** @param {any} contact */
 export function startContactMerge(contact) {
   openPicker({
     title: `Merge ${contact.name} with…`,
@@ -17,8 +19,8 @@ export function startContactMerge(contact) {
       if (query.trim().length < 1) return [];
       const page = await get("/contacts", { q: query.trim(), limit: 10 }).catch(() => ({ items: [] }));
       return page.items
-        .filter((c) => c.id !== contact.id)
-        .map((c) => ({ id: c.id, label: c.name, hint: (c.identities || []).map((i) => i.value).slice(0, 2).join(", "), contact: c }));
+        .filter((/** @type {any} */ c) => c.id !== contact.id)
+        .map((/** @type {any} */ c) => ({ id: c.id, label: c.name, hint: (c.identities || []).map((/** @type {any} */ i) => i.value).slice(0, 2).join(", "), contact: c }));
     },
     onPick: (item) => showMergeDialog(contact, item.contact),
   });
@@ -26,10 +28,18 @@ export function startContactMerge(contact) {
 
 // Straight to the merge dialog for a pair already known (a merge
 // suggestion): `contact` survives unless the agent swaps them.
+/**
+ * @param {any} contact
+ * @param {any} other
+ */
 export function reviewMerge(contact, other) {
   return showMergeDialog(contact, other);
 }
 
+/**
+ * @param {any} first
+ * @param {any} second
+ */
 async function showMergeDialog(first, second) {
   let survivor = first;
   let merged = second;
@@ -45,7 +55,7 @@ async function showMergeDialog(first, second) {
   const back = document.activeElement;
   const close = () => {
     dialog.remove();
-    if (back && document.contains(back)) back.focus();
+    if (back && document.contains(back)) /** @type {HTMLElement} */ (back).focus();
   };
   dialog.addEventListener("keydown", (e) => {
     if (e.key === "Escape") {
@@ -61,7 +71,7 @@ async function showMergeDialog(first, second) {
     try {
       preview = await get(`/contacts/${survivor.id}/merge_preview`, { other_id: merged.id });
     } catch (e) {
-      replace(body, h("p", { class: "composer-error", text: e.message }));
+      replace(body, h("p", { class: "composer-error", text: /** @type {Error} */ (e).message }));
       confirm.disabled = true;
       return;
     }
@@ -78,7 +88,7 @@ async function showMergeDialog(first, second) {
       h("p", null, "Keep ", h("strong", { text: survivor.name }), ` (#${survivor.id}) and move everything of `, h("strong", { text: merged.name }), ` (#${merged.id}) into it:`),
       h("ul", { class: "merge-moves" }, moves.map((m) => h("li", { text: m }))),
       (preview.conversations || []).length
-        ? h("ul", { class: "merge-conversations" }, preview.conversations.map((c) => h("li", { text: `#${c.id} ${c.subject || ""} (${c.status})` })))
+        ? h("ul", { class: "merge-conversations" }, preview.conversations.map((/** @type {any} */ c) => h("li", { text: `#${c.id} ${c.subject || ""} (${c.status})` })))
         : null,
       preview.attributes_conflicting.length
         ? h("p", { class: "muted", text: `Kept from ${survivor.name} where both differ: ${preview.attributes_conflicting.join(", ")}` })
@@ -103,14 +113,14 @@ async function showMergeDialog(first, second) {
               await post(`/contact_merges/${merge.id}/undo`, {});
               toast("Merge undone");
             } catch (e) {
-              toast(`Couldn't undo: ${e.message}`, { error: true });
+              toast(`Couldn't undo: ${/** @type {Error} */ (e).message}`, { error: true });
             }
           },
         },
         ms: 60000,
       });
     } catch (e) {
-      replace(body, h("p", { class: "composer-error", text: e.message }));
+      replace(body, h("p", { class: "composer-error", text: /** @type {Error} */ (e).message }));
     }
   });
   document.body.append(dialog);

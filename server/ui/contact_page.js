@@ -1,10 +1,11 @@
+// @ts-check
 // One timeline per customer: every message of the contact from every
 // conversation and channel, in time order, each marked with where it came
 // from; reply from here on the channel the agent picks.
 
 import { get, post } from "./api.js";
 import { contactBundle } from "./data.js";
-import { sendFromTimeline } from "./composer.js";
+import { sendFromTimeline } from "./outbox.js";
 import { contactDetails } from "./contact_sidebar.js";
 import { h, replace } from "./dom.js";
 import { channelLabel, plural } from "./format.js";
@@ -14,8 +15,13 @@ import { on, state } from "./state.js";
 import { toast } from "./toast.js";
 
 const MAX_ITEMS = 1000;
+/** @type {{ contactId: number, timeline: HTMLElement, side: HTMLElement, head: HTMLElement, replyBox: HTMLElement } | null} */
 let mounted = null;
 
+/**
+ * @param {HTMLElement} root
+ * @param {number} contactId
+ */
 export async function showContactPage(root, contactId) {
   const timeline = h("div", { class: "thread timeline", tabindex: "-1", "aria-label": "Timeline" });
   const side = h("aside", { class: "contact-column", "aria-label": "Contact" });
@@ -26,6 +32,7 @@ export async function showContactPage(root, contactId) {
   await loadPage(contactId);
 }
 
+/** @param {number} contactId */
 async function loadPage(contactId) {
   let bundle;
   let items;
@@ -34,7 +41,7 @@ async function loadPage(contactId) {
     // side by side.
     [bundle, items] = await Promise.all([contactBundle(contactId), timelineItems(contactId)]);
   } catch (e) {
-    replace(mounted.head, h("h1", { text: "Contact not found" }));
+    replace(/** @type {NonNullable<typeof mounted>} */ (mounted).head, h("h1", { text: "Contact not found" }));
     return;
   }
   const { contact, extras } = bundle;
@@ -74,8 +81,11 @@ async function loadPage(contactId) {
   drawReply(contact, extras.conversations);
 }
 
+/** @param {number} contactId */
 async function timelineItems(contactId) {
+  /** @type {any[]} */
   const items = [];
+  /** @type {string | null} */
   let cursor = null;
   do {
     const page = await get(`/contacts/${contactId}/timeline`, { limit: 100, cursor });
@@ -85,6 +95,10 @@ async function timelineItems(contactId) {
   return items;
 }
 
+/**
+ * @param {any} contact
+ * @param {any[]} conversations
+ */
 function drawReply(contact, conversations) {
   const open = conversations.filter((c) => c.status !== "resolved");
   const choices = [
@@ -111,8 +125,9 @@ function drawReply(contact, conversations) {
       text.blur();
     }
   });
-  replace(mounted.replyBox, form);
+  replace(/** @type {NonNullable<typeof mounted>} */ (mounted).replyBox, form);
 
+  /** @param {SubmitEvent} event */
   async function submit(event) {
     event.preventDefault();
     const body = text.value.trim();
@@ -128,7 +143,7 @@ function drawReply(contact, conversations) {
       if (!sent) toast("Offline: the reply will be sent when the connection is back.");
       await loadPage(contact.id);
     } catch (e) {
-      toast(`Not sent: ${e.message}`, { error: true });
+      toast(`Not sent: ${/** @type {Error} */ (e).message}`, { error: true });
     } finally {
       button.disabled = false;
     }

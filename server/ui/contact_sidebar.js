@@ -1,3 +1,4 @@
+// @ts-check
 // The contact column: who the customer is (identities, attributes), what
 // they did (tracked events), their labels and past conversations, and
 // merging them with a duplicate — one the agent finds, or one Threadline
@@ -14,6 +15,7 @@ import { toast } from "./toast.js";
 // redraw shows them at once while they are fetched again.
 const suggestionCache = new Map();
 
+/** @param {HTMLElement} root */
 export function mountContactSidebar(root) {
   const draw = () => replace(root, ...(state.contact ? contactDetails(state.contact, state.contactExtras) : []));
   on("contact", draw, root);
@@ -21,11 +23,19 @@ export function mountContactSidebar(root) {
   draw();
 }
 
+/**
+ * @param {any} contact
+ * @param {{ events: any[], conversations: any[] } | null} extras
+ */
 export function contactDetails(contact, extras) {
   const conversations = (extras && extras.conversations) || [];
   const events = (extras && extras.events) || [];
   const labels = [...new Set(conversations.flatMap((c) => c.labels || []))].sort();
   const attributes = Object.entries(contact.attributes || {});
+  /**
+   * @param {string} title
+   * @param {import("./dom.js").Children} body
+   */
   const section = (title, body) => h("section", { class: "contact-section" }, h("h2", { text: title }), body);
   return [
     h(
@@ -38,7 +48,7 @@ export function contactDetails(contact, extras) {
     section(
       "Identities",
       contact.identities.length
-        ? h("ul", { class: "identities" }, contact.identities.map((i) =>
+        ? h("ul", { class: "identities" }, contact.identities.map((/** @type {any} */ i) =>
             h("li", null, h("span", { class: "identity-kind", text: i.kind }), h("span", { class: "identity-value", text: i.value }), i.verified ? h("span", { class: "verified", title: "Verified", text: "verified" }) : null),
           ))
         : h("p", { class: "muted", text: "Anonymous visitor" }),
@@ -74,8 +84,10 @@ export function contactDetails(contact, extras) {
 // The "Possible duplicate" cards: drawn from the cache, then refreshed.
 // Redrawn whenever the contact is (live: a contact.merge_suggestion*
 // event reloads the contact it names on either side).
+/** @param {any} contact */
 function mergeSuggestions(contact) {
   const box = h("section", { class: "merge-suggestions", "aria-label": "Possible duplicates" });
+  /** @param {any[]} items */
   const draw = (items) => {
     box.hidden = !items.length;
     replace(box, items.map((s) => suggestionCard(contact, s, box)));
@@ -91,6 +103,11 @@ function mergeSuggestions(contact) {
   return box;
 }
 
+/**
+ * @param {any} contact
+ * @param {any} suggestion
+ * @param {HTMLElement} box
+ */
 function suggestionCard(contact, suggestion, box) {
   const other = suggestion.other;
   const review = h("button", { type: "button", class: "primary small", text: "Review merge" });
@@ -101,7 +118,7 @@ function suggestionCard(contact, suggestion, box) {
     h("h3", { class: "suggestion-title" }, icon("merge"), "Possible duplicate"),
     h("p", { class: "suggestion-name" }, h("a", { href: `#/contact/${other.id}`, text: other.name }), h("span", { class: "muted", text: ` · ${plural(other.conversation_count, "conversation", "conversations")}` })),
     other.identities.length
-      ? h("ul", { class: "identities" }, other.identities.map((i) =>
+      ? h("ul", { class: "identities" }, other.identities.map((/** @type {any} */ i) =>
           h("li", null, h("span", { class: "identity-kind", text: i.kind }), h("span", { class: "identity-value", text: i.value }), i.verified ? h("span", { class: "verified", text: "verified" }) : null),
         ))
       : h("p", { class: "muted", text: "Anonymous visitor" }),
@@ -117,12 +134,12 @@ function suggestionCard(contact, suggestion, box) {
     } catch (e) {
       dismiss.disabled = false;
       review.disabled = false;
-      toast(`Couldn't dismiss: ${e.message}`, { error: true });
+      toast(`Couldn't dismiss: ${/** @type {Error} */ (e).message}`, { error: true });
       return;
     }
     for (const id of [suggestion.contact_id, suggestion.candidate_id]) {
       const cached = suggestionCache.get(id);
-      if (cached) suggestionCache.set(id, cached.filter((s) => s.id !== suggestion.id));
+      if (cached) suggestionCache.set(id, cached.filter((/** @type {any} */ s) => s.id !== suggestion.id));
     }
     card.remove();
     box.hidden = !box.children.length;
@@ -131,6 +148,7 @@ function suggestionCard(contact, suggestion, box) {
   return card;
 }
 
+/** @param {Record<string, unknown>} properties */
 function summarize(properties) {
   if (!properties || typeof properties !== "object") return "";
   return Object.entries(properties)

@@ -1,3 +1,4 @@
+// @ts-check
 // What an agent does to a conversation: assign, label, priority, snooze,
 // resolve / reopen, run a macro, merge. Each is a picker and one API call;
 // the live event that follows redraws the list and the pane.
@@ -9,6 +10,13 @@ import { offerNotifications } from "./notify.js";
 import { openPicker } from "./picker.js";
 import { toast } from "./toast.js";
 
+/** @typedef {import("./state.js").Conversation} Conversation */
+
+/**
+ * @param {Conversation} conversation
+ * @param {Record<string, unknown>} body
+ * @param {string} done
+ */
 async function change(conversation, body, done) {
   try {
     const fresh = await patch(`/conversations/${conversation.id}`, body);
@@ -18,10 +26,11 @@ async function change(conversation, body, done) {
     }
     if (done) toast(done);
   } catch (e) {
-    toast(`Couldn't change it: ${e.message}`, { error: true });
+    toast(`Couldn't change it: ${/** @type {Error} */ (e).message}`, { error: true });
   }
 }
 
+/** @param {Conversation} conversation */
 export function assign(conversation) {
   openPicker({
     title: "Assign to",
@@ -50,6 +59,7 @@ export function assign(conversation) {
   });
 }
 
+/** @param {Conversation} conversation */
 export function label(conversation) {
   const known = new Set([...Object.keys((state.counts && state.counts.labels) || {}), ...conversation.labels]);
   openPicker({
@@ -73,6 +83,7 @@ export function label(conversation) {
   });
 }
 
+/** @param {Conversation} conversation */
 export function priority(conversation) {
   openPicker({
     title: "Priority",
@@ -82,6 +93,11 @@ export function priority(conversation) {
   });
 }
 
+/**
+ * @param {number} hours
+ * @param {number} [minutes]
+ * @param {number} [daysAhead]
+ */
 function at(hours, minutes = 0, daysAhead = 0) {
   const d = new Date();
   d.setDate(d.getDate() + daysAhead);
@@ -99,6 +115,7 @@ export function snoozeOptions(now = new Date()) {
   ];
 }
 
+/** @param {Conversation} conversation */
 export function snooze(conversation) {
   openPicker({
     title: "Snooze until",
@@ -114,6 +131,7 @@ export function snooze(conversation) {
   });
 }
 
+/** @param {string} text */
 export function parseDate(text) {
   const m = /^\s*(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{1,2}):(\d{2}))?\s*$/.exec(text);
   if (!m) return null;
@@ -121,11 +139,13 @@ export function parseDate(text) {
   return Number.isNaN(d.getTime()) || d <= new Date() ? null : d;
 }
 
+/** @param {Conversation} conversation */
 export function toggleResolved(conversation) {
   if (conversation.status === "resolved") change(conversation, { status: "open" }, "Reopened");
   else change(conversation, { status: "resolved" }, "Resolved");
 }
 
+/** @param {Conversation} conversation */
 export function runMacro(conversation) {
   openPicker({
     title: "Run a macro",
@@ -139,13 +159,15 @@ export function runMacro(conversation) {
         await post(`/macros/${item.id}/run`, { conversation_id: conversation.id }, { headers: { "Idempotency-Key": crypto.randomUUID() } });
         toast(`Ran “${item.label}”`);
       } catch (e) {
-        toast(`The macro didn't run: ${e.message}`, { error: true });
+        toast(`The macro didn't run: ${/** @type {Error} */ (e).message}`, { error: true });
       }
     },
   });
 }
 
+/** @param {Conversation} conversation */
 export async function mergeConversation(conversation) {
+  /** @type {{ items: Conversation[] }} */
   const page = await get("/conversations", { contact_id: conversation.contact_id, status: ["open", "pending", "snoozed", "resolved"], limit: 50 });
   openPicker({
     title: "Merge another conversation of this contact into this one",
@@ -160,13 +182,20 @@ export async function mergeConversation(conversation) {
         await post(`/conversations/${conversation.id}/merge`, { source_id: item.id });
         toast(`Merged #${item.id} into this conversation`);
       } catch (e) {
-        toast(`Couldn't merge: ${e.message}`, { error: true });
+        toast(`Couldn't merge: ${/** @type {Error} */ (e).message}`, { error: true });
       }
     },
   });
 }
 
+/** @param {Conversation} conversation */
 export function actionButtons(conversation) {
+  /**
+   * @param {string} label
+   * @param {string} key
+   * @param {(conversation: Conversation) => void} fn
+   * @param {string} iconName
+   */
   const button = (label, key, fn, iconName) =>
     h(
       "button",

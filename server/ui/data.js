@@ -1,9 +1,11 @@
+// @ts-check
 // Loading state from the REST API. Every loader is safe to call again
 // (after a reconnect or a `resync`): it replaces what it loads.
 
 import { get } from "./api.js";
 import { notify, state } from "./state.js";
 
+/** @type {Record<string, string[]>} */
 const STATUS_FILTERS = {
   open: ["open"],
   pending: ["pending"],
@@ -18,9 +20,11 @@ export async function loadDirectory() {
     get("/teams"),
     get("/inboxes"),
   ]);
-  state.agents = new Map(agents.items.map((a) => [a.id, a]));
-  state.teams = new Map(teams.items.map((t) => [t.id, t]));
-  state.inboxes = new Map(inboxes.items.map((i) => [i.id, i]));
+  /** @param {{ items: { id: number }[] }} page */
+  const byId = (page) => new Map(page.items.map((item) => [item.id, item]));
+  state.agents = byId(agents);
+  state.teams = byId(teams);
+  state.inboxes = byId(inboxes);
   notify("directory");
 }
 
@@ -30,6 +34,7 @@ export async function loadDirectory() {
 // once the newest has landed, so `await loadCounts()` always sees fresh
 // state.
 let countsGeneration = 0;
+/** @type {Promise<void>} */
 let countsLatest = Promise.resolve();
 
 export function loadCounts() {
@@ -39,9 +44,9 @@ export function loadCounts() {
     get("/saved_filters").catch(() => ({ items: [] })),
   ]).then(([counts, filters]) => {
     if (mine !== countsGeneration) return countsLatest;
-    const countOf = new Map((counts.saved_filters || []).map((f) => [f.id, f.count]));
+    const countOf = new Map((counts.saved_filters || []).map((/** @type {any} */ f) => [f.id, f.count]));
     state.counts = counts;
-    state.savedFilters = filters.items.map((f) => ({ ...f, count: countOf.get(f.id) ?? null }));
+    state.savedFilters = filters.items.map((/** @type {any} */ f) => ({ ...f, count: countOf.get(f.id) ?? null }));
     notify("counts");
   });
   countsLatest = request;
@@ -50,7 +55,12 @@ export function loadCounts() {
 
 // The current view as a saved filter's query (the same filters the list
 // takes, ids as numbers).
+/**
+ * @param {string} view
+ * @param {string} statusFilter
+ */
 export function viewAsFilter(view, statusFilter) {
+  /** @type {Record<string, unknown>} */
   const query = {};
   for (const [key, value] of Object.entries(viewQuery(view, statusFilter))) {
     if (key === "status") query.status = value;
@@ -61,9 +71,14 @@ export function viewAsFilter(view, statusFilter) {
 }
 
 // The list query of a sidebar view (route.view) and the status tab.
+/**
+ * @param {string | null} view
+ * @param {string} statusFilter
+ */
 export function viewQuery(view, statusFilter) {
+  /** @type {Record<string, unknown>} */
   const query = { status: STATUS_FILTERS[statusFilter] || STATUS_FILTERS.open };
-  const [kind, id] = view.split(":");
+  const [kind, id] = /** @type {string} */ (view).split(":");
   if (kind === "mine") query.mine = true;
   else if (kind === "unassigned") query.unassigned = true;
   else if (kind === "inbox") query.inbox_id = id;
@@ -101,7 +116,7 @@ export async function loadMoreList() {
   });
   if (mine !== listGeneration) return;
   const known = new Set(state.list.map((c) => c.id));
-  state.list.push(...page.items.filter((c) => !known.has(c.id)));
+  state.list.push(...page.items.filter((/** @type {any} */ c) => !known.has(c.id)));
   state.listMore = page.next_cursor || null;
   notify("list");
 }
@@ -111,6 +126,7 @@ let conversationGeneration = 0;
 // The conversation, its messages and its contact (with events and past
 // conversations) are fetched together: when the list already knows the
 // contact, nothing waits for the conversation to come back first.
+/** @param {number} id */
 export async function loadConversation(id) {
   const mine = ++conversationGeneration;
   const known = state.list.find((c) => c.id === id);
@@ -118,7 +134,7 @@ export async function loadConversation(id) {
   const messagesRequest = get(`/conversations/${id}/messages`, { limit: 100 });
   const contactRequest = known
     ? contactBundle(known.contact_id)
-    : conversationRequest.then((c) => contactBundle(c.contact_id));
+    : conversationRequest.then((/** @type {any} */ c) => contactBundle(c.contact_id));
   contactRequest.catch(() => {});
   const [conversation, messages] = await Promise.all([conversationRequest, messagesRequest]);
   if (mine !== conversationGeneration) return;
@@ -137,6 +153,7 @@ export async function loadConversation(id) {
   notify("contact");
 }
 
+/** @param {number} contactId */
 export async function contactBundle(contactId) {
   const [contact, events, conversations] = await Promise.all([
     get(`/contacts/${contactId}`),
@@ -146,6 +163,7 @@ export async function contactBundle(contactId) {
   return { contact, extras: { events: events.items, conversations: conversations.items } };
 }
 
+/** @param {number} id */
 export function conversationStillOpen(id) {
   return state.conversation !== null && state.conversation.id === id;
 }
@@ -176,20 +194,30 @@ export async function catchUpMessages() {
 // How far along its delivery a message is: a copy of a message never
 // takes it back (the answer to a send can arrive after the live event
 // that said it was sent).
+/** @type {Record<string, number>} */
 const DELIVERY_RANK = { received: 0, pending: 1, sent: 2, delivered: 3, read: 4, failed: 5 };
+/** @param {any} m */
 const rank = (m) => DELIVERY_RANK[m.delivery_status] ?? 0;
 
 // The latest `message.delivery_changed` of each message, for a message
 // whose copy arrives after its event.
+/** @type {Map<number, { delivery_status: string, delivery_error: string | null }>} */
 const deliveries = new Map(); // message id -> { delivery_status, delivery_error }
 
+/** @param {any} m */
 function withDelivery(m) {
   const known = deliveries.get(m.id);
   if (!known || rank(m) > DELIVERY_RANK[known.delivery_status]) return m;
   return { ...m, ...known };
 }
 
+/**
+ * @param {any[]} a
+ * @param {any[]} b
+ * @returns {any[]}
+ */
 export function mergeMessages(a, b) {
+  /** @type {Map<number, any>} */
   const bySeq = new Map();
   for (const m of [...a, ...b]) {
     const before = bySeq.get(m.seq);
@@ -202,6 +230,7 @@ export function mergeMessages(a, b) {
   return [...bySeq.values()].sort((x, y) => x.seq - y.seq);
 }
 
+/** @param {any[]} items */
 export function addMessages(items) {
   if (!items.length) return;
   state.messages = mergeMessages(state.messages, items.map(withDelivery));
@@ -209,10 +238,11 @@ export function addMessages(items) {
 }
 
 // A live `message.delivery_changed`: the message shows its new state.
+/** @param {any} data a message.delivery_changed event's data */
 export function noteDelivery(data) {
   const change = { delivery_status: data.delivery_status, delivery_error: data.delivery_error ?? null };
   deliveries.set(data.message_id, change);
-  if (deliveries.size > 500) deliveries.delete(deliveries.keys().next().value);
+  if (deliveries.size > 500) deliveries.delete(/** @type {number} */ (deliveries.keys().next().value));
   if (!conversationStillOpen(data.conversation_id)) return;
   const index = state.messages.findIndex((m) => m.id === data.message_id);
   if (index < 0) return;
@@ -220,6 +250,10 @@ export function noteDelivery(data) {
   notify("messages");
 }
 
+/**
+ * @param {number} contactId
+ * @param {number} [generation]
+ */
 export async function loadContact(contactId, generation = conversationGeneration) {
   const bundle = await contactBundle(contactId);
   if (generation !== conversationGeneration) return;

@@ -1,3 +1,4 @@
+// @ts-check
 // Building the DOM safely. Every string goes in as text (textContent or a
 // Text node), never as HTML; attributes named on* are refused and URLs are
 // limited to http(s), blob: and mailto:, so nothing a customer or another
@@ -6,6 +7,7 @@
 const URL_ATTRIBUTES = new Set(["href", "src", "action", "formaction", "poster"]);
 const SAFE_PROTOCOLS = new Set(["http:", "https:", "blob:", "mailto:"]);
 
+/** @param {unknown} value */
 export function safeUrl(value) {
   try {
     const url = new URL(String(value), location.origin);
@@ -16,16 +18,43 @@ export function safeUrl(value) {
   return "about:blank";
 }
 
+/**
+ * @typedef {Node | string | number | boolean | null | undefined} Child
+ * @typedef {Child | ChildList} Children
+ * @typedef {Children[]} ChildList
+ * Attributes, plus `class`, `text`, `dataset` and `on` (event listeners).
+ * @typedef {{ on?: Record<string, (event: any) => void>, dataset?: Record<string, unknown>,
+ *   [attribute: string]: unknown }} Props
+ */
+
+/**
+ * Nested lists of children, as one list.
+ * @param {ChildList} children
+ * @returns {Child[]}
+ */
+function flat(children) {
+  return /** @type {Child[]} */ (/** @type {unknown[]} */ (children).flat(Infinity));
+}
+
+/**
+ * @template {keyof HTMLElementTagNameMap} K
+ * @param {K} tag
+ * @param {Props | null} [props]
+ * @param {...Children} children
+ * @returns {HTMLElementTagNameMap[K]}
+ */
 export function h(tag, props, ...children) {
   const el = document.createElement(tag);
+  // `value` and `checked` are set only on the elements that have them.
+  const field = /** @type {HTMLInputElement} */ (/** @type {unknown} */ (el));
   for (const [key, value] of Object.entries(props || {})) {
     if (value === undefined || value === null || value === false) continue;
-    if (key === "class") el.className = value;
+    if (key === "class") el.className = String(value);
     else if (key === "text") el.textContent = String(value);
-    else if (key === "on") for (const [type, fn] of Object.entries(value)) el.addEventListener(type, fn);
-    else if (key === "dataset") for (const [k, v] of Object.entries(value)) el.dataset[k] = String(v);
-    else if (key === "value") el.value = String(value);
-    else if (key === "checked") el.checked = Boolean(value);
+    else if (key === "on") for (const [type, fn] of Object.entries(/** @type {Record<string, EventListener>} */ (value))) el.addEventListener(type, fn);
+    else if (key === "dataset") for (const [k, v] of Object.entries(/** @type {object} */ (value))) el.dataset[k] = String(v);
+    else if (key === "value") field.value = String(value);
+    else if (key === "checked") field.checked = Boolean(value);
     else if (/^on/i.test(key)) throw new Error(`event handler attribute ${key} refused`);
     else if (URL_ATTRIBUTES.has(key)) el.setAttribute(key, safeUrl(value));
     else el.setAttribute(key, value === true ? "" : String(value));
@@ -34,14 +63,26 @@ export function h(tag, props, ...children) {
   return el;
 }
 
+/**
+ * @template {Element} E
+ * @param {E} el
+ * @param {ChildList} children
+ * @returns {E}
+ */
 export function append(el, children) {
-  for (const child of children.flat(Infinity)) {
+  for (const child of flat(children)) {
     if (child === null || child === undefined || child === false) continue;
     el.append(child instanceof Node ? child : String(child));
   }
   return el;
 }
 
+/**
+ * @template {Element} E
+ * @param {E} el
+ * @param {...Children} children
+ * @returns {E}
+ */
 export function replace(el, ...children) {
   el.replaceChildren();
   return append(el, children);
@@ -51,8 +92,14 @@ export function replace(el, ...children) {
 // can: only new nodes are inserted and gone ones removed. A node that is
 // moved or taken out and put back is a new node to the browser (an
 // iframe reloads, focus and scroll are lost); this keeps those that stay.
+/**
+ * @template {Element} E
+ * @param {E} el
+ * @param {...Children} children
+ * @returns {E}
+ */
 export function reconcile(el, ...children) {
-  const wanted = children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false)
+  const wanted = flat(children).filter((c) => c !== null && c !== undefined && c !== false)
     .map((c) => (c instanceof Node ? c : document.createTextNode(String(c))));
   const keep = new Set(wanted);
   for (const child of [...el.childNodes]) if (!keep.has(child)) child.remove();
@@ -69,6 +116,7 @@ export function reconcile(el, ...children) {
 
 // An icon from the sprite-free set below: small inline SVG drawn with DOM
 // calls (no markup strings), so icons work under the page's CSP.
+/** @type {Record<string, string>} */
 const ICONS = {
   widget: "M4 5h16v10H8l-4 4z",
   email: "M3 6h18v12H3z M3 6l9 7 9-7",
@@ -88,6 +136,10 @@ const ICONS = {
   merge: "M6 3v6a6 6 0 0 0 6 6h6 M15 12l3 3-3 3 M6 21v-4",
 };
 
+/**
+ * @param {string} name
+ * @param {string} [label]
+ */
 export function icon(name, label) {
   const ns = "http://www.w3.org/2000/svg";
   const svg = document.createElementNS(ns, "svg");

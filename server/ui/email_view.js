@@ -1,3 +1,4 @@
+// @ts-check
 // The email parts of a message bubble (F2, PROTOCOLS.md P4): who it was
 // from and to, its subject when it isn't the conversation's, how it was
 // threaded, its text or its formatted HTML, the quoted history and the
@@ -14,13 +15,23 @@ import { state } from "./state.js";
 
 // What the agent opened on each message (formatted view, quoted text,
 // all recipients), kept across redraws of the thread.
+/** @type {Map<number, Set<string>>} */
 const opened = new Map(); // message id -> Set of "html" | "quoted" | "recipients"
 
+/**
+ * @param {number} id
+ * @param {string} what
+ */
 function isOpen(id, what) {
   const set = opened.get(id);
   return Boolean(set && set.has(what));
 }
 
+/**
+ * @param {number} id
+ * @param {string} what
+ * @param {boolean} value
+ */
 function setOpen(id, what, value) {
   const set = opened.get(id) || new Set();
   if (value) set.add(what);
@@ -28,6 +39,7 @@ function setOpen(id, what, value) {
   opened.set(id, set);
 }
 
+/** @type {Record<string, string>} */
 const FLAGS = {
   different_sender: "Different sender",
   subject_changed: "Subject changed",
@@ -35,6 +47,7 @@ const FLAGS = {
 };
 
 // "Re: Fwd: Where is my order?" and "where is my order?" are one subject.
+/** @param {string | null | undefined} subject */
 export function normalizeSubject(subject) {
   let s = String(subject || "").trim();
   const prefix = /^(?:re|fwd?|aw|wg|sv|tr|vs|antw|rif|res|enc)\s*(?:\[\d+\]|\(\d+\))?\s*[:\uff1a]\s*/i;
@@ -42,18 +55,27 @@ export function normalizeSubject(subject) {
   return s.replace(/\s+/g, " ").toLowerCase();
 }
 
+/** @typedef {{ name?: string, address?: string }} Address */
+
+/** @param {Address} a */
 export function addressText(a) {
   if (!a) return "";
   return a.name ? `${a.name} <${a.address}>` : a.address || "";
 }
 
+/** @param {Address} a */
 function shortName(a) {
   return (a && (a.name || a.address)) || "";
 }
 
+/**
+ * @param {unknown} list
+ * @returns {Address[]}
+ */
 const clean = (list) => (Array.isArray(list) ? list.filter((a) => a && (a.name || a.address)) : []);
 
 // "to support@acme.test, Sam +2": the first two recipients, then how many more.
+/** @param {any} email a message's `email` part */
 export function recipientsSummary(email) {
   const to = clean(email.to);
   const cc = clean(email.cc);
@@ -64,6 +86,10 @@ export function recipientsSummary(email) {
   return `to ${shown.join(", ")}${more > 0 ? ` +${more}` : ""}`;
 }
 
+/**
+ * @param {string} label
+ * @param {string} value
+ */
 function detailRow(label, value) {
   if (!value) return null;
   return [h("dt", { text: label }), h("dd", { text: value })];
@@ -71,6 +97,10 @@ function detailRow(label, value) {
 
 // The line under the sender: a summary of the recipients that opens into
 // every header the agent may want (From, Reply-To, To, Cc, Subject, Date).
+/**
+ * @param {any} message
+ * @param {any} email
+ */
 function recipientsLine(message, email) {
   const summary = recipientsSummary(email);
   if (!summary) return null;
@@ -101,9 +131,11 @@ function recipientsLine(message, email) {
   return [toggle, details];
 }
 
+/** @param {any} email */
 function threadNotes(email) {
   const thread = email.thread || {};
-  const flags = (thread.flags || []).filter((f) => FLAGS[f]);
+  /** @type {string[]} */
+  const flags = (thread.flags || []).filter((/** @type {string} */ f) => FLAGS[f]);
   const linked = thread.reason === "new_different_sender" && thread.linked_conversation_id;
   if (!flags.length && !linked) return null;
   const view = state.route && state.route.view ? state.route.view : "all";
@@ -123,12 +155,14 @@ function threadNotes(email) {
 }
 
 // The sender's address, shown after the name in the bubble's header.
+/** @param {any} message */
 export function fromAddress(message) {
   const email = message.email;
   if (!email || !email.from || !email.from.address) return null;
   return h("span", { class: "message-address", text: `<${email.from.address}>` });
 }
 
+/** @param {any} message */
 export function fromName(message) {
   const email = message.email;
   return (email && email.from && email.from.name) || null;
@@ -140,16 +174,21 @@ const REMOTE_IMAGE = /<img\b[^>]*\ssrc="https?:/i;
 // The frame can't be measured from outside (it has no origin), so its
 // height is a guess from the mail's text and inline images, between a
 // few lines and most of the screen; the agent can drag it taller.
+/** @param {any} message */
 function frameHeight(message) {
   const email = message.email || {};
   const text = email.full_text || message.text || "";
-  const lines = text.split("\n").reduce((n, line) => n + Math.max(1, Math.ceil(line.length / 80)), 0);
+  const lines = text.split("\n").reduce((/** @type {number} */ n, /** @type {string} */ line) => n + Math.max(1, Math.ceil(line.length / 80)), 0);
   const images = Object.keys(email.inline || {}).length;
   const guess = 48 + lines * 24 + images * 180;
   return Math.round(Math.max(140, Math.min(guess, 640, window.innerHeight * 0.6)));
 }
 
 // Everything between the header and the attachments.
+/**
+ * @param {any} message
+ * @param {{ conversationSubject?: string | null }} [options]
+ */
 export function emailBody(message, { conversationSubject } = {}) {
   const email = message.email || {};
   const id = message.id;

@@ -1,3 +1,4 @@
+// @ts-check
 // A small emoji palette: the ones support replies actually use.
 
 import { h } from "./dom.js";
@@ -9,6 +10,10 @@ const EMOJI = [
   "📧", "📞", "🕐", "📅", "🔧", "🔒", "🎁", "💡", "📝", "📎", "🙈", "☕",
 ];
 
+/**
+ * @param {(emoji: string) => void} onPick
+ * @param {() => void} onClose
+ */
 export function emojiPopover(onPick, onClose) {
   const grid = h(
     "div",
@@ -25,8 +30,8 @@ export function emojiPopover(onPick, onClose) {
   );
   grid.addEventListener("keydown", (event) => {
     const buttons = [...grid.querySelectorAll("button")];
-    const index = buttons.indexOf(document.activeElement);
-    const step = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: 12, ArrowUp: -12 }[event.key];
+    const index = buttons.indexOf(/** @type {HTMLButtonElement} */ (document.activeElement));
+    const step = /** @type {Record<string, number>} */ ({ ArrowRight: 1, ArrowLeft: -1, ArrowDown: 12, ArrowUp: -12 })[event.key];
     if (step && index >= 0) {
       event.preventDefault();
       buttons[Math.max(0, Math.min(buttons.length - 1, index + step))].focus();

@@ -1,3 +1,4 @@
+// @ts-check
 // The conversation list of the current view.
 
 import { del, post } from "./api.js";
@@ -17,6 +18,7 @@ const TABS = [
   ["resolved", "Resolved"],
 ];
 
+/** @param {string} view */
 export function viewTitle(view) {
   const [kind, id] = view.split(":");
   if (kind === "mine") return "Mine";
@@ -32,6 +34,7 @@ export function viewTitle(view) {
   return "Conversations";
 }
 
+/** @param {HTMLElement} root */
 export function mountList(root) {
   const title = h("h1", { class: "list-title" });
   const tabs = h("div", { class: "tabs", role: "tablist", "aria-label": "Status" });
@@ -62,6 +65,7 @@ export function mountList(root) {
       ),
     );
 
+  /** @type {string | null} */
   let shownView = null;
   const draw = () => {
     const view = state.route.view || "mine";
@@ -87,7 +91,7 @@ export function mountList(root) {
   // Selection and the open conversation change often (j / k, a click):
   // only the rows' classes change, the list isn't rebuilt.
   const mark = () => {
-    for (const node of items.children) {
+    for (const node of /** @type {HTMLCollectionOf<HTMLElement>} */ (items.children)) {
       const index = Number(node.dataset.index);
       const c = state.list[index];
       if (!c) continue;
@@ -101,12 +105,13 @@ export function mountList(root) {
         if (badge) badge.remove();
       }
     }
-    const selected = items.querySelector(".selected");
+    const selected = /** @type {HTMLElement | null} */ (items.querySelector(".selected"));
     if (selected && selected.dataset.index !== lastScrolled) {
       lastScrolled = selected.dataset.index;
       selected.scrollIntoView({ block: "nearest" });
     }
   };
+  /** @type {string | null | undefined} */
   let lastScrolled = null;
   on("list", draw, root);
   on("directory", draw, root);
@@ -128,6 +133,10 @@ function emptyText() {
   return state.statusFilter === "open" ? "No open conversations here. Nice work." : `No ${state.statusFilter} conversations.`;
 }
 
+/**
+ * @param {import("./state.js").Conversation} c
+ * @param {number} index
+ */
 function row(c, index) {
   const open = state.route.conversationId === c.id;
   const selected = index === state.selectedIndex;
@@ -170,11 +179,12 @@ function row(c, index) {
         c.unread ? h("span", { class: "unread-count", "aria-label": `${c.unread} unread`, text: String(c.unread) }) : null,
         c.assignee_id ? h("span", { class: "assignee", title: `Assigned to ${agentName(c.assignee_id)}`, text: initials(agentName(c.assignee_id)) }) : null,
       ),
-      c.labels && c.labels.length ? h("div", { class: "row-labels" }, c.labels.map((l) => h("span", { class: "label-chip", text: l }))) : null,
+      c.labels && c.labels.length ? h("div", { class: "row-labels" }, c.labels.map((/** @type {any} */ l) => h("span", { class: "label-chip", text: l }))) : null,
     ),
   );
 }
 
+/** @param {number} delta */
 export function moveSelection(delta) {
   if (!state.list.length) return;
   state.selectedIndex = Math.max(0, Math.min(state.list.length - 1, state.selectedIndex + delta));
@@ -187,6 +197,7 @@ export function openSelected() {
   if (c) go(inboxHash(state.route.view, c.id));
 }
 
+/** @param {string} view */
 function saveFilter(view) {
   const query = viewAsFilter(view, state.statusFilter);
   openPicker({
@@ -204,12 +215,13 @@ function saveFilter(view) {
         await loadCounts();
         go(inboxHash(`filter:${saved.id}`, null));
       } catch (e) {
-        toast(`Not saved: ${e.message}`, { error: true });
+        toast(`Not saved: ${/** @type {Error} */ (e).message}`, { error: true });
       }
     },
   });
 }
 
+/** @param {string} id the saved filter's, from its view name */
 async function deleteFilter(id) {
   const saved = state.savedFilters.find((f) => String(f.id) === id);
   if (!saved || !confirm(`Delete the saved filter “${saved.name}”?`)) return;

@@ -1,3 +1,4 @@
+// @ts-check
 // The agent's live connection (/ws/agent, PROTOCOLS.md P2): reconnects with
 // backoff and jitter, resumes from the last event id it saw (so the server
 // replays exactly what was missed), drops events it already has, and asks
@@ -7,15 +8,30 @@ const PING_EVERY_MS = 20000;
 const PONG_WITHIN_MS = 8000;
 const MAX_BACKOFF_MS = 15000;
 
+/**
+ * A frame from the server (PROTOCOLS.md P2): an event, `ready`, `resync`,
+ * `pong`, or an ephemeral one (typing, viewing, presence).
+ * @typedef {{ type: string, event_id?: number, last_event_id?: number | null, [field: string]: any }} Frame
+ * @typedef {{ onEvent(frame: Frame): void, onEphemeral(frame: Frame): void, onReady(frame: Frame): void,
+ *   onResync(): void, onStatus(status: "connecting" | "live" | "offline"): void }} Handlers
+ */
+
 export class Live {
+  /** @param {Handlers} handlers */
   constructor({ onEvent, onEphemeral, onReady, onResync, onStatus }) {
     this.handlers = { onEvent, onEphemeral, onReady, onResync, onStatus };
+    /** @type {number | null} */
     this.lastEventId = null;
+    /** @type {WebSocket | null} */
     this.ws = null;
+    this.ready = false;
     this.attempt = 0;
-    this.timer = null;
-    this.pingTimer = null;
-    this.pongTimer = null;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.timer = undefined;
+    /** @type {ReturnType<typeof setInterval> | undefined} */
+    this.pingTimer = undefined;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.pongTimer = undefined;
     this.stopped = false;
     window.addEventListener("online", () => this.reconnectNow());
     window.addEventListener("offline", () => this.drop());
@@ -36,8 +52,9 @@ export class Live {
     return this.ws !== null && this.ws.readyState === WebSocket.OPEN && this.ready;
   }
 
+  /** @param {Record<string, unknown>} frame */
   send(frame) {
-    if (this.connected) this.ws.send(JSON.stringify(frame));
+    if (this.connected && this.ws) this.ws.send(JSON.stringify(frame));
   }
 
   connect() {
@@ -69,6 +86,7 @@ export class Live {
     });
   }
 
+  /** @param {Frame} frame */
   receive(frame) {
     if (frame.type === "pong") {
       clearTimeout(this.pongTimer);
@@ -77,7 +95,7 @@ export class Live {
     if (frame.type === "ready") {
       this.ready = true;
       this.attempt = 0;
-      this.lastEventId = frame.last_event_id;
+      this.lastEventId = /** @type {number | null} */ (frame.last_event_id);
       this.startPings();
       this.handlers.onStatus("live");
       this.handlers.onReady(frame);

@@ -1,8 +1,13 @@
+// @ts-check
 // The login form, shown to anyone without a session.
 
 import { ApiError, post, setCsrfToken } from "./api.js";
 import { h, replace } from "./dom.js";
 
+/**
+ * @param {HTMLElement} root
+ * @param {(agent: any) => void} onSignedIn
+ */
 export function showLogin(root, onSignedIn) {
   const email = h("input", { id: "login-email", type: "email", name: "email", autocomplete: "username", required: true });
   const password = h("input", {
@@ -30,6 +35,7 @@ export function showLogin(root, onSignedIn) {
   document.title = "Log in · Threadline";
   email.focus();
 
+  /** @param {SubmitEvent} event */
   async function submit(event) {
     event.preventDefault();
     error.textContent = "";

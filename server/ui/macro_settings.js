@@ -1,9 +1,10 @@
+// @ts-check
 // Settings → Macros: a named list of steps run in one click.
 
 import { del, get, patch, post } from "./api.js";
 import { h, replace } from "./dom.js";
 import { loadMacros } from "./macros.js";
-import { field, showFieldError } from "./settings.js";
+import { field, showFieldError } from "./settings_forms.js";
 import { state } from "./state.js";
 import { toast } from "./toast.js";
 
@@ -19,6 +20,10 @@ const STEP_TYPES = [
   ["reopen", "Reopen"],
 ];
 
+/** A macro step as the API has it: `type` and its fields.
+ * @typedef {{ type: string, [field: string]: any }} Step */
+
+/** @param {HTMLElement} page */
 export function macroSettings(page) {
   const list = h("div", { class: "settings-list" });
   const editor = h("div", { class: "settings-editor" });
@@ -47,6 +52,7 @@ export function macroSettings(page) {
     );
   }
 
+  /** @param {any} macro the one to edit, or null for a new one */
   async function edit(macro) {
     const canned = await get("/canned_responses", { limit: 100 }).catch(() => ({ items: [] }));
     const name = h("input", { type: "text", value: macro ? macro.name : "" });
@@ -55,20 +61,34 @@ export function macroSettings(page) {
       scope.value = macro.scope;
       scope.disabled = true;
     }
-    let steps = macro ? macro.actions.map((a) => ({ ...a })) : [{ type: "add_label", label: "" }];
+    /** @type {Step[]} */
+    let steps = macro ? macro.actions.map((/** @type {Step} */ a) => ({ ...a })) : [{ type: "add_label", label: "" }];
     const stepsBox = h("ol", { class: "macro-steps" });
+    /**
+     * @param {Step} step
+     * @param {number} index
+     */
     const valueInput = (step, index) => {
-      const set = (key, parse) => (e) => { step[key] = parse(e.target.value); };
+      /**
+       * @param {string} key
+       * @param {(value: string) => unknown} parse
+       */
+      const set = (key, parse) => (/** @type {Event} */ e) => { step[key] = parse(/** @type {HTMLInputElement} */ (e.target).value); };
+      /**
+       * @param {string} key
+       * @param {string[][]} options [value, text] pairs
+       * @param {unknown} value
+       */
       const select = (key, options, value) => {
         const s = h("select", { "aria-label": `Step ${index + 1} value`, on: { change: set(key, (v) => (v === "" ? null : /^\d+$/.test(v) ? Number(v) : v)) } },
           options.map(([v, t]) => h("option", { value: v, text: t })));
-        s.value = value ?? options[0][0];
+        s.value = /** @type {string} */ (value ?? options[0][0]);
         step[key] = step[key] ?? (options[0][0] === "" ? null : /^\d+$/.test(options[0][0]) ? Number(options[0][0]) : options[0][0]);
         return s;
       };
       switch (step.type) {
         case "send_canned_response":
-          return select("canned_response_id", canned.items.map((r) => [String(r.id), `/${r.shortcut} — ${r.title}`]), step.canned_response_id);
+          return select("canned_response_id", canned.items.map((/** @type {any} */ r) => [String(r.id), `/${r.shortcut} — ${r.title}`]), step.canned_response_id);
         case "add_label":
         case "remove_label":
           return h("input", { type: "text", "aria-label": `Step ${index + 1} label`, value: step.label || "", on: { input: set("label", (v) => v.trim()) } });
@@ -138,6 +158,7 @@ export function macroSettings(page) {
   load();
 }
 
+/** @param {Step} step */
 function describe(step) {
   const found = STEP_TYPES.find(([v]) => v === step.type);
   const what = found ? found[1] : step.type;

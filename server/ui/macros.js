@@ -1,3 +1,4 @@
+// @ts-check
 // The macros the agent can run (workspace ones and their own).
 
 import { ApiError, get } from "./api.js";

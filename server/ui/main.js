@@ -1,10 +1,12 @@
+// @ts-check
 // Start: who is logged in? The inbox for an agent, the login form otherwise.
 
 import { ApiError, get, setCsrfToken } from "./api.js";
 import { startApp, stopApp } from "./app.js";
 import { showLogin } from "./login.js";
 
-const root = document.getElementById("app");
+// index.html has it.
+const root = /** @type {HTMLElement} */ (document.getElementById("app"));
 
 async function boot() {
   try {

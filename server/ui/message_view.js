@@ -1,3 +1,4 @@
+// @ts-check
 // One message as a bubble: who, when, where, its delivery state, its files.
 // Text is shown as text (line breaks kept by CSS), never parsed as HTML.
 
@@ -6,6 +7,10 @@ import { emailBody, fromAddress, fromName } from "./email_view.js";
 import { channelLabel, fileSize, fullTime, shortTime } from "./format.js";
 import { agentName } from "./state.js";
 
+/**
+ * @param {any} message
+ * @param {string | null | undefined} contactName
+ */
 export function senderName(message, contactName) {
   if (message.sender_kind === "contact") return fromName(message) || contactName || "Customer";
   if (message.sender_kind === "agent") return agentName(message.sender_id);
@@ -16,6 +21,7 @@ export function senderName(message, contactName) {
 // A stored message the server hasn't handed to a channel's transport yet:
 // queued for email; on chat channels the stored message is what the
 // customer's widget reads, so it is sent.
+/** @type {Record<string, string | null>} */
 const DELIVERY = {
   pending: "Sent",
   sent: "Sent",
@@ -26,6 +32,15 @@ const DELIVERY = {
 
 // `conversationSubject`: an email's subject is shown only when it is not
 // the conversation's (a "Re:" in front doesn't count).
+/**
+ * @typedef {{ contactName?: string | null, channel?: string, showChannel?: boolean,
+ *   conversationLabel?: { href: string, text: string } | null, seen?: boolean, conversationSubject?: string | null }} BubbleOptions
+ */
+
+/**
+ * @param {any} message
+ * @param {BubbleOptions} [options]
+ */
 export function messageBubble(message, { contactName, channel, showChannel, conversationLabel, seen, conversationSubject } = {}) {
   const mine = message.sender_kind !== "contact";
   const kind = message.private ? "note" : mine ? "outbound" : "inbound";
@@ -62,7 +77,7 @@ export function messageBubble(message, { contactName, channel, showChannel, conv
         ? h("div", { class: "message-text", text: message.text })
         : null,
     message.attachments && message.attachments.length
-      ? h("div", { class: "attachments" }, message.attachments.map((file) => attachmentView(file)))
+      ? h("div", { class: "attachments" }, message.attachments.map((/** @type {any} */ file) => attachmentView(file)))
       : null,
     mine && !message.private && (status || (seen && !email))
       ? h(
@@ -78,6 +93,7 @@ export function messageBubble(message, { contactName, channel, showChannel, conv
   );
 }
 
+/** @param {any} file an attachment */
 export function attachmentView(file) {
   const url = `/api/v1/attachments/${file.id}`;
   if (file.image) {

@@ -1,3 +1,4 @@
+// @ts-check
 // Desktop notifications and the title badge for new customer messages in
 // the agent's own conversations (Mine). Permission is asked once, from a
 // button the agent clicks, never by surprise: the offer appears when it
@@ -15,6 +16,7 @@ let titleBase = "Threadline";
 
 // The tab's title: what is on screen, after the count of conversations in
 // Mine with customer messages the agent hasn't seen.
+/** @param {string} what */
 export function setTitle(what) {
   titleBase = `${what} · Threadline`;
   refreshTitle();
@@ -68,6 +70,7 @@ export function offerNotifications(again = false) {
 // A message event: count it for the badge and notify when it is a
 // customer's message in a conversation assigned to me that I am not
 // looking at right now.
+/** @param {any} data a message.created event's data */
 export async function noticeMessage(data) {
   if (data.sender_kind !== "contact" || data.private) return;
   const looking = !document.hidden && state.conversation && state.conversation.id === data.conversation_id;
@@ -87,6 +90,7 @@ export async function noticeMessage(data) {
   }
 }
 
+/** @param {number} conversationId */
 async function isMine(conversationId) {
   const c = await get(`/conversations/${conversationId}`).catch(() => null);
   return Boolean(c && c.assignee_id === state.me.id);

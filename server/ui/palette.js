@@ -1,10 +1,11 @@
+// @ts-check
 // Ctrl+K / Cmd+K: jump anywhere, run an action, or search contacts and
 // conversations by name, email and message text.
 
 import { get } from "./api.js";
 import { assign, label, snooze, toggleResolved } from "./conversation_actions.js";
 import { openPicker } from "./picker.js";
-import { showHelp } from "./keys.js";
+import { showHelp } from "./shortcuts_help.js";
 import { canOfferNotifications, offerNotifications } from "./notify.js";
 import { state } from "./state.js";
 
@@ -41,12 +42,13 @@ export function openPalette() {
       const q = query.trim();
       const matching = commands().filter((cmd) => cmd.label.toLowerCase().includes(q.toLowerCase()));
       if (q.length < 2) return matching;
+      /** @type {{ contacts: any[], conversations: { conversation: any, match: any }[] }} */
       const found = await get("/search", { q, limit: 8 }).catch(() => ({ contacts: [], conversations: [] }));
       const contacts = found.contacts.map((contact) => ({
         id: `contact:${contact.id}`,
         group: "Contacts",
         label: contact.name,
-        hint: contact.identities.map((i) => i.value).slice(0, 2).join(", "),
+        hint: contact.identities.map((/** @type {{ value: string }} */ i) => i.value).slice(0, 2).join(", "),
         run: () => (location.hash = `#/contact/${contact.id}`),
       }));
       const conversations = found.conversations.map(({ conversation, match }) => ({

@@ -1,3 +1,4 @@
+// @ts-check
 // The conversation pane: header with the actions, the thread, who else is
 // here (viewing, typing, replying), and the composer.
 
@@ -11,11 +12,13 @@ import { agentName, channelOf, inboxName, on, state, teamName } from "./state.js
 
 // The contact's name as the freshest source has it (never the previous
 // conversation's contact while the new one loads).
+/** @param {import("./state.js").Conversation} c */
 function nameOf(c) {
   if (state.contact && state.contact.id === c.contact_id) return state.contact.name;
   return c.contact ? c.contact.name : "";
 }
 
+/** @param {HTMLElement} root */
 export function mountPane(root) {
   const header = h("header", { class: "pane-header" });
   const thread = h("div", { class: "thread", tabindex: "-1", "aria-label": "Messages" });
@@ -28,7 +31,9 @@ export function mountPane(root) {
     h("p", { class: "muted", text: "Press ? for every shortcut, Ctrl+K to search." }),
   );
   replace(root, empty);
+  /** @type {import("./composer.js").Composer | null} */
   let composer = null;
+  /** @type {number | null} */
   let shownId = null;
   let bubbles = new Map(); // seq -> { key, el }: the thread's drawn messages
   const olderButton = h("button", { class: "ghost load-older", type: "button", text: "Load older messages", on: { click: () => loadOlderMessages() } });
@@ -55,7 +60,7 @@ export function mountPane(root) {
           h("span", { class: `status status-${c.status}`, text: statusLabel(c) }),
           h("span", { class: "assignee-line", text: `${agentName(c.assignee_id)}${c.team_id ? ` · ${teamName(c.team_id)}` : ""}` }),
           c.priority !== "none" ? h("span", { class: `priority priority-${c.priority}`, text: c.priority }) : null,
-          c.labels.map((l) => h("span", { class: "label-chip", text: l })),
+          c.labels.map((/** @type {any} */ l) => h("span", { class: "label-chip", text: l })),
         ),
       ),
       h(
@@ -83,7 +88,7 @@ export function mountPane(root) {
       // doesn't lose its scroll) whenever a message arrives.
       const key = [m, contactName, channel, seen, c.subject, state.agents];
       const cached = bubbles.get(m.seq);
-      const reuse = cached && cached.key.every((part, i) => part === key[i]);
+      const reuse = cached && cached.key.every((/** @type {any} */ part, /** @type {any} */ i) => part === key[i]);
       const el = reuse ? cached.el : messageBubble(m, { contactName, channel, seen, conversationSubject: c.subject });
       if (reuse) {
         // Only its age moves on ("now" → "5m").

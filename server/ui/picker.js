@@ -1,9 +1,11 @@
+// @ts-check
 // A popover list to choose from by typing and arrow keys (assign, label,
 // snooze, canned responses, macros, the command palette). One open at a
 // time; Escape closes it and gives focus back to where it came from.
 
 import { h, replace } from "./dom.js";
 
+/** @type {{ root: HTMLElement, returnFocus: Element | null } | null} */
 let open = null;
 
 export function closePicker() {
@@ -11,12 +13,21 @@ export function closePicker() {
   const { root, returnFocus } = open;
   open = null;
   root.remove();
-  if (returnFocus && document.contains(returnFocus)) returnFocus.focus();
+  if (returnFocus && document.contains(returnFocus)) /** @type {HTMLElement} */ (returnFocus).focus();
 }
 
 export function pickerOpen() {
   return open !== null;
 }
+
+/**
+ * @typedef {{ id: any, label: string, hint?: string, group?: string, [more: string]: any }} PickerItem
+ * @typedef {{ title: string, placeholder?: string, initial?: string, empty?: string, className?: string,
+ *   items(query: string): PickerItem[] | Promise<PickerItem[]>,
+ *   onPick(item: any, query: string): void,
+ *   preview?(item: any): Promise<Node | null> | Node | null,
+ *   extra?(query: string, found: PickerItem[]): PickerItem | null | "" }} PickerOptions
+ */
 
 /**
  * options:
@@ -27,6 +38,7 @@ export function pickerOpen() {
  *   preview(item) -> Promise<Node|null>  shown beside the list (optional)
  *   extra(query) -> item|null            e.g. "Create label “x”"
  *   className
+ * @param {PickerOptions} options
  */
 export function openPicker(options) {
   closePicker();
@@ -57,13 +69,16 @@ export function openPicker(options) {
   );
   document.body.append(root);
   open = { root, returnFocus };
+  /** @type {PickerItem[]} */
   let items = [];
   let active = 0;
   let generation = 0;
   // The query the shown items answer, and an Enter pressed before the
   // answer for the text typed arrived: the pick waits for that answer
   // rather than taking whatever the older list had first.
+  /** @type {string | null} */
   let shownQuery = null;
+  /** @type {string | null} */
   let pickWhenShown = null;
 
   const show = () => {
@@ -137,6 +152,7 @@ export function openPicker(options) {
     }
   };
 
+  /** @param {number} index */
   const pick = (index) => {
     const item = items[index];
     if (!item) return;

@@ -1,3 +1,4 @@
+// @ts-check
 // Settings → Email quarantine (admins only): mail that reached an inbox
 // but could not be taken in (PROTOCOLS.md P4: unparseable, over a limit,
 // no sender), newest first, each with its original. The original is shown
@@ -13,8 +14,10 @@ const PAGE = 25;
 // The most of an original shown on the page (a mail may be 25 MiB); the
 // download has all of it.
 const MAX_SHOWN_BYTES = 512 * 1024;
+/** @type {Record<string, string>} */
 const SOURCES = { smtp: "SMTP", imap: "IMAP", http: "Inbound parse" };
 
+/** @param {HTMLElement} root */
 export function showQuarantine(root) {
   setTitle("Email quarantine");
   const page = h("main", { class: "settings-page", "aria-label": "Settings" });
@@ -36,7 +39,9 @@ export function showQuarantine(root) {
     h("div", { class: "quarantine-more" }, more),
   );
 
+  /** @type {any[]} */
   let items = [];
+  /** @type {string | null} */
   let cursor = null;
   let loaded = false;
 
@@ -53,11 +58,13 @@ export function showQuarantine(root) {
     more.hidden = !cursor;
   };
 
+  /** @param {any} error */
   const failed = (error) => {
     if (error instanceof ApiError && error.status === 403) replace(page, header, adminsOnly());
     else status.textContent = `Couldn't load the quarantine: ${error.message}`;
   };
 
+  /** @param {string | null} after */
   const fetchPage = (after) => get("/inbound_mails", { status: "quarantined", limit: PAGE, cursor: after });
 
   more.addEventListener("click", async () => {
@@ -65,7 +72,7 @@ export function showQuarantine(root) {
     try {
       const next = await fetchPage(cursor);
       const known = new Set(items.map((m) => m.id));
-      items = [...items, ...next.items.filter((m) => !known.has(m.id))];
+      items = [...items, ...next.items.filter((/** @type {any} */ m) => !known.has(m.id))];
       cursor = next.next_cursor;
       draw();
     } catch (error) {
@@ -81,7 +88,7 @@ export function showQuarantine(root) {
     try {
       const first = await fetchPage(null);
       const known = new Set(items.map((m) => m.id));
-      const fresh = first.items.filter((m) => !known.has(m.id));
+      const fresh = first.items.filter((/** @type {any} */ m) => !known.has(m.id));
       if (!items.length || fresh.length === first.items.length) {
         // First load, or so much arrived that the first page doesn't
         // reach what was listed: start over from the first page.
@@ -111,6 +118,7 @@ function adminsOnly() {
   );
 }
 
+/** @param {any} mail an inbound mail */
 function row(mail) {
   const raw = `/api/v1/inbound_mails/${Number(mail.id)}/raw`;
   const from = mail.from_address || mail.envelope_from;
@@ -140,6 +148,7 @@ function row(mail) {
 // The raw bytes, as text: at most MAX_SHOWN_BYTES of them (decoded as
 // UTF-8 with replacement characters for anything else). Errors come back
 // as the api module's, so they read the same as everywhere else.
+/** @param {number} mailId */
 async function fetchOriginal(mailId) {
   let response;
   try {
@@ -152,7 +161,7 @@ async function fetchOriginal(mailId) {
     if (response.status === 401) window.dispatchEvent(new CustomEvent("threadline:signed-out"));
     throw new ApiError(response.status, body);
   }
-  const reader = response.body.getReader();
+  const reader = /** @type {ReadableStream<Uint8Array>} */ (response.body).getReader();
   const chunks = [];
   let size = 0;
   let truncated = false;
@@ -178,6 +187,7 @@ async function fetchOriginal(mailId) {
   return { text: new TextDecoder("utf-8").decode(bytes), truncated };
 }
 
+/** @param {any} mail */
 async function showOriginal(mail) {
   const body = h("pre", { class: "original-text", tabindex: "0", "aria-label": "Original message" }, "Loading…");
   const note = h("p", { class: "muted original-note" });
@@ -203,7 +213,7 @@ async function showOriginal(mail) {
   const back = document.activeElement;
   function done() {
     dialog.remove();
-    if (back && document.contains(back)) back.focus();
+    if (back && document.contains(back)) /** @type {HTMLElement} */ (back).focus();
   }
   dialog.addEventListener("keydown", (e) => {
     if (e.key === "Escape") {
@@ -220,7 +230,7 @@ async function showOriginal(mail) {
     note.textContent = truncated ? `Showing the first ${fileSize(MAX_SHOWN_BYTES)}; download it for the whole message.` : "";
   } catch (error) {
     body.textContent = "";
-    note.textContent = `Couldn't load the original: ${error.message}`;
+    note.textContent = `Couldn't load the original: ${/** @type {Error} */ (error).message}`;
     note.classList.add("composer-error");
   }
 }

@@ -1,9 +1,14 @@
+// @ts-check
 // Where the agent is, kept in the URL's hash so reload and back/forward work:
 //   #/v/<view>            a sidebar view (mine, unassigned, all, inbox:3, team:2, label:vip, filter:5)
 //   #/v/<view>/c/<id>     … with a conversation open
 //   #/contact/<id>        a contact's timeline
 //   #/settings/<page>     canned responses, macros
 
+/**
+ * @param {string} hash
+ * @returns {import("./state.js").Route}
+ */
 export function parseHash(hash) {
   const parts = hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
   if (parts[0] === "contact" && /^\d+$/.test(parts[1] || "")) {
@@ -17,11 +22,16 @@ export function parseHash(hash) {
   return { page: "inbox", view, conversationId, contactId: null };
 }
 
+/**
+ * @param {string | null} view
+ * @param {number | null} conversationId
+ */
 export function inboxHash(view, conversationId) {
-  const base = `#/v/${encodeURIComponent(view)}`;
+  const base = `#/v/${encodeURIComponent(String(view))}`;
   return conversationId ? `${base}/c/${conversationId}` : base;
 }
 
+/** @param {string} hash */
 export function go(hash) {
   if (location.hash !== hash) location.hash = hash;
 }

@@ -1,3 +1,4 @@
+// @ts-check
 // The left column: views with their counts, settings, the signed-in agent.
 
 import { post } from "./api.js";
@@ -6,11 +7,12 @@ import { initials } from "./format.js";
 import { inboxHash } from "./router.js";
 import { on, state } from "./state.js";
 
+/** @param {HTMLElement} root */
 export function mountSidebar(root) {
   const draw = () => replace(root, ...content());
   // After a mouse click on a view, the keys (j, k, Enter…) belong to the
   // list again, not to the link the click left focused.
-  root.addEventListener("click", (event) => {
+  root.addEventListener("click", (/** @type {MouseEvent} */ event) => {
     const link = event.target instanceof Element ? event.target.closest("a") : null;
     if (link && event.detail > 0) link.blur();
   });
@@ -19,7 +21,7 @@ export function mountSidebar(root) {
   // A route change only moves the highlight.
   on("route", () => {
     const route = state.route;
-    for (const link of root.querySelectorAll(".view-link")) {
+    for (const link of /** @type {NodeListOf<HTMLElement>} */ (root.querySelectorAll(".view-link"))) {
       const current =
         (route.page === "inbox" && link.dataset.view === route.view) ||
         (route.page === "settings" && link.dataset.section === route.section);
@@ -35,6 +37,12 @@ export function mountSidebar(root) {
 function content() {
   const counts = state.counts || { inboxes: {}, teams: {}, labels: {} };
   const route = state.route;
+  /**
+   * @param {string} view
+   * @param {string} label
+   * @param {number | null} [count]
+   * @param {Node} [extra]
+   */
   const link = (view, label, count, extra) => {
     const current = route.page === "inbox" && route.view === view;
     return h(
@@ -54,6 +62,10 @@ function content() {
       ),
     );
   };
+  /**
+   * @param {string} title
+   * @param {HTMLElement[]} items
+   */
   const section = (title, items) =>
     items.length ? h("div", { class: "view-section" }, h("h2", { text: title }), h("ul", null, items)) : null;
 
@@ -67,6 +79,10 @@ function content() {
   const filters = (state.savedFilters || []).map((f) => link(`filter:${f.id}`, f.name, f.count));
   const me = state.me;
   const status = state.presence.get(me.id) || "online";
+  /**
+   * @param {string} section
+   * @param {string} label
+   */
   const settingsLink = (section, label) =>
     h("li", null, h("a", {
       href: `#/settings/${section}`,
