@@ -1,4 +1,4 @@
-"""`threadline serve | migrate | create-admin | demo`."""
+"""`threadline serve | worker | migrate | create-admin | demo | mail-sink`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import dataclasses
 import gc
 import getpass
 import logging
+import signal
 import socket
 import sys
 from collections.abc import Iterator, Sequence
@@ -33,15 +34,14 @@ from server.demo_shop import shop_app
 from server.domain.actors import system_actor
 from server.domain.errors import DomainError
 from server.domain.values import Role
-from server.email.service import run_email
 from server.mail_sink import MailSink, default_sink_dir, run_mail_sink
-from server.maintenance import run_maintenance
 from server.realtime.protocol import MAX_FRAME_BYTES
 from server.runtime import Runtime
-from server.scheduler.jobs import run_scheduler
 from server.serving import ThreadlineServer, WebSocketProtocol
 from server.settings import Settings
 from server.storage.migrate import upgrade_to_head
+from server.workers.background import background_workers
+from server.workers.runner import WorkerHost
 
 log = logging.getLogger("threadline")
 
@@ -154,31 +154,56 @@ async def _serve(
             log_level=settings.log_level,
             server_header=False,
         )
+        workers = WorkerHost(
+            background_workers(runtime, smtp_listener=True), grace=settings.shutdown_grace
+        )
         # Move everything allocated at start-up out of the collector's sight:
         # full collections then scan only live request state (long GC pauses
         # were the p99 tail in the fan-out benchmark).
         gc.freeze()
         loop = asyncio.get_running_loop()
-        upkeep = loop.create_task(run_maintenance(runtime))
-        stop_email = asyncio.Event()
-        email = loop.create_task(run_email(runtime, stop_email))
-        stop_jobs = asyncio.Event()
-        jobs = loop.create_task(run_scheduler(runtime, stop_jobs))
         shop_task = loop.create_task(shop[0].serve(sockets=[shop[1]])) if shop else None
         try:
-            await ThreadlineServer(config, app.state.hub, settings.shutdown_grace).serve()
+            # The HTTP side stops first (it owns the signals), then the workers.
+            async with workers:
+                await ThreadlineServer(config, app.state.hub, settings.shutdown_grace).serve()
         finally:
-            upkeep.cancel()
-            stop_email.set()
-            stop_jobs.set()
-            await email
-            await jobs
             if shop is not None and shop_task is not None:
                 shop[0].should_exit = True
                 await shop_task
                 shop[1].close()
     finally:
         await runtime.close()
+
+
+async def _work(settings: Settings, *, migrate: bool) -> None:
+    """`threadline worker`: the background workers without HTTP, until
+    SIGTERM or SIGINT (then they stop within the shutdown grace, exit 0)."""
+    if migrate:
+        await upgrade_to_head(settings.database_url, settings.secret_key)
+    runtime = Runtime.create(settings)
+    try:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        workers = background_workers(runtime, smtp_listener=False)
+        async with WorkerHost(workers, grace=settings.shutdown_grace):
+            log.info("running workers: %s", ", ".join(w.name for w in workers))
+            await stop.wait()
+    finally:
+        await runtime.close()
+
+
+WORKER_HELP = (
+    "Run the background work without HTTP: email delivery, IMAP polling, chat "
+    "continuity, scheduled jobs (snoozes waking) and event-log pruning. `serve` runs "
+    "these too; start several `worker` processes on one database to share the load "
+    "(jobs and outgoing mail are claimed in the database; the other rounds are safe to "
+    "repeat). The "
+    "SMTP listener (THREADLINE_SMTP_LISTEN) binds a port, so only `serve` runs it. "
+    "Stops on SIGTERM or SIGINT within THREADLINE_SHUTDOWN_GRACE seconds, exit code 0."
+)
 
 
 # The demo's ports, relative to the server's (--port / THREADLINE_PORT).
@@ -308,10 +333,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser("serve", help="run the server (migrates the database first)")
+    serve = sub.add_parser(
+        "serve", help="run the server and every worker (migrates the database first)"
+    )
     serve.add_argument("--host", help="listen address (THREADLINE_HOST)")
     serve.add_argument("--port", type=int, help="listen port (THREADLINE_PORT)")
     serve.add_argument(
+        "--no-migrate", action="store_true", help="don't upgrade the schema at start"
+    )
+
+    worker = sub.add_parser(
+        "worker", help="run the background work without HTTP", description=WORKER_HELP
+    )
+    worker.add_argument(
         "--no-migrate", action="store_true", help="don't upgrade the schema at start"
     )
 
@@ -356,6 +390,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         if args.command == "serve":
             asyncio.run(_serve(settings, migrate=not args.no_migrate, demo=False))
+        elif args.command == "worker":
+            asyncio.run(_work(settings, migrate=not args.no_migrate))
         elif args.command == "demo":
             asyncio.run(_demo(settings))
         elif args.command == "mail-sink":

@@ -8,7 +8,7 @@ is used). This module gathers the facts and writes the decision:
 
 - `due_conversations` (a read) lists the conversations of an inbox that
   have a mail to send now. It is only a hint for the worker
-  (server.email.continuity): anything may change before the write.
+  (server.workers.chat_continuity): anything may change before the write.
 - `do_queue_continuity_email` decides again under the conversation's row
   lock and, when a mail is due, writes one outbox row (server.actions.
   outbound_email) that the delivery worker sends like any mail: Reply-To

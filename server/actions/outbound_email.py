@@ -2,7 +2,7 @@
 
 An agent's reply in an email conversation is written with an outbox row
 in the same transaction (`prepare_reply_email` + `enqueue_email`, called
-by do_send_message). The delivery worker (server.email.delivery) claims
+by do_send_message). The delivery worker (server.workers.email_delivery) claims
 due rows (`do_claim_outbox`: a lease, so a worker that died loses the row
 to the next one: at least once), renders and sends, and records how it
 went (`do_record_delivery`): sent; a temporary failure retried with

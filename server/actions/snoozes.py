@@ -1,7 +1,7 @@
 """A snoozed conversation reopens at its time (FEATURES.md F4).
 
 Its wake-up is a job written with the snooze (server.actions.snooze_jobs).
-The scheduler (server.scheduler) runs the job through
+The scheduler (server.workers.jobs) runs the job through
 `wake_snooze_job`, which decides again under the conversation's lock
 (server.domain.conversations.snooze_wake): a job that outlived its
 snooze changes nothing, so each snooze wakes at most once.

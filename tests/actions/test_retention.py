@@ -8,10 +8,10 @@ import sqlalchemy as sa
 from server.actions.context import perform
 from server.actions.messages import do_send_message
 from server.clock import FrozenClock
-from server.maintenance import prune_event_log
 from server.queries.events import log_position
 from server.runtime import Runtime
 from server.storage import tables as t
+from server.workers.pruning import prune_event_log
 from tests.support import Workspace, seed_workspace
 
 

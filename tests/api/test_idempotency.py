@@ -18,9 +18,9 @@ from server.app import create_app
 from server.clock import FrozenClock
 from server.http.api import openapi_document
 from server.http.routes import API_PREFIX, API_VERSION, ENDPOINTS
-from server.maintenance import prune_idempotency_keys
 from server.runtime import Runtime
 from server.storage import tables as t
+from server.workers.pruning import prune_idempotency_keys
 from tests.support import BASE_URL, PASSWORD, Workspace, fetch_all, login
 
 API = "/api/v1"

@@ -20,8 +20,7 @@ from server.actions.teams import do_create_team
 from server.clock import FrozenClock
 from server.domain.values import ConversationStatus
 from server.runtime import Runtime
-from server.scheduler.jobs import HANDLERS
-from server.scheduler.runner import JobRunner
+from server.workers.jobs import HANDLERS, JobRunner
 from tests.support import T0, Workspace
 
 API = "/api/v1"

@@ -34,13 +34,13 @@ from server.domain.actors import system_actor
 from server.domain.email_tokens import parse_message_id_token, parse_reply_address
 from server.domain.values import IdentityKind
 from server.email.config import mail_identity
-from server.email.continuity import queue_continuity_emails, run_continuity
-from server.email.delivery import EmailDelivery
 from server.email.ingest import ingest_mail
 from server.queries.reading import read
 from server.queries.visitors import visitor_session_for_token
 from server.runtime import Runtime
 from server.storage import tables as t
+from server.workers.chat_continuity import ChatContinuity, queue_continuity_emails
+from server.workers.email_delivery import EmailDelivery
 from tests.api.test_attachments import PNG, uploaded
 from tests.email.mails import mail
 from tests.services.smtp import SmtpSink
@@ -562,7 +562,7 @@ async def test_the_runner_queues_in_rounds_until_stopped_and_files_go_along(
     await reply(admin_client, joe.conversation_id, "Your label", attachment_ids=[file["id"]])
     clock(runtime).advance(minutes=10)
     stop = asyncio.Event()
-    task = asyncio.create_task(run_continuity(runtime, stop, interval=0.05))
+    task = asyncio.create_task(ChatContinuity(runtime, interval=0.05).run(stop))
 
     async def queued() -> bool:
         return len(await outbox(runtime)) == 1

@@ -24,9 +24,9 @@ from server.clock import FrozenClock
 from server.domain.actors import system_actor
 from server.domain.email_tokens import parse_message_id_token, parse_reply_address
 from server.email.config import mail_identity
-from server.email.delivery import EmailDelivery
 from server.runtime import Runtime
 from server.storage import tables as t
+from server.workers.email_delivery import EmailDelivery
 from tests.email.mails import mail
 from tests.email.test_inbound_email import post
 from tests.services.smtp import SmtpSink

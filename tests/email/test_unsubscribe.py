@@ -10,10 +10,10 @@ import httpx
 import sqlalchemy as sa
 
 from server.domain.unsubscribe import make_unsubscribe_token
-from server.email.continuity import queue_continuity_emails
-from server.email.delivery import EmailDelivery
 from server.runtime import Runtime
 from server.storage import tables as t
+from server.workers.chat_continuity import queue_continuity_emails
+from server.workers.email_delivery import EmailDelivery
 from tests.email.mails import mail
 from tests.email.test_chat_continuity import (  # the fixtures come with them
     Visitor,

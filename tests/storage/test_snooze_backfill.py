@@ -14,10 +14,9 @@ from server.actions.context import perform
 from server.actions.conversations import do_change_conversation_status
 from server.clock import FrozenClock
 from server.domain.values import ConversationStatus
-from server.scheduler.jobs import HANDLERS
-from server.scheduler.runner import JobRunner
 from server.storage import tables as t
 from server.storage.migrate import alembic_config, upgrade_to_head
+from server.workers.jobs import HANDLERS, JobRunner
 from tests.support import T0, fetch_all, make_runtime, seed_workspace
 
 

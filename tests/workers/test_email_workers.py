@@ -1,6 +1,7 @@
-"""`run_email`, as `threadline serve` runs it: IMAP polling picks up an
-inbox configured while it runs and ingests new mail as it arrives (IDLE),
-and the delivery worker sends a reply to a real SMTP server."""
+"""The email workers, hosted as `threadline serve` hosts them: IMAP
+polling picks up an inbox configured while it runs and ingests new mail as
+it arrives (IDLE), and the delivery worker sends a reply to a real SMTP
+server."""
 
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
-import server.email.service as service
+import server.workers.imap_polling as imap_polling
 from server.actions.context import perform
 from server.actions.inboxes import do_update_inbox
-from server.email.service import run_email
 from server.runtime import Runtime
 from server.storage import tables as t
+from server.workers.background import background_workers
+from server.workers.runner import WorkerHost
 from tests.email.mails import mail
 from tests.services.imap import ImapServer
 from tests.services.smtp import SmtpSink
@@ -35,13 +37,13 @@ async def eventually(check: Callable[[], Awaitable[Any]]) -> Any:
     raise AssertionError("condition not met in time")
 
 
-async def test_run_email_polls_new_imap_inboxes_and_delivers_replies(
+async def test_the_workers_poll_new_imap_inboxes_and_deliver_replies(
     runtime: Runtime, ws: Workspace, admin_client: httpx.AsyncClient, monkeypatch: Any
 ) -> None:
-    monkeypatch.setattr(service, "RESCAN_SECONDS", 0.2)
-    stop = asyncio.Event()
+    monkeypatch.setattr(imap_polling, "RESCAN_SECONDS", 0.2)
+    host = WorkerHost(background_workers(runtime, smtp_listener=True), grace=10.0)
     with ImapServer.start() as imap, SmtpSink.start() as sink:
-        task = asyncio.create_task(run_email(runtime, stop))
+        host.start()
         try:
             # Configured while the service runs: picked up by the rescan.
             await perform(
@@ -82,8 +84,7 @@ async def test_run_email_polls_new_imap_inboxes_and_delivers_replies(
             await imap.append(mail(to="billing@acme.test", message_id="<svc2@customer.test>"))
             await eventually(lambda: _count_at_least(stored, 3))
         finally:
-            stop.set()
-            await task
+            await host.stop()
 
 
 async def _count_at_least(rows: Callable[[], Awaitable[list[Any]]], n: int) -> bool:

@@ -1,4 +1,4 @@
-"""The outbound email worker: claims due outbox rows, renders each mail,
+"""The email delivery worker: claims due outbox rows, renders each mail,
 sends it by SMTP and records the outcome (server.actions.outbound_email).
 
 The Message-ID is a pure function of the message (server.domain.
@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 
 class EmailDelivery:
+    name = "email delivery"
+
     def __init__(self, runtime: Runtime, *, poll_interval: float = 1.0, batch: int = 10) -> None:
         self.runtime = runtime
         self.poll_interval = poll_interval

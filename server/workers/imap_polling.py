@@ -1,9 +1,7 @@
-"""Everything email that runs beside `threadline serve`: outbound
-delivery, chat continuity emails, the SMTP listener when configured, and
-IMAP polling of each
-email inbox that has IMAP settings (rescanned every minute, so an inbox
-configured or changed while the server runs is picked up). One task
-each; `stop` ends them all."""
+"""The IMAP polling worker: one poller per email inbox that has IMAP
+settings, rescanned every `RESCAN_SECONDS` (so an inbox configured or
+changed while the server runs is picked up). Each poller ingests into its
+inbox through server.email.imap.InboxMailbox."""
 
 from __future__ import annotations
 
@@ -16,10 +14,7 @@ from collections.abc import Callable
 from connectors.email.imap_client import ImapAccount
 from connectors.email.imap_poller import ImapPoller
 from server.email.accounts import imap_account
-from server.email.continuity import run_continuity
-from server.email.delivery import EmailDelivery
 from server.email.imap import InboxMailbox
-from server.email.listener import listener_config, make_listener
 from server.queries.email_inboxes import get_email_inboxes
 from server.queries.reading import read
 from server.runtime import Runtime
@@ -36,37 +31,26 @@ class _Polling:
     task: asyncio.Task[None]
 
 
-async def run_email(runtime: Runtime, stop: asyncio.Event) -> None:
-    delivery = asyncio.create_task(EmailDelivery(runtime).run(stop), name="email delivery")
-    continuity = asyncio.create_task(run_continuity(runtime, stop), name="chat continuity")
-    listener = None
-    config = listener_config(runtime)
-    if config is not None:
-        listener = make_listener(runtime, config)
+class ImapPolling:
+    name = "IMAP polling"
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    async def run(self, stop: asyncio.Event) -> None:
+        polling: dict[int, _Polling] = {}
         try:
-            await listener.start()
-        except OSError as exc:  # the port is taken: the rest still runs
-            log.error("SMTP listener not started on %s:%s: %s", config.host, config.port, exc)
-            listener = None
-        else:
-            log.info("SMTP listener on %s:%s", config.host, listener.port)
-    polling: dict[int, _Polling] = {}
-    try:
-        while not stop.is_set():
-            try:
-                await _sync_pollers(runtime, polling)
-            except Exception:
-                log.exception("IMAP pollers: rescanning the inboxes failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), RESCAN_SECONDS)
-    finally:
-        if listener is not None:
-            await listener.stop()
-        for running in polling.values():
-            running.stop.set()
-        await asyncio.gather(
-            delivery, continuity, *(p.task for p in polling.values()), return_exceptions=True
-        )
+            while not stop.is_set():
+                try:
+                    await _sync_pollers(self.runtime, polling)
+                except Exception:
+                    log.exception("IMAP pollers: rescanning the inboxes failed")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), RESCAN_SECONDS)
+        finally:
+            for running in polling.values():
+                running.stop.set()
+            await asyncio.gather(*(p.task for p in polling.values()), return_exceptions=True)
 
 
 async def _sync_pollers(runtime: Runtime, polling: dict[int, _Polling]) -> None:

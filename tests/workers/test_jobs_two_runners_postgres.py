@@ -25,8 +25,8 @@ from server.domain.actors import system_actor
 from server.domain.jobs import ClaimedJob, JobOutcome
 from server.domain.values import ConversationStatus
 from server.runtime import Runtime
-from server.scheduler.runner import JobRunner
 from server.storage import tables as t
+from server.workers.jobs import JobRunner
 from tests.services.postgres import PostgresServer
 from tests.support import T0, fetch_all, make_runtime, seed_workspace
 

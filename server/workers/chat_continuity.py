@@ -1,6 +1,7 @@
 """The chat continuity worker (FEATURES.md F2): every `interval` seconds,
 queue the mails of widget replies their visitors have not seen in time
-(server.actions.chat_continuity decides; server.email.delivery sends).
+(server.actions.chat_continuity decides; server.workers.email_delivery
+sends).
 
 It keeps no state: each round reads what is due from the database and
 queues each conversation's mail in its own short transaction, which
@@ -57,16 +58,23 @@ async def queue_continuity_emails(runtime: Runtime) -> int:
     return queued
 
 
-async def run_continuity(runtime: Runtime, stop: asyncio.Event, *, interval: float = 60.0) -> None:
-    """Queue continuity mail every `interval` seconds until `stop` is set;
-    a failed round is logged and the next one tries again."""
-    while not stop.is_set():
-        try:
-            queued = await queue_continuity_emails(runtime)
-        except Exception:
-            log.exception("chat continuity round failed")
-        else:
-            if queued:
-                log.info("chat continuity: %s mail(s) queued", queued)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), interval)
+class ChatContinuity:
+    name = "chat continuity"
+
+    def __init__(self, runtime: Runtime, *, interval: float = 60.0) -> None:
+        self.runtime = runtime
+        self.interval = interval
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Queue continuity mail every `interval` seconds until `stop` is
+        set; a failed round is logged and the next one tries again."""
+        while not stop.is_set():
+            try:
+                queued = await queue_continuity_emails(self.runtime)
+            except Exception:
+                log.exception("chat continuity round failed")
+            else:
+                if queued:
+                    log.info("chat continuity: %s mail(s) queued", queued)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.interval)

@@ -1,9 +1,11 @@
-"""The job runner: claims due `scheduled_jobs` rows and runs each through
-its kind's handler (server.actions.jobs), until told to stop.
+"""The scheduled jobs worker (ARCHITECTURE.md rule 5): claims due
+`scheduled_jobs` rows and runs each through its kind's handler (an action,
+server.actions.jobs), until told to stop; `HANDLERS` says which kinds
+this server runs.
 
 It keeps no state in memory; several runners (one per `threadline serve`
-process) share the rows safely, and one started after a restart picks up
-whatever came due meanwhile. Between rounds it asks, in a read, when the
+or `threadline worker` process) share the rows safely, and one started
+after a restart picks up whatever came due meanwhile. Between rounds it asks, in a read, when the
 next job is due and sleeps until then, but never longer than
 `poll_interval`: a job another process writes may be due sooner than
 anything this runner has seen, and the cap bounds how late it is noticed.
@@ -23,6 +25,8 @@ from collections.abc import Mapping
 
 from server.actions.context import perform
 from server.actions.jobs import ClaimLost, Handler, do_claim_jobs, do_fail_job, do_run_job
+from server.actions.snooze_jobs import SNOOZE_WAKE
+from server.actions.snoozes import wake_snooze_job
 from server.domain.actors import system_actor
 from server.domain.jobs import ClaimedJob
 from server.queries.jobs import next_job_due
@@ -31,6 +35,8 @@ from server.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
+HANDLERS: dict[str, Handler] = {SNOOZE_WAKE: wake_snooze_job}
+
 
 def worker_name() -> str:
     """Unique per runner: host, process and a random part."""
@@ -38,6 +44,8 @@ def worker_name() -> str:
 
 
 class JobRunner:
+    name = "scheduled jobs"
+
     def __init__(
         self,
         runtime: Runtime,

@@ -1,4 +1,4 @@
-"""The job runner (server.scheduler.runner) on a real database, both
+"""The job runner (server.workers.jobs) on a real database, both
 backends, with a frozen clock: a snoozed conversation reopens at its
 time, once, with its event; after a restart; after a worker died holding
 its job; and an idle runner only reads."""
@@ -23,9 +23,8 @@ from server.clock import FrozenClock
 from server.domain.jobs import LEASE, ClaimedJob, JobOutcome
 from server.domain.values import ConversationStatus
 from server.runtime import Runtime
-from server.scheduler.jobs import HANDLERS
-from server.scheduler.runner import JobRunner
 from server.storage import tables as t
+from server.workers.jobs import HANDLERS, JobRunner
 from tests.support import T0, Workspace, fetch_all, make_runtime, seed_workspace
 
 LATER = T0 + timedelta(hours=2)

@@ -1,10 +1,12 @@
-"""Periodic upkeep run inside `threadline serve`: pruning the event log past
-its retention, and idempotency keys past the time they are kept. Every step is an action, so several processes doing it at
-once only repeat harmless work."""
+"""The pruning worker: periodic upkeep, pruning the event log past its
+retention and idempotency keys past the time they are kept. Every step is
+an action, so several processes doing it at once only repeat harmless
+work."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import timedelta
 
@@ -47,16 +49,29 @@ async def prune_idempotency_keys(runtime: Runtime) -> int:
     return await perform(runtime, system_actor(0), do_prune_idempotency_keys, before=before)
 
 
-async def run_maintenance(runtime: Runtime) -> None:
-    while True:
+class Pruning:
+    """Prune once at start, then every `PRUNE_EVERY`, until stopped."""
+
+    name = "pruning"
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await self.prune()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), PRUNE_EVERY.total_seconds())
+
+    async def prune(self) -> None:
+        """One round; a failed step is logged and the next round tries again."""
         try:
-            deleted = await prune_event_log(runtime)
+            deleted = await prune_event_log(self.runtime)
             if deleted:
                 log.info("pruned %d events past the retention", deleted)
         except Exception:
             log.exception("pruning the event log failed; will retry")
         try:
-            await prune_idempotency_keys(runtime)
+            await prune_idempotency_keys(self.runtime)
         except Exception:
             log.exception("pruning idempotency keys failed; will retry")
-        await asyncio.sleep(PRUNE_EVERY.total_seconds())
