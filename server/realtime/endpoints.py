@@ -21,11 +21,10 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from server.actions.ephemeral import broadcast_ephemeral
+from server.auth.callers import authenticate_websocket
 from server.domain.actors import Actor
 from server.domain.errors import DomainError
 from server.domain.integers import INT64_MAX
-from server.http.auth import authenticate_websocket
-from server.http.schema import Int, obj
 from server.queries.access import access_conversation, visible_inbox_ids, visible_team_ids
 from server.queries.auth import actor_for_agent
 from server.queries.conversations import list_messages
@@ -51,6 +50,7 @@ from server.realtime.ratelimit import TokenBucket
 from server.realtime.transport import restarting_response
 from server.realtime.visibility import Close, CloseCode, Viewer
 from server.runtime import Runtime
+from server.wire.schema import Int, obj
 
 log = logging.getLogger(__name__)
 
