@@ -13,15 +13,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from server.http.api_headers import API_JSON_HEADERS, ApiJsonHeaders
-from server.http.errors import json_error
 from server.http.ratelimit import SlidingWindow
 from server.http.routes import API_PREFIX, api_routes
 from server.http.ui_assets import ui_routes
 from server.http.unsubscribe import unsubscribe_routes
+from server.http.widget_api import AgentsOnline
 from server.http.widget_assets import widget_asset_routes
 from server.realtime.hub import Hub
 from server.realtime.routes import websocket_routes
 from server.runtime import Runtime
+from server.wire.errors import json_error
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,8 @@ def create_app(runtime: Runtime) -> Starlette:
     )
     app.state.runtime = runtime
     app.state.hub = hub
+    agents_online: AgentsOnline = hub  # what widget REST asks the hub
+    app.state.agents_online = agents_online
     app.state.token_use_stamps = {}
     app.state.login_limiter = SlidingWindow(
         runtime.settings.login_limit, runtime.settings.login_window_seconds

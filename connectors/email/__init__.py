@@ -22,12 +22,12 @@ from connectors.email.render import (
     OutboundEmail,
     envelope_recipients,
     render_email,
-    reply_subject,
     text_to_html,
 )
 from connectors.email.reply_text import extract_reply
 from connectors.email.sanitize import sanitize_html
 from server.domain.email_address import envelope_address
+from server.domain.email_subjects import reply_subject
 
 __all__ = [
     "DEFAULT_LIMITS",

@@ -18,6 +18,7 @@ from connectors.email import charsets
 from connectors.email import headers as h
 from connectors.email.model import Bounce
 from connectors.email.payload import children, decode_payload
+from server.domain.email_subjects import clean_text
 
 _STATUS_TYPES = frozenset({"message/delivery-status", "message/global-delivery-status"})
 _ORIGINAL_TYPES = frozenset({"message/rfc822", "message/global"})
@@ -55,7 +56,7 @@ def read_report(report: Message) -> Bounce | None:
         recipient=h.clean_address(recipient) or None,
         original_message_id=_original_message_id(report),
         permanent=status[0] == "5" if status else action == "failed",
-        diagnostic=h.clean_text(diagnostic)[:_DIAGNOSTIC_CHARS] or None,
+        diagnostic=clean_text(diagnostic)[:_DIAGNOSTIC_CHARS] or None,
     )
 
 

@@ -21,20 +21,17 @@ from email.utils import getaddresses, parsedate_to_datetime
 
 from connectors.email import charsets
 from connectors.email.model import Address
+from server.domain.email_subjects import clean_text
 
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
 _NEWLINE = re.compile(r"[\r\n]+")
 _ENCODED_WORD = re.compile(r"=\?([^?\s]{0,80})\?([QqBb])\?([^?\s]*)\?=")
 _BETWEEN_WORDS = re.compile(r"[ \t\r\n]*")
-_SPACES = re.compile(r"\s+")
 _PLACEHOLDER = "qqencodedwordqq"
 _PLACEHOLDER_RE = re.compile(_PLACEHOLDER + r"(\d+)x")
 _B64_JUNK = re.compile(rb"[^A-Za-z0-9+/]")
 _MSG_ID = re.compile(r"<([^<>\s\x00-\x1f\x7f]{1,998})>")
 _BARE_ID = re.compile(r"[^<>\s\x00-\x1f\x7f@]{1,500}@[^<>\s\x00-\x1f\x7f@]{1,500}")
-# Bidirectional embeddings, overrides and isolates: used to disguise names
-# ("invoice\u202efdp.exe") and never needed in a header.
-_BIDI = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))
 
 
 @dataclass(frozen=True)
@@ -137,19 +134,6 @@ def _word_bytes(encoding: str, payload: str, warnings: list[str] | None) -> byte
         return base64.b64decode(cleaned + b"=" * (-len(cleaned) % 4))
     except binascii.Error:
         return b""
-
-
-def clean_text(value: str) -> str:
-    """Text safe for one line of a header-derived field: control characters
-    (CR and LF included), line separators and bidirectional overrides become
-    spaces or go; runs of whitespace collapse to one space."""
-    chars = []
-    for ch in value.translate(_BIDI):
-        if ch in "\u2028\u2029" or unicodedata.category(ch) == "Cc":
-            chars.append(" ")
-        else:
-            chars.append(ch)
-    return _SPACES.sub(" ", "".join(chars)).strip()
 
 
 def header_text(value: str | None, warnings: list[str] | None = None) -> str:

@@ -39,11 +39,11 @@ from collections.abc import Iterable, Sequence
 from email.utils import format_datetime
 
 from connectors.email.filenames import safe_filename
-from connectors.email.headers import clean_text
 from connectors.email.limits import DEFAULT_LIMITS
 from connectors.email.model import Address
 from connectors.email.sanitize import sanitize_html, too_costly
 from server.domain.email_address import envelope_address
+from server.domain.email_subjects import clean_text, no_surrogates
 from server.domain.email_threading import MAX_MESSAGE_ID_LENGTH
 from server.domain.html_policy import LINK_REL
 
@@ -52,7 +52,6 @@ HARD_LINE = 998  # ...and MUST be at most 998
 MAX_REFERENCES = 10  # the first and the last 9, as Thunderbird and mutt trim
 AUTO_SUBMITTED = frozenset({"auto-generated", "auto-replied", "auto-notified"})
 MAX_URL = 900  # keeps "List-Unsubscribe: <url>" within HARD_LINE
-DEFAULT_REPLY_SUBJECT = "Re: your message"
 
 _ATEXT = r"A-Za-z0-9!#$%&'*+/=?^_`{|}~\-"
 # Dots anywhere on either side: real clients send ids that are not strict
@@ -60,7 +59,6 @@ _ATEXT = r"A-Za-z0-9!#$%&'*+/=?^_`{|}~\-"
 _MSG_ID = re.compile(rf"<[{_ATEXT}.]+@(?:[{_ATEXT}.]+|\[[!-Z^-~]*\])>")
 _URL_CHARS = re.compile(r"https?://[!-~]+", re.IGNORECASE)
 _CONTENT_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}")
-_SURROGATE = re.compile("[\ud800-\udfff]")
 # A word of a display name that can go as it is (short enough to fold),
 # and a whole name that needs neither quotes nor encoding.
 _ATOM = re.compile(rf"[{_ATEXT}]{{1,66}}")
@@ -72,10 +70,6 @@ _ENCODED_WORD_MAX = 66  # "Reply-To: " + one word stays within SOFT_LINE
 _PARAM_CHUNK = 50  # " filename*0*=utf-8''" + a chunk + ";" stays within SOFT_LINE
 # Chars a Q-encoded word may carry as themselves in a phrase (RFC 2047 5.3).
 _Q_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!*+-/")
-# Used on text from clean_text (no runs of spaces), so the \s* can't backtrack far.
-_REPLY_PREFIX = re.compile(
-    r"\s*(?:re|aw|sv|vs|antw|rif|res)\s*(?:\[\d+\]|\(\d+\))?\s*[:\uff1a]\s*", re.IGNORECASE
-)
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
 _LINK = re.compile(r"\bhttps?://[^\s<>\"'`]+", re.IGNORECASE)
 
@@ -129,23 +123,6 @@ def envelope_recipients(mail: OutboundEmail) -> tuple[str, ...]:
         address = envelope_address(addr.address, field=field)
         seen.setdefault(address.lower(), address)
     return tuple(seen.values())
-
-
-def reply_subject(subject: str | None, *, fallback: str = DEFAULT_REPLY_SUBJECT) -> str:
-    """The subject of a reply: "Re: " and `subject` without its own reply
-    prefixes (Re:, RE:, Aw:, SV:, VS:, Antw:, Re[2]:, ... in any case,
-    repeated), so they never stack: "RE: re: Order" -> "Re: Order".
-    Forward prefixes are kept ("Fwd: Order" -> "Re: Fwd: Order"), as mail
-    clients do. When nothing is left (None, "", "Re:"), `fallback` is
-    returned as given (cleaned to one line), without a "Re:" added."""
-    value = clean_text(_no_surrogates(subject or ""))
-    # Matched from a moving position, not by slicing again and again: a
-    # customer's subject can be "Re:" a hundred thousand times.
-    pos = 0
-    while match := _REPLY_PREFIX.match(value, pos):
-        pos = match.end()
-    value = value[pos:]
-    return f"Re: {value}" if value else clean_text(_no_surrogates(fallback))
 
 
 def text_to_html(text: str) -> str:
@@ -282,14 +259,14 @@ def _fold(name: str, tokens: Sequence[str]) -> bytes:
 
 def _unstructured(text: str) -> list[str]:
     """Subject tokens (see `_words`): any printable ASCII word may stay."""
-    return _words(clean_text(_no_surrogates(text)), _PLAIN_WORD)
+    return _words(clean_text(no_surrogates(text)), _PLAIN_WORD)
 
 
 def _mailbox(addr: Address, field: str) -> list[str]:
     """`Name <local@domain>` tokens (the name as atoms, a quoted string or
     encoded words), or the bare address when there is no name."""
     address = envelope_address(addr.address, field=field)
-    name = clean_text(_no_surrogates(addr.name or ""))
+    name = clean_text(no_surrogates(addr.name or ""))
     if not name:
         return [address]
     if (
@@ -405,14 +382,9 @@ def _params(main: str, params: Sequence[tuple[str, str]]) -> list[str]:
 # -- bodies ---------------------------------------------------------------------
 
 
-def _no_surrogates(text: str) -> str:
-    # A lone surrogate has no UTF-8 form; it can only come from broken input.
-    return _SURROGATE.sub("\ufffd", text)
-
-
 def _normalise_text(text: str) -> str:
     """Body text with "\n" line ends, no NUL and no lone surrogates."""
-    text = _no_surrogates(text).replace("\x00", "")
+    text = no_surrogates(text).replace("\x00", "")
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
@@ -497,7 +469,7 @@ def _attachment(att: OutboundAttachment) -> _Leaf:
     ctype = (att.content_type or "").strip().lower()
     if not _CONTENT_TYPE.fullmatch(ctype) or ctype.startswith(("message/", "multipart/")):
         ctype = "application/octet-stream"
-    name = safe_filename(_no_surrogates(att.filename or ""), ctype)
+    name = safe_filename(no_surrogates(att.filename or ""), ctype)
     body = base64.encodebytes(bytes(att.data)).rstrip(b"\n").replace(b"\n", b"\r\n")
     return _Leaf(
         [

@@ -23,14 +23,14 @@ from starlette.routing import Route
 
 from server.actions.idempotency import HEADER as IDEMPOTENCY_HEADER
 from server.actions.idempotency import Replayed, claiming, current_claim
+from server.auth.callers import authenticate
 from server.domain.actors import Actor
 from server.domain.errors import DomainError, InvalidInput, Unauthenticated
 from server.domain.integers import parse_int
 from server.http import idempotency
-from server.http.auth import authenticate
-from server.http.errors import HttpError, error_response
-from server.http.schema import QUERY_ARRAY_NOTE, QUERY_ARRAY_STYLE, Id, List, Obj
 from server.runtime import Runtime
+from server.wire.errors import HttpError, error_response
+from server.wire.schema import QUERY_ARRAY_NOTE, QUERY_ARRAY_STYLE, Id, List, Obj
 
 log = logging.getLogger(__name__)
 

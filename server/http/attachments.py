@@ -27,13 +27,12 @@ from server.domain.actors import Actor, system_actor
 from server.domain.errors import NotFound
 from server.domain.sniff import is_inline_image
 from server.http.api import Call, Endpoint
-from server.http.auth import client_ip
-from server.http.ratelimit import count
-from server.http.schema import Str, obj
+from server.http.ratelimit import client_ip, count
 from server.http.widget_api import visitor
 from server.queries.access import access_inbox
 from server.queries.attachments import AttachmentFile, access_attachment, visitor_attachment
 from server.queries.reading import read
+from server.wire.schema import Str, obj
 
 log = logging.getLogger(__name__)
 

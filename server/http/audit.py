@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from server.http.api import Call, Endpoint
-from server.http.schema import Id, Int, Str, obj
 from server.queries.audit import list_audit_log
 from server.queries.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from server.queries.reading import read
+from server.wire.schema import Id, Int, Str, obj
 
 
 async def list_audit_log_handler(call: Call) -> Any:

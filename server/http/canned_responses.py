@@ -23,7 +23,6 @@ from server.domain.errors import InvalidInput
 from server.domain.templates import MAX_TEMPLATE_CHARS, VARIABLES
 from server.domain.values import CannedScope
 from server.http.api import Call, Endpoint
-from server.http.schema import Id, Int, List, Str, obj
 from server.queries.canned_responses import (
     canned_response_detail,
     list_canned_responses,
@@ -31,6 +30,7 @@ from server.queries.canned_responses import (
 )
 from server.queries.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from server.queries.reading import read
+from server.wire.schema import Id, Int, List, Str, obj
 
 Shortcut = Str(
     max_length=SHORTCUT_MAX + 1,  # room for the "/" an agent may type first

@@ -15,10 +15,10 @@ from server.actions.context import perform
 from server.domain.errors import InvalidInput
 from server.domain.values import IdentityKind, normalize_identity
 from server.http.api import Call, Endpoint
-from server.http.schema import Int, JsonMap, List, Str, obj
 from server.queries.contacts import contact_detail, contact_events, contact_timeline, list_contacts
 from server.queries.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from server.queries.reading import read
+from server.wire.schema import Int, JsonMap, List, Str, obj
 
 Limit = Int(minimum=1, maximum=MAX_LIMIT, description=f"page size, default {DEFAULT_LIMIT}")
 Name = Str(max_length=200, min_length=1)

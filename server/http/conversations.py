@@ -13,9 +13,7 @@ from server.actions.messages import do_send_message
 from server.domain.errors import InvalidInput
 from server.domain.values import ConversationStatus, Priority
 from server.http.api import Call, Endpoint
-from server.http.auth import client_ip
-from server.http.ratelimit import count_message
-from server.http.schema import Bool, DateTime, Field, Id, Int, List, Nullable, Obj, Str, obj
+from server.http.ratelimit import client_ip, count_message
 from server.queries.conversations import (
     conversation_detail,
     list_conversations,
@@ -25,6 +23,7 @@ from server.queries.conversations import (
 from server.queries.email_replies import email_reply_defaults
 from server.queries.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from server.queries.reading import read
+from server.wire.schema import Bool, DateTime, Field, Id, Int, List, Nullable, Obj, Str, obj
 
 Limit = Int(minimum=1, maximum=MAX_LIMIT, description=f"page size, default {DEFAULT_LIMIT}")
 Label = Str(max_length=100, min_length=1)

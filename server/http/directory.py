@@ -32,7 +32,6 @@ from server.actions.tokens import do_create_api_token, do_revoke_api_token
 from server.domain.errors import InvalidInput
 from server.domain.values import Availability, InboxKind, Role
 from server.http.api import Call, Endpoint
-from server.http.schema import Bool, Int, JsonMap, Nullable, Obj, Str, obj
 from server.queries.agents import agent_detail, list_agents
 from server.queries.directory import (
     api_token_detail,
@@ -43,6 +42,7 @@ from server.queries.directory import (
     team_detail,
 )
 from server.queries.reading import read
+from server.wire.schema import Bool, Int, JsonMap, Nullable, Obj, Str, obj
 
 Name = Str(max_length=200, min_length=1)
 Password = Str(max_length=1024, min_length=1, strip=False)

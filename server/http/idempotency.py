@@ -19,8 +19,8 @@ from starlette.responses import JSONResponse, Response
 from server.actions.context import perform
 from server.actions.idempotency import HEADER, KEEP_FOR, Claim, Replayed, do_record_answer
 from server.domain.actors import Actor
-from server.http.schema import Str
 from server.runtime import Runtime
+from server.wire.schema import Str
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,6 @@ from server.actions.inbound_email import MailOutcome
 from server.domain.errors import NotFound
 from server.email.ingest import ingest_mail
 from server.http.api import Call, Endpoint
-from server.http.schema import Bool, Id, Int, Str, obj
 from server.queries.access import access_inbox, require_admin
 from server.queries.inbound_mails import (
     Original,
@@ -30,6 +29,7 @@ from server.queries.inbound_mails import (
 )
 from server.queries.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from server.queries.reading import read
+from server.wire.schema import Bool, Id, Int, Str, obj
 
 log = logging.getLogger(__name__)
 

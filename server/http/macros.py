@@ -21,10 +21,10 @@ from server.domain.errors import InvalidInput
 from server.domain.macros import MAX_NAME, MAX_STEPS, MacroScope, parse_step, step_schema
 from server.http.api import Call, Endpoint
 from server.http.conversations import IDEMPOTENCY_HEADER
-from server.http.schema import Id, List, Str, obj
 from server.queries.conversations import conversation_detail
 from server.queries.macros import list_macros, macro_detail
 from server.queries.reading import read
+from server.wire.schema import Id, List, Str, obj
 
 
 @dataclasses.dataclass(frozen=True)

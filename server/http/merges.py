@@ -17,10 +17,10 @@ from server.actions.contact_merges import do_merge_contacts, do_undo_contact_mer
 from server.actions.context import perform
 from server.actions.conversation_merges import do_merge_conversations
 from server.http.api import Call, Endpoint
-from server.http.schema import Id, obj
 from server.queries.conversations import conversation_detail
 from server.queries.merges import contact_merge_detail, merge_preview
 from server.queries.reading import read
+from server.wire.schema import Id, obj
 
 
 async def merge_preview_handler(call: Call) -> Any:

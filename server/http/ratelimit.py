@@ -15,9 +15,16 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from starlette.requests import HTTPConnection
+
 from server.domain.errors import RateLimited
 
 _MAX_KEYS = 100_000
+
+
+def client_ip(conn: HTTPConnection) -> str:
+    """The peer address rate limits are keyed by."""
+    return conn.client.host if conn.client else "unknown"
 
 
 class SlidingWindow:

@@ -8,7 +8,7 @@ from typing import Any
 from server.actions.context import perform
 from server.actions.reads import do_mark_read
 from server.http.api import Call, Endpoint
-from server.http.schema import Int, obj
+from server.wire.schema import Int, obj
 
 
 async def mark_read(call: Call) -> Any:

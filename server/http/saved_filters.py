@@ -21,9 +21,9 @@ from server.domain.errors import InvalidInput
 from server.domain.saved_filters import MAX_NAME, MAX_POSITION
 from server.http.api import Call, Endpoint
 from server.http.conversations import FILTERS
-from server.http.schema import Int, Obj, Str, obj
 from server.queries.reading import read
 from server.queries.saved_filters import list_saved_filters, saved_filter_detail
+from server.wire.schema import Int, Obj, Str, obj
 
 Name = Str(max_length=MAX_NAME, min_length=1)
 Query = Obj(fields=FILTERS, description="the filters of GET /conversations, combined with AND")

@@ -5,9 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from server.http.api import Call, Endpoint
-from server.http.auth import client_ip
-from server.http.ratelimit import count
-from server.http.schema import Int, Str, obj
+from server.http.ratelimit import client_ip, count
 from server.queries.reading import read
 from server.queries.search import (
     DEFAULT_SEARCH_LIMIT,
@@ -16,6 +14,7 @@ from server.queries.search import (
     MIN_QUERY,
     search,
 )
+from server.wire.schema import Int, Str, obj
 
 
 async def search_handler(call: Call) -> Any:

@@ -15,14 +15,15 @@ from server.actions.sessions import (
     do_end_session,
     do_start_session,
 )
+from server.auth.origins import check_origin
+from server.auth.sessions import SESSION_COOKIE
 from server.domain.actors import Actor, ActorKind, system_actor
 from server.domain.errors import InvalidInput, Unauthenticated
 from server.http.api import Call, Endpoint
-from server.http.auth import SESSION_COOKIE, check_origin, client_ip
-from server.http.ratelimit import SlidingWindow
-from server.http.schema import Str, obj
+from server.http.ratelimit import SlidingWindow, client_ip
 from server.queries.agents import agent_detail
 from server.queries.reading import read
+from server.wire.schema import Str, obj
 
 Password = Str(max_length=1024, min_length=1, strip=False)
 

@@ -6,9 +6,9 @@ from typing import Any
 
 from server.domain.values import ConversationStatus
 from server.http.api import Call, Endpoint
-from server.http.schema import List, Str, obj
 from server.queries.reading import read
 from server.queries.view_counts import conversation_counts
+from server.wire.schema import List, Str, obj
 
 # What the sidebar counts unless asked otherwise: what still needs an answer.
 DEFAULT_STATUSES = [ConversationStatus.OPEN.value]

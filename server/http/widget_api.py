@@ -19,13 +19,12 @@ creation per IP, messages per session, other writes per session.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from server.actions.agents import check_email
 from server.actions.context import perform
 from server.actions.messages import MessageResult
 from server.actions.visitors import (
-    check_widget_origin,
     do_identify_visitor,
     do_leave_offline_message,
     do_send_visitor_message,
@@ -33,26 +32,32 @@ from server.actions.visitors import (
     do_start_visitor_session,
     do_track_contact_event,
 )
+from server.auth.origins import foreign_origin
+from server.auth.visitors import visitor_session
 from server.domain.actors import system_actor
 from server.domain.errors import InvalidInput, NotFound, RateLimited, Unauthenticated
 from server.domain.widget_settings import availability
 from server.http.api import Call, Endpoint
-from server.http.auth import client_ip, foreign_origin
-from server.http.ratelimit import SlidingWindow, count, count_message, window
-from server.http.schema import Id, JsonMap, List, Str, obj
+from server.http.ratelimit import SlidingWindow, client_ip, count, count_message, window
 from server.queries.reading import read
 from server.queries.visitor_live import has_open_conversation, widget_state
 from server.queries.visitors import (
     VisitorSession,
     public_inbox_view,
     visitor_conversation,
-    visitor_session_for_token,
     visitor_view,
     widget_inbox_by_token,
 )
+from server.wire.schema import Id, JsonMap, List, Str, obj
 
-if TYPE_CHECKING:
-    from server.realtime.hub import Hub
+
+class AgentsOnline(Protocol):
+    """Who has a live socket is the realtime hub's to know; server.app
+    wires it in as `app.state.agents_online`, so REST asks without
+    importing the sockets' side."""
+
+    def any_online(self, workspace_id: int, agent_ids: set[int]) -> bool: ...
+
 
 SESSION_HEADER = "X-Widget-Session"
 
@@ -92,14 +97,11 @@ async def visitor(call: Call) -> VisitorSession:
     """The session named by the X-Widget-Session header, from an allowed
     site; 401 otherwise."""
     token = call.request.headers.get(SESSION_HEADER)
-    session = None
-    if token and len(token) <= 200:
-        session = await read(call.runtime, visitor_session_for_token, token)
+    session = await visitor_session(call.request, call.runtime, token)
     if session is None:
         raise Unauthenticated(
             f"{SESSION_HEADER}: start a widget session first", field=SESSION_HEADER
         )
-    check_widget_origin(session.inbox_settings, foreign_origin(call.request, call.runtime))
     return session
 
 
@@ -136,11 +138,11 @@ async def widget_start_session(call: Call) -> Any:
 async def widget_get_conversation(call: Call) -> Any:
     session = await visitor(call)
     state, agent_ids = await read(call.runtime, widget_state, session)
-    hub: Hub = call.request.app.state.hub
+    online: AgentsOnline = call.request.app.state.agents_online
     state["availability"] = availability(
         session.inbox_settings,
         call.runtime.clock.now(),
-        agents_online=hub.any_online(session.workspace_id, agent_ids),
+        agents_online=online.any_online(session.workspace_id, agent_ids),
     )
     return state
 

@@ -12,9 +12,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from connectors.email.render import reply_subject
 from server.domain.actors import Actor
 from server.domain.email_address import address_problem
+from server.domain.email_subjects import reply_subject
 from server.domain.email_threading import (
     Flag,
     Reason,

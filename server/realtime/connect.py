@@ -26,7 +26,6 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from server.domain.errors import DomainError
 from server.domain.integers import INT64_MAX
-from server.http.schema import Int, obj
 from server.queries.events import LogPosition, events_after_id, log_position
 from server.queries.reading import read
 from server.realtime.hub import Connection, Hub, HubClosing
@@ -45,6 +44,7 @@ from server.realtime.ratelimit import TokenBucket
 from server.realtime.transport import restarting_response
 from server.realtime.visibility import Close, CloseCode
 from server.runtime import Runtime
+from server.wire.schema import Int, obj
 
 FRAMES_PER_SECOND = 20.0
 FRAME_BURST = 60.0

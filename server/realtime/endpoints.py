@@ -15,8 +15,8 @@ import json
 from starlette.websockets import WebSocket
 
 from server.actions.ephemeral import broadcast_ephemeral
+from server.auth.callers import authenticate_websocket
 from server.domain.actors import Actor
-from server.http.auth import authenticate_websocket
 from server.queries.access import access_conversation, visible_inbox_ids, visible_team_ids
 from server.queries.auth import actor_for_agent
 from server.queries.conversations import list_messages

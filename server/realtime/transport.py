@@ -20,7 +20,7 @@ from collections.abc import Callable
 from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket
 
-from server.http.errors import json_error
+from server.wire.errors import json_error
 
 ABORT_EXTENSION = "threadline.abort"
 RETRY_AFTER_SECONDS = 1

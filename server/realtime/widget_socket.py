@@ -24,17 +24,16 @@ from starlette.websockets import WebSocket
 from server.actions.context import perform
 from server.actions.ephemeral import broadcast_ephemeral
 from server.actions.reads import do_mark_read_by_visitor
-from server.actions.visitors import check_widget_origin
+from server.auth.visitors import MAX_TOKEN_LENGTH, visitor_session
 from server.domain.actors import system_actor
 from server.domain.errors import NotFound
-from server.http.auth import foreign_origin
 from server.queries.reading import read
 from server.queries.visitor_live import (
     inbox_agent_ids,
     visitor_conversation_ids,
     visitor_session_by_id,
 )
-from server.queries.visitors import VisitorSession, visitor_session_for_token
+from server.queries.visitors import VisitorSession
 from server.realtime.connect import serve_socket
 from server.realtime.hub import Connection, Hub
 from server.realtime.protocol import RESYNC_FRAME, BadFrame, ClientFrame, Read, Typing
@@ -49,7 +48,6 @@ from server.runtime import Runtime
 log = logging.getLogger(__name__)
 
 SUBPROTOCOL = "threadline.widget"
-_MAX_TOKEN = 200
 # A visitor's resume scans the workspace's log for its few events; past
 # this many events it reloads its conversation over REST instead, so that
 # nobody can make the server scan the whole log with `last_event_id=0`.
@@ -58,17 +56,15 @@ VISITOR_REPLAY_SPAN = 5_000
 
 def _token(ws: WebSocket) -> str | None:
     offered = list(ws.scope.get("subprotocols") or ())
-    if len(offered) != 2 or offered[0] != SUBPROTOCOL or len(offered[1]) > _MAX_TOKEN:
+    if len(offered) != 2 or offered[0] != SUBPROTOCOL or len(offered[1]) > MAX_TOKEN_LENGTH:
         return None
     return str(offered[1])
 
 
 async def _session(ws: WebSocket, runtime: Runtime) -> VisitorSession:
-    token = _token(ws)
-    session = await read(runtime, visitor_session_for_token, token) if token else None
+    session = await visitor_session(ws, runtime, _token(ws))
     if session is None:
         raise NotFound("widget session not found")
-    check_widget_origin(session.inbox_settings, foreign_origin(ws, runtime))
     return session
 
 

@@ -22,9 +22,9 @@ from server.domain.macros import MacroScope
 from server.domain.values import CannedScope
 from server.http.api import Endpoint
 from server.http.routes import API_PREFIX, ENDPOINTS
-from server.http.schema import Bool, DateTime, Field, Int, JsonMap, List, Nullable, Obj, Str
 from server.runtime import Runtime
 from server.storage import tables as t
+from server.wire.schema import Bool, DateTime, Field, Int, JsonMap, List, Nullable, Obj, Str
 from tests.support import BAD_INTEGERS, PASSWORD, Workspace
 
 JSON = {"content-type": "application/json"}

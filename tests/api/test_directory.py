@@ -12,8 +12,8 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from server.auth.sessions import SESSION_COOKIE
 from server.clock import FrozenClock
-from server.http.auth import SESSION_COOKIE
 from server.runtime import Runtime
 from server.storage import tables as t
 from tests.support import PASSWORD, T0, Workspace, client, last_event_id, login

@@ -11,8 +11,8 @@ from websockets.exceptions import InvalidStatus
 
 from server.actions.context import perform
 from server.actions.tokens import do_revoke_api_token
+from server.auth.callers import authenticate_websocket
 from server.clock import FrozenClock
-from server.http.auth import authenticate_websocket
 from server.realtime import endpoints
 from server.runtime import Runtime
 from tests.realtime.live import FOREIGN_ORIGIN, OWN_ORIGIN, LiveServer, login, new_token

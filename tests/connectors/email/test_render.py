@@ -19,18 +19,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connectors.email import Address, parse_email
-from connectors.email.headers import clean_text
 from connectors.email.render import (
-    DEFAULT_REPLY_SUBJECT,
     MAX_REFERENCES,
     OutboundAttachment,
     OutboundEmail,
     envelope_address,
     envelope_recipients,
     render_email,
-    reply_subject,
     text_to_html,
 )
+from server.domain.email_subjects import DEFAULT_REPLY_SUBJECT, clean_text, reply_subject
 from tests.connectors.email.test_parse import assert_safe_html
 
 DATE = datetime.datetime(2024, 5, 6, 7, 8, 9, tzinfo=datetime.UTC)

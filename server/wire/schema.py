@@ -1,5 +1,6 @@
-"""Input shapes for the REST API: one declaration gives both validation and
-the OpenAPI schema, so the document can't drift from what is enforced.
+"""Input shapes for the REST API and the sockets' query parameters: one
+declaration gives both validation and the OpenAPI schema, so the document
+can't drift from what is enforced.
 
 Every parse error is an InvalidInput naming the offending field by its path
 (`identities[0].value`); nothing is written before the whole input parsed
