@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Protocol
 
 import pytest
 from redis.asyncio import Redis
@@ -18,13 +18,27 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from server.bus.base import Subscription
-from server.bus.redis import RedisBus
+from server.bus.redis import DEFAULT_PING_INTERVAL, DEFAULT_TIMEOUT, RedisBus
 from tests.services.redis import RedisServer, free_port
 
 GUARD = 10.0
 PREFIX = "outage:"
 
-NewBus = Callable[..., RedisBus]
+
+
+class NewBus(Protocol):
+    """Makes a RedisBus with quick reconnects unless told otherwise."""
+
+    def __call__(
+        self,
+        url: str,
+        *,
+        timeout: float = ...,
+        ping_interval: float = ...,
+        reconnect_min: float = ...,
+        reconnect_max: float = ...,
+        prefix: str = ...,
+    ) -> RedisBus: ...
 
 
 @pytest.fixture
@@ -32,9 +46,23 @@ async def new_bus() -> AsyncIterator[NewBus]:
     """RedisBus instances with quick reconnects, closed after the test."""
     made: list[RedisBus] = []
 
-    def new(url: str, **options: Any) -> RedisBus:
-        options = {"reconnect_min": 0.02, "reconnect_max": 0.2, "prefix": PREFIX} | options
-        bus = RedisBus(url, **options)
+    def new(
+        url: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        ping_interval: float = DEFAULT_PING_INTERVAL,
+        reconnect_min: float = 0.02,
+        reconnect_max: float = 0.2,
+        prefix: str = PREFIX,
+    ) -> RedisBus:
+        bus = RedisBus(
+            url,
+            timeout=timeout,
+            ping_interval=ping_interval,
+            reconnect_min=reconnect_min,
+            reconnect_max=reconnect_max,
+            prefix=prefix,
+        )
         made.append(bus)
         return bus
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import TypedDict
 
 import pytest
 
@@ -66,15 +67,25 @@ def test_a_sensible_merge_passes() -> None:
     check_contact_merge(1, None, 2, None)
 
 
+class _MergeState(TypedDict):
+    """The merge row's fields undo_refusal reads, as keyword arguments."""
+
+    merged_at: datetime
+    undone_at: datetime | None
+    survivor_merged_into: int | None
+
+
 def test_undo_window() -> None:
     assert undo_until(MERGED_AT) == MERGED_AT + UNDO_WINDOW
-    ok = {"merged_at": MERGED_AT, "undone_at": None, "survivor_merged_into": None}
+    ok: _MergeState = {"merged_at": MERGED_AT, "undone_at": None, "survivor_merged_into": None}
     assert undo_refusal(now=MERGED_AT + UNDO_WINDOW, **ok) is None
     late = undo_refusal(now=MERGED_AT + UNDO_WINDOW + timedelta(seconds=1), **ok)
     assert late is not None and "24 hours" in late
-    again = undo_refusal(now=MERGED_AT, **{**ok, "undone_at": MERGED_AT})
+    undone: _MergeState = {**ok, "undone_at": MERGED_AT}
+    again = undo_refusal(now=MERGED_AT, **undone)
     assert again == "this merge was already undone"
-    chained = undo_refusal(now=MERGED_AT, **{**ok, "survivor_merged_into": 7})
+    remerged: _MergeState = {**ok, "survivor_merged_into": 7}
+    chained = undo_refusal(now=MERGED_AT, **remerged)
     assert chained is not None and "contact 7" in chained
 
 
