@@ -25,7 +25,6 @@ GUARD = 10.0
 PREFIX = "outage:"
 
 
-
 class NewBus(Protocol):
     """Makes a RedisBus with quick reconnects unless told otherwise."""
 
