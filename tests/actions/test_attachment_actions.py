@@ -3,7 +3,7 @@ exact event it emits; who may hand an upload to a message, and only once."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 import pytest
 import sqlalchemy as sa
@@ -242,9 +242,17 @@ async def test_an_upload_stays_in_its_inbox(runtime: Runtime, ws: Workspace) -> 
     assert err.value.field == "attachment_ids[0]"
 
 
+class _Send(TypedDict):
+    """do_send_message's arguments the retries repeat."""
+
+    conversation_id: int
+    text: str
+    idempotency_key: str
+
+
 async def test_idempotent_replay_compares_attachments(runtime: Runtime, ws: Workspace) -> None:
     upload = await agent_upload(runtime, ws)
-    send = {"conversation_id": ws.conversation_id, "text": "a", "idempotency_key": "k1"}
+    send: _Send = {"conversation_id": ws.conversation_id, "text": "a", "idempotency_key": "k1"}
     first = await perform(runtime, ws.agent, do_send_message, **send, attachment_ids=[upload["id"]])
     again = await perform(runtime, ws.agent, do_send_message, **send, attachment_ids=[upload["id"]])
     assert (again.replayed, again.message_id) == (True, first.message_id)

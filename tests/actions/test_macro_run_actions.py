@@ -336,7 +336,7 @@ async def test_a_retry_with_the_same_key_sends_nothing_twice(
     runtime: Runtime, ws: Workspace
 ) -> None:
     canned_id = await canned(runtime, ws, files=True)
-    steps = [
+    steps: list[dict[str, Any]] = [
         {"type": "send_canned_response", "canned_response_id": canned_id},
         {"type": "add_label", "label": "refund"},
         {"type": "send_canned_response", "canned_response_id": canned_id},

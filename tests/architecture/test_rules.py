@@ -47,9 +47,11 @@ def emitting_calls(source: str) -> list[str]:
     """Calls that emit or publish, or that write the events table
     (`t.events.insert()`, `sa.delete(t.events)`, ...), in `source`.
     Reading the log is allowed anywhere."""
-    found = []
+    found: list[str] = []
     for node in ast.walk(ast.parse(source)):
-        func = node.func if isinstance(node, ast.Call) else None
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
         if isinstance(func, ast.Attribute) and func.attr in EMITTERS:
             found.append(f"line {node.lineno}: .{func.attr}()")
         if isinstance(func, ast.Name) and func.id in EMITTERS:
@@ -59,7 +61,6 @@ def emitting_calls(source: str) -> list[str]:
         if (
             isinstance(func, ast.Attribute)
             and func.attr in WRITES
-            and isinstance(node, ast.Call)
             and node.args
             and _is_events_table(node.args[0])
         ):

@@ -23,11 +23,11 @@ from connectors.email.render import (
     MAX_REFERENCES,
     OutboundAttachment,
     OutboundEmail,
-    envelope_address,
     envelope_recipients,
     render_email,
     text_to_html,
 )
+from server.domain.email_address import envelope_address
 from server.domain.email_subjects import DEFAULT_REPLY_SUBJECT, clean_text, reply_subject
 from tests.connectors.email.test_parse import assert_safe_html
 
