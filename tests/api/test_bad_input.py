@@ -319,7 +319,7 @@ async def test_scalar_query_parameters_given_twice_are_refused(
         for name, field in ep.query.fields.items():
             if isinstance(field, List):
                 continue
-            pairs = [*((k, v) for k, v in valid.items() if k != name), (name, "1"), (name, "2")]
+            pairs = (*((k, v) for k, v in valid.items() if k != name), (name, "1"), (name, "2"))
             res = await admin_client.request(ep.method, target, params=pairs)
             assert_clean_4xx(res, f"{ep.method} {ep.path} {name} twice", name)
 

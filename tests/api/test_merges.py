@@ -51,7 +51,7 @@ async def duplicate(
             inbox_id=ws.other_inbox_id,
             agent_id=ws.agent_id,
         )
-    created = ok(
+    created: dict[str, Any] = ok(
         await c.post(
             f"{API}/contacts",
             json={

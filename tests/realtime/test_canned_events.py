@@ -37,7 +37,9 @@ def created(frames: list[dict[str, Any]]) -> list[str]:
 
 
 def is_marker(frame: dict[str, Any]) -> bool:
-    return frame["type"] == "canned_response.created" and frame["data"]["shortcut"] == "marker"
+    return bool(
+        frame["type"] == "canned_response.created" and frame["data"]["shortcut"] == "marker"
+    )
 
 
 async def test_each_scope_reaches_its_audience_live_and_on_resume(

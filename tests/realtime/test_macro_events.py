@@ -34,7 +34,7 @@ def ours(frames: list[dict[str, Any]]) -> list[tuple[str, str]]:
 
 
 def is_marker(frame: dict[str, Any]) -> bool:
-    return frame["type"] == "macro.created" and frame["data"]["name"] == "marker"
+    return bool(frame["type"] == "macro.created" and frame["data"]["name"] == "marker")
 
 
 async def test_each_audience_hears_only_its_own(

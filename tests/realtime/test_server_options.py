@@ -22,5 +22,6 @@ async def test_compression_offered_by_a_client_is_declined(
 ) -> None:
     sock = await live.open(token=agent_token, extensions=[ClientPerMessageDeflateFactory()])
     await sock.ready()
+    assert sock.conn.response is not None
     assert "Sec-WebSocket-Extensions" not in sock.conn.response.headers
     assert sock.conn.protocol.extensions == []

@@ -109,14 +109,14 @@ async def test_handshake_needs_a_real_session_and_an_allowed_site(
     live: LiveServer, widget: NewInbox
 ) -> None:
     visitor = await start_visitor(live, widget)
-    for bad in (
-        {"subprotocols": ["threadline.widget"]},
-        {"subprotocols": ["threadline.widget", "tlw_not-a-session"]},
-        {"subprotocols": ["other", visitor.token]},
-        {"subprotocols": ["threadline.widget", visitor.token], "origin": FOREIGN_ORIGIN},
+    for subprotocols, origin in (
+        (["threadline.widget"], live.base_url),
+        (["threadline.widget", "tlw_not-a-session"], live.base_url),
+        (["other", visitor.token], live.base_url),
+        (["threadline.widget", visitor.token], FOREIGN_ORIGIN),
     ):
         with pytest.raises(InvalidStatus) as refused:
-            await live.open("/ws/widget", **{"origin": live.base_url, **bad})
+            await live.open("/ws/widget", origin=origin, subprotocols=subprotocols)
         assert refused.value.response.status_code == 403
     # The iframe (Threadline's own origin) and an allowed site may connect;
     # the server picks the widget subprotocol, never echoing the token.
