@@ -8,7 +8,7 @@ from datetime import datetime
 
 import pytest
 import sqlalchemy as sa
-from playwright.async_api import Page, expect
+from playwright.async_api import FilePayload, Page, expect
 
 from server.actions.context import perform
 from server.actions.teams import do_add_team_member, do_create_team
@@ -49,7 +49,7 @@ async def test_files_emoji_priority_team_and_a_typed_snooze_date(
     async with page.expect_file_chooser() as chooser:
         await pane.get_by_role("button", name="Attach files").click()
     await (await chooser.value).set_files(
-        files=[{"name": "receipt.png", "mimeType": "image/png", "buffer": PNG}]
+        files=[FilePayload(name="receipt.png", mimeType="image/png", buffer=PNG)]
     )
     await expect(pane.locator(".file-chip")).to_contain_text("receipt.png")
     await box.fill("Here is your receipt ")

@@ -207,7 +207,8 @@ class _Page(HTMLParser):
         super().__init__()
         self.scripts: list[tuple[str | None, str | None]] = []  # (type, src)
         self.styles: list[str | None] = []
-        self.preloads: list[str | None] = []
+        # A preload without href is kept as "", which names no module.
+        self.preloads: list[str] = []
         self.inline: list[str] = []
         self._in_script = False
 
@@ -219,7 +220,7 @@ class _Page(HTMLParser):
         if tag == "link" and named.get("rel") == "stylesheet":
             self.styles.append(named.get("href"))
         if tag == "link" and named.get("rel") == "modulepreload":
-            self.preloads.append(named.get("href"))
+            self.preloads.append(named.get("href") or "")
         if tag == "style":
             self.inline.append("<style>")
         for name, _ in attrs:
