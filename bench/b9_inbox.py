@@ -690,13 +690,19 @@ async def browse(a: argparse.Namespace, base: str, seeded: dict[str, Any], meter
 # --- API requests alone -------------------------------------------------------------
 
 
+def _ms(values: list[float], q: float) -> float | None:
+    """The q-quantile of `values` to 0.1 ms, or None when there are none."""
+    got = bl.pct(values, q)
+    return None if got is None else round(got, 1)
+
+
 def replay(base: str, cookies: list[dict[str, Any]], urls: list[str], n: int) -> list[Any]:
     """Each distinct GET the app made, `n` times in a row over one
     keep-alive connection with the browser's session cookie: the server's
     time for it with nothing else going on."""
     host = urllib.parse.urlsplit(base)
     header = "; ".join(f"{c['name']}={c['value']}" for c in cookies)
-    conn = http.client.HTTPConnection(host.hostname, host.port, timeout=30)
+    conn = http.client.HTTPConnection(host.netloc, timeout=30)
     out = []
     seen: set[str] = set()
     for url in urls:
@@ -865,8 +871,8 @@ def requests_table(
                 round(bl.pct(got["total"], 0.5) or 0, 1),
                 round(bl.pct(got["wait"], 0.5) or 0, 1),
                 round(bl.pct(got["total"], 0.95) or 0, 1),
-                round(bl.pct(alone[key], 0.5), 1) if key in alone else None,
-                round(bl.pct(alone[key], 0.95), 1) if key in alone else None,
+                _ms(alone.get(key, []), 0.5),
+                _ms(alone.get(key, []), 0.95),
                 sizes.get(key),
             ]
         )

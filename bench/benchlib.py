@@ -505,12 +505,12 @@ def machine() -> str:
 
 def versions() -> str:
     import uvicorn  # noqa: PLC0415
-    import websockets  # noqa: PLC0415
+    from websockets.version import version as websockets_version  # noqa: PLC0415
 
     node = subprocess.run(["node", "--version"], capture_output=True, text=True, check=False)
     return (
         f"Python {platform.python_version()}, uvicorn {uvicorn.__version__}, "
-        f"websockets {websockets.__version__}, Node {node.stdout.strip()}"
+        f"websockets {websockets_version}, Node {node.stdout.strip()}"
     )
 
 

@@ -23,7 +23,7 @@ import gc
 import json
 import os
 import time
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 
@@ -43,7 +43,7 @@ class TimedLock(asyncio.Lock):
     _acquired_at = 0.0
     _waited = 0.0
 
-    async def acquire(self) -> bool:
+    async def acquire(self) -> Literal[True]:
         t0 = time.perf_counter()
         got = await super().acquire()
         self._acquired_at = time.perf_counter()
