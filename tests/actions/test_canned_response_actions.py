@@ -23,7 +23,7 @@ from server.actions.messages import do_send_message
 from server.actions.teams import do_add_team_member, do_create_team, do_delete_team
 from server.clock import FrozenClock
 from server.domain.actors import Actor
-from server.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
+from server.domain.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from server.domain.values import CannedScope
 from server.runtime import Runtime
 from server.storage import tables as t
@@ -168,7 +168,7 @@ async def test_who_may_create_where(runtime: Runtime, ws: Workspace) -> None:
     elsewhere = await seed_workspace(runtime, "Other Co")
     foreign_team = await perform(runtime, elsewhere.admin, do_create_team, name="Foreign")
     before = await snapshot(runtime)
-    refused: list[tuple[Actor, dict[str, Any], type[Exception], str | None]] = [
+    refused: list[tuple[Actor, dict[str, Any], type[DomainError], str | None]] = [
         (ws.agent, {"scope": CannedScope.WORKSPACE}, Forbidden, None),
         (ws.agent, {"scope": CannedScope.TEAM, "team_id": other_team}, Forbidden, "team_id"),
         (ws.agent, {"scope": CannedScope.INBOX, "inbox_id": ws.other_inbox_id}, NotFound, None),
@@ -193,7 +193,7 @@ async def test_who_may_create_where(runtime: Runtime, ws: Workspace) -> None:
     for actor, fields, error, field in refused:
         with pytest.raises(error) as err:
             await create(runtime, actor, **fields)
-        assert err.value.field == field, fields  # type: ignore[attr-defined]
+        assert err.value.field == field, fields
     assert await snapshot(runtime) == before
     # The admin, and the system acting for the workspace, may share anywhere.
     await create(runtime, ws.admin, scope=CannedScope.TEAM, team_id=other_team)

@@ -31,7 +31,7 @@ from server.actions.visitors import (
     do_track_contact_event,
 )
 from server.clock import FrozenClock
-from server.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
+from server.domain.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from server.domain.merges import UNDO_WINDOW
 from server.domain.values import IdentityKind
 from server.queries.merges import merge_preview
@@ -293,7 +293,7 @@ async def test_nonsense_merges_are_refused_and_write_nothing(
     await perform(runtime, ws.admin, do_merge_contacts, contact_id=third, other_id=dup.contact_id)
     stranger = (await seed_workspace(runtime, "Other Co")).contact_id
     before = await written(runtime)
-    cases: list[tuple[int, int, type[Exception], str | None]] = [
+    cases: list[tuple[int, int, type[DomainError], str | None]] = [
         (ws.contact_id, ws.contact_id, InvalidInput, "other_id"),
         (ws.contact_id, dup.contact_id, InvalidInput, "other_id"),  # already merged
         (dup.contact_id, ws.contact_id, InvalidInput, "contact_id"),  # into a merged one
@@ -306,7 +306,7 @@ async def test_nonsense_merges_are_refused_and_write_nothing(
             await perform(
                 runtime, ws.agent, do_merge_contacts, contact_id=survivor_id, other_id=other_id
             )
-        assert refused.value.field == field, (survivor_id, other_id)  # type: ignore[attr-defined]
+        assert refused.value.field == field, (survivor_id, other_id)
     assert await written(runtime) == before
 
 

@@ -24,7 +24,8 @@ from server.actions.conversations import (
 from server.actions.messages import do_receive_message, do_send_message
 from server.actions.reads import do_mark_read
 from server.clock import FrozenClock
-from server.domain.errors import InvalidInput, NotFound
+from server.domain.actors import Actor
+from server.domain.errors import DomainError, InvalidInput, NotFound
 from server.domain.values import ConversationStatus, IdentityKind
 from server.runtime import Runtime
 from server.storage import tables as t
@@ -276,7 +277,7 @@ async def test_nonsense_merges_are_refused_by_field_and_write_nothing(
     )
     before = await written(runtime)
     target = ws.conversation_id
-    cases: list[tuple[Any, int, int, type[Exception], str | None]] = [
+    cases: list[tuple[Actor, int, int, type[DomainError], str | None]] = [
         (ws.agent, target, target, InvalidInput, "source_id"),
         (ws.agent, target, someone_else.conversation_id, InvalidInput, "source_id"),
         (ws.admin, target, other_inbox, InvalidInput, "source_id"),
@@ -296,7 +297,7 @@ async def test_nonsense_merges_are_refused_by_field_and_write_nothing(
                 conversation_id=conversation_id,
                 source_id=source_id,
             )
-        assert refused.value.field == field, (conversation_id, source_id)  # type: ignore[attr-defined]
+        assert refused.value.field == field, (conversation_id, source_id)
     assert await written(runtime) == before
 
 

@@ -4,6 +4,7 @@ conversation with the keyboard alone, writing replies and notes."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -18,7 +19,7 @@ from tests.support import Workspace, fetch_all
 pytestmark = pytest.mark.browser
 
 
-async def conversation_row(runtime: Runtime, conversation_id: int) -> sa.Row:  # type: ignore[type-arg]
+async def conversation_row(runtime: Runtime, conversation_id: int) -> sa.Row[Any]:
     [row] = await fetch_all(
         runtime, sa.select(t.conversations).where(t.conversations.c.id == conversation_id)
     )

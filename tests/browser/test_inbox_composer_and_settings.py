@@ -5,6 +5,7 @@ managing canned responses and macros on the settings pages."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -27,7 +28,7 @@ PNG = bytes.fromhex(
 )
 
 
-async def conversation(runtime: Runtime, conversation_id: int) -> sa.Row:  # type: ignore[type-arg]
+async def conversation(runtime: Runtime, conversation_id: int) -> sa.Row[Any]:
     [row] = await fetch_all(
         runtime, sa.select(t.conversations).where(t.conversations.c.id == conversation_id)
     )

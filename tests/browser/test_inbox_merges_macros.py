@@ -4,6 +4,8 @@ audit entry; a contact merge can be undone from the toast."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import sqlalchemy as sa
 from playwright.async_api import Page, expect
@@ -19,7 +21,7 @@ from tests.realtime.live import LiveServer, new_token
 from tests.support import Workspace, fetch_all
 
 
-async def one(runtime: Runtime, stmt: sa.Select) -> sa.Row:  # type: ignore[type-arg]
+async def one(runtime: Runtime, stmt: sa.Select[Any]) -> sa.Row[Any]:
     [row] = await fetch_all(runtime, stmt)
     return row
 

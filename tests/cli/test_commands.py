@@ -156,7 +156,9 @@ def test_demo_prints_a_login_that_works_and_shows_one_timeline_across_channels(
             line = proc.stdout.readline()
             assert line, f"demo exited before printing a login: {banner}"
             banner += line
-        email, password = re.search(r"Login:\s+(\S+) / (\S+)", banner).groups()  # type: ignore[union-attr]
+        login = re.search(r"Login:\s+(\S+) / (\S+)", banner)
+        assert login, banner
+        email, password = login.groups()
         wait_until_serving(proc, base)
         with httpx.Client(base_url=base) as c:
             assert (

@@ -3,6 +3,7 @@ the way a mail client would write them."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -21,7 +22,7 @@ def mail(
     references: str | None = None,
     cc: str | None = None,
     headers: dict[str, str] | None = None,
-    attachments: list[tuple[str, str, bytes]] = (),  # type: ignore[assignment]
+    attachments: Sequence[tuple[str, str, bytes]] = (),
     inline_image: tuple[str, bytes] | None = None,
 ) -> bytes:
     msg = EmailMessage(policy=SMTP)
