@@ -39,6 +39,7 @@ from server.domain.errors import Conflict, DomainError, InvalidInput
 from server.domain.events import CannedResponseUsed
 from server.domain.values import UploaderKind
 from server.queries.access import AnyRow, access_canned_response, access_conversation
+from server.queries.api_shapes import message_view
 from server.queries.attachments import AttachmentFile
 from server.queries.canned_responses import (
     canned_files,
@@ -47,7 +48,6 @@ from server.queries.canned_responses import (
     rendered_body,
 )
 from server.queries.reading import read
-from server.queries.views import message_view
 from server.storage import tables as t
 from server.storage.blobs import BlobStore, new_key
 

@@ -33,7 +33,7 @@ from server.domain.values import (
     UploaderKind,
 )
 from server.queries.access import AnyRow, access_conversation, access_inbox
-from server.queries.views import message_view
+from server.queries.api_shapes import message_view
 from server.sanitize import sanitize_html
 from server.storage import tables as t
 

@@ -1,5 +1,7 @@
-"""Rows to JSON-ready dicts: the API's representation of each object.
-Secrets never appear here."""
+"""The shapes the API answers with: rows to JSON-ready dicts, one per
+kind of object. Reads return them; after a write the transport shapes
+its answer with them from what the action wrote. Secrets never appear
+here."""
 
 from __future__ import annotations
 
