@@ -39,7 +39,6 @@ from server.domain.errors import Conflict, DomainError, InvalidInput
 from server.domain.events import CannedResponseUsed
 from server.domain.values import UploaderKind
 from server.queries.access import AnyRow, access_canned_response, access_conversation
-from server.queries.api_shapes import message_view
 from server.queries.attachments import AttachmentFile
 from server.queries.canned_responses import (
     canned_files,
@@ -47,6 +46,7 @@ from server.queries.canned_responses import (
     held_files,
     rendered_body,
 )
+from server.queries.message_records import message_record
 from server.queries.reading import read
 from server.storage import tables as t
 from server.storage.blobs import BlobStore, new_key
@@ -259,7 +259,7 @@ async def _replay(
         conversation.contact_id,
         earlier.seq,
         True,
-        view=message_view(earlier),
+        message=message_record(earlier),
     )
 
 

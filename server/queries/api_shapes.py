@@ -13,6 +13,7 @@ from server.queries.access import AnyRow
 
 if TYPE_CHECKING:
     from server.queries.conversation_extras import ConversationExtras
+    from server.queries.message_records import MessageRecord
 
 
 def iso(value: datetime | None) -> str | None:
@@ -58,7 +59,7 @@ def conversation_view(
     }
 
 
-def message_view(row: AnyRow) -> dict[str, Any]:
+def message_view(row: AnyRow | MessageRecord) -> dict[str, Any]:
     return {
         "id": row.id,
         "conversation_id": row.conversation_id,
