@@ -28,7 +28,7 @@ from server.domain.events import AttachmentUploaded
 from server.domain.sniff import clean_filename, sniff
 from server.domain.values import UploaderKind
 from server.queries.access import AnyRow, access_inbox
-from server.queries.views import attachment_view
+from server.queries.api_shapes import attachment_view
 from server.storage import tables as t
 from server.storage.blobs import BlobStore, new_key
 

@@ -46,8 +46,8 @@ from server.queries.canned_responses import (
     held_files,
     rendered_body,
 )
+from server.queries.message_records import message_record
 from server.queries.reading import read
-from server.queries.views import message_view
 from server.storage import tables as t
 from server.storage.blobs import BlobStore, new_key
 
@@ -259,7 +259,7 @@ async def _replay(
         conversation.contact_id,
         earlier.seq,
         True,
-        view=message_view(earlier),
+        message=message_record(earlier),
     )
 
 

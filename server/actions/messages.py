@@ -33,7 +33,7 @@ from server.domain.values import (
     UploaderKind,
 )
 from server.queries.access import AnyRow, access_conversation, access_inbox
-from server.queries.views import message_view
+from server.queries.message_records import MessageRecord, message_record
 from server.sanitize import sanitize_html
 from server.storage import tables as t
 
@@ -49,9 +49,9 @@ class MessageResult:
     replayed: bool = False
     created_conversation: bool = False
     created_contact: bool = False
-    # The message as the API shows it to agents, so a caller can answer
-    # without reading back what was just written.
-    view: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False)
+    # The message as written (or as found, when replayed): the transport
+    # shapes its answer from it without reading it back.
+    message: MessageRecord = dataclasses.field(kw_only=True, compare=False)
 
 
 async def do_send_message(
@@ -103,7 +103,7 @@ async def do_send_message(
                 conv.contact_id,
                 earlier.seq,
                 True,
-                view=message_view(earlier),
+                message=message_record(earlier),
             )
     sender_kind = SenderKind.AGENT if ctx.actor.agent_id is not None else SenderKind.SYSTEM
     agent_id = ctx.actor.agent_id
@@ -190,7 +190,7 @@ async def do_receive_message(
                 earlier.contact_id,
                 earlier.seq,
                 True,
-                view=message_view(earlier),
+                message=message_record(earlier),
             )
     files = await claim_attachments(ctx, attachment_ids, uploader=uploader, inbox_id=inbox_id)
     contact_id, created_contact = await find_or_create_contact(ctx, identity=identity, name=name)
@@ -354,4 +354,4 @@ async def append_message(
             email=email,
         )
     )
-    return MessageResult(message_id, conv.id, conv.contact_id, seq, view=message_view(row))
+    return MessageResult(message_id, conv.id, conv.contact_id, seq, message=message_record(row))

@@ -14,6 +14,7 @@ from server.domain.errors import InvalidInput
 from server.domain.values import ConversationStatus, Priority
 from server.http.api import Call, Endpoint
 from server.http.ratelimit import client_ip, count_message
+from server.queries.api_shapes import message_view
 from server.queries.conversations import (
     conversation_detail,
     list_conversations,
@@ -161,7 +162,7 @@ async def create_message(call: Call) -> Any:
             email_cc=b.get("cc"),
         )
     # A replayed idempotent request answers 200 with the original message.
-    return JSONResponse(result.view, status_code=200 if result.replayed else 201)
+    return JSONResponse(message_view(result.message), status_code=200 if result.replayed else 201)
 
 
 async def get_email_defaults(call: Call) -> Any:

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from server.http import attachments, canned_responses, conversations, reads, sessions, views
+from server.http import attachments, canned_responses, conversations, reads, sessions, view_counts
 from server.http.api import Endpoint, openapi_document, to_route
 from server.http.audit import ENDPOINTS as AUDIT_ENDPOINTS
 from server.http.contacts import ENDPOINTS as CONTACT_ENDPOINTS
@@ -30,7 +30,7 @@ ENDPOINTS: list[Endpoint] = [
     *sessions.ENDPOINTS,
     *conversations.ENDPOINTS,
     *reads.ENDPOINTS,
-    *views.ENDPOINTS,
+    *view_counts.ENDPOINTS,
     *attachments.ENDPOINTS,
     *canned_responses.ENDPOINTS,
     *MACRO_ENDPOINTS,

@@ -39,6 +39,7 @@ from server.domain.errors import InvalidInput, NotFound, RateLimited, Unauthenti
 from server.domain.widget_settings import availability
 from server.http.api import Call, Endpoint
 from server.http.ratelimit import SlidingWindow, client_ip, count, count_message, window
+from server.queries.api_shapes import message_view
 from server.queries.reading import read
 from server.queries.visitor_live import has_open_conversation, widget_state
 from server.queries.visitors import (
@@ -179,7 +180,7 @@ async def widget_send_message(call: Call) -> Any:
         attachment_ids=call.body.get("attachment_ids", []),
     )
     _opened(call, new_conversation, result)
-    return {"message": visitor_view(result.view), "replayed": result.replayed}
+    return {"message": visitor_view(message_view(result.message)), "replayed": result.replayed}
 
 
 async def widget_leave_offline_message(call: Call) -> Any:
@@ -198,7 +199,7 @@ async def widget_leave_offline_message(call: Call) -> Any:
         client_id=b["client_id"],
     )
     _opened(call, new_conversation, result)
-    return {"message": visitor_view(result.view), "replayed": result.replayed}
+    return {"message": visitor_view(message_view(result.message)), "replayed": result.replayed}
 
 
 async def widget_identify(call: Call) -> Any:

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.domain.actors import Actor
 from server.queries.access import AnyRow, access_agent
-from server.queries.views import iso
+from server.queries.api_shapes import iso
 from server.storage import tables as t
 
 

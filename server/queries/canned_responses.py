@@ -25,9 +25,9 @@ from server.queries.access import (
     access_conversation,
     canned_response_filter,
 )
+from server.queries.api_shapes import attachment_view, iso
 from server.queries.attachments import AttachmentFile
 from server.queries.pagination import DEFAULT_LIMIT, decode_cursor, encode_cursor
-from server.queries.views import attachment_view, iso
 from server.queries.visitor_live import ANONYMOUS_NAME_PREFIX
 from server.storage import tables as t
 

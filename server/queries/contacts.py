@@ -16,8 +16,8 @@ from server.domain.actors import Actor
 from server.domain.errors import InvalidInput
 from server.domain.values import IdentityKind, normalize_identity
 from server.queries.access import AnyRow, access_contact, inbox_filter, visible_inbox_ids
+from server.queries.api_shapes import iso, message_view
 from server.queries.pagination import DEFAULT_LIMIT, decode_time_id_cursor, page
-from server.queries.views import iso, message_view
 from server.storage import tables as t
 
 _MAX_ID = 2**63 - 1

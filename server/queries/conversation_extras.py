@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.domain.previews import message_preview
-from server.queries.views import iso
+from server.queries.api_shapes import iso
 from server.storage import tables as t
 
 # How much of a body to read for a preview. The preview needs 140

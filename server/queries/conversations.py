@@ -12,10 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from server.domain.actors import Actor
 from server.domain.errors import NotFound
 from server.queries.access import AnyRow, access_conversation, visible_inbox_ids
+from server.queries.api_shapes import conversation_view, message_view
 from server.queries.conversation_extras import extras_of
 from server.queries.conversation_filters import conversation_filters, conversation_scope
 from server.queries.pagination import DEFAULT_LIMIT, decode_time_id_cursor, page
-from server.queries.views import conversation_view, message_view
 from server.storage import tables as t
 
 

@@ -26,8 +26,8 @@ from server.queries.access import (
     require_admin,
     visible_inbox_ids,
 )
+from server.queries.api_shapes import iso
 from server.queries.inbox_secrets import inbox_secrets_of
-from server.queries.views import iso
 from server.storage import tables as t
 from server.storage.secrets import SecretBox
 

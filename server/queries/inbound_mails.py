@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from server.domain.actors import Actor
 from server.domain.errors import NotFound
 from server.queries.access import AnyRow, access_message, require_admin
+from server.queries.api_shapes import iso
 from server.queries.pagination import DEFAULT_LIMIT, decode_time_id_cursor, page
-from server.queries.views import iso
 from server.storage import tables as t
 
 

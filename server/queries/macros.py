@@ -18,7 +18,7 @@ from server.domain.actors import Actor
 from server.domain.errors import NotFound
 from server.domain.macros import MacroScope
 from server.queries.access import AnyRow, access_conversation
-from server.queries.views import iso
+from server.queries.api_shapes import iso
 from server.storage import tables as t
 
 

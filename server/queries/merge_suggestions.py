@@ -26,8 +26,8 @@ from server.queries.access import (
     out_of_merge_reach,
     visible_inbox_ids,
 )
+from server.queries.api_shapes import iso
 from server.queries.contacts import identities_of
-from server.queries.views import iso
 from server.storage import tables as t
 
 # Open suggestions per contact are few (each inbound mail suggests at most

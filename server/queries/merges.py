@@ -23,8 +23,8 @@ from server.domain.merges import (
     undo_until,
 )
 from server.queries.access import AnyRow, access_contact, require_merge_reach, visible_inbox_ids
+from server.queries.api_shapes import iso
 from server.queries.contacts import contact_view, identities_of
-from server.queries.views import iso
 from server.storage import tables as t
 
 

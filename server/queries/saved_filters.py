@@ -19,8 +19,8 @@ from server.domain.actors import Actor
 from server.domain.errors import InvalidInput, NotFound
 from server.domain.saved_filters import clean_query
 from server.queries.access import AnyRow, visible_inbox_ids
+from server.queries.api_shapes import iso
 from server.queries.conversation_filters import conversation_filters, conversation_scope
-from server.queries.views import iso
 from server.storage import tables as t
 
 

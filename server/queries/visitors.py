@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from server.domain.values import ConversationStatus, InboxKind, widget_client_id
 from server.domain.widget_settings import PUBLIC_KEYS
 from server.queries.access import AnyRow
-from server.queries.views import iso, message_view
+from server.queries.api_shapes import iso, message_view
 from server.storage import tables as t
 from server.storage.secrets import hash_token
 

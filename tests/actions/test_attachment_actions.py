@@ -137,7 +137,7 @@ async def test_reply_carries_attachments_and_may_have_no_text(
         runtime, sa.select(t.messages).where(t.messages.c.id == result.message_id)
     )
     assert (message.text, message.attachments) == ("", carried)
-    assert result.view["attachments"] == carried
+    assert result.message.attachments == carried
     for attachment in carried:
         assert (await attachment_row(runtime, attachment["id"])).message_id == message.id
     [(kind, payload)] = await events_since(runtime, before)
@@ -308,7 +308,7 @@ async def test_visitor_upload_and_message(runtime: Runtime, ws: Workspace) -> No
     ]
     assert [s.replayed for s in sent] == [False, True]
     assert sent[0].message_id == sent[1].message_id
-    assert sent[0].view["attachments"] == [upload]
+    assert sent[0].message.attachments == [upload]
     assert (await attachment_row(runtime, upload["id"])).message_id == sent[0].message_id
     with pytest.raises(NotFound):  # an agent can't send a visitor's file either
         await perform(

@@ -21,6 +21,7 @@ from server.actions.visitors import do_start_visitor_session
 from server.domain.actors import Actor
 from server.domain.errors import Conflict, InvalidInput, NotFound
 from server.domain.values import CannedScope, IdentityKind
+from server.queries.api_shapes import message_view
 from server.queries.canned_responses import preview_canned_response
 from server.queries.reading import read
 from server.runtime import Runtime
@@ -137,8 +138,8 @@ async def test_text_the_agent_edited_is_sent_as_is_and_still_counts(
             text="Hi Cora, {{not rendered}} — my own words",
             private=n == 2,
         )
-        assert result.view["text"] == "Hi Cora, {{not rendered}} — my own words"
-        assert result.view["private"] is (n == 2)
+        assert result.message.text == "Hi Cora, {{not rendered}} — my own words"
+        assert result.message.private is (n == 2)
         assert await usage(runtime, canned_id) == n
 
 
@@ -261,7 +262,7 @@ async def test_an_idempotent_retry_sends_and_counts_once(runtime: Runtime, ws: W
     blobs, before = blob_count(runtime), await last_event_id(runtime)
     again = await send()
     assert (again.replayed, again.message_id) == (True, first.message_id)
-    assert again.view == first.view
+    assert message_view(again.message) == message_view(first.message)
     assert blob_count(runtime) == blobs
     assert await events_since(runtime, before) == []
     assert await usage(runtime, canned_id) == 1
@@ -300,7 +301,7 @@ async def test_a_body_that_renders_empty_needs_text(runtime: Runtime, ws: Worksp
     result = await send_canned_response(
         runtime, ws.agent, conversation_id=ws.conversation_id, canned_response_id=canned_id
     )
-    assert result.view["text"] == "gus agent"
+    assert result.message.text == "gus agent"
     empty = await canned(runtime, ws.admin, shortcut="empty", body="{{ '' }}")
     with pytest.raises(InvalidInput) as err:
         await send_canned_response(

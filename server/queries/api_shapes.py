@@ -1,5 +1,7 @@
-"""Rows to JSON-ready dicts: the API's representation of each object.
-Secrets never appear here."""
+"""The shapes the API answers with: rows to JSON-ready dicts, one per
+kind of object. Reads return them; after a write the transport shapes
+its answer with them from what the action wrote. Secrets never appear
+here."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from server.queries.access import AnyRow
 
 if TYPE_CHECKING:
     from server.queries.conversation_extras import ConversationExtras
+    from server.queries.message_records import MessageRecord
 
 
 def iso(value: datetime | None) -> str | None:
@@ -56,7 +59,7 @@ def conversation_view(
     }
 
 
-def message_view(row: AnyRow) -> dict[str, Any]:
+def message_view(row: AnyRow | MessageRecord) -> dict[str, Any]:
     return {
         "id": row.id,
         "conversation_id": row.conversation_id,

@@ -1,4 +1,5 @@
-"""Counts for the inbox sidebar's views (F4)."""
+"""The inbox sidebar's view counts (F4): how many conversations Mine,
+Unassigned, All and the other sidebar views hold."""
 
 from __future__ import annotations
 

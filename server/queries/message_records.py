@@ -1,0 +1,54 @@
+"""A message as stored: the typed record an action hands back of the
+message it wrote (or found already written), for the transport to shape
+into its answer with `api_shapes.message_view`."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import Any
+
+from server.queries.access import AnyRow
+
+
+@dataclasses.dataclass(frozen=True)
+class MessageRecord:
+    id: int
+    conversation_id: int
+    contact_id: int
+    seq: int
+    direction: str
+    sender_kind: str
+    sender_id: int | None
+    private: bool
+    text: str
+    html: str | None
+    external_id: str | None
+    delivery_status: str
+    delivery_error: str | None
+    # The attachments as the message lists them (api_shapes.attachment_view).
+    attachments: list[dict[str, Any]]
+    email: dict[str, Any] | None
+    created_at: datetime
+
+
+def message_record(row: AnyRow) -> MessageRecord:
+    """The record of a `messages` row."""
+    return MessageRecord(
+        id=row.id,
+        conversation_id=row.conversation_id,
+        contact_id=row.contact_id,
+        seq=row.seq,
+        direction=row.direction,
+        sender_kind=row.sender_kind,
+        sender_id=row.sender_id,
+        private=row.private,
+        text=row.text,
+        html=row.html,
+        external_id=row.external_id,
+        delivery_status=row.delivery_status,
+        delivery_error=row.delivery_error,
+        attachments=row.attachments,
+        email=row.email,
+        created_at=row.created_at,
+    )
