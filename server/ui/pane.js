@@ -126,16 +126,25 @@ export function mountPane(root) {
     );
   };
 
+  /** @type {number | null} */
+  let composerFor = null;
   on("conversation", () => {
     const c = state.conversation;
     if (!c) {
       replace(root, empty);
       composer = null;
+      composerFor = null;
       shownId = null;
       return;
     }
-    replace(root, header, thread, presence, composerSlot);
-    composer = mountComposer(composerSlot, () => drawThread());
+    // The same conversation loaded again (the first socket ready after
+    // login, a resync) keeps its composer: a draft or an attached file is
+    // never thrown away under the agent's hands.
+    if (composer === null || composerFor !== c.id) {
+      replace(root, header, thread, presence, composerSlot);
+      composer = mountComposer(composerSlot, () => drawThread());
+      composerFor = c.id;
+    }
     drawHeader();
     drawThread();
     drawPresence();

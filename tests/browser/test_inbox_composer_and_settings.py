@@ -4,14 +4,16 @@ managing canned responses and macros on the settings pages."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from playwright.async_api import FilePayload, Page, expect
+from playwright.async_api import FilePayload, Page, WebSocketRoute, expect
 
 from server.actions.context import perform
+from server.actions.conversations import do_change_conversation_labels
 from server.actions.teams import do_add_team_member, do_create_team
 from server.runtime import Runtime
 from server.storage import tables as t
@@ -163,3 +165,43 @@ async def test_canned_responses_and_macros_are_managed_on_the_settings_pages(
     page.once("dialog", lambda dialog: dialog.accept())
     await page.get_by_role("button", name="Delete").click()
     await expect(page.get_by_text("No canned responses yet.")).to_be_visible()
+
+
+async def test_a_draft_and_its_file_survive_the_conversation_loading_again(
+    page: Page, threadline: LiveServer, runtime: Runtime, ws: Workspace
+) -> None:
+    # The live socket is held back, so the agent starts writing before its
+    # first `ready`, which loads the open conversation again (as a resync
+    # does).
+    release = asyncio.Event()
+
+    async def held(socket: WebSocketRoute) -> None:
+        await release.wait()
+        socket.connect_to_server()
+
+    await page.route_web_socket("**/ws/agent", held)
+    await sign_in(page, threadline.base_url, ws.agent_email)
+    await page.goto(f"{threadline.base_url}/#/v/all/c/{ws.conversation_id}")
+    pane = page.get_by_role("main", name="Conversation")
+    box = pane.get_by_role("textbox", name="Reply")
+    async with page.expect_file_chooser() as chooser:
+        await pane.get_by_role("button", name="Attach files").click()
+    await (await chooser.value).set_files(
+        files=[FilePayload(name="receipt.png", mimeType="image/png", buffer=PNG)]
+    )
+    await expect(pane.locator(".file-chip")).to_contain_text("receipt.png")
+    await box.fill("Half-written answer")
+
+    # A change only the reload shows (the socket never saw it: it was not
+    # connected yet), so the test knows when the reload has landed.
+    await perform(
+        runtime,
+        ws.admin,
+        do_change_conversation_labels,
+        conversation_id=ws.conversation_id,
+        add=["reloaded"],
+    )
+    release.set()
+    await expect(pane.locator(".pane-header .label-chip")).to_have_text("reloaded")
+    await expect(box).to_have_value("Half-written answer")
+    await expect(pane.locator(".file-chip")).to_contain_text("receipt.png")
