@@ -17,7 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -207,6 +207,12 @@ def to_route(endpoint: Endpoint, prefix: str) -> Route:
             return idempotency.replay(exc)
         except DomainError as exc:
             return error_response(exc)
+        except ClientDisconnect:
+            # The caller went away before its body arrived (a closed tab, a
+            # page that navigated): nothing was written and nobody is left
+            # to answer. Not a server error.
+            log.info("%s %s: client disconnected before its body arrived", endpoint.method, request.url.path)
+            return Response(status_code=400)
         if isinstance(result, Response):
             return result
         return JSONResponse(result, status_code=endpoint.status)

@@ -6,11 +6,14 @@ field — never a 500, never a partial write."""
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 from urllib.parse import quote
 
 import httpx
+import pytest
 import sqlalchemy as sa
+from starlette.types import Message, Scope
 
 from server.actions.canned_responses import do_create_canned_response
 from server.actions.context import perform
@@ -18,6 +21,7 @@ from server.actions.macros import do_create_macro
 from server.actions.saved_filters import do_create_saved_filter
 from server.actions.teams import do_create_team
 from server.actions.visitors import do_start_visitor_session
+from server.app import create_app
 from server.domain.macros import MacroScope
 from server.domain.values import CannedScope
 from server.http.api import Endpoint
@@ -25,7 +29,7 @@ from server.http.routes import API_PREFIX, ENDPOINTS
 from server.runtime import Runtime
 from server.storage import tables as t
 from server.wire.schema import Bool, DateTime, Field, Int, JsonMap, List, Nullable, Obj, Str
-from tests.support import BAD_INTEGERS, PASSWORD, Workspace
+from tests.support import BAD_INTEGERS, PASSWORD, Workspace, fetch_all
 
 JSON = {"content-type": "application/json"}
 
@@ -379,3 +383,49 @@ async def test_raw_uploads_refuse_bad_input_by_field_and_store_nothing(
     assert await counts(runtime) == before
     blobs = runtime.settings.data_dir / "attachments"
     assert not blobs.exists() or not any(p.is_file() for p in blobs.rglob("*"))
+
+
+async def test_a_client_gone_before_its_body_arrives_is_no_server_error(
+    runtime: Runtime, ws: Workspace, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A browser tab closed in the middle of a POST (the ASGI server reports
+    `http.disconnect` while the body is read): nothing is written, nothing
+    is logged as an error."""
+    app = create_app(runtime)
+    body = json.dumps({"email": ws.admin_email, "password": PASSWORD}).encode()
+    messages: list[Message] = [
+        {"type": "http.request", "body": body[:10], "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope: Scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": f"{API_PREFIX}/auth/login",
+        "raw_path": f"{API_PREFIX}/auth/login".encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"testserver"),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+    with caplog.at_level(logging.INFO):
+        await app(scope, receive, send)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert sent[0]["status"] == 400
+    sessions = await fetch_all(runtime, sa.select(t.sessions))
+    assert sessions == []
