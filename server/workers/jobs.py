@@ -22,6 +22,7 @@ import os
 import socket
 import uuid
 from collections.abc import Mapping
+from datetime import datetime
 
 from server.actions.context import perform
 from server.actions.jobs import ClaimLost, Handler, do_claim_jobs, do_fail_job, do_run_job
@@ -63,37 +64,30 @@ class JobRunner:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run due jobs until `stop` is set; an error in one round is logged
-        and the next round tries again."""
+        and the next round tries again after `poll_interval`."""
         while not stop.is_set():
             try:
-                ran = await self.run_due()
+                due = await self._next_due()
+                if self._is_due(due) and await self.claim_and_run():
+                    continue  # maybe more are due: claim the next batch at once
+                wait = self._wait(due)
             except Exception:
                 log.exception("scheduled jobs: a round failed")
-                ran = 0
-            if ran:
-                continue  # maybe more are due: claim the next batch at once
-            try:
-                wait = await self.idle_seconds()
-            except Exception:
-                log.exception("scheduled jobs: can't read when the next one is due")
                 wait = self.poll_interval
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), wait)
 
     async def idle_seconds(self) -> float:
         """How long to sleep: until the next job is due, at most `poll_interval`."""
-        due = await read(self.runtime, next_job_due, self.handlers)
-        if due is None:
-            return self.poll_interval
-        ahead = (due - self.runtime.clock.now()).total_seconds()
-        return min(max(ahead, 0.0), self.poll_interval)
+        return self._wait(await self._next_due())
 
     async def run_due(self) -> int:
         """One round: claim what is due (after asking in a read whether
         anything is) and run each once. Returns how many were claimed."""
-        due = await read(self.runtime, next_job_due, self.handlers)
-        if due is None or due > self.runtime.clock.now():
-            return 0
+        return await self.claim_and_run() if self._is_due(await self._next_due()) else 0
+
+    async def claim_and_run(self) -> int:
+        """Claim a batch of due jobs and run each once; how many were claimed."""
         jobs = await perform(
             self.runtime,
             system_actor(0),
@@ -105,6 +99,18 @@ class JobRunner:
         for job in jobs:
             await self.execute(job)
         return len(jobs)
+
+    async def _next_due(self) -> datetime | None:
+        return await read(self.runtime, next_job_due, self.handlers)
+
+    def _is_due(self, due: datetime | None) -> bool:
+        return due is not None and due <= self.runtime.clock.now()
+
+    def _wait(self, due: datetime | None) -> float:
+        if due is None:
+            return self.poll_interval
+        ahead = (due - self.runtime.clock.now()).total_seconds()
+        return min(max(ahead, 0.0), self.poll_interval)
 
     async def execute(self, job: ClaimedJob) -> None:
         actor = system_actor(job.workspace_id)
