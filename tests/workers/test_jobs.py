@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from server.actions.context import ActionContext, perform
@@ -22,6 +23,7 @@ from server.bus.base import workspace_topic
 from server.clock import FrozenClock
 from server.domain.jobs import LEASE, ClaimedJob, JobOutcome
 from server.domain.values import ConversationStatus
+from server.queries.jobs import next_job_due
 from server.runtime import Runtime
 from server.storage import tables as t
 from server.workers.jobs import HANDLERS, JobRunner
@@ -115,6 +117,41 @@ async def test_an_idle_runner_takes_no_write_lock(runtime: Runtime, ws: Workspac
     assert await runner.idle_seconds() == runner.poll_interval
     clock(runtime).advance(hours=2, seconds=-0.25)
     assert await runner.idle_seconds() == 0.25
+
+
+async def test_an_idle_running_loop_only_reads(
+    runtime: Runtime, ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await snooze(runtime, ws, ws.conversation_id, LATER)
+    writes, reads = 0, 0
+    real_write = runtime.db.write
+
+    def counting_write() -> Any:
+        nonlocal writes
+        writes += 1
+        return real_write()
+
+    async def counting_next_job_due(*args: Any) -> datetime | None:
+        nonlocal reads
+        reads += 1
+        return await next_job_due(*args)
+
+    monkeypatch.setattr(runtime.db, "write", counting_write)
+    monkeypatch.setattr("server.workers.jobs.next_job_due", counting_next_job_due)
+    stop = asyncio.Event()
+    task = asyncio.create_task(JobRunner(runtime, HANDLERS, poll_interval=0.02).run(stop))
+
+    async def polled() -> None:
+        while reads < 5:
+            await asyncio.sleep(0.02)  # polling interval of a condition wait
+
+    try:
+        await asyncio.wait_for(polled(), timeout=10)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=10)
+    # Polling every interval: on SQLite a write would take the one write lock.
+    assert writes == 0
 
 
 async def test_the_running_loop_wakes_the_conversation_when_its_time_comes(
