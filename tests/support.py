@@ -15,13 +15,14 @@ import sqlalchemy as sa
 from server.actions.agents import do_create_agent
 from server.actions.contacts import IdentityInput
 from server.actions.context import perform
+from server.actions.conversations import do_change_conversation_status
 from server.actions.inboxes import do_add_inbox_member, do_create_inbox
 from server.actions.messages import do_receive_message
 from server.actions.workspaces import do_create_workspace
 from server.app import create_app
 from server.clock import FrozenClock
 from server.domain.actors import Actor, ActorKind, system_actor
-from server.domain.values import IdentityKind, InboxKind, Role
+from server.domain.values import ConversationStatus, IdentityKind, InboxKind, Role
 from server.runtime import Runtime
 from server.settings import Settings
 from server.storage import tables as t
@@ -130,6 +131,18 @@ async def seed_workspace(runtime: Runtime, name: str = "Acme") -> Workspace:
         other_inbox_id=other.inbox_id,
         contact_id=received.contact_id,
         conversation_id=received.conversation_id,
+    )
+
+
+async def snooze(runtime: Runtime, ws: Workspace, cid: int, until: datetime) -> None:
+    """The workspace's agent snoozes conversation `cid` until `until`."""
+    await perform(
+        runtime,
+        ws.agent,
+        do_change_conversation_status,
+        conversation_id=cid,
+        status=ConversationStatus.SNOOZED,
+        snoozed_until=until,
     )
 
 

@@ -15,14 +15,11 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from server.actions.context import perform
-from server.actions.conversations import do_change_conversation_status
-from server.domain.values import ConversationStatus
 from server.runtime import Runtime
 from server.settings import Settings
 from server.storage import tables as t
 from server.storage.migrate import upgrade_to_head
-from tests.support import fetch_one, seed_workspace
+from tests.support import fetch_one, seed_workspace, snooze
 
 THREADLINE = [sys.executable, "-m", "server"]
 SNOOZE = timedelta(seconds=2)
@@ -46,14 +43,7 @@ async def test_worker_wakes_a_snoozed_conversation_and_stops_on_sigterm(tmp_path
     log_path = tmp_path / "worker.log"
     try:
         ws = await seed_workspace(runtime)
-        await perform(
-            runtime,
-            ws.agent,
-            do_change_conversation_status,
-            conversation_id=ws.conversation_id,
-            status=ConversationStatus.SNOOZED,
-            snoozed_until=runtime.clock.now() + SNOOZE,
-        )
+        await snooze(runtime, ws, ws.conversation_id, runtime.clock.now() + SNOOZE)
         assert await status(runtime, ws.conversation_id) == "snoozed"
         with log_path.open("wb") as log:
             proc = subprocess.Popen(

@@ -10,14 +10,11 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic.command import downgrade
 
-from server.actions.context import perform
-from server.actions.conversations import do_change_conversation_status
 from server.clock import FrozenClock
-from server.domain.values import ConversationStatus
 from server.storage import tables as t
 from server.storage.migrate import alembic_config, upgrade_to_head
 from server.workers.jobs import HANDLERS, JobRunner
-from tests.support import T0, fetch_all, make_runtime, seed_workspace
+from tests.support import T0, fetch_all, make_runtime, seed_workspace, snooze
 
 
 async def test_conversations_snoozed_before_the_upgrade_wake_after_it(
@@ -27,14 +24,7 @@ async def test_conversations_snoozed_before_the_upgrade_wake_after_it(
     runtime = make_runtime(migrated_url, tmp_path / "data")
     try:
         ws = await seed_workspace(runtime)
-        await perform(
-            runtime,
-            ws.agent,
-            do_change_conversation_status,
-            conversation_id=ws.conversation_id,
-            status=ConversationStatus.SNOOZED,
-            snoozed_until=until,
-        )
+        await snooze(runtime, ws, ws.conversation_id, until)
         j = t.scheduled_jobs.c
         columns = (j.workspace_id, j.kind, j.subject_id, j.key, j.due_at, j.run_at, j.status)
         written = [tuple(r) for r in await fetch_all(runtime, sa.select(*columns))]

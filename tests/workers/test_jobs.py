@@ -15,19 +15,18 @@ import pytest
 import sqlalchemy as sa
 
 from server.actions.context import ActionContext, perform
-from server.actions.conversations import do_change_conversation_status, do_create_conversation
+from server.actions.conversations import do_create_conversation
 from server.actions.jobs import do_claim_jobs
 from server.actions.snooze_jobs import SNOOZE_WAKE
 from server.actions.snoozes import wake_snooze_job
 from server.bus.base import workspace_topic
 from server.clock import FrozenClock
 from server.domain.jobs import LEASE, ClaimedJob, JobOutcome
-from server.domain.values import ConversationStatus
 from server.queries.jobs import next_job_due
 from server.runtime import Runtime
 from server.storage import tables as t
 from server.workers.jobs import HANDLERS, JobRunner
-from tests.support import T0, Workspace, fetch_all, make_runtime, seed_workspace
+from tests.support import T0, Workspace, fetch_all, make_runtime, seed_workspace, snooze
 
 LATER = T0 + timedelta(hours=2)
 
@@ -35,17 +34,6 @@ LATER = T0 + timedelta(hours=2)
 def clock(runtime: Runtime) -> FrozenClock:
     assert isinstance(runtime.clock, FrozenClock)
     return runtime.clock
-
-
-async def snooze(runtime: Runtime, ws: Workspace, cid: int, until: datetime) -> None:
-    await perform(
-        runtime,
-        ws.agent,
-        do_change_conversation_status,
-        conversation_id=cid,
-        status=ConversationStatus.SNOOZED,
-        snoozed_until=until,
-    )
 
 
 async def another_conversation(runtime: Runtime, ws: Workspace) -> int:

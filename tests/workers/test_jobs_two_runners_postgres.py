@@ -16,19 +16,18 @@ import pytest
 import sqlalchemy as sa
 
 from server.actions.context import ActionContext, perform
-from server.actions.conversations import do_change_conversation_status, do_create_conversation
+from server.actions.conversations import do_create_conversation
 from server.actions.jobs import do_claim_jobs
 from server.actions.snooze_jobs import SNOOZE_WAKE
 from server.actions.snoozes import wake_snooze_job
 from server.clock import FrozenClock
 from server.domain.actors import system_actor
 from server.domain.jobs import ClaimedJob, JobOutcome
-from server.domain.values import ConversationStatus
 from server.runtime import Runtime
 from server.storage import tables as t
 from server.workers.jobs import JobRunner
 from tests.services.postgres import PostgresServer
-from tests.support import T0, fetch_all, make_runtime, seed_workspace
+from tests.support import T0, fetch_all, make_runtime, seed_workspace, snooze
 
 pytestmark = pytest.mark.postgres
 
@@ -65,14 +64,7 @@ async def snoozed_conversations(runtime: Runtime, n: int) -> list[int]:
             )
         )
     for i, cid in enumerate(cids):
-        await perform(
-            runtime,
-            ws.agent,
-            do_change_conversation_status,
-            conversation_id=cid,
-            status=ConversationStatus.SNOOZED,
-            snoozed_until=T0 + timedelta(minutes=10, seconds=i % 3),
-        )
+        await snooze(runtime, ws, cid, T0 + timedelta(minutes=10, seconds=i % 3))
     return cids
 
 
