@@ -49,6 +49,13 @@ def wait_until_serving(proc: subprocess.Popen[str], base: str) -> None:
     raise AssertionError("server did not start in time")
 
 
+def log_in(c: httpx.Client, email: str, password: str) -> None:
+    """Log `c` in and send the session's CSRF token with its writes."""
+    login = c.post("/api/v1/auth/login", json={"email": email, "password": password})
+    assert login.status_code == 200, login.text
+    c.headers["x-csrf-token"] = login.json()["csrf_token"]
+
+
 @pytest.fixture
 def running(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str, Path]]:
     """`threadline serve` on a fresh data dir, after `create-admin`."""

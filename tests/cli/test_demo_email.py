@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.cli.test_commands import THREADLINE, env_for, free_port, wait_until_serving
+from tests.cli.test_commands import THREADLINE, env_for, free_port, log_in, wait_until_serving
 
 DEADLINE = 60.0
 
@@ -103,12 +103,7 @@ def test_mail_in_reply_out_and_the_answer_threads(tmp_path: Path, sink: tuple[in
         send(smtp_port, first)
 
         with httpx.Client(base_url=base) as c:
-            login = c.post(
-                "/api/v1/auth/login",
-                json={"email": login_email, "password": password},
-            )
-            assert login.status_code == 200, login.text
-            c.headers["x-csrf-token"] = login.json()["csrf_token"]
+            log_in(c, login_email, password)
             found = c.get("/api/v1/search", params={"q": "gift-wrap"}).json()["conversations"]
             [conversation] = found
             conversation_id = conversation["conversation"]["id"]

@@ -7,15 +7,14 @@ from __future__ import annotations
 import email
 import email.policy
 import re
-import smtplib
 import subprocess
 from email.message import EmailMessage
 from pathlib import Path
 
 import httpx
 
-from tests.cli.test_commands import THREADLINE, env_for, free_port, wait_until_serving
-from tests.cli.test_demo_email import wait_for_file
+from tests.cli.test_commands import THREADLINE, env_for, free_port, log_in, wait_until_serving
+from tests.cli.test_demo_email import send, wait_for_file
 
 
 def test_demo_delivers_replies_to_its_own_sink(tmp_path: Path) -> None:
@@ -41,9 +40,7 @@ def test_demo_delivers_replies_to_its_own_sink(tmp_path: Path) -> None:
         assert found is not None
         wait_until_serving(proc, base)
         with httpx.Client(base_url=base) as c:
-            login = c.post("/api/v1/auth/login", json={"email": found[1], "password": found[2]})
-            assert login.status_code == 200, login.text
-            c.headers["x-csrf-token"] = login.json()["csrf_token"]
+            log_in(c, found[1], found[2])
             hits = c.get("/api/v1/search", params={"q": "INV-2207"}).json()["conversations"]
             [hit] = hits
             reply = c.post(
@@ -95,8 +92,7 @@ def test_mail_sink_saves_into_the_data_directory(tmp_path: Path) -> None:
         msg["To"] = "b@example.test"
         msg["Subject"] = "Kept with the data"
         msg.set_content("hello")
-        with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
-            client.send_message(msg)
+        send(port, msg)
         saved = wait_for_file(data.resolve() / "sent-mail", "0001.eml")
         assert b"Kept with the data" in saved
         assert list(cwd.iterdir()) == []
