@@ -34,6 +34,17 @@ async def post(c: httpx.AsyncClient, inbox_id: int, raw: bytes) -> dict[str, Any
     return out
 
 
+async def set_inbox_address(runtime: Runtime, ws: Workspace, address: str) -> None:
+    """The workspace's email inbox receives at, and replies from, `address`."""
+    await perform(
+        runtime,
+        ws.admin,
+        do_update_inbox,
+        inbox_id=ws.other_inbox_id,
+        settings={"address": address},
+    )
+
+
 async def message(runtime: Runtime, message_id: int) -> sa.Row[Any]:
     return await fetch_one(runtime, sa.select(t.messages).where(t.messages.c.id == message_id))
 
@@ -349,13 +360,7 @@ async def test_bad_requests_are_refused_by_field_and_store_nothing(
 async def test_mail_from_the_inbox_itself_is_quarantined_not_answered(
     runtime: Runtime, ws: Workspace, admin_client: httpx.AsyncClient
 ) -> None:
-    await perform(
-        runtime,
-        ws.admin,
-        do_update_inbox,
-        inbox_id=ws.other_inbox_id,
-        settings={"address": "billing@acme.test"},
-    )
+    await set_inbox_address(runtime, ws, "billing@acme.test")
     looped = await post(admin_client, ws.other_inbox_id, mail(sender="Billing <Billing@acme.test>"))
     assert looped["status"] == "quarantined" and "itself" in looped["reason"]
     ident = mail_identity(runtime.settings)

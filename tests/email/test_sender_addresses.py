@@ -11,13 +11,11 @@ from pathlib import Path
 import httpx
 import sqlalchemy as sa
 
-from server.actions.context import perform
-from server.actions.inboxes import do_update_inbox
 from server.runtime import Runtime
 from server.storage import tables as t
 from tests.connectors.email.expectations import EXPECTATIONS
 from tests.email.mails import mail
-from tests.email.test_inbound_email import post
+from tests.email.test_inbound_email import post, set_inbox_address
 from tests.support import Workspace, events_since, fetch_all, last_event_id
 
 CORPUS = Path(__file__).parent.parent / "connectors" / "email" / "corpus"
@@ -76,13 +74,7 @@ async def test_mail_without_a_from_address_is_quarantined_with_why_and_no_contac
 async def test_reply_recipients_are_held_to_the_address_rule_by_field(
     runtime: Runtime, ws: Workspace, admin_client: httpx.AsyncClient
 ) -> None:
-    await perform(
-        runtime,
-        ws.admin,
-        do_update_inbox,
-        inbox_id=ws.other_inbox_id,
-        settings={"address": "support@acme.test"},
-    )
+    await set_inbox_address(runtime, ws, "support@acme.test")
     # Junk in the customer's own Reply-To and Cc is never offered.
     first = await post(
         admin_client,

@@ -28,6 +28,7 @@ from server.runtime import Runtime
 from server.storage import tables as t
 from tests.connectors.email.expectations import EXPECTATIONS
 from tests.email.mails import mail
+from tests.email.test_inbound_email import set_inbox_address
 from tests.email.test_sender_addresses import CORPUS, counts
 from tests.services.imap import ImapServer
 from tests.support import Workspace, fetch_all, fetch_one, make_runtime
@@ -35,13 +36,7 @@ from tests.support import Workspace, fetch_all, fetch_one, make_runtime
 
 @pytest.fixture
 async def listener(runtime: Runtime, ws: Workspace) -> AsyncIterator[SmtpListener]:
-    await perform(
-        runtime,
-        ws.admin,
-        do_update_inbox,
-        inbox_id=ws.other_inbox_id,
-        settings={"address": "support@acme.test"},
-    )
+    await set_inbox_address(runtime, ws, "support@acme.test")
     smtp = make_listener(runtime, ListenerConfig(port=0, max_message_bytes=1024 * 1024))
     await smtp.start()
     yield smtp
