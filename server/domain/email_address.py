@@ -23,9 +23,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
-MAX_LOCAL = 64  # octets, RFC 5321 4.5.3.1.1
-MAX_DOMAIN = 253
-MAX_ADDRESS = 254  # the longest forward path, less its angle brackets
+# RFC 5321 4.5.3.1: the local part in octets, the domain, the whole path.
+from server.domain.email_tokens import MAX_ADDRESS, MAX_DOMAIN, MAX_LOCAL_PART
 
 _ATEXT = r"A-Za-z0-9!#$%&'*+/=?^_`{|}~\-"
 _ATOM = re.compile(rf"[{_ATEXT}]+")
@@ -47,7 +46,7 @@ def _local_problem(local: str) -> str | None:
         return "invalid address"
     if any(not atom or not all(_atom_char(ch) for ch in atom) for atom in local.split(".")):
         return "invalid address"
-    if len(local.encode("utf-8", "surrogatepass")) > MAX_LOCAL:
+    if len(local.encode("utf-8", "surrogatepass")) > MAX_LOCAL_PART:
         return "address too long"
     return None
 
