@@ -31,7 +31,7 @@ import sqlalchemy as sa
 
 from server.actions.audit import record_audit
 from server.actions.context import ActionContext
-from server.actions.conversations import state_of
+from server.actions.conversations import state_of, status_changed
 from server.actions.snooze_jobs import set_snooze_wake
 from server.domain.conversations import status_change
 from server.domain.errors import InvalidInput, NotFound
@@ -212,18 +212,12 @@ async def _update_target(
     reopened: ConversationStatusChanged | None = None
     resolved = ConversationStatus.RESOLVED.value
     if target.status == resolved and source.status != resolved:
-        values |= status_change(
+        reopening = status_change(
             state_of(target), ConversationStatus.OPEN, snoozed_until=None, now=ctx.now
         )
+        values |= reopening
         values["waiting_since"] = source.waiting_since
-        reopened = ConversationStatusChanged(
-            workspace_id=target.workspace_id,
-            conversation_id=target.id,
-            inbox_id=target.inbox_id,
-            old_status=target.status,
-            status=ConversationStatus.OPEN.value,
-            snoozed_until=None,
-        )
+        reopened = status_changed(target, reopening)
     elif target.status != resolved and source.waiting_since is not None:
         # The customer has been waiting since the earlier of the two.
         waiting = [w for w in (target.waiting_since, source.waiting_since) if w is not None]
@@ -322,11 +316,4 @@ async def _retire_source(
     await set_snooze_wake(
         ctx, workspace_id=source.workspace_id, conversation_id=source.id, until=None
     )
-    return ConversationStatusChanged(
-        workspace_id=source.workspace_id,
-        conversation_id=source.id,
-        inbox_id=source.inbox_id,
-        old_status=source.status,
-        status=ConversationStatus.RESOLVED.value,
-        snoozed_until=None,
-    )
+    return status_changed(source, changes)

@@ -33,6 +33,22 @@ def state_of(row: AnyRow) -> ConversationState:
     )
 
 
+def status_changed(
+    row: AnyRow, changes: dict[str, Any], *, reason: str | None = None
+) -> ConversationStatusChanged:
+    """The event of writing `changes` (a status change: its `status` and
+    `snoozed_until`) to the conversation `row` as it was."""
+    return ConversationStatusChanged(
+        workspace_id=row.workspace_id,
+        conversation_id=row.id,
+        inbox_id=row.inbox_id,
+        old_status=row.status,
+        status=changes["status"],
+        snoozed_until=changes["snoozed_until"],
+        reason=reason,
+    )
+
+
 async def do_create_conversation(
     ctx: ActionContext,
     *,
@@ -118,16 +134,7 @@ async def do_change_conversation_status(
         conversation_id=conversation_id,
         until=changes["snoozed_until"],
     )
-    await ctx.emit(
-        ConversationStatusChanged(
-            workspace_id=row.workspace_id,
-            conversation_id=conversation_id,
-            inbox_id=row.inbox_id,
-            old_status=row.status,
-            status=status.value,
-            snoozed_until=changes["snoozed_until"],
-        )
-    )
+    await ctx.emit(status_changed(row, changes))
 
 
 async def do_set_conversation_priority(

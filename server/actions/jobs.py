@@ -69,21 +69,7 @@ async def schedule_job(
     cancelled one is scheduled again, a finished one is not rerun. The
     caller holds the subject's lock, so no two of these race on it."""
     j = t.scheduled_jobs.c
-    await ctx.conn.execute(
-        t.scheduled_jobs.update()
-        .where(
-            j.kind == kind,
-            j.subject_id == subject_id,
-            j.key != key,
-            j.status.in_([s.value for s in LIVE]),
-        )
-        .values(
-            status=JobStatus.CANCELLED.value,
-            lease_until=None,
-            finished_at=ctx.now,
-            last_error="superseded",
-        )
-    )
+    await cancel_jobs(ctx, kind=kind, subject_id=subject_id, reason="superseded", keep_key=key)
     existing = (
         await ctx.conn.execute(
             sa.select(j.id, j.status).where(j.kind == kind, j.key == key).with_for_update()
@@ -120,19 +106,16 @@ async def schedule_job(
         )
 
 
-async def cancel_jobs(ctx: ActionContext, *, kind: str, subject_id: int, reason: str) -> None:
-    """Cancel the live jobs of `kind` for `subject_id` (the work became moot)."""
+async def cancel_jobs(
+    ctx: ActionContext, *, kind: str, subject_id: int, reason: str, keep_key: str | None = None
+) -> None:
+    """Cancel the live jobs of `kind` for `subject_id` (the work became
+    moot), but for the one with `keep_key`."""
     j = t.scheduled_jobs.c
-    await ctx.conn.execute(
-        t.scheduled_jobs.update()
-        .where(j.kind == kind, j.subject_id == subject_id, j.status.in_([s.value for s in LIVE]))
-        .values(
-            status=JobStatus.CANCELLED.value,
-            lease_until=None,
-            finished_at=ctx.now,
-            last_error=reason[:MAX_ERROR],
-        )
-    )
+    where = [j.kind == kind, j.subject_id == subject_id, j.status.in_([s.value for s in LIVE])]
+    if keep_key is not None:
+        where.append(j.key != keep_key)
+    await _finish(ctx, JobStatus.CANCELLED, reason, *where)
 
 
 async def do_claim_jobs(
@@ -154,7 +137,8 @@ async def do_claim_jobs(
     jobs = []
     for row in rows:
         if row.attempts >= MAX_ATTEMPTS:
-            await _finish(ctx, row.id, JobStatus.FAILED, f"gave up after {row.attempts} attempts")
+            note = f"gave up after {row.attempts} attempts"
+            await _finish(ctx, JobStatus.FAILED, note, j.id == row.id)
             continue
         await ctx.conn.execute(
             t.scheduled_jobs.update()
@@ -210,7 +194,7 @@ async def do_fail_job(ctx: ActionContext, *, job: ClaimedJob, worker: str, error
     j = t.scheduled_jobs.c
     mine = (j.id == job.id, j.status == JobStatus.CLAIMED.value, j.claimed_by == worker)
     if job.attempts >= MAX_ATTEMPTS:
-        await _finish(ctx, job.id, JobStatus.FAILED, error, *mine)
+        await _finish(ctx, JobStatus.FAILED, error, *mine)
         return
     await ctx.conn.execute(
         t.scheduled_jobs.update()
@@ -226,16 +210,12 @@ async def do_fail_job(ctx: ActionContext, *, job: ClaimedJob, worker: str, error
 
 
 async def _finish(
-    ctx: ActionContext,
-    job_id: int,
-    status: JobStatus,
-    note: str,
-    *where: sa.ColumnElement[bool],
+    ctx: ActionContext, status: JobStatus, note: str, *where: sa.ColumnElement[bool]
 ) -> None:
-    j = t.scheduled_jobs.c
+    """End the jobs `where` selects with `status`, `note` their last error."""
     await ctx.conn.execute(
         t.scheduled_jobs.update()
-        .where(j.id == job_id, *where)
+        .where(*where)
         .values(
             status=status.value, lease_until=None, finished_at=ctx.now, last_error=note[:MAX_ERROR]
         )

@@ -18,12 +18,12 @@ import sqlalchemy as sa
 from server.actions.attachments import Uploader, attach, claim_attachments, summary
 from server.actions.contacts import IdentityInput, find_or_create_contact
 from server.actions.context import ActionContext
-from server.actions.conversations import open_conversation, state_of
+from server.actions.conversations import open_conversation, state_of, status_changed
 from server.actions.outbound_email import enqueue_email, prepare_reply_email
 from server.actions.snooze_jobs import set_snooze_wake
 from server.domain.conversations import after_message
 from server.domain.errors import Conflict, InvalidInput
-from server.domain.events import ConversationStatusChanged, MessageCreated
+from server.domain.events import MessageCreated
 from server.domain.values import (
     ConversationStatus,
     DeliveryStatus,
@@ -324,16 +324,7 @@ async def append_message(
             ctx, workspace_id=conv.workspace_id, conversation_id=conv.id, until=None
         )
     if "status" in changes:
-        await ctx.emit(
-            ConversationStatusChanged(
-                workspace_id=conv.workspace_id,
-                conversation_id=conv.id,
-                inbox_id=conv.inbox_id,
-                old_status=conv.status,
-                status=changes["status"],
-                snoozed_until=None,
-            )
-        )
+        await ctx.emit(status_changed(conv, changes))
     await ctx.emit(
         MessageCreated(
             workspace_id=conv.workspace_id,

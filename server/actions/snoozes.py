@@ -12,10 +12,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from server.actions.context import ActionContext
-from server.actions.conversations import state_of
+from server.actions.conversations import state_of, status_changed
 from server.domain.conversations import SnoozeWake, snooze_wake, status_change
 from server.domain.errors import NotFound
-from server.domain.events import ConversationStatusChanged
 from server.domain.jobs import ClaimedJob, JobOutcome, JobStatus
 from server.domain.values import ConversationStatus
 from server.queries.access import access_conversation
@@ -39,17 +38,7 @@ async def do_wake_snoozed_conversation(
     await ctx.conn.execute(
         t.conversations.update().where(t.conversations.c.id == conversation_id).values(**changes)
     )
-    await ctx.emit(
-        ConversationStatusChanged(
-            workspace_id=row.workspace_id,
-            conversation_id=conversation_id,
-            inbox_id=row.inbox_id,
-            old_status=row.status,
-            status=ConversationStatus.OPEN.value,
-            snoozed_until=None,
-            reason=SNOOZE_EXPIRED,
-        )
-    )
+    await ctx.emit(status_changed(row, changes, reason=SNOOZE_EXPIRED))
     return decision
 
 

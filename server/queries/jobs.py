@@ -13,7 +13,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from server.domain.jobs import JobStatus
+from server.domain.jobs import LIVE, JobStatus
 from server.storage import tables as t
 
 
@@ -34,16 +34,12 @@ async def next_job_due(conn: AsyncConnection, kinds: Collection[str]) -> datetim
     """The earliest time a job of `kinds` becomes claimable (maybe in the
     past), or None when there is nothing left to run."""
     j = t.scheduled_jobs.c
-    scheduled: datetime | None = await conn.scalar(
-        sa.select(sa.func.min(j.run_at)).where(
-            j.kind.in_(kinds), j.status == JobStatus.SCHEDULED.value
+    # A scheduled job is claimable from its run_at, a claimed one once its
+    # lease runs out; min() keeps the column's type, so aware UTC.
+    claimable_from = sa.case((j.status == JobStatus.SCHEDULED.value, j.run_at), else_=j.lease_until)
+    due: datetime | None = await conn.scalar(
+        sa.select(sa.func.min(claimable_from)).where(
+            j.kind.in_(kinds), j.status.in_([s.value for s in LIVE])
         )
     )
-    leased: datetime | None = await conn.scalar(
-        sa.select(sa.func.min(j.lease_until)).where(
-            j.kind.in_(kinds), j.status == JobStatus.CLAIMED.value
-        )
-    )
-    # min() keeps the column's type, so both come back aware UTC.
-    times = [x for x in (scheduled, leased) if x is not None]
-    return min(times) if times else None
+    return due

@@ -19,13 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.domain.actors import Actor
 from server.domain.errors import NotFound
-from server.queries.access import (
-    AnyRow,
-    access_contact,
-    inbox_filter,
-    out_of_merge_reach,
-    visible_inbox_ids,
-)
+from server.queries.access import AnyRow, access_contact, out_of_merge_reach
 from server.queries.api_shapes import iso
 from server.queries.contacts import identities_of
 from server.storage import tables as t
@@ -63,19 +57,19 @@ async def merge_suggestion_detail(
 
 
 async def _conversation_counts(
-    conn: AsyncConnection, actor: Actor, contact_ids: list[int]
+    conn: AsyncConnection, workspace_id: int, contact_ids: list[int]
 ) -> dict[int, int]:
+    """Every conversation of each contact: only contacts within the
+    caller's merge reach are counted, and it can read all of theirs."""
     if not contact_ids:
         return {}
-    visible = await visible_inbox_ids(conn, actor)
     c = t.conversations.c
     rows = await conn.execute(
         sa.select(c.contact_id, sa.func.count())
         .where(
             c.contact_id.in_(contact_ids),
-            c.workspace_id == actor.workspace_id,
+            c.workspace_id == workspace_id,
             c.merged_into_id.is_(None),
-            inbox_filter(c.inbox_id, visible),
         )
         .group_by(c.contact_id)
     )
@@ -89,7 +83,7 @@ async def contact_merge_suggestions(
     first, each with the other contact as `other`; only those the caller
     may accept (merge) or dismiss."""
     contact = await access_contact(conn, actor, contact_id)
-    if contact.merged_into_id is not None or await out_of_merge_reach(conn, actor, [contact.id]):
+    if contact.merged_into_id is not None:
         return {"items": []}
     s, other = t.contact_merge_suggestions.c, t.contacts.alias("other")
     other_id = sa.case((s.contact_id == contact_id, s.candidate_id), else_=s.contact_id)
@@ -111,11 +105,13 @@ async def contact_merge_suggestions(
             .limit(MAX_SHOWN)
         )
     ).all()
-    hidden = await out_of_merge_reach(conn, actor, {r.other_id for r in rows})
+    hidden = await out_of_merge_reach(conn, actor, {contact.id, *(r.other_id for r in rows)})
+    if contact.id in hidden:
+        return {"items": []}
     rows = [r for r in rows if r.other_id not in hidden]
     ids = [r.other_id for r in rows]
     identities = await identities_of(conn, ids)
-    counts = await _conversation_counts(conn, actor, ids)
+    counts = await _conversation_counts(conn, actor.workspace_id, ids)
     return {
         "items": [
             {

@@ -16,6 +16,7 @@ from server.queries.visitors import (
     open_conversation_of,
     public_inbox_view,
     visitor_conversation,
+    visitor_session_where,
 )
 from server.storage import tables as t
 
@@ -24,33 +25,7 @@ ANONYMOUS_NAME_PREFIX = "Visitor "
 
 
 async def visitor_session_by_id(conn: AsyncConnection, session_id: int) -> VisitorSession | None:
-    s = t.visitor_sessions.c
-    row = (
-        await conn.execute(
-            sa.select(
-                s.id,
-                s.workspace_id,
-                s.inbox_id,
-                s.contact_id,
-                s.verified,
-                t.inboxes.c.settings,
-                s.proven_contact_id,
-            )
-            .join(t.inboxes, t.inboxes.c.id == s.inbox_id)
-            .where(s.id == session_id)
-        )
-    ).first()
-    if row is None:
-        return None
-    return VisitorSession(
-        row.id,
-        row.workspace_id,
-        row.inbox_id,
-        row.contact_id,
-        row.verified,
-        row.settings,
-        row.proven_contact_id,
-    )
+    return await visitor_session_where(conn, t.visitor_sessions.c.id == session_id)
 
 
 async def visitor_conversation_ids(conn: AsyncConnection, session: VisitorSession) -> set[int]:

@@ -53,19 +53,27 @@ async def widget_inbox_by_token(conn: AsyncConnection, public_token: str) -> Any
 
 
 async def visitor_session_for_token(conn: AsyncConnection, token: str) -> VisitorSession | None:
+    return await visitor_session_where(conn, t.visitor_sessions.c.token_hash == hash_token(token))
+
+
+async def visitor_session_where(
+    conn: AsyncConnection, condition: sa.ColumnElement[bool]
+) -> VisitorSession | None:
+    """The visitor session `condition` picks, with its inbox's settings."""
+    s = t.visitor_sessions.c
     row = (
         await conn.execute(
             sa.select(
-                t.visitor_sessions.c.id,
-                t.visitor_sessions.c.workspace_id,
-                t.visitor_sessions.c.inbox_id,
-                t.visitor_sessions.c.contact_id,
-                t.visitor_sessions.c.verified,
+                s.id,
+                s.workspace_id,
+                s.inbox_id,
+                s.contact_id,
+                s.verified,
                 t.inboxes.c.settings,
-                t.visitor_sessions.c.proven_contact_id,
+                s.proven_contact_id,
             )
-            .join(t.inboxes, t.inboxes.c.id == t.visitor_sessions.c.inbox_id)
-            .where(t.visitor_sessions.c.token_hash == hash_token(token))
+            .join(t.inboxes, t.inboxes.c.id == s.inbox_id)
+            .where(condition)
         )
     ).first()
     if row is None:

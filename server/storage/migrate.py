@@ -76,7 +76,7 @@ def alembic_config(database_url: str, secret_key: str = "") -> Config:
     cfg.set_main_option("script_location", str(ALEMBIC_DIR).replace("%", "%%"))
     cfg.set_main_option("path_separator", "os")
     cfg.attributes["database_url"] = database_url
-    # For data migrations that encrypt (0008); without it they read the
+    # For data migrations that encrypt (0010); without it they read the
     # key the way the server does.
     if secret_key:
         cfg.attributes["secret_key"] = secret_key

@@ -21,7 +21,7 @@ from server.domain.conversations import SnoozeWake
 from server.domain.values import ConversationStatus, IdentityKind
 from server.runtime import Runtime
 from server.storage import tables as t
-from tests.support import T0, Workspace, events_since, fetch_all, last_event_id
+from tests.support import T0, Workspace, events_since, fetch_all, fetch_one, last_event_id
 
 LATER = T0 + timedelta(hours=2)
 
@@ -49,8 +49,7 @@ async def snooze(runtime: Runtime, ws: Workspace, until: datetime, cid: int | No
 
 
 async def conversation(runtime: Runtime, cid: int) -> Any:
-    [row] = await fetch_all(runtime, sa.select(t.conversations).where(t.conversations.c.id == cid))
-    return row
+    return await fetch_one(runtime, sa.select(t.conversations).where(t.conversations.c.id == cid))
 
 
 async def test_snoozing_schedules_one_wake_up_at_the_snooze_time(
