@@ -8,7 +8,7 @@ import { fileSize } from "./format.js";
 
 /**
  * An uploaded file, or one still uploading (`uploading` holds its name).
- * @typedef {{ id: number, filename: string, size: number, image?: boolean, uploading: string | null }} ComposerFile
+ * @typedef {import("./outbox.js").PendingFile & { uploading: string | null }} ComposerFile
  */
 
 /**

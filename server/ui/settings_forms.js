@@ -25,7 +25,6 @@ export function showFieldError(form, error) {
   for (const node of form.querySelectorAll(".field-error")) node.textContent = "";
   const name = error.field ? error.field.split(/[.[]/)[0] : null;
   const slot = name ? form.querySelector(`[data-field="${CSS.escape(name)}"] .field-error`) : null;
-  const message = error.field ? `${error.message}` : error.message;
-  if (slot) slot.textContent = message;
-  else /** @type {HTMLElement} */ (form.querySelector(".form-error")).textContent = message;
+  if (slot) slot.textContent = error.message;
+  else /** @type {HTMLElement} */ (form.querySelector(".form-error")).textContent = error.message;
 }

@@ -3,13 +3,16 @@ conversation with the keyboard alone, writing replies and notes."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from playwright.async_api import Page, expect
+from playwright.async_api import Page, WebSocketRoute, expect
 
+from server.actions.context import perform
+from server.actions.conversations import do_change_conversation_labels
 from server.runtime import Runtime
 from server.storage import tables as t
 from tests.browser.inbox_ui import sign_in
@@ -197,3 +200,32 @@ async def test_the_first_screen_is_a_view_with_conversations(
     await page.goto(f"{threadline.base_url}/#/v/mine")
     await page.reload()
     await expect(page.locator(".list-title")).to_have_text("Mine")
+
+
+async def test_the_counts_load_again_once_the_socket_is_subscribed(
+    page: Page, threadline: LiveServer, runtime: Runtime, ws: Workspace
+) -> None:
+    # PROTOCOLS.md P2, subscribe first, then load: the first view is chosen
+    # from counts loaded while the socket connects, which miss what changes
+    # before it is subscribed; its first `ready` loads them again.
+    release = asyncio.Event()
+
+    async def held(socket: WebSocketRoute) -> None:
+        await release.wait()
+        socket.connect_to_server()
+
+    await page.route_web_socket("**/ws/agent", held)
+    await sign_in(page, threadline.base_url, ws.admin_email)
+    views = page.get_by_role("navigation", name="Views")
+    await expect(views.locator('[data-view="unassigned"] .view-count')).to_have_text("1")
+    await page.wait_for_url("**/#/v/unassigned")
+    # Seen by neither the first counts nor the socket (not connected yet).
+    await perform(
+        runtime,
+        ws.admin,
+        do_change_conversation_labels,
+        conversation_id=ws.conversation_id,
+        add=["counted"],
+    )
+    release.set()
+    await expect(views.locator('[data-view="label:counted"] .view-count')).to_have_text("1")

@@ -16,9 +16,11 @@ export const prechat = /** @type {HTMLFormElement} */ ($('prechat'));
 export const offline = /** @type {HTMLFormElement} */ ($('offline'));
 export const dropEl = $('drop'), closeBtn = $('close');
 
+/** @typedef {HTMLInputElement | HTMLTextAreaElement} Field */
+
 /** A form's text field, by id.
  * @param {string} id
- * @returns {HTMLInputElement | HTMLTextAreaElement} */
+ * @returns {Field} */
 export function field(id) { return /** @type {HTMLInputElement} */ ($(id)); }
 
 /** @template {keyof HTMLElementTagNameMap} K

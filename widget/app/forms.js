@@ -9,7 +9,7 @@ import { t } from './strings.js';
 import { updateForms } from './views/panel.js';
 
 /** @typedef {import('./state.js').Answer} Answer */
-/** @typedef {HTMLInputElement | HTMLTextAreaElement} Field */
+/** @typedef {import('./dom.js').Field} Field */
 
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
