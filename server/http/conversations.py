@@ -13,7 +13,7 @@ from server.actions.messages import do_send_message
 from server.domain.errors import InvalidInput
 from server.domain.values import ConversationStatus, Priority
 from server.http.api import Call, Endpoint
-from server.http.ratelimit import client_ip, count_message
+from server.http.ratelimit import count_message
 from server.queries.api_shapes import message_view
 from server.queries.conversations import (
     conversation_detail,
@@ -127,12 +127,10 @@ async def create_message(call: Call) -> Any:
         key = Str(max_length=200, min_length=1).parse(key, "Idempotency-Key")
     b, conversation_id = call.body, call.path["conversation_id"]
     count_message(
-        call.request.app.state,
-        call.runtime.settings.message_limit,
+        call.request,
+        call.runtime,
         target=f"conversation:{conversation_id}",
         account=f"agent:{call.actor.agent_id}",
-        ip=client_ip(call.request),
-        now=call.runtime.clock.now(),
     )
     if "canned_response_id" in b:
         # Empty text: the server renders the response; text: the agent's edit.
