@@ -105,6 +105,7 @@ async def test_message_flood_into_one_conversation_is_limited(
     agent = await logged_in(app, "10.0.0.1", lws.agent_email)
     admin_same_ip = await logged_in(app, "10.0.0.1", lws.admin_email)
     admin_elsewhere = await logged_in(app, "10.0.0.2", lws.admin_email)
+    agent_elsewhere = await logged_in(app, "10.0.0.3", lws.agent_email)
     cid = lws.conversation_id
     url = f"{API}/conversations/{cid}/messages"
     before = await message_count(limited, cid)
@@ -112,7 +113,10 @@ async def test_message_flood_into_one_conversation_is_limited(
     for body in ({"text": "one"}, {"text": "two", "private": True}, {"text": "three"}):
         assert (await agent.post(url, json=body)).status_code == 201
     assert_limited(await agent.post(url, json={"text": "four", "private": True}))
+    # The IP is spent here, whoever writes from it, and the account is
+    # spent here, wherever it writes from.
     assert_limited(await admin_same_ip.post(url, json={"text": "same address"}))
+    assert_limited(await agent_elsewhere.post(url, json={"text": "same account"}))
     assert await message_count(limited, cid) == before + 3
     # Another conversation is another allowance.
     other = await agent.post(
@@ -123,7 +127,7 @@ async def test_message_flood_into_one_conversation_is_limited(
     assert res.status_code == 201, res.text
     # Another account from another address may still write here.
     assert (await admin_elsewhere.post(url, json={"text": "admin"})).status_code == 201
-    for c in (agent, admin_same_ip, admin_elsewhere):
+    for c in (agent, admin_same_ip, admin_elsewhere, agent_elsewhere):
         await c.aclose()
 
 
