@@ -18,6 +18,7 @@ from server.actions.inboxes import do_create_inbox
 from server.app import create_app
 from server.clock import FrozenClock
 from server.domain.values import InboxKind
+from server.http import search as search_api
 from server.runtime import Runtime
 from server.settings import Settings
 from server.storage import tables as t
@@ -184,6 +185,23 @@ async def test_api_json_answers_are_not_sniffed_or_stored(app: Any, lws: Workspa
     assert res.status_code == 400
     assert_api_headers(res)
     await agent.aclose()
+
+
+async def test_an_api_server_error_is_not_sniffed_or_stored_either(
+    app: Any, lws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The 500 handler runs outside the middleware that adds the headers.
+    async def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(search_api, "read", broken)
+    transport = httpx.ASGITransport(app=app, client=("10.0.0.7", 40000), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as c:
+        await login(c, lws.agent_email)
+        res = await c.get(f"{API}/search", params={"q": "order"})
+    assert res.status_code == 500, res.text
+    assert res.json()["error"]["code"] == "internal"
+    assert_api_headers(res)
 
 
 @pytest.mark.parametrize("raw", ["0/60", "10", "ten/60", "10/0", "-1/60"])
