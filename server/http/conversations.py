@@ -13,7 +13,8 @@ from server.actions.messages import do_send_message
 from server.domain.errors import InvalidInput
 from server.domain.values import ConversationStatus, Priority
 from server.http.api import Call, Endpoint
-from server.http.ratelimit import client_ip, count_message
+from server.http.idempotency import header_key
+from server.http.ratelimit import count_message
 from server.queries.api_shapes import message_view
 from server.queries.conversations import (
     conversation_detail,
@@ -28,7 +29,6 @@ from server.wire.schema import Bool, DateTime, Field, Id, Int, List, Nullable, O
 
 Limit = Int(minimum=1, maximum=MAX_LIMIT, description=f"page size, default {DEFAULT_LIMIT}")
 Label = Str(max_length=100, min_length=1)
-IDEMPOTENCY_HEADER = "idempotency-key"
 ATTACHMENT_IDS = List(
     Id, max_items=10, description="your own uploads to this inbox that no message carries yet"
 )
@@ -122,17 +122,13 @@ async def list_messages_handler(call: Call) -> Any:
 
 
 async def create_message(call: Call) -> Any:
-    key = call.request.headers.get(IDEMPOTENCY_HEADER)
-    if key is not None:
-        key = Str(max_length=200, min_length=1).parse(key, "Idempotency-Key")
+    key = header_key(call.request)
     b, conversation_id = call.body, call.path["conversation_id"]
     count_message(
-        call.request.app.state,
-        call.runtime.settings.message_limit,
+        call.request,
+        call.runtime,
         target=f"conversation:{conversation_id}",
         account=f"agent:{call.actor.agent_id}",
-        ip=client_ip(call.request),
-        now=call.runtime.clock.now(),
     )
     if "canned_response_id" in b:
         # Empty text: the server renders the response; text: the agent's edit.

@@ -14,6 +14,7 @@ import json
 import logging
 from typing import Any
 
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from server.actions.context import perform
@@ -26,6 +27,13 @@ log = logging.getLogger(__name__)
 
 REPLAYED_HEADER = "Idempotent-Replayed"
 _KEY = Str(max_length=200, min_length=1)
+
+
+def header_key(request: Request) -> str | None:
+    """The request's key (1 to 200 characters, or a 422 naming the header),
+    None without one: for an `"own"` endpoint to hand to its action."""
+    header = request.headers.get(HEADER)
+    return None if header is None else _KEY.parse(header, HEADER)
 
 
 def request_claim(

@@ -20,7 +20,7 @@ from server.actions.macros import do_create_macro, do_delete_macro, do_update_ma
 from server.domain.errors import InvalidInput
 from server.domain.macros import MAX_NAME, MAX_STEPS, MacroScope, parse_step, step_schema
 from server.http.api import Call, Endpoint
-from server.http.conversations import IDEMPOTENCY_HEADER
+from server.http.idempotency import header_key
 from server.queries.conversations import conversation_detail
 from server.queries.macros import list_macros, macro_detail
 from server.queries.reading import read
@@ -48,7 +48,6 @@ Steps = List(
     max_items=MAX_STEPS,
     description=f"1 to {MAX_STEPS} steps, run in order in one transaction",
 )
-IdempotencyKey = Str(max_length=200, min_length=1)
 
 
 async def list_macros_handler(call: Call) -> Any:
@@ -99,9 +98,7 @@ async def delete_macro_handler(call: Call) -> Any:
 
 
 async def run_macro_handler(call: Call) -> Any:
-    key = call.request.headers.get(IDEMPOTENCY_HEADER)
-    if key is not None:
-        key = IdempotencyKey.parse(key, "Idempotency-Key")
+    key = header_key(call.request)
     conversation_id = call.body["conversation_id"]
     result = await run_macro(
         call.runtime,

@@ -18,6 +18,7 @@ from typing import Any
 from starlette.requests import HTTPConnection
 
 from server.domain.errors import RateLimited
+from server.runtime import Runtime
 
 _MAX_KEYS = 100_000
 
@@ -82,12 +83,12 @@ def count(state: Any, name: str, size: tuple[int, int], keys: Iterable[str], now
         limiter.hit(key, now)
 
 
-def count_message(
-    state: Any, size: tuple[int, int], *, target: str, account: str, ip: str, now: datetime
-) -> None:
+def count_message(conn: HTTPConnection, runtime: Runtime, *, target: str, account: str) -> None:
     """One message into `target` (a conversation, or for a widget visitor
-    its contact's conversation): a flood into one conversation is refused
-    per account and per IP alike, and one caller's flood never uses up
-    another caller's allowance in the same conversation."""
-    keys = [f"{target}:{account}", f"{target}:ip:{ip}"]
-    count(state, "message_flood_limiter", size, keys, now)
+    its contact's conversation) from `account`, within the settings'
+    message limit: a flood into one conversation is refused per account and
+    per IP alike, and one caller's flood never uses up another caller's
+    allowance in the same conversation."""
+    keys = [f"{target}:{account}", f"{target}:ip:{client_ip(conn)}"]
+    size, now = runtime.settings.message_limit, runtime.clock.now()
+    count(conn.app.state, "message_flood_limiter", size, keys, now)

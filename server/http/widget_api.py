@@ -85,12 +85,10 @@ def _count_message(call: Call, session: VisitorSession) -> None:
     flood limit agents' messages share."""
     _count(call, "widget_message_limiter", f"session:{session.session_id}")
     count_message(
-        call.request.app.state,
-        call.runtime.settings.message_limit,
+        call.request,
+        call.runtime,
         target=f"contact:{session.contact_id}",
         account=f"session:{session.session_id}",
-        ip=client_ip(call.request),
-        now=call.runtime.clock.now(),
     )
 
 

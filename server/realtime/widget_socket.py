@@ -24,7 +24,7 @@ from starlette.websockets import WebSocket
 from server.actions.context import perform
 from server.actions.ephemeral import broadcast_ephemeral
 from server.actions.reads import do_mark_read_by_visitor
-from server.auth.visitors import MAX_TOKEN_LENGTH, visitor_session
+from server.auth.visitors import visitor_session
 from server.domain.actors import system_actor
 from server.domain.errors import NotFound
 from server.queries.reading import read
@@ -55,8 +55,9 @@ VISITOR_REPLAY_SPAN = 5_000
 
 
 def _token(ws: WebSocket) -> str | None:
+    # Its length is checked by visitor_session, as for REST's header.
     offered = list(ws.scope.get("subprotocols") or ())
-    if len(offered) != 2 or offered[0] != SUBPROTOCOL or len(offered[1]) > MAX_TOKEN_LENGTH:
+    if len(offered) != 2 or offered[0] != SUBPROTOCOL:
         return None
     return str(offered[1])
 

@@ -18,6 +18,7 @@ from server.actions.inboxes import do_create_inbox
 from server.app import create_app
 from server.clock import FrozenClock
 from server.domain.values import InboxKind
+from server.http import search as search_api
 from server.runtime import Runtime
 from server.settings import Settings
 from server.storage import tables as t
@@ -105,6 +106,7 @@ async def test_message_flood_into_one_conversation_is_limited(
     agent = await logged_in(app, "10.0.0.1", lws.agent_email)
     admin_same_ip = await logged_in(app, "10.0.0.1", lws.admin_email)
     admin_elsewhere = await logged_in(app, "10.0.0.2", lws.admin_email)
+    agent_elsewhere = await logged_in(app, "10.0.0.3", lws.agent_email)
     cid = lws.conversation_id
     url = f"{API}/conversations/{cid}/messages"
     before = await message_count(limited, cid)
@@ -112,7 +114,10 @@ async def test_message_flood_into_one_conversation_is_limited(
     for body in ({"text": "one"}, {"text": "two", "private": True}, {"text": "three"}):
         assert (await agent.post(url, json=body)).status_code == 201
     assert_limited(await agent.post(url, json={"text": "four", "private": True}))
+    # The IP is spent here, whoever writes from it, and the account is
+    # spent here, wherever it writes from.
     assert_limited(await admin_same_ip.post(url, json={"text": "same address"}))
+    assert_limited(await agent_elsewhere.post(url, json={"text": "same account"}))
     assert await message_count(limited, cid) == before + 3
     # Another conversation is another allowance.
     other = await agent.post(
@@ -123,7 +128,7 @@ async def test_message_flood_into_one_conversation_is_limited(
     assert res.status_code == 201, res.text
     # Another account from another address may still write here.
     assert (await admin_elsewhere.post(url, json={"text": "admin"})).status_code == 201
-    for c in (agent, admin_same_ip, admin_elsewhere):
+    for c in (agent, admin_same_ip, admin_elsewhere, agent_elsewhere):
         await c.aclose()
 
 
@@ -180,6 +185,23 @@ async def test_api_json_answers_are_not_sniffed_or_stored(app: Any, lws: Workspa
     assert res.status_code == 400
     assert_api_headers(res)
     await agent.aclose()
+
+
+async def test_an_api_server_error_is_not_sniffed_or_stored_either(
+    app: Any, lws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The 500 handler runs outside the middleware that adds the headers.
+    async def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(search_api, "read", broken)
+    transport = httpx.ASGITransport(app=app, client=("10.0.0.7", 40000), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as c:
+        await login(c, lws.agent_email)
+        res = await c.get(f"{API}/search", params={"q": "order"})
+    assert res.status_code == 500, res.text
+    assert res.json()["error"]["code"] == "internal"
+    assert_api_headers(res)
 
 
 @pytest.mark.parametrize("raw", ["0/60", "10", "ten/60", "10/0", "-1/60"])

@@ -112,6 +112,7 @@ async def test_handshake_needs_a_real_session_and_an_allowed_site(
     for subprotocols, origin in (
         (["threadline.widget"], live.base_url),
         (["threadline.widget", "tlw_not-a-session"], live.base_url),
+        (["threadline.widget", "x" * 500], live.base_url),
         (["other", visitor.token], live.base_url),
         (["threadline.widget", visitor.token], FOREIGN_ORIGIN),
     ):
