@@ -245,6 +245,8 @@ def _rate(raw: str, name: str) -> tuple[int, int]:
     if min(limit) < 1:
         raise ValueError(f"{name} must be COUNT/SECONDS with both above 0, got {raw!r}")
     return limit
+
+
 def _seconds(raw: str, name: str) -> float:
     try:
         value = float(raw)

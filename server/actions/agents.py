@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import sqlalchemy as sa
 
 from server.actions.context import ActionContext
@@ -119,7 +121,7 @@ async def do_update_agent(
     if not values:
         return
     await ctx.conn.execute(t.agents.update().where(t.agents.c.id == agent_id).values(**values))
-    merged = {**row._asdict(), **values}
+    merged = {**dataclasses.asdict(row), **values}
     await ctx.emit(
         AgentUpdated(
             workspace_id=row.workspace_id,

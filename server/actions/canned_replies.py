@@ -48,6 +48,7 @@ from server.queries.canned_responses import (
 )
 from server.queries.message_records import message_record
 from server.queries.reading import read
+from server.queries.records import Conversation
 from server.storage import tables as t
 from server.storage.blobs import BlobStore, new_key
 
@@ -221,7 +222,7 @@ async def do_send_canned_response(
 
 async def _replay(
     ctx: ActionContext,
-    conversation: AnyRow,
+    conversation: Conversation,
     *,
     idempotency_key: str,
     text: str,
@@ -264,7 +265,7 @@ async def _replay(
 
 
 async def _record(
-    ctx: ActionContext, conversation: AnyRow, copies: Sequence[CopiedFile]
+    ctx: ActionContext, conversation: Conversation, copies: Sequence[CopiedFile]
 ) -> list[AnyRow]:
     """Rows for the copies: the sender's files in this conversation's
     inbox, about to be carried by the message."""

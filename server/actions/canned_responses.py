@@ -42,13 +42,13 @@ from server.domain.events import (
 from server.domain.templates import TemplateError, check
 from server.domain.values import CannedScope, UploaderKind
 from server.queries.access import (
-    AnyRow,
     access_canned_response,
     access_inbox,
     access_team,
     require_admin,
     require_canned_editor,
 )
+from server.queries.records import CannedResponse
 from server.storage import tables as t
 
 MAX_TITLE = 200
@@ -172,7 +172,7 @@ async def _hold_files(
     return list(ids)
 
 
-def _audience_fields(row: AnyRow) -> dict[str, Any]:
+def _audience_fields(row: CannedResponse) -> dict[str, Any]:
     return {
         "workspace_id": row.workspace_id,
         "canned_response_id": row.id,

@@ -61,6 +61,8 @@ from server.domain.values import Direction, InboxKind, SenderKind
 from server.queries.access import AnyRow, access_conversation
 from server.queries.contacts import email_identities, identities_of
 from server.queries.email_replies import suppressed
+from server.queries.inboxes import find_inbox, get_inbox
+from server.queries.records import Conversation, Inbox, load
 from server.storage import tables as t
 
 # Replies read per conversation per decision, the newest (more than any
@@ -121,32 +123,31 @@ async def due_conversations(
     enough and not too old), then the full decision for each: a
     conversation whose visitor gave no address stays out, so it costs
     the worker no write transaction."""
-    inbox = (await conn.execute(sa.select(t.inboxes).where(t.inboxes.c.id == inbox_id))).first()
+    inbox = await find_inbox(conn, inbox_id)
     delay = continuity_delay(inbox.settings) if inbox is not None else None
     if inbox is None or inbox.kind != InboxKind.WIDGET.value or delay is None:
         return DuePage([], None)
     c, m = t.conversations.c, t.messages.c
     oldest = oldest_due(now, delay)
-    rows = (
-        await conn.execute(
-            sa.select(t.conversations)
-            .where(
-                c.inbox_id == inbox_id,
-                c.id > after_id,
-                c.last_activity_at >= oldest,
-                c.last_seq > c.contact_last_read_seq,
-                sa.exists().where(
-                    m.conversation_id == c.id,
-                    m.seq > c.contact_last_read_seq,
-                    *_reply_conditions(),
-                    m.created_at <= now - delay,
-                    m.created_at >= oldest,
-                ),
-            )
-            .order_by(c.id)
-            .limit(limit)
+    found = await conn.execute(
+        sa.select(t.conversations)
+        .where(
+            c.inbox_id == inbox_id,
+            c.id > after_id,
+            c.last_activity_at >= oldest,
+            c.last_seq > c.contact_last_read_seq,
+            sa.exists().where(
+                m.conversation_id == c.id,
+                m.seq > c.contact_last_read_seq,
+                *_reply_conditions(),
+                m.created_at <= now - delay,
+                m.created_at >= oldest,
+            ),
         )
-    ).all()
+        .order_by(c.id)
+        .limit(limit)
+    )
+    rows = [load(Conversation, r) for r in found]
     due = [
         (conv.workspace_id, conv.id)
         for conv in rows
@@ -165,7 +166,7 @@ def _reply_conditions() -> tuple[sa.ColumnElement[bool], ...]:
 
 
 async def plan_continuity(
-    conn: AsyncConnection, conv: AnyRow, inbox: AnyRow, now: datetime
+    conn: AsyncConnection, conv: Conversation, inbox: Inbox, now: datetime
 ) -> ContinuityPlan | None:
     """The mail conversation `conv` of `inbox` should send at `now`, or
     None: the feature is off, no reply is due, or nobody to mail."""
@@ -302,9 +303,7 @@ async def do_queue_continuity_email(
     send. Emits nothing: the mail's outcome is announced by the delivery
     (`message.emailed`)."""
     conv = await access_conversation(ctx.conn, ctx.actor, conversation_id, for_update=True)
-    inbox = (
-        await ctx.conn.execute(sa.select(t.inboxes).where(t.inboxes.c.id == conv.inbox_id))
-    ).one()
+    inbox = await get_inbox(ctx.conn, conv.inbox_id)
     plan = await plan_continuity(ctx.conn, conv, inbox, ctx.now)
     if plan is None:
         return None

@@ -42,7 +42,8 @@ from server.domain.events import (
 )
 from server.domain.merges import read_after_merge
 from server.domain.values import ConversationStatus
-from server.queries.access import AnyRow, access_conversation
+from server.queries.access import access_conversation
+from server.queries.records import Conversation
 from server.storage import tables as t
 
 
@@ -54,11 +55,13 @@ class ConversationMerge:
     last_seq: int
 
 
-async def _lock_both(ctx: ActionContext, target_id: int, source_id: int) -> tuple[AnyRow, AnyRow]:
+async def _lock_both(
+    ctx: ActionContext, target_id: int, source_id: int
+) -> tuple[Conversation, Conversation]:
     """Both conversations, locked in id order (two merges of one pair in
     opposite directions can't deadlock); either one the caller can't see
     is not found."""
-    rows: dict[int, AnyRow] = {}
+    rows: dict[int, Conversation] = {}
     for conversation_id in sorted((target_id, source_id)):
         try:
             rows[conversation_id] = await access_conversation(
@@ -71,7 +74,7 @@ async def _lock_both(ctx: ActionContext, target_id: int, source_id: int) -> tupl
     return rows[target_id], rows[source_id]
 
 
-def _check(target: AnyRow, source: AnyRow) -> None:
+def _check(target: Conversation, source: Conversation) -> None:
     if target.merged_into_id is not None:
         raise InvalidInput(
             f"conversation_id: this conversation was merged into {target.merged_into_id}",
@@ -139,7 +142,9 @@ async def do_merge_conversations(
     return ConversationMerge(target.id, source.id, len(messages), new_last)
 
 
-async def _append_messages(ctx: ActionContext, target: AnyRow, messages: Sequence[Any]) -> None:
+async def _append_messages(
+    ctx: ActionContext, target: Conversation, messages: Sequence[Any]
+) -> None:
     """Renumber the source's messages (already in seq order) after the
     target's last seq. Seqs above `last_seq` are free in the target, so
     no row ever collides on (conversation_id, seq) on the way. An
@@ -180,7 +185,7 @@ async def _append_messages(ctx: ActionContext, target: AnyRow, messages: Sequenc
 
 
 async def _update_target(
-    ctx: ActionContext, target: AnyRow, source: AnyRow, new_last: int
+    ctx: ActionContext, target: Conversation, source: Conversation, new_last: int
 ) -> ConversationStatusChanged | None:
     """The target's seq, activity and read marks after the append. A
     resolved target is reopened when the source was not resolved: merging
@@ -228,7 +233,9 @@ async def _update_target(
     return reopened
 
 
-async def _merge_reads(ctx: ActionContext, target: AnyRow, source: AnyRow, new_last: int) -> None:
+async def _merge_reads(
+    ctx: ActionContext, target: Conversation, source: Conversation, new_last: int
+) -> None:
     """Each agent's read position: in the target per `read_after_merge`;
     in the source, everything (nothing is left there to read, so it must
     not count as unread)."""
@@ -259,7 +266,7 @@ async def _merge_reads(ctx: ActionContext, target: AnyRow, source: AnyRow, new_l
 
 
 async def _union_labels(
-    ctx: ActionContext, target: AnyRow, source: AnyRow
+    ctx: ActionContext, target: Conversation, source: Conversation
 ) -> ConversationLabelsChanged | None:
     """Give the target the source's labels it lacks; the event to emit, if
     any were added."""
@@ -293,7 +300,7 @@ async def _union_labels(
 
 
 async def _retire_source(
-    ctx: ActionContext, target: AnyRow, source: AnyRow
+    ctx: ActionContext, target: Conversation, source: Conversation
 ) -> ConversationStatusChanged | None:
     """Resolve the emptied source and point it at the target; nothing is
     left in it to read or to wait for. Returns the status change's event

@@ -19,11 +19,12 @@ from server.domain.events import (
     ConversationStatusChanged,
 )
 from server.domain.values import ConversationStatus, Priority
-from server.queries.access import AnyRow, access_contact, access_conversation, access_inbox
+from server.queries.access import access_contact, access_conversation, access_inbox
+from server.queries.records import Conversation
 from server.storage import tables as t
 
 
-def state_of(row: AnyRow) -> ConversationState:
+def state_of(row: Conversation) -> ConversationState:
     return ConversationState(
         status=ConversationStatus(row.status),
         snoozed_until=row.snoozed_until,
@@ -34,7 +35,7 @@ def state_of(row: AnyRow) -> ConversationState:
 
 
 def status_changed(
-    row: AnyRow, changes: dict[str, Any], *, reason: str | None = None
+    row: Conversation, changes: dict[str, Any], *, reason: str | None = None
 ) -> ConversationStatusChanged:
     """The event of writing `changes` (a status change: its `status` and
     `snoozed_until`) to the conversation `row` as it was."""
@@ -257,7 +258,7 @@ async def do_assign_conversation(
     )
 
 
-async def _check_assignee(ctx: ActionContext, conversation: AnyRow, agent_id: int) -> None:
+async def _check_assignee(ctx: ActionContext, conversation: Conversation, agent_id: int) -> None:
     agent = (
         await ctx.conn.execute(
             sa.select(t.agents.c.role, t.agents.c.active).where(

@@ -12,13 +12,14 @@ from server.domain.email_threading import normalize_address, normalize_message_i
 from server.domain.events import EmailSuppressed, MessageDeliveryChanged
 from server.domain.values import DeliveryStatus, Direction
 from server.queries.access import AnyRow
+from server.queries.records import Inbox
 from server.storage import tables as t
 
 MAX_ERROR = 1000
 
 
 async def record_bounce(
-    ctx: ActionContext, *, inbox: AnyRow, inbound_mail_id: int, bounce: Bounce | None
+    ctx: ActionContext, *, inbox: Inbox, inbound_mail_id: int, bounce: Bounce | None
 ) -> str:
     """Act on a bounce that reached `inbox`; returns what was done, for the
     inbound mail's record."""

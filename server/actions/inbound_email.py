@@ -56,6 +56,7 @@ from server.domain.values import (
 )
 from server.queries.access import AnyRow, access_conversation, access_inbox
 from server.queries.email_threads import conversation_facts, known_messages
+from server.queries.records import Inbox
 from server.storage import tables as t
 from server.storage.blobs import BlobStore, new_key
 
@@ -204,7 +205,7 @@ async def do_receive_email(
 
 async def _store(
     ctx: ActionContext,
-    inbox: AnyRow,
+    inbox: Inbox,
     raw: RawMail,
     parsed: ParsedEmail,
     *,
@@ -352,7 +353,7 @@ def _email_meta(
 
 
 async def _file_rows(
-    ctx: ActionContext, inbox: AnyRow, mail_id: int, files: Sequence[MailFile]
+    ctx: ActionContext, inbox: Inbox, mail_id: int, files: Sequence[MailFile]
 ) -> list[AnyRow]:
     """Attachment rows for the mail's files, held by the inbound mail
     until the message takes them (in this same transaction)."""
@@ -382,7 +383,7 @@ async def _file_rows(
 
 async def _record(
     ctx: ActionContext,
-    inbox: AnyRow,
+    inbox: Inbox,
     raw: RawMail,
     parsed: ParsedEmail | None,
     *,
@@ -428,7 +429,7 @@ async def _update_record(ctx: ActionContext, mail_id: int, **values: Any) -> Non
 
 async def _quarantine(
     ctx: ActionContext,
-    inbox: AnyRow,
+    inbox: Inbox,
     raw: RawMail,
     reason: str,
     parsed: ParsedEmail | None = None,
@@ -447,7 +448,7 @@ async def _quarantine(
     return MailOutcome(mail_id, MailStatus.QUARANTINED, reason[:MAX_REASON])
 
 
-async def _advance_checkpoint(ctx: ActionContext, inbox: AnyRow, imap: ImapPosition) -> None:
+async def _advance_checkpoint(ctx: ActionContext, inbox: Inbox, imap: ImapPosition) -> None:
     """Move the inbox's IMAP checkpoint to `imap` (never backwards within
     one UIDVALIDITY), in the transaction that stores the mail."""
     c = t.imap_checkpoints.c

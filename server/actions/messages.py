@@ -33,7 +33,9 @@ from server.domain.values import (
     UploaderKind,
 )
 from server.queries.access import AnyRow, access_conversation, access_inbox
+from server.queries.inboxes import get_inbox
 from server.queries.message_records import MessageRecord, message_record
+from server.queries.records import Conversation, load_or_none
 from server.sanitize import sanitize_html
 from server.storage import tables as t
 
@@ -114,9 +116,7 @@ async def do_send_message(
         inbox_id=conv.inbox_id,
     )
     files = [*files, *carried]
-    inbox = (
-        await ctx.conn.execute(sa.select(t.inboxes).where(t.inboxes.c.id == conv.inbox_id))
-    ).one()
+    inbox = await get_inbox(ctx.conn, conv.inbox_id)
     by_email = inbox.kind == InboxKind.EMAIL.value and not private
     if not by_email and (email_to is not None or email_cc is not None):
         field = "to" if email_to is not None else "cc"
@@ -226,7 +226,7 @@ async def do_receive_message(
 
 async def _open_conversation_of(
     ctx: ActionContext, inbox_id: int, contact_id: int, origin_contact_id: int | None
-) -> AnyRow | None:
+) -> Conversation | None:
     """The contact's unresolved conversation in the inbox, locked. The
     contact row is locked first, so two first messages from one contact
     can't both decide to open a conversation (PostgreSQL; SQLite writers
@@ -253,12 +253,12 @@ async def _open_conversation_of(
         .limit(1)
         .with_for_update(key_share=True)
     )
-    return (await ctx.conn.execute(stmt)).first()
+    return load_or_none(Conversation, (await ctx.conn.execute(stmt)).first())
 
 
 async def append_message(
     ctx: ActionContext,
-    conv: AnyRow,
+    conv: Conversation,
     *,
     direction: Direction,
     sender_kind: SenderKind,

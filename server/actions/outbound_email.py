@@ -48,6 +48,7 @@ from server.queries.access import AnyRow
 from server.queries.email_replies import reply_defaults, suppressed
 from server.queries.outbox import EMAIL_CHANNEL, due_rows
 from server.queries.outbox import PENDING as PENDING_STATUS
+from server.queries.records import Conversation, Inbox
 from server.storage import tables as t
 
 CHANNEL = EMAIL_CHANNEL
@@ -78,8 +79,8 @@ def retry_delay(attempts: int) -> timedelta:
 
 async def prepare_reply_email(
     ctx: ActionContext,
-    conv: AnyRow,
-    inbox: AnyRow,
+    conv: Conversation,
+    inbox: Inbox,
     *,
     to: Sequence[str] | None,
     cc: Sequence[str] | None,

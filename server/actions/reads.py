@@ -13,7 +13,8 @@ import sqlalchemy as sa
 from server.actions.context import ActionContext
 from server.domain.errors import NotFound
 from server.domain.events import ConversationRead
-from server.queries.access import AnyRow, access_conversation
+from server.queries.access import access_conversation
+from server.queries.records import Conversation, load_or_none
 from server.queries.visitors import visitor_conversation_scope
 from server.storage import tables as t
 
@@ -72,9 +73,9 @@ async def do_mark_read_by_visitor(
         )
     ).first()
     c = t.conversations.c
-    conv: AnyRow | None = None
+    conv: Conversation | None = None
     if session is not None:
-        conv = (
+        found = (
             await ctx.conn.execute(
                 sa.select(t.conversations)
                 .where(
@@ -89,6 +90,7 @@ async def do_mark_read_by_visitor(
                 .with_for_update(key_share=True)
             )
         ).first()
+        conv = load_or_none(Conversation, found)
     if conv is None:
         raise NotFound("conversation not found", field="conversation_id")
     seq = min(seq, conv.last_seq)
@@ -101,7 +103,9 @@ async def do_mark_read_by_visitor(
     return seq
 
 
-def _read_event(conv: AnyRow, *, reader: str, agent_id: int | None, seq: int) -> ConversationRead:
+def _read_event(
+    conv: Conversation, *, reader: str, agent_id: int | None, seq: int
+) -> ConversationRead:
     return ConversationRead(
         workspace_id=conv.workspace_id,
         conversation_id=conv.id,

@@ -33,7 +33,8 @@ from server.actions.inbound_email import (
 from server.domain.actors import system_actor
 from server.domain.errors import NotFound
 from server.email.config import mail_identity
-from server.queries.email_inboxes import get_inbound_mail_by_hash, get_inbox
+from server.queries.email_inboxes import get_inbound_mail_by_hash
+from server.queries.inboxes import find_inbox
 from server.queries.reading import read
 from server.runtime import Runtime
 
@@ -51,7 +52,7 @@ async def ingest_mail(
     imap: ImapPosition | None = None,
 ) -> MailOutcome:
     """Take `raw` into inbox `inbox_id`; returns what became of it."""
-    inbox = await read(runtime, get_inbox, inbox_id)
+    inbox = await read(runtime, find_inbox, inbox_id)
     if inbox is None:
         raise NotFound("inbox not found", field="inbox_id")
     sha256 = await asyncio.to_thread(lambda: hashlib.sha256(raw).hexdigest())

@@ -15,7 +15,8 @@ from connectors.email.smtp_listener import Envelope, ListenerConfig, SmtpListene
 from server.domain.email_tokens import parse_reply_address
 from server.email.config import mail_identity
 from server.email.ingest import ingest_mail
-from server.queries.email_inboxes import get_inbox, get_inbox_by_address
+from server.queries.email_inboxes import get_inbox_by_address
+from server.queries.inboxes import find_inbox
 from server.queries.reading import read
 from server.runtime import Runtime
 
@@ -27,7 +28,7 @@ async def inbox_for_recipient(runtime: Runtime, address: str) -> int | None:
     identity = mail_identity(runtime.settings)
     claims = parse_reply_address(address, identity.keys, domains=(identity.domain,))
     if claims is not None:
-        inbox = await read(runtime, get_inbox, claims.inbox_id)
+        inbox = await read(runtime, find_inbox, claims.inbox_id)
         if inbox is not None and inbox.workspace_id == claims.workspace_id:
             return int(inbox.id)
         return None

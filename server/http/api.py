@@ -211,7 +211,11 @@ def to_route(endpoint: Endpoint, prefix: str) -> Route:
             # The caller went away before its body arrived (a closed tab, a
             # page that navigated): nothing was written and nobody is left
             # to answer. Not a server error.
-            log.info("%s %s: client disconnected before its body arrived", endpoint.method, request.url.path)
+            log.info(
+                "%s %s: client disconnected before its body arrived",
+                endpoint.method,
+                request.url.path,
+            )
             return Response(status_code=400)
         if isinstance(result, Response):
             return result

@@ -23,8 +23,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.domain.actors import Actor
 from server.domain.errors import Forbidden, NotFound
+from server.queries import records as r
+from server.queries.records import R, load
 from server.storage import tables as t
 
+# Rows not (yet) given a record of their own.
 AnyRow = sa.Row[Any]
 
 
@@ -33,11 +36,11 @@ def require_admin(actor: Actor) -> None:
         raise Forbidden("only an admin may do this")
 
 
-async def _row(conn: AsyncConnection, stmt: sa.Select[Any], what: str) -> AnyRow:
+async def _row(conn: AsyncConnection, stmt: sa.Select[Any], what: str, cls: type[R]) -> R:
     row: AnyRow | None = (await conn.execute(stmt)).first()
     if row is None:
         raise NotFound(f"{what} not found")
-    return row
+    return load(cls, row)
 
 
 async def visible_inbox_ids(conn: AsyncConnection, actor: Actor) -> list[int] | None:
@@ -69,7 +72,7 @@ def inbox_filter(
     return sa.true() if visible is None else column.in_(visible)
 
 
-async def access_inbox(conn: AsyncConnection, actor: Actor, inbox_id: int) -> AnyRow:
+async def access_inbox(conn: AsyncConnection, actor: Actor, inbox_id: int) -> r.Inbox:
     stmt = sa.select(t.inboxes).where(
         t.inboxes.c.id == inbox_id, t.inboxes.c.workspace_id == actor.workspace_id
     )
@@ -80,12 +83,12 @@ async def access_inbox(conn: AsyncConnection, actor: Actor, inbox_id: int) -> An
                 t.inbox_members.c.agent_id == actor.agent_id,
             )
         )
-    return await _row(conn, stmt, "inbox")
+    return await _row(conn, stmt, "inbox", r.Inbox)
 
 
 async def access_conversation(
     conn: AsyncConnection, actor: Actor, conversation_id: int, *, for_update: bool = False
-) -> AnyRow:
+) -> r.Conversation:
     stmt = sa.select(t.conversations).where(
         t.conversations.c.id == conversation_id,
         t.conversations.c.workspace_id == actor.workspace_id,
@@ -101,10 +104,10 @@ async def access_conversation(
         # NO KEY UPDATE: conflicts with other writers of this row but not with
         # the KEY SHARE locks that foreign-key checks of inserted messages take.
         stmt = stmt.with_for_update(of=t.conversations, key_share=True)
-    return await _row(conn, stmt, "conversation")
+    return await _row(conn, stmt, "conversation", r.Conversation)
 
 
-async def access_message(conn: AsyncConnection, actor: Actor, message_id: int) -> AnyRow:
+async def access_message(conn: AsyncConnection, actor: Actor, message_id: int) -> r.Message:
     """A message, for whoever may read its conversation (a message the
     caller may not read is as missing as one that does not exist)."""
     m = t.messages.c
@@ -116,38 +119,38 @@ async def access_message(conn: AsyncConnection, actor: Actor, message_id: int) -
     if row is None:
         raise NotFound("message not found", field="message_id")
     await access_conversation(conn, actor, row.conversation_id)
-    return row
+    return load(r.Message, row)
 
 
-async def access_contact(conn: AsyncConnection, actor: Actor, contact_id: int) -> AnyRow:
+async def access_contact(conn: AsyncConnection, actor: Actor, contact_id: int) -> r.Contact:
     stmt = sa.select(t.contacts).where(
         t.contacts.c.id == contact_id, t.contacts.c.workspace_id == actor.workspace_id
     )
-    return await _row(conn, stmt, "contact")
+    return await _row(conn, stmt, "contact", r.Contact)
 
 
-async def access_agent(conn: AsyncConnection, actor: Actor, agent_id: int) -> AnyRow:
+async def access_agent(conn: AsyncConnection, actor: Actor, agent_id: int) -> r.Agent:
     stmt = sa.select(t.agents).where(
         t.agents.c.id == agent_id, t.agents.c.workspace_id == actor.workspace_id
     )
-    return await _row(conn, stmt, "agent")
+    return await _row(conn, stmt, "agent", r.Agent)
 
 
-async def access_team(conn: AsyncConnection, actor: Actor, team_id: int) -> AnyRow:
+async def access_team(conn: AsyncConnection, actor: Actor, team_id: int) -> r.Team:
     stmt = sa.select(t.teams).where(
         t.teams.c.id == team_id, t.teams.c.workspace_id == actor.workspace_id
     )
-    return await _row(conn, stmt, "team")
+    return await _row(conn, stmt, "team", r.Team)
 
 
-async def access_api_token(conn: AsyncConnection, actor: Actor, token_id: int) -> AnyRow:
+async def access_api_token(conn: AsyncConnection, actor: Actor, token_id: int) -> r.ApiToken:
     """Agents see their own tokens; admins see every token of the workspace."""
     stmt = sa.select(t.api_tokens).where(
         t.api_tokens.c.id == token_id, t.api_tokens.c.workspace_id == actor.workspace_id
     )
     if not actor.is_admin:
         stmt = stmt.where(t.api_tokens.c.agent_id == actor.agent_id)
-    return await _row(conn, stmt, "api token")
+    return await _row(conn, stmt, "api token", r.ApiToken)
 
 
 def _member_of(table: sa.Table, column: str, actor: Actor) -> sa.Select[Any]:
@@ -183,16 +186,16 @@ def canned_response_filter(actor: Actor) -> sa.ColumnElement[bool]:
 
 async def access_canned_response(
     conn: AsyncConnection, actor: Actor, canned_response_id: int, *, for_update: bool = False
-) -> AnyRow:
+) -> r.CannedResponse:
     stmt = sa.select(t.canned_responses).where(
         t.canned_responses.c.id == canned_response_id, canned_response_filter(actor)
     )
     if for_update:
         stmt = stmt.with_for_update(of=t.canned_responses)
-    return await _row(conn, stmt, "canned response")
+    return await _row(conn, stmt, "canned response", r.CannedResponse)
 
 
-def require_canned_editor(actor: Actor, row: AnyRow) -> None:
+def require_canned_editor(actor: Actor, row: r.CannedResponse) -> None:
     """Who may change a canned response they can read: an admin any; an
     agent every one it can read except workspace ones (reading a team,
     inbox or personal response already takes membership or ownership)."""

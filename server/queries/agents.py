@@ -8,12 +8,13 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.domain.actors import Actor
-from server.queries.access import AnyRow, access_agent
+from server.queries.access import access_agent
 from server.queries.api_shapes import iso
+from server.queries.records import Agent, load
 from server.storage import tables as t
 
 
-def agent_view(row: AnyRow) -> dict[str, Any]:
+def agent_view(row: Agent) -> dict[str, Any]:
     return {
         "id": row.id,
         "email": row.email,
@@ -36,7 +37,7 @@ async def list_agents(conn: AsyncConnection, actor: Actor) -> dict[str, Any]:
         .where(t.agents.c.workspace_id == actor.workspace_id)
         .order_by(t.agents.c.id)
     )
-    return {"items": [agent_view(r) for r in rows]}
+    return {"items": [agent_view(load(Agent, r)) for r in rows]}
 
 
 async def find_agent_id_by_email(conn: AsyncConnection, email: str) -> int | None:

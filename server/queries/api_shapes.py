@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from server.domain.sniff import is_inline_image
 from server.queries.access import AnyRow
+from server.queries.records import Attachment, Conversation
 
 if TYPE_CHECKING:
     from server.queries.conversation_extras import ConversationExtras
@@ -21,7 +22,7 @@ def iso(value: datetime | None) -> str | None:
 
 
 def conversation_view(
-    row: AnyRow,
+    row: Conversation,
     labels: list[str],
     my_read_seq: int | None = None,
     *,
@@ -80,7 +81,7 @@ def message_view(row: AnyRow | MessageRecord) -> dict[str, Any]:
     }
 
 
-def attachment_view(row: AnyRow) -> dict[str, Any]:
+def attachment_view(row: AnyRow | Attachment) -> dict[str, Any]:
     """An attachment as messages and canned responses list it."""
     return {
         "id": row.id,

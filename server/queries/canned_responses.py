@@ -20,7 +20,6 @@ from server.domain.errors import Conflict, InvalidInput
 from server.domain.templates import TemplateError, first_name, render
 from server.domain.values import CannedScope, IdentityKind, UploaderKind
 from server.queries.access import (
-    AnyRow,
     access_canned_response,
     access_conversation,
     canned_response_filter,
@@ -28,13 +27,14 @@ from server.queries.access import (
 from server.queries.api_shapes import attachment_view, iso
 from server.queries.attachments import AttachmentFile
 from server.queries.pagination import DEFAULT_LIMIT, decode_cursor, encode_cursor
+from server.queries.records import Attachment, CannedResponse, Conversation, load
 from server.queries.visitor_live import ANONYMOUS_NAME_PREFIX
 from server.storage import tables as t
 
 _MAX_ID = 2**63 - 1
 
 
-def canned_response_view(row: AnyRow, files: list[dict[str, Any]]) -> dict[str, Any]:
+def canned_response_view(row: CannedResponse, files: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "id": row.id,
         "scope": row.scope,
@@ -52,12 +52,14 @@ def canned_response_view(row: AnyRow, files: list[dict[str, Any]]) -> dict[str, 
     }
 
 
-async def held_files(conn: AsyncConnection, rows: Sequence[AnyRow]) -> dict[int, list[AnyRow]]:
+async def held_files(
+    conn: AsyncConnection, rows: Sequence[CannedResponse]
+) -> dict[int, list[Attachment]]:
     """The attachment rows each response holds, in its `attachment_ids`
     order. Only rows held by that very response count, so an id list can
     never point a response at somebody else's file."""
     wanted = {i for row in rows for i in row.attachment_ids}
-    found: dict[int, AnyRow] = {}
+    found: dict[int, Attachment] = {}
     if wanted:
         a = t.attachments.c
         result = await conn.execute(
@@ -65,7 +67,7 @@ async def held_files(conn: AsyncConnection, rows: Sequence[AnyRow]) -> dict[int,
                 a.id.in_(wanted), a.uploader_kind == UploaderKind.CANNED_RESPONSE.value
             )
         )
-        found = {r.id: r for r in result}
+        found = {r.id: load(Attachment, r) for r in result}
     return {
         row.id: [
             found[i] for i in row.attachment_ids if i in found and found[i].uploader_id == row.id
@@ -148,10 +150,13 @@ async def list_canned_responses(
     stmt = stmt.add_columns(rank.label("rank")).order_by(*order).limit(limit + 1)
     rows = (await conn.execute(stmt)).all()
     more, rows = len(rows) > limit, rows[:limit]
-    files = await held_files(conn, rows)
+    responses = [load(CannedResponse, r) for r in rows]
+    files = await held_files(conn, responses)
     last = rows[-1] if rows else None
     return {
-        "items": [canned_response_view(r, [attachment_view(f) for f in files[r.id]]) for r in rows],
+        "items": [
+            canned_response_view(r, [attachment_view(f) for f in files[r.id]]) for r in responses
+        ],
         "next_cursor": encode_cursor(last.rank, last.shortcut, last.id) if more and last else None,
     }
 
@@ -175,14 +180,14 @@ def _decode(cursor: str) -> tuple[int, str, int]:
 # -- rendering for a conversation ------------------------------------------
 
 
-def check_usable(row: AnyRow, conversation: AnyRow, *, field: str) -> None:
+def check_usable(row: CannedResponse, conversation: Conversation, *, field: str) -> None:
     """An inbox's responses are written for that inbox's conversations."""
     if row.scope == CannedScope.INBOX.value and row.inbox_id != conversation.inbox_id:
         raise InvalidInput(f"{field}: this canned response belongs to another inbox", field=field)
 
 
 async def template_values(
-    conn: AsyncConnection, actor: Actor, conversation: AnyRow
+    conn: AsyncConnection, actor: Actor, conversation: Conversation
 ) -> dict[str, str]:
     """The values of server.domain.templates.VARIABLES for `conversation`
     and the calling agent. An anonymous visitor's placeholder name counts
@@ -221,7 +226,7 @@ async def template_values(
 
 
 async def rendered_body(
-    conn: AsyncConnection, actor: Actor, row: AnyRow, conversation: AnyRow
+    conn: AsyncConnection, actor: Actor, row: CannedResponse, conversation: Conversation
 ) -> str:
     """The response's body rendered for `conversation` and the caller.
     Bodies are checked when saved; one that no longer parses (saved under

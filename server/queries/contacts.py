@@ -18,12 +18,13 @@ from server.domain.values import IdentityKind, normalize_identity
 from server.queries.access import AnyRow, access_contact, inbox_filter, visible_inbox_ids
 from server.queries.api_shapes import iso, message_view
 from server.queries.pagination import DEFAULT_LIMIT, decode_time_id_cursor, page
+from server.queries.records import Contact, load
 from server.storage import tables as t
 
 _MAX_ID = 2**63 - 1
 
 
-def contact_view(row: AnyRow, identities: list[dict[str, Any]]) -> dict[str, Any]:
+def contact_view(row: Contact, identities: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "id": row.id,
         "name": row.name,
@@ -116,7 +117,7 @@ async def list_contacts(
         at, last_id = decode_time_id_cursor(cursor)
         stmt = stmt.where(sa.or_(c.created_at < at, sa.and_(c.created_at == at, c.id < last_id)))
     stmt = stmt.order_by(c.created_at.desc(), c.id.desc()).limit(limit + 1)
-    rows = (await conn.execute(stmt)).all()
+    rows = [load(Contact, r) for r in await conn.execute(stmt)]
     identities = await identities_of(conn, [r.id for r in rows])
     items = [contact_view(r, identities[r.id]) for r in rows]
     return page(items, limit, lambda item: (item["created_at"], item["id"]))

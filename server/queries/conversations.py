@@ -16,6 +16,7 @@ from server.queries.api_shapes import conversation_view, message_view
 from server.queries.conversation_extras import extras_of
 from server.queries.conversation_filters import conversation_filters, conversation_scope
 from server.queries.pagination import DEFAULT_LIMIT, decode_time_id_cursor, page
+from server.queries.records import Conversation, load
 from server.storage import tables as t
 
 
@@ -46,7 +47,7 @@ async def conversation_views(
     is_agent = actor.agent_id is not None
     return [
         conversation_view(
-            row,
+            load(Conversation, row),
             labels[row.id],
             (row.my_read_seq or 0) if is_agent else None,
             extras=extras[row.id],

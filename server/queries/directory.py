@@ -18,7 +18,6 @@ from server.domain.actors import Actor
 from server.domain.inbox_settings import with_secret_flags
 from server.domain.values import InboxKind
 from server.queries.access import (
-    AnyRow,
     access_api_token,
     access_inbox,
     access_team,
@@ -28,13 +27,14 @@ from server.queries.access import (
 )
 from server.queries.api_shapes import iso
 from server.queries.inbox_secrets import inbox_secrets_of
+from server.queries.records import ApiToken, Inbox, Team, load
 from server.storage import tables as t
 from server.storage.secrets import SecretBox
 
 # -- teams ------------------------------------------------------------------
 
 
-def team_view(row: AnyRow, member_ids: list[int]) -> dict[str, Any]:
+def team_view(row: Team, member_ids: list[int]) -> dict[str, Any]:
     return {
         "id": row.id,
         "name": row.name,
@@ -73,14 +73,15 @@ async def list_teams(conn: AsyncConnection, actor: Actor) -> dict[str, Any]:
             .order_by(t.teams.c.name, t.teams.c.id)
         )
     ).all()
-    members = await team_members_of(conn, [r.id for r in rows])
-    return {"items": [team_view(r, members[r.id]) for r in rows]}
+    teams = [load(Team, r) for r in rows]
+    members = await team_members_of(conn, [r.id for r in teams])
+    return {"items": [team_view(r, members[r.id]) for r in teams]}
 
 
 # -- inboxes ----------------------------------------------------------------
 
 
-def inbox_view(row: AnyRow, member_ids: list[int], box: SecretBox) -> dict[str, Any]:
+def inbox_view(row: Inbox, member_ids: list[int], box: SecretBox) -> dict[str, Any]:
     """An inbox without its secrets: `public_token` is public by design (the
     widget's script tag names the inbox by it); `secret_encrypted` never
     leaves the server, the settings say only which secrets are set
@@ -133,14 +134,15 @@ async def list_inboxes(conn: AsyncConnection, actor: Actor, box: SecretBox) -> d
             .order_by(t.inboxes.c.name, t.inboxes.c.id)
         )
     ).all()
-    members = await inbox_members_of(conn, [r.id for r in rows])
-    return {"items": [inbox_view(r, members[r.id], box) for r in rows]}
+    inboxes = [load(Inbox, r) for r in rows]
+    members = await inbox_members_of(conn, [r.id for r in inboxes])
+    return {"items": [inbox_view(r, members[r.id], box) for r in inboxes]}
 
 
 # -- API tokens -------------------------------------------------------------
 
 
-def api_token_view(row: AnyRow) -> dict[str, Any]:
+def api_token_view(row: ApiToken) -> dict[str, Any]:
     """A token's metadata. `prefix` (the first characters of the token) lets
     its owner recognise it; the token itself is shown only at creation and
     its hash never."""
@@ -171,4 +173,4 @@ async def list_api_tokens(
     else:
         stmt = stmt.where(a.agent_id == actor.agent_id)
     rows = await conn.execute(stmt.order_by(a.id))
-    return {"items": [api_token_view(r) for r in rows]}
+    return {"items": [api_token_view(load(ApiToken, r)) for r in rows]}

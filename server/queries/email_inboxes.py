@@ -10,15 +10,11 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.domain.values import InboxKind
-from server.queries.access import AnyRow
+from server.queries.records import Inbox, load, load_or_none
 from server.storage import tables as t
 
 
-async def get_inbox(conn: AsyncConnection, inbox_id: int) -> AnyRow | None:
-    return (await conn.execute(sa.select(t.inboxes).where(t.inboxes.c.id == inbox_id))).first()
-
-
-async def get_email_inboxes(conn: AsyncConnection) -> list[AnyRow]:
+async def get_email_inboxes(conn: AsyncConnection) -> list[Inbox]:
     """Every email inbox of every workspace (the listener and the pollers
     serve them all)."""
     rows = await conn.execute(
@@ -26,13 +22,13 @@ async def get_email_inboxes(conn: AsyncConnection) -> list[AnyRow]:
         .where(t.inboxes.c.kind == InboxKind.EMAIL.value)
         .order_by(t.inboxes.c.id)
     )
-    return list(rows)
+    return [load(Inbox, r) for r in rows]
 
 
-async def get_inbox_by_address(conn: AsyncConnection, address: str) -> AnyRow | None:
+async def get_inbox_by_address(conn: AsyncConnection, address: str) -> Inbox | None:
     """The email inbox whose public address (`settings.address`) this is."""
     c = t.inboxes.c
-    return (
+    found = (
         await conn.execute(
             sa.select(t.inboxes)
             .where(
@@ -43,6 +39,7 @@ async def get_inbox_by_address(conn: AsyncConnection, address: str) -> AnyRow | 
             .limit(1)
         )
     ).first()
+    return load_or_none(Inbox, found)
 
 
 async def get_imap_checkpoint(conn: AsyncConnection, inbox_id: int) -> tuple[int, int] | None:

@@ -24,8 +24,10 @@ from server.domain.email_threading import (
 from server.domain.email_tokens import looks_like_reply_address
 from server.domain.errors import NotFound
 from server.domain.values import Direction, InboxKind
-from server.queries.access import AnyRow, access_conversation
+from server.queries.access import access_conversation
 from server.queries.contacts import email_identities, identities_of
+from server.queries.inboxes import get_inbox
+from server.queries.records import Conversation
 from server.storage import tables as t
 
 DEFAULT_SUBJECT = "Your message"
@@ -50,7 +52,7 @@ async def email_reply_defaults(
 ) -> dict[str, Any]:
     """`GET /conversations/{id}/email_defaults`: what the composer shows."""
     conv = await access_conversation(conn, actor, conversation_id)
-    inbox = (await conn.execute(sa.select(t.inboxes).where(t.inboxes.c.id == conv.inbox_id))).one()
+    inbox = await get_inbox(conn, conv.inbox_id)
     if inbox.kind != InboxKind.EMAIL.value:
         raise NotFound("not an email conversation", field="conversation_id")
     found = await reply_defaults(conn, conv, own_addresses=[inbox.settings.get("address") or ""])
@@ -64,7 +66,7 @@ async def email_reply_defaults(
 
 
 async def reply_defaults(
-    conn: AsyncConnection, conv: AnyRow, *, own_addresses: Iterable[str] = ()
+    conn: AsyncConnection, conv: Conversation, *, own_addresses: Iterable[str] = ()
 ) -> ReplyDefaults:
     """Reply to the customer, continuing the thread (reply to all).
 
