@@ -8,6 +8,7 @@ import types
 import typing
 
 import pytest
+import sqlalchemy as sa
 
 from server.queries import records
 from server.storage import tables as t
@@ -15,7 +16,9 @@ from server.storage import tables as t
 RECORDS = {
     cls.__doc__.split("`")[1]: cls  # type: ignore[union-attr]
     for cls in vars(records).values()
-    if isinstance(cls, type) and dataclasses.is_dataclass(cls) and cls.__module__ == records.__name__
+    if isinstance(cls, type)
+    and dataclasses.is_dataclass(cls)
+    and cls.__module__ == records.__name__
 }
 
 
@@ -39,8 +42,6 @@ def test_record_fields_are_the_table_columns(table_name: str) -> None:
 
 
 def test_load_takes_columns_by_name_and_ignores_extras() -> None:
-    import sqlalchemy as sa
-
     engine = sa.create_engine("sqlite://")
     with engine.connect() as conn:
         row = conn.execute(sa.text("SELECT 'x' AS extra, 2 AS id, 'Support' AS name")).one()
