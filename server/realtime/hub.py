@@ -380,7 +380,7 @@ class Channel:
                     conn.offer_ephemeral(signal, frame)
                 continue
             event = WireEvent.parse(message)
-            if event is not None:  # else not an event (or not one any more)
+            if event is not None:  # else no durable event (no ws_seq...): dropped
                 self._accept(event)
 
     def signal(self, frames: list[Outgoing], only: Connection | None = None) -> None:

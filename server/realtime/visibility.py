@@ -18,7 +18,7 @@ from enum import IntEnum
 from typing import assert_never
 
 from server.domain.events import CATALOGUE, Audience
-from server.domain.json_types import JsonObject, JsonValue
+from server.domain.json_types import JsonObject
 from server.domain.values import UploaderKind
 from server.domain.wire_events import WireEvent
 
@@ -78,9 +78,9 @@ def audience_of(kind: str) -> Audience | None:
 
 
 def can_see(viewer: Viewer, event: WireEvent) -> bool:
-    """Whether `viewer` may receive `event` (a wire dict, live or read back
-    from the log: the one rule for both), by the audience its type
-    declares. A type without one reaches nobody."""
+    """Whether `viewer` may receive `event` (live or read back from the log:
+    the one rule for both), by the audience its type declares. A type
+    without one reaches nobody."""
     if event.workspace_id != viewer.workspace_id:
         return False
     if event.private and not viewer.sees_private:
@@ -121,8 +121,8 @@ def _is_visitor(viewer: Viewer) -> bool:
     return viewer.visitor is not None or viewer.conversations is not None
 
 
-def _reads_inbox(viewer: Viewer, inbox_id: JsonValue) -> bool:
-    if _is_visitor(viewer) or not isinstance(inbox_id, int):
+def _reads_inbox(viewer: Viewer, inbox_id: int | None) -> bool:
+    if _is_visitor(viewer) or inbox_id is None:
         return False
     return viewer.inboxes is None or inbox_id in viewer.inboxes
 
