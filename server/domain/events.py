@@ -16,7 +16,9 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import ClassVar
+
+from server.domain.json_types import JsonValue
 
 
 class Audience(StrEnum):
@@ -61,9 +63,9 @@ class Event:
     audience: ClassVar[Audience | None] = None
     workspace_id: int
 
-    def payload(self) -> dict[str, Any]:
+    def payload(self) -> dict[str, JsonValue]:
         """The JSON body stored in the events log and sent on the wire."""
-        out: dict[str, Any] = {}
+        out: dict[str, JsonValue] = {}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             out[f.name] = value.isoformat() if isinstance(value, datetime) else value
@@ -353,7 +355,7 @@ class ContactEventTracked(Event):
     contact_id: int
     contact_event_id: int
     name: str
-    properties: dict[str, Any]
+    properties: dict[str, JsonValue]
 
 
 @event
@@ -565,13 +567,13 @@ class MessageCreated(Event):
     html: str | None
     created_at: datetime
     # The files it carries, as `{id, filename, content_type, size, image}`.
-    attachments: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    attachments: list[dict[str, JsonValue]] = dataclasses.field(default_factory=list)
     # The channel's own id for an inbound message (dedupe key; for the
     # widget `widget:<session>:<client_id>`), None for agents' messages.
     external_id: str | None = None
     # Email only: subject, from, to, cc and how it was threaded (see
     # server.actions.inbound_email); None for other channels.
-    email: dict[str, Any] | None = None
+    email: dict[str, JsonValue] | None = None
 
 
 @event
@@ -759,7 +761,7 @@ class SavedFilterCreated(Event):
     saved_filter_id: int
     agent_id: int
     name: str
-    query: dict[str, Any]
+    query: dict[str, JsonValue]
     position: int
 
 
@@ -774,7 +776,7 @@ class SavedFilterUpdated(Event):
     saved_filter_id: int
     agent_id: int
     name: str
-    query: dict[str, Any]
+    query: dict[str, JsonValue]
     position: int
     changes: list[str]
 

@@ -4,39 +4,14 @@ live hub."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from server.domain.wire_events import WireEvent
+from server.queries.records import load
 from server.storage import tables as t
-
-_COLUMNS = (
-    t.events.c.id,
-    t.events.c.workspace_id,
-    t.events.c.ws_seq,
-    t.events.c.type,
-    t.events.c.inbox_id,
-    t.events.c.conversation_id,
-    t.events.c.private,
-    t.events.c.payload,
-    t.events.c.created_at,
-)
-
-
-def wire_of(row: Any) -> dict[str, Any]:
-    """The same shape as StoredEvent.wire(), from a row."""
-    return {
-        "event_id": row.id,
-        "ws_seq": row.ws_seq,
-        "type": row.type,
-        "workspace_id": row.workspace_id,
-        "inbox_id": row.inbox_id,
-        "conversation_id": row.conversation_id,
-        "private": row.private,
-        "created_at": row.created_at.isoformat(),
-        "data": row.payload,
-    }
+from server.storage.events import StoredEvent
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,28 +56,28 @@ async def event_seq_of(conn: AsyncConnection, workspace_id: int) -> int:
 
 async def events_after_id(
     conn: AsyncConnection, workspace_id: int, after_id: int, limit: int
-) -> list[dict[str, Any]]:
+) -> list[WireEvent]:
     """Events of the workspace with id > after_id, oldest first."""
     rows = await conn.execute(
-        sa.select(*_COLUMNS)
+        sa.select(t.events)
         .where(t.events.c.workspace_id == workspace_id, t.events.c.id > after_id)
         .order_by(t.events.c.id)
         .limit(limit)
     )
-    return [wire_of(r) for r in rows]
+    return [load(StoredEvent, r).event() for r in rows]
 
 
 async def events_from_seq(
     conn: AsyncConnection, workspace_id: int, from_seq: int, limit: int
-) -> list[dict[str, Any]]:
+) -> list[WireEvent]:
     """Events of the workspace with ws_seq >= from_seq, in ws_seq order."""
     rows = await conn.execute(
-        sa.select(*_COLUMNS)
+        sa.select(t.events)
         .where(t.events.c.workspace_id == workspace_id, t.events.c.ws_seq >= from_seq)
         .order_by(t.events.c.ws_seq)
         .limit(limit)
     )
-    return [wire_of(r) for r in rows]
+    return [load(StoredEvent, r).event() for r in rows]
 
 
 async def workspace_ids(conn: AsyncConnection) -> list[int]:

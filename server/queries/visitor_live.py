@@ -4,11 +4,10 @@ and which agents could answer it."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from server.domain.json_types import JsonValue
 from server.domain.values import IdentityKind, Role
 from server.queries.visitors import (
     VisitorSession,
@@ -59,7 +58,7 @@ async def has_open_conversation(conn: AsyncConnection, session: VisitorSession) 
     return found is not None
 
 
-async def visitor_contact(conn: AsyncConnection, session: VisitorSession) -> dict[str, Any]:
+async def visitor_contact(conn: AsyncConnection, session: VisitorSession) -> dict[str, JsonValue]:
     """What the widget may show about its own visitor: a name it was given
     (not the generated "Visitor ..." one), whether it is verified, and
     whether an address to answer by email is known. A session that a
@@ -92,7 +91,7 @@ async def visitor_contact(conn: AsyncConnection, session: VisitorSession) -> dic
 
 async def widget_state(
     conn: AsyncConnection, session: VisitorSession
-) -> tuple[dict[str, Any], set[int]]:
+) -> tuple[dict[str, JsonValue], set[int]]:
     """Everything the widget shows on load: the inbox's public face, who
     the visitor is to us, and its open conversation with its messages;
     and, read in the same transaction, the agents who could answer (for

@@ -215,7 +215,7 @@ async def replay(
             await conn.room()  # pace the replay by the client's reading
         if conn.done or len(batch) < REPLAY_BATCH:
             return True
-        cursor = batch[-1]["event_id"]
+        cursor = batch[-1].event_id
 
 
 async def read_frames(

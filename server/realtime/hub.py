@@ -35,13 +35,14 @@ import json
 import logging
 import uuid
 from collections import deque
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
 
 from starlette.websockets import WebSocket
 
 from server.actions.ephemeral import broadcast_ephemeral
 from server.bus.base import Subscription, workspace_topic
+from server.domain.json_types import JsonValue
+from server.domain.wire_events import Signal, WireEvent
 from server.queries.events import event_seq_of, events_from_seq
 from server.queries.reading import read
 from server.realtime.presence import HEARTBEAT
@@ -96,15 +97,15 @@ class Connection:
         self._outbox_bytes = 0
         self._wakeup = asyncio.Event()
         self._live = False
-        self._held: deque[tuple[dict[str, Any], str]] = deque()
+        self._held: deque[tuple[WireEvent, str]] = deque()
         self._room = asyncio.Event()
         self.close_request: Close | None = None
         self.closed = asyncio.Event()
-        self.refresh_access: Callable[[Connection], Coroutine[Any, Any, None]] | None = None
+        self.refresh_access: Callable[[Connection], Awaitable[None]] | None = None
         # A widget visitor's socket sends its own, narrower frames (see
         # server.realtime.visitor_frames) and follows agents' presence.
-        self.project_event: Callable[[dict[str, Any]], str | None] | None = None
-        self.project_signal: Callable[[dict[str, Any]], str | None] | None = None
+        self.project_event: Callable[[WireEvent], str | None] | None = None
+        self.project_signal: Callable[[Signal], str | None] | None = None
         self.on_presence: Callable[[], None] | None = None
         self._refreshing: asyncio.Task[None] | None = None
         self._abort = transport_abort(ws)
@@ -120,7 +121,7 @@ class Connection:
 
     # -- fed by the channel -------------------------------------------------
 
-    def offer(self, wire: dict[str, Any], frame: str) -> None:
+    def offer(self, wire: WireEvent, frame: str) -> None:
         """A live event from the channel. Held while the connection replays
         or reloads its access, then delivered in order."""
         if self._live and self._refreshing is None:
@@ -130,18 +131,18 @@ class Connection:
         else:
             self._held.append((wire, frame))
 
-    def offer_ephemeral(self, signal: dict[str, Any], frame: str) -> None:
+    def offer_ephemeral(self, signal: Signal, frame: str) -> None:
         """Typing, presence, viewing: sent live only, never replayed, and
         access-checked like durable events."""
         viewer = self.viewer
-        if not self._live or viewer is None or signal.get("origin") == self.origin:
+        if not self._live or viewer is None or signal.origin == self.origin:
             return
         if not can_hear(
             viewer,
-            signal["workspace_id"],
-            signal.get("inbox_id"),
-            signal.get("conversation_id"),
-            private=bool(signal.get("private", False)),
+            signal.workspace_id,
+            signal.inbox_id,
+            signal.conversation_id,
+            private=signal.private,
         ):
             return
         out = frame if self.project_signal is None else self.project_signal(signal)
@@ -169,15 +170,15 @@ class Connection:
         while self._held and self._live and self._refreshing is None:
             self.deliver(*self._held.popleft())
 
-    def deliver(self, wire: dict[str, Any], frame: str | None = None) -> None:
+    def deliver(self, wire: WireEvent, frame: str | None = None) -> None:
         """Apply the event's effect on access, then send it if this viewer
         may see it and has not had it yet."""
         viewer = self.viewer
         if viewer is None or self.close_request is not None:
             return
-        if wire["event_id"] <= self.last_event_id:
+        if wire.event_id <= self.last_event_id:
             return
-        self.last_event_id = wire["event_id"]
+        self.last_event_id = wire.event_id
         decision = access_change(viewer, wire)
         if isinstance(decision, Close):
             self.request_close(decision)
@@ -200,7 +201,7 @@ class Connection:
         else:
             self.send(frame if frame is not None else event_frame(wire))
 
-    async def _refresh(self, reload: Callable[[Connection], Coroutine[Any, Any, None]]) -> None:
+    async def _refresh(self, reload: Callable[[Connection], Awaitable[None]]) -> None:
         try:
             await reload(self)
         except Exception:
@@ -326,7 +327,7 @@ class Channel:
         self.connections: set[Connection] = set()
         self.tracker = PresenceTracker(node, self._announce)
         self.next_seq = 1
-        self._early: dict[int, dict[str, Any]] = {}
+        self._early: dict[int, WireEvent] = {}
         self._subscription: Subscription | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._catching_up = asyncio.Lock()
@@ -361,26 +362,33 @@ class Channel:
         assert self._subscription is not None
         async for raw in self._subscription:
             try:
-                message = json.loads(raw)
+                message: JsonValue = json.loads(raw)
             except ValueError:
+                message = None
+            if not isinstance(message, Mapping):
                 log.warning("dropping a malformed bus message")
                 continue
             if message.get("type") in ("presence", "viewing"):
                 self.signal(self.tracker.receive(message, self.runtime.clock.now()))
                 continue
             if message.get("ephemeral"):
+                signal = Signal.parse(message)
+                if signal is None:
+                    continue
                 frame = json.dumps({k: v for k, v in message.items() if k not in _INTERNAL})
                 for conn in tuple(self.connections):
-                    conn.offer_ephemeral(message, frame)
+                    conn.offer_ephemeral(signal, frame)
                 continue
-            self._accept(message)
+            event = WireEvent.parse(message)
+            if event is not None:  # else no durable event (no ws_seq...): dropped
+                self._accept(event)
 
     def signal(self, frames: list[Outgoing], only: Connection | None = None) -> None:
         for frame, inbox_id, conversation_id in frames:
             for conn in (only,) if only is not None else tuple(self.connections):
                 conn.offer_signal(frame, inbox_id, conversation_id)
 
-    def _announce(self, signal: dict[str, Any]) -> None:
+    def _announce(self, signal: dict[str, JsonValue]) -> None:
         """Send this node's presence news to every node (itself included)."""
         task = asyncio.get_running_loop().create_task(
             broadcast_ephemeral(self.runtime.bus, self.workspace_id, signal)
@@ -419,9 +427,9 @@ class Channel:
             except Exception:
                 log.exception("catch-up from the event log failed; will retry")
 
-    def _accept(self, wire: dict[str, Any]) -> None:
-        seq = wire.get("ws_seq")
-        if not isinstance(seq, int) or seq < self.next_seq:
+    def _accept(self, wire: WireEvent) -> None:
+        seq = wire.ws_seq
+        if seq < self.next_seq:
             return  # already delivered (replayed or duplicated)
         if seq > self.next_seq:
             self._early[seq] = wire
@@ -463,8 +471,8 @@ class Channel:
                     self.limits.gap_wait, self._on_gap_timeout
                 )
 
-    def _dispatch(self, wire: dict[str, Any]) -> None:
-        self.next_seq = wire["ws_seq"] + 1
+    def _dispatch(self, wire: WireEvent) -> None:
+        self.next_seq = wire.ws_seq + 1
         frame = event_frame(wire)
         for conn in tuple(self.connections):
             conn.offer(wire, frame)

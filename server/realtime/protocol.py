@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+
+from server.domain.json_types import JsonObject, JsonValue
+from server.domain.wire_events import WireEvent
 
 MAX_FRAME_BYTES = 64 * 1024
 
@@ -73,49 +75,49 @@ ClientFrame = Ping | Typing | Viewing | Presence | Sync | Read
 _MAX_ID = 2**63 - 1
 
 
-def _id(value: Any, name: str) -> int:
+def _id(value: JsonValue, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= _MAX_ID:
         raise BadFrame("invalid", f"{name} must be a positive id")
     return value
 
 
-def _whole(value: Any, name: str) -> int:
+def _whole(value: JsonValue, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_ID:
         raise BadFrame("invalid", f"{name} must be a whole number >= 0")
     return value
 
 
-def _typing(frame: dict[str, Any]) -> Typing:
+def _typing(frame: JsonObject) -> Typing:
     typing, private = frame.get("typing", True), frame.get("private", False)
     if not isinstance(typing, bool) or not isinstance(private, bool):
         raise BadFrame("invalid", "typing and private must be true or false")
     return Typing(_id(frame.get("conversation_id"), "conversation_id"), typing, private)
 
 
-def _viewing(frame: dict[str, Any]) -> Viewing:
+def _viewing(frame: JsonObject) -> Viewing:
     cid = frame.get("conversation_id")
     return Viewing(None if cid is None else _id(cid, "conversation_id"))
 
 
-def _presence(frame: dict[str, Any]) -> Presence:
+def _presence(frame: JsonObject) -> Presence:
     status = frame.get("status")
-    if status not in ("online", "away"):
+    if not isinstance(status, str) or status not in ("online", "away"):
         raise BadFrame("invalid", "status must be online or away")
     return Presence(status)
 
 
-def _sync(frame: dict[str, Any]) -> Sync:
+def _sync(frame: JsonObject) -> Sync:
     after = _whole(frame.get("after_seq", 0), "after_seq")
     return Sync(_id(frame.get("conversation_id"), "conversation_id"), after)
 
 
-def _read(frame: dict[str, Any]) -> Read:
+def _read(frame: JsonObject) -> Read:
     return Read(
         _id(frame.get("conversation_id"), "conversation_id"), _whole(frame.get("seq"), "seq")
     )
 
 
-_PARSERS: dict[str, Callable[[dict[str, Any]], ClientFrame]] = {
+_PARSERS: dict[str, Callable[[JsonObject], ClientFrame]] = {
     "ping": lambda _frame: Ping(),
     "typing": _typing,
     "viewing": _viewing,
@@ -129,23 +131,24 @@ def parse_client_frame(text: str) -> ClientFrame:
     if len(text.encode()) > MAX_FRAME_BYTES:
         raise BadFrame("too_big", f"frames are limited to {MAX_FRAME_BYTES} bytes")
     try:
-        frame = json.loads(text)
+        frame: JsonValue = json.loads(text)
     except (ValueError, RecursionError):
         raise BadFrame("bad_json", "a frame must be a JSON object") from None
-    if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+    kind = frame.get("type") if isinstance(frame, Mapping) else None
+    if not isinstance(frame, Mapping) or not isinstance(kind, str):
         raise BadFrame("bad_frame", "a frame must be a JSON object with a type")
-    parser = _PARSERS.get(frame["type"])
+    parser = _PARSERS.get(kind)
     if parser is None:
-        raise BadFrame("unknown_type", f"unknown frame type {frame['type'][:40]!r}")
+        raise BadFrame("unknown_type", f"unknown frame type {kind[:40]!r}")
     return parser(frame)
 
 
-def event_frame(wire: dict[str, Any]) -> str:
+def event_frame(wire: WireEvent) -> str:
     """A durable event as sent to clients: the event's own fields, plus
     `seq` at the top for messages so clients can dedupe on
     (conversation_id, seq)."""
-    frame = dict(wire)
-    seq = wire["data"].get("seq") if wire["type"] == "message.created" else None
+    frame = wire.json()
+    seq = wire.data.get("seq") if wire.type == "message.created" else None
     if seq is not None:
         frame["seq"] = seq
     return json.dumps(frame, separators=(",", ":"))

@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
+from server.domain.json_types import JsonObject, JsonValue
 from server.realtime.presence import TTL, LocalAgent, PresenceBoard, ViewingBoard
 
-Announce = Callable[[dict[str, Any]], None]
+Announce = Callable[[dict[str, JsonValue]], None]
 
 # A frame for local clients, with the inbox that decides who may see it
 # (None: any agent of the workspace).
@@ -94,21 +94,25 @@ class PresenceTracker:
 
     # -- everyone's announcements ----------------------------------------------
 
-    def receive(self, signal: dict[str, Any], now: datetime) -> list[Outgoing]:
+    def receive(self, signal: JsonObject, now: datetime) -> list[Outgoing]:
         """Fold an announcement in; the frames local clients should get."""
-        if signal.get("type") == "presence":
-            agent_id = signal["agent_id"]
-            if self.presence.announce(agent_id, signal["node"], signal["status"], now, TTL):
+        kind, agent_id, node = signal.get("type"), signal.get("agent_id"), signal.get("node")
+        if not isinstance(agent_id, int) or not isinstance(node, str):
+            return []
+        if kind == "presence":
+            status = signal.get("status")
+            if isinstance(status, str) and self.presence.announce(agent_id, node, status, now, TTL):
                 return [self._presence_frame(agent_id, now)]
-        elif signal.get("type") == "viewing" and signal.get("inbox_id") is not None:
-            cid = signal["conversation_id"]
-            if self.viewing.announce(
-                cid,
-                signal["inbox_id"],
-                signal["agent_id"],
-                node=signal["node"],
-                viewing=signal["viewing"],
-                now=now,
+        elif kind == "viewing":
+            cid, inbox_id = signal.get("conversation_id"), signal.get("inbox_id")
+            viewing = signal.get("viewing")
+            if (
+                isinstance(cid, int)
+                and isinstance(inbox_id, int)
+                and isinstance(viewing, bool)
+                and self.viewing.announce(
+                    cid, inbox_id, agent_id, node=node, viewing=viewing, now=now
+                )
             ):
                 return [self._viewing_frame(cid, now)]
         return []

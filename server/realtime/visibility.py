@@ -13,12 +13,14 @@ hub carries them out.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from enum import IntEnum
-from typing import Any, assert_never
+from typing import assert_never
 
 from server.domain.events import CATALOGUE, Audience
+from server.domain.json_types import JsonObject
 from server.domain.values import UploaderKind
+from server.domain.wire_events import WireEvent
 
 # Contact-merge events list the conversations that moved, each with its
 # inbox; an agent is told only of those in inboxes it can see (`narrow`).
@@ -75,15 +77,15 @@ def audience_of(kind: str) -> Audience | None:
     return None if cls is None else cls.audience
 
 
-def can_see(viewer: Viewer, event: dict[str, Any]) -> bool:
-    """Whether `viewer` may receive `event` (a wire dict, live or read back
-    from the log: the one rule for both), by the audience its type
-    declares. A type without one reaches nobody."""
-    if event["workspace_id"] != viewer.workspace_id:
+def can_see(viewer: Viewer, event: WireEvent) -> bool:
+    """Whether `viewer` may receive `event` (live or read back from the log:
+    the one rule for both), by the audience its type declares. A type
+    without one reaches nobody."""
+    if event.workspace_id != viewer.workspace_id:
         return False
-    if event.get("private") and not viewer.sees_private:
+    if event.private and not viewer.sees_private:
         return False
-    audience = audience_of(event["type"])
+    audience = audience_of(event.type)
     if audience is None:
         return False
     return _rule(audience)(viewer, event)
@@ -119,38 +121,38 @@ def _is_visitor(viewer: Viewer) -> bool:
     return viewer.visitor is not None or viewer.conversations is not None
 
 
-def _reads_inbox(viewer: Viewer, inbox_id: Any) -> bool:
-    if _is_visitor(viewer) or not isinstance(inbox_id, int):
+def _reads_inbox(viewer: Viewer, inbox_id: int | None) -> bool:
+    if _is_visitor(viewer) or inbox_id is None:
         return False
     return viewer.inboxes is None or inbox_id in viewer.inboxes
 
 
-def _agents(viewer: Viewer, event: dict[str, Any]) -> bool:
+def _agents(viewer: Viewer, event: WireEvent) -> bool:
     return _is_agent(viewer)
 
 
-def _admins(viewer: Viewer, event: dict[str, Any]) -> bool:
+def _admins(viewer: Viewer, event: WireEvent) -> bool:
     return viewer.is_admin and not _is_visitor(viewer)
 
 
-def _inbox(viewer: Viewer, event: dict[str, Any]) -> bool:
-    return _reads_inbox(viewer, event.get("inbox_id"))
+def _inbox(viewer: Viewer, event: WireEvent) -> bool:
+    return _reads_inbox(viewer, event.inbox_id)
 
 
-def _conversation(viewer: Viewer, event: dict[str, Any]) -> bool:
+def _conversation(viewer: Viewer, event: WireEvent) -> bool:
     if viewer.conversations is not None:
-        return event.get("conversation_id") in viewer.conversations
-    return _reads_inbox(viewer, event.get("inbox_id"))
+        return event.conversation_id in viewer.conversations
+    return _reads_inbox(viewer, event.inbox_id)
 
 
-def _owner(viewer: Viewer, event: dict[str, Any]) -> bool:
-    return _is_agent(viewer) and bool(event["data"].get("agent_id") == viewer.agent_id)
+def _owner(viewer: Viewer, event: WireEvent) -> bool:
+    return _is_agent(viewer) and bool(event.data.get("agent_id") == viewer.agent_id)
 
 
-def _uploader(viewer: Viewer, event: dict[str, Any]) -> bool:
+def _uploader(viewer: Viewer, event: WireEvent) -> bool:
     """As server.queries.attachments reads a file no message carries yet:
     its uploader alone, not even an admin."""
-    data = event["data"]
+    data = event.data
     kind, uploader_id = str(data.get("uploader_kind")), data.get("uploader_id")
     if not isinstance(uploader_id, int):
         return False
@@ -159,22 +161,22 @@ def _uploader(viewer: Viewer, event: dict[str, Any]) -> bool:
     return _is_agent(viewer) and kind == UploaderKind.AGENT.value and uploader_id == viewer.agent_id
 
 
-def _canned_response_readers(viewer: Viewer, event: dict[str, Any]) -> bool:
-    return _reads_canned_response(viewer, event["data"]) and _within_inbox(viewer, event)
+def _canned_response_readers(viewer: Viewer, event: WireEvent) -> bool:
+    return _reads_canned_response(viewer, event.data) and _within_inbox(viewer, event)
 
 
-def _macro_readers(viewer: Viewer, event: dict[str, Any]) -> bool:
-    return _reads_macro(viewer, event["data"]) and _within_inbox(viewer, event)
+def _macro_readers(viewer: Viewer, event: WireEvent) -> bool:
+    return _reads_macro(viewer, event.data) and _within_inbox(viewer, event)
 
 
-def _within_inbox(viewer: Viewer, event: dict[str, Any]) -> bool:
+def _within_inbox(viewer: Viewer, event: WireEvent) -> bool:
     """An event that names an inbox (a run in a conversation, an inbox's
     canned response) reaches only those who may read that inbox."""
-    inbox_id = event.get("inbox_id")
+    inbox_id = event.inbox_id
     return inbox_id is None or _reads_inbox(viewer, inbox_id)
 
 
-def _rule(audience: Audience) -> Callable[[Viewer, dict[str, Any]], bool]:
+def _rule(audience: Audience) -> Callable[[Viewer, WireEvent], bool]:
     # A match, so that mypy fails on an audience nobody interprets.
     match audience:
         case Audience.AGENTS:
@@ -197,21 +199,24 @@ def _rule(audience: Audience) -> Callable[[Viewer, dict[str, Any]], bool]:
             assert_never(audience)
 
 
-def narrow(viewer: Viewer, event: dict[str, Any]) -> dict[str, Any]:
+def narrow(viewer: Viewer, event: WireEvent) -> WireEvent:
     """The event as `viewer` may see it, once `can_see` allowed it: the
     event itself, or a copy without the parts this viewer can't read (a
     contact merge's conversations in other inboxes)."""
-    if event["type"] not in _CONTACT_MERGES or viewer.inboxes is None:
+    if event.type not in _CONTACT_MERGES or viewer.inboxes is None:
         return event
-    data = event["data"]
-    moved = data.get("conversations", [])
-    kept = [c for c in moved if c.get("inbox_id") in viewer.inboxes]
+    data = event.data
+    moved = data.get("conversations", ())
+    if isinstance(moved, str) or not isinstance(moved, Sequence):
+        return event
+    inboxes = viewer.inboxes
+    kept = [c for c in moved if isinstance(c, Mapping) and c.get("inbox_id") in inboxes]
     if len(kept) == len(moved):
         return event
-    return {**event, "data": {**data, "conversations": kept}}
+    return dataclasses.replace(event, data={**data, "conversations": kept})
 
 
-def _reads_canned_response(viewer: Viewer, data: dict[str, Any]) -> bool:
+def _reads_canned_response(viewer: Viewer, data: JsonObject) -> bool:
     """The audience of a canned response (server.queries.access): agents
     only; a personal one its owner alone; a team one the team's members
     and admins. Inbox ones are then checked like any event with an inbox."""
@@ -225,7 +230,7 @@ def _reads_canned_response(viewer: Viewer, data: dict[str, Any]) -> bool:
     return scope in ("workspace", "inbox")
 
 
-def _reads_macro(viewer: Viewer, data: dict[str, Any]) -> bool:
+def _reads_macro(viewer: Viewer, data: JsonObject) -> bool:
     """The audience of a macro (server.queries.macros): agents only; a
     personal one its owner alone, admins included. A run (`macro.used`)
     is then checked like any event with an inbox."""
@@ -251,17 +256,17 @@ class RefreshAccess:
 Decision = Close | RefreshAccess | None
 
 
-def access_change(viewer: Viewer, event: dict[str, Any]) -> Decision:
+def access_change(viewer: Viewer, event: WireEvent) -> Decision:
     """Apply an event's effect on this viewer's access. Membership changes
     are applied to `viewer` in place; a revocation returns Close; a role
     change returns RefreshAccess. Called before `can_see` for the event."""
-    if event["workspace_id"] != viewer.workspace_id:
+    if event.workspace_id != viewer.workspace_id:
         return None
     if viewer.visitor is not None:
         return _visitor_change(viewer, viewer.visitor, event)
     if viewer.agent_id is None:
         return None
-    kind, data = event["type"], event["data"]
+    kind, data = event.type, event.data
     if kind == "session.ended" and data.get("session_id") == viewer.session_id is not None:
         return Close(CloseCode.UNAUTHENTICATED, f"session ended: {data.get('reason', '')}")
     if kind == "api_token.revoked" and data.get("token_id") == viewer.token_id is not None:
@@ -280,7 +285,7 @@ def access_change(viewer: Viewer, event: dict[str, Any]) -> Decision:
     return None
 
 
-def _apply_membership(viewer: Viewer, kind: str, data: dict[str, Any]) -> None:
+def _apply_membership(viewer: Viewer, kind: str, data: JsonObject) -> None:
     """The viewer's own agent joined or left an inbox or a team."""
     noun, _, change = kind.partition(".")
     if change not in ("member_added", "member_removed"):
@@ -288,27 +293,32 @@ def _apply_membership(viewer: Viewer, kind: str, data: dict[str, Any]) -> None:
     ids = {"inbox": viewer.inboxes, "team": viewer.teams}.get(noun)
     if ids is None:  # not a membership, or an admin: sees them all anyway
         return
+    member = data[f"{noun}_id"]
+    if not isinstance(member, int):
+        return
     if change == "member_added":
-        ids.add(data[f"{noun}_id"])
+        ids.add(member)
     else:
-        ids.discard(data[f"{noun}_id"])
+        ids.discard(member)
 
 
-def _visitor_change(viewer: Viewer, scope: VisitorScope, event: dict[str, Any]) -> Decision:
+def _visitor_change(viewer: Viewer, scope: VisitorScope, event: WireEvent) -> Decision:
     """A visitor follows conversations opened for the contact it proved in
     its inbox (as REST reads them: server.queries.visitors); when its
     session is identified as another contact, what it may see is reloaded
     (and the client told to reload)."""
-    kind, data = event["type"], event["data"]
+    kind, data = event.type, event.data
+    opened = data.get("conversation_id")
     if (
         kind == "conversation.created"
         and data.get("contact_id") == scope.contact_id
         and data.get("inbox_id") == scope.inbox_id
         # Events from before origins were recorded: opened for their contact.
         and data.get("origin_contact_id", data.get("contact_id")) == scope.proven_contact_id
+        and isinstance(opened, int)
         and viewer.conversations is not None
     ):
-        viewer.conversations.add(data["conversation_id"])
+        viewer.conversations.add(opened)
     identified = kind == "visitor.identified" and data.get("session_id") == scope.session_id
     if identified and data.get("contact_id") != scope.contact_id:
         return RefreshAccess()
@@ -317,7 +327,7 @@ def _visitor_change(viewer: Viewer, scope: VisitorScope, event: dict[str, Any]) 
     return None
 
 
-def _regrouped(viewer: Viewer, scope: VisitorScope, kind: str, data: dict[str, Any]) -> bool:
+def _regrouped(viewer: Viewer, scope: VisitorScope, kind: str, data: JsonObject) -> bool:
     """A merge changed which conversations (or messages) this visitor
     follows: its contact took part in a contact merge or its undo (its
     session may now be the other contact's, or that contact's

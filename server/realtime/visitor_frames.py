@@ -11,33 +11,40 @@ limited events to the visitor's own conversations and public ones.
 from __future__ import annotations
 
 import json
-from typing import Any
 
+from server.domain.json_types import JsonValue
 from server.domain.values import widget_client_id
+from server.domain.wire_events import Signal, WireEvent
 
 # The message fields a visitor sees (as the widget REST API shows them).
 _MESSAGE_FIELDS = ("conversation_id", "seq", "direction", "sender_kind", "text", "html")
 
 
-def _dump(frame: dict[str, Any]) -> str:
+def _dump(frame: dict[str, JsonValue]) -> str:
     return json.dumps(frame, separators=(",", ":"))
 
 
-def visitor_event_frame(wire: dict[str, Any]) -> str | None:
+def visitor_event_frame(wire: WireEvent) -> str | None:
     """The frame for a durable event the visitor may see, or None when
     nothing about it is a visitor's business."""
-    if wire.get("private"):
+    if wire.private:
         return None
-    kind, data = wire["type"], wire["data"]
+    kind, data = wire.type, wire.data
     if kind == "message.created":
-        message = {"id": data["message_id"], **{f: data[f] for f in _MESSAGE_FIELDS}}
+        message: dict[str, JsonValue] = {
+            "id": data["message_id"],
+            **{f: data[f] for f in _MESSAGE_FIELDS},
+        }
         message["created_at"] = data["created_at"]
         message["attachments"] = data.get("attachments", [])
-        message["client_id"] = widget_client_id(data.get("external_id"))
+        external_id = data.get("external_id")
+        message["client_id"] = widget_client_id(
+            external_id if isinstance(external_id, str) else None
+        )
         return _dump(
             {
                 "type": "message",
-                "event_id": wire["event_id"],
+                "event_id": wire.event_id,
                 "conversation_id": data["conversation_id"],
                 "seq": data["seq"],
                 "message": message,
@@ -46,13 +53,13 @@ def visitor_event_frame(wire: dict[str, Any]) -> str | None:
     if kind in ("conversation.created", "conversation.status_changed"):
         conversation = {"id": data["conversation_id"], "status": data["status"]}
         return _dump(
-            {"type": "conversation", "event_id": wire["event_id"], "conversation": conversation}
+            {"type": "conversation", "event_id": wire.event_id, "conversation": conversation}
         )
     if kind == "conversation.read" and data.get("reader") == "agent":
         return _dump(
             {
                 "type": "read",
-                "event_id": wire["event_id"],
+                "event_id": wire.event_id,
                 "conversation_id": data["conversation_id"],
                 "seq": data["seq"],
             }
@@ -60,16 +67,17 @@ def visitor_event_frame(wire: dict[str, Any]) -> str | None:
     return None
 
 
-def visitor_signal_frame(signal: dict[str, Any]) -> str | None:
+def visitor_signal_frame(signal: Signal) -> str | None:
     """Agents typing a reply (never a note: `can_see` dropped those) in the
     visitor's conversation; nothing else that is ephemeral."""
-    if signal.get("type") != "typing" or signal.get("agent_id") is None:
+    body = signal.body
+    if body.get("type") != "typing" or body.get("agent_id") is None:
         return None
     return _dump(
         {
             "type": "typing",
-            "conversation_id": signal["conversation_id"],
-            "typing": bool(signal.get("typing")),
+            "conversation_id": body["conversation_id"],
+            "typing": bool(body.get("typing")),
         }
     )
 

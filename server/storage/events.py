@@ -1,15 +1,16 @@
 """Appending to the durable event log. Only `server.actions` may call this
-(a test enforces it)."""
+(a test enforces it). Reading it back is server.queries.events'."""
 
 from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from server.domain.json_types import JsonObject, JsonValue
+from server.domain.wire_events import WireEvent
 from server.storage import tables as t
 
 
@@ -22,12 +23,13 @@ class PendingEvent:
     inbox_id: int | None
     conversation_id: int | None
     private: bool
-    payload: dict[str, Any]
+    payload: JsonObject
 
 
 @dataclasses.dataclass(frozen=True)
 class StoredEvent:
-    """An event row as written: what the bus carries after commit."""
+    """An event row as written (what the bus carries after commit) or read
+    back: the columns of `events`, in order."""
 
     id: int
     workspace_id: int
@@ -36,22 +38,26 @@ class StoredEvent:
     inbox_id: int | None
     conversation_id: int | None
     private: bool
-    payload: dict[str, Any]
+    payload: JsonObject
     created_at: datetime
 
-    def wire(self) -> dict[str, Any]:
+    def event(self) -> WireEvent:
         """The event as clients see it (PROTOCOLS.md P2)."""
-        return {
-            "event_id": self.id,
-            "ws_seq": self.ws_seq,
-            "type": self.type,
-            "workspace_id": self.workspace_id,
-            "inbox_id": self.inbox_id,
-            "conversation_id": self.conversation_id,
-            "private": self.private,
-            "created_at": self.created_at.isoformat(),
-            "data": self.payload,
-        }
+        return WireEvent(
+            event_id=self.id,
+            ws_seq=self.ws_seq,
+            type=self.type,
+            workspace_id=self.workspace_id,
+            inbox_id=self.inbox_id,
+            conversation_id=self.conversation_id,
+            private=self.private,
+            created_at=self.created_at.isoformat(),
+            data=self.payload,
+        )
+
+    def wire(self) -> dict[str, JsonValue]:
+        """`event()` as JSON, as the bus carries it."""
+        return self.event().json()
 
 
 async def append_events(

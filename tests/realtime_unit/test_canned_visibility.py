@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from server.domain.wire_events import WireEvent
 from server.realtime.visibility import Viewer, VisitorScope, access_change, can_see
 
 WS = 1
@@ -40,16 +41,29 @@ def visitor() -> Viewer:
     )
 
 
-def event(kind: str = "created", **data: Any) -> dict[str, Any]:
-    payload = {"scope": "workspace", "team_id": None, "inbox_id": None, "agent_id": None, **data}
-    return {
-        "type": f"canned_response.{kind}",
+def wire(kind: str, data: dict[str, Any], **header: Any) -> WireEvent:
+    fields: dict[str, Any] = {
+        "event_id": 1,
+        "ws_seq": 1,
         "workspace_id": WS,
-        "inbox_id": payload["inbox_id"],
-        "conversation_id": payload.get("conversation_id"),
-        "private": payload.get("private", False),
-        "data": payload,
+        "inbox_id": None,
+        "conversation_id": None,
+        "private": False,
+        "created_at": "2026-01-05T09:00:00+00:00",
+        **header,
     }
+    return WireEvent(type=kind, data=data, **fields)
+
+
+def event(kind: str = "created", **data: Any) -> WireEvent:
+    payload = {"scope": "workspace", "team_id": None, "inbox_id": None, "agent_id": None, **data}
+    return wire(
+        f"canned_response.{kind}",
+        payload,
+        inbox_id=payload["inbox_id"],
+        conversation_id=payload.get("conversation_id"),
+        private=payload.get("private", False),
+    )
 
 
 @pytest.mark.parametrize(
@@ -85,23 +99,14 @@ def test_a_use_needs_both_the_response_and_the_conversation() -> None:
 
 def test_team_membership_follows_its_events() -> None:
     viewer = agent()
-    team_event = {"workspace_id": WS, "inbox_id": None, "conversation_id": None, "private": False}
-    access_change(
-        viewer, {**team_event, "type": "team.member_added", "data": {"team_id": 4, "agent_id": 7}}
-    )
-    access_change(
-        viewer, {**team_event, "type": "team.member_added", "data": {"team_id": 5, "agent_id": 8}}
-    )
+    access_change(viewer, wire("team.member_added", {"team_id": 4, "agent_id": 7}))
+    access_change(viewer, wire("team.member_added", {"team_id": 5, "agent_id": 8}))
     assert viewer.teams == {3, 4}
     assert can_see(viewer, event(scope="team", team_id=4))
-    access_change(
-        viewer, {**team_event, "type": "team.member_removed", "data": {"team_id": 3, "agent_id": 7}}
-    )
-    access_change(viewer, {**team_event, "type": "team.deleted", "data": {"team_id": 4}})
+    access_change(viewer, wire("team.member_removed", {"team_id": 3, "agent_id": 7}))
+    access_change(viewer, wire("team.deleted", {"team_id": 4}))
     assert viewer.teams == set()
     # An admin's "all teams" is not narrowed by anything.
     boss = admin()
-    access_change(
-        boss, {**team_event, "type": "team.member_removed", "data": {"team_id": 3, "agent_id": 1}}
-    )
+    access_change(boss, wire("team.member_removed", {"team_id": 3, "agent_id": 1}))
     assert boss.teams is None

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from server.domain.events import CATALOGUE, Audience, Event
+from server.domain.wire_events import WireEvent
 from server.realtime.visibility import (
     Viewer,
     VisitorScope,
@@ -159,7 +160,7 @@ def _neutral(hint: Any) -> Any:
     return neutral[origin]
 
 
-def wire(kind: str, **changes: Any) -> dict[str, Any]:
+def wire(kind: str, **changes: Any) -> WireEvent:
     """An event of `kind` as ctx.emit writes it and the hub sends it."""
     cls = CATALOGUE[kind]
     hints = typing.get_type_hints(cls)
@@ -168,18 +169,20 @@ def wire(kind: str, **changes: Any) -> dict[str, Any]:
         for f in dataclasses.fields(cls)
     }
     made: Event = cls(**{**values, **USUAL.get(kind, {}), **changes})
-    return {
-        "event_id": 500,
-        "type": kind,
-        "workspace_id": made.workspace_id,
-        "inbox_id": made.scope_inbox_id,
-        "conversation_id": made.scope_conversation_id,
-        "private": made.is_private,
-        "data": made.payload(),
-    }
+    return WireEvent(
+        event_id=500,
+        ws_seq=500,
+        type=kind,
+        workspace_id=made.workspace_id,
+        inbox_id=made.scope_inbox_id,
+        conversation_id=made.scope_conversation_id,
+        private=made.is_private,
+        created_at="2024-01-01T00:00:00+00:00",
+        data=made.payload(),
+    )
 
 
-def receivers(event: dict[str, Any]) -> frozenset[str]:
+def receivers(event: WireEvent) -> frozenset[str]:
     """Who is sent `event`: as Connection.deliver decides, a visitor's
     socket then sending only what visitor_frames makes of it."""
     return frozenset(
@@ -232,7 +235,7 @@ def test_no_event_crosses_workspaces(kind: str) -> None:
 
 def test_an_event_without_an_audience_reaches_nobody() -> None:
     # A type that is not (or no longer) in the catalogue, read from the log.
-    stale = {**wire("team.created"), "type": "team.renamed"}
+    stale = dataclasses.replace(wire("team.created"), type="team.renamed")
     assert audience_of("team.renamed") is None
     assert receivers(stale) == NOBODY
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from server.domain.wire_events import WireEvent
 from server.realtime.visibility import Viewer, VisitorScope, can_see
 
 WS = 1
@@ -45,15 +46,18 @@ def bot() -> Viewer:
     return agent(agent_id=None, is_admin=True, inboxes=None, teams=None)
 
 
-def frame(kind: str, inbox_id: int | None = None, **data: Any) -> dict[str, Any]:
-    return {
-        "type": kind,
-        "workspace_id": WS,
-        "inbox_id": inbox_id,
-        "conversation_id": data.get("conversation_id"),
-        "private": False,
-        "data": {"workspace_id": WS, **data},
-    }
+def frame(kind: str, inbox_id: int | None = None, **data: Any) -> WireEvent:
+    return WireEvent(
+        event_id=1,
+        ws_seq=1,
+        type=kind,
+        workspace_id=WS,
+        inbox_id=inbox_id,
+        conversation_id=data.get("conversation_id"),
+        private=False,
+        created_at="2026-01-05T09:00:00+00:00",
+        data={"workspace_id": WS, **data},
+    )
 
 
 @pytest.mark.parametrize(
@@ -79,7 +83,7 @@ def test_a_macros_audience_decides(
 
 
 def test_a_run_needs_both_the_macro_and_the_conversation() -> None:
-    def used(inbox_id: int, **audience: Any) -> dict[str, Any]:
+    def used(inbox_id: int, **audience: Any) -> WireEvent:
         audience = {"scope": "workspace", "agent_id": None, **audience}
         return frame("macro.used", inbox_id, conversation_id=99, macro_id=3, **audience)
 

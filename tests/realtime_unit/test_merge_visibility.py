@@ -4,10 +4,12 @@ moved conversations, and which visitors must reload."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
 
+from server.domain.wire_events import WireEvent
 from server.realtime.visibility import (
     RefreshAccess,
     Viewer,
@@ -45,7 +47,7 @@ def visitor(contact_id: int = 6, conversations: set[int] | None = None) -> Viewe
     )
 
 
-def contact_merge(kind: str = "contact.merged", **data: Any) -> dict[str, Any]:
+def contact_merge(kind: str = "contact.merged", **data: Any) -> WireEvent:
     payload = {
         "workspace_id": WS,
         "survivor_id": 6,
@@ -54,28 +56,32 @@ def contact_merge(kind: str = "contact.merged", **data: Any) -> dict[str, Any]:
         "conversations": MOVED,
         **data,
     }
-    return {
-        "event_id": 50,
-        "type": kind,
-        "workspace_id": WS,
-        "inbox_id": None,
-        "conversation_id": None,
-        "private": False,
-        "data": payload,
-    }
+    return WireEvent(
+        event_id=50,
+        ws_seq=50,
+        type=kind,
+        workspace_id=WS,
+        inbox_id=None,
+        conversation_id=None,
+        private=False,
+        created_at="2026-01-05T09:00:00+00:00",
+        data=payload,
+    )
 
 
-def conversation_merge(target: int, source: int) -> dict[str, Any]:
+def conversation_merge(target: int, source: int) -> WireEvent:
     data = {"conversation_id": target, "inbox_id": 10, "source_id": source}
-    return {
-        "event_id": 51,
-        "type": "conversation.merged",
-        "workspace_id": WS,
-        "inbox_id": 10,
-        "conversation_id": target,
-        "private": False,
-        "data": {"workspace_id": WS, **data, "moved_messages": 2, "last_seq": 9},
-    }
+    return WireEvent(
+        event_id=51,
+        ws_seq=51,
+        type="conversation.merged",
+        workspace_id=WS,
+        inbox_id=10,
+        conversation_id=target,
+        private=False,
+        created_at="2026-01-05T09:00:00+00:00",
+        data={"workspace_id": WS, **data, "moved_messages": 2, "last_seq": 9},
+    )
 
 
 @pytest.mark.parametrize("kind", ["contact.merged", "contact.merge_undone"])
@@ -85,8 +91,8 @@ def test_agents_hear_contact_merges_told_of_their_inboxes_only(kind: str) -> Non
     assert can_see(member, event) and can_see(admin, event)
     assert narrow(admin, event) is event
     narrowed = narrow(member, event)
-    assert narrowed["data"]["conversations"] == MOVED[:1]
-    assert event["data"]["conversations"] == MOVED  # the shared event is untouched
+    assert narrowed.data["conversations"] == MOVED[:1]
+    assert event.data["conversations"] == MOVED  # the shared event is untouched
     everything = agent(inboxes={10, 11})
     assert narrow(everything, event) is event
     assert narrow(member, conversation_merge(20, 21)) == conversation_merge(20, 21)
@@ -101,7 +107,7 @@ def test_visitors_of_either_contact_reload_and_never_see_the_event(
     event = contact_merge(kind)
     assert isinstance(access_change(viewer, event), RefreshAccess) is reloads
     assert not can_see(viewer, event)
-    assert visitor_event_frame({**event, "conversation_id": 99}) is None
+    assert visitor_event_frame(dataclasses.replace(event, conversation_id=99)) is None
 
 
 @pytest.mark.parametrize(
@@ -115,6 +121,6 @@ def test_visitors_of_a_merged_conversation_reload(follows: set[int], reloads: bo
 
 
 def test_another_workspace_changes_nothing() -> None:
-    event = {**contact_merge(), "workspace_id": WS + 1}
+    event = dataclasses.replace(contact_merge(), workspace_id=WS + 1)
     assert access_change(visitor(), event) is None
     assert not can_see(agent(), event)
