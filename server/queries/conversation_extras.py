@@ -8,11 +8,11 @@ of queries however long the page is.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from server.domain.json_types import JsonValue
 from server.domain.previews import message_preview
 from server.queries.api_shapes import iso
 from server.storage import tables as t
@@ -27,9 +27,10 @@ _HTML_PREFIX = 20_000
 
 @dataclasses.dataclass(frozen=True)
 class ConversationExtras:
-    contact: dict[str, Any]  # {"id", "name"}
+    contact_id: int
+    contact_name: str
     channel: str  # the inbox's kind: widget, email, api...
-    last_message: dict[str, Any] | None  # None: no message yet
+    last_message: dict[str, JsonValue] | None  # None: no message yet
 
 
 async def extras_of(conn: AsyncConnection, ids: list[int]) -> dict[int, ConversationExtras]:
@@ -70,7 +71,7 @@ async def extras_of(conn: AsyncConnection, ids: list[int]) -> dict[int, Conversa
     )
     out: dict[int, ConversationExtras] = {}
     for row in await conn.execute(stmt):
-        last_message = None
+        last_message: dict[str, JsonValue] | None = None
         if row.seq is not None:
             last_message = {
                 "seq": row.seq,
@@ -80,7 +81,8 @@ async def extras_of(conn: AsyncConnection, ids: list[int]) -> dict[int, Conversa
                 "created_at": iso(row.created_at),
             }
         out[row.id] = ConversationExtras(
-            contact={"id": row.contact_id, "name": row.contact_name},
+            contact_id=row.contact_id,
+            contact_name=row.contact_name,
             channel=row.channel,
             last_message=last_message,
         )

@@ -21,7 +21,7 @@ from server.domain.actors import Actor
 from server.domain.errors import NotFound
 from server.queries.access import AnyRow, access_contact, out_of_merge_reach
 from server.queries.api_shapes import iso
-from server.queries.contacts import identities_of
+from server.queries.contacts import identities_of, identity_view
 from server.storage import tables as t
 
 # Open suggestions per contact are few (each inbound mail suggests at most
@@ -119,7 +119,7 @@ async def contact_merge_suggestions(
                 "other": {
                     "id": r.other_id,
                     "name": r.other_name,
-                    "identities": identities[r.other_id],
+                    "identities": [identity_view(i) for i in identities[r.other_id]],
                     "conversation_count": counts.get(r.other_id, 0),
                 },
             }

@@ -4,12 +4,12 @@ and which agents could answer it."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from server.domain.json_types import JsonValue
 from server.domain.values import IdentityKind, Role
+from server.queries.records import Inbox, load
 from server.queries.visitors import (
     VisitorSession,
     conversations_of,
@@ -32,7 +32,7 @@ async def visitor_conversation_ids(conn: AsyncConnection, session: VisitorSessio
     """Every conversation the visitor may follow (`conversations_of`),
     resolved ones too: an agent may still reopen and answer them."""
     rows = await conn.execute(sa.select(t.conversations.c.id).where(*conversations_of(session)))
-    return {row.id for row in rows}
+    return {int(row.id) for row in rows}
 
 
 async def inbox_agent_ids(conn: AsyncConnection, workspace_id: int, inbox_id: int) -> set[int]:
@@ -59,7 +59,7 @@ async def has_open_conversation(conn: AsyncConnection, session: VisitorSession) 
     return found is not None
 
 
-async def visitor_contact(conn: AsyncConnection, session: VisitorSession) -> dict[str, Any]:
+async def visitor_contact(conn: AsyncConnection, session: VisitorSession) -> dict[str, JsonValue]:
     """What the widget may show about its own visitor: a name it was given
     (not the generated "Visitor ..." one), whether it is verified, and
     whether an address to answer by email is known. A session that a
@@ -92,15 +92,16 @@ async def visitor_contact(conn: AsyncConnection, session: VisitorSession) -> dic
 
 async def widget_state(
     conn: AsyncConnection, session: VisitorSession
-) -> tuple[dict[str, Any], set[int]]:
+) -> tuple[dict[str, JsonValue], set[int]]:
     """Everything the widget shows on load: the inbox's public face, who
     the visitor is to us, and its open conversation with its messages;
     and, read in the same transaction, the agents who could answer (for
     the caller to tell whether one is online)."""
     state = await visitor_conversation(conn, session)
-    inbox = (
-        await conn.execute(sa.select(t.inboxes).where(t.inboxes.c.id == session.inbox_id))
-    ).one()
+    inbox = load(
+        Inbox,
+        (await conn.execute(sa.select(t.inboxes).where(t.inboxes.c.id == session.inbox_id))).one(),
+    )
     state["inbox"] = public_inbox_view(inbox)
     state["contact"] = await visitor_contact(conn, session)
     return state, await inbox_agent_ids(conn, session.workspace_id, session.inbox_id)
