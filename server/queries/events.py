@@ -4,28 +4,34 @@ live hub."""
 from __future__ import annotations
 
 import dataclasses
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from server.queries.records import StoredJson, load
 from server.storage import tables as t
 
-_COLUMNS = (
-    t.events.c.id,
-    t.events.c.workspace_id,
-    t.events.c.ws_seq,
-    t.events.c.type,
-    t.events.c.inbox_id,
-    t.events.c.conversation_id,
-    t.events.c.private,
-    t.events.c.payload,
-    t.events.c.created_at,
-)
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LoggedEvent:
+    """A row of `events`, as replay and catch-up read it."""
+
+    id: int
+    workspace_id: int
+    ws_seq: int
+    type: str
+    inbox_id: int | None
+    conversation_id: int | None
+    private: bool
+    payload: StoredJson
+    created_at: datetime
 
 
-def wire_of(row: Any) -> dict[str, Any]:
-    """The same shape as StoredEvent.wire(), from a row."""
+# A plain dict: the realtime hub and replay pass events on in this shape.
+def wire_of(row: LoggedEvent) -> dict[str, Any]:
+    """The same shape as StoredEvent.wire(), from a logged event."""
     return {
         "event_id": row.id,
         "ws_seq": row.ws_seq,
@@ -58,14 +64,16 @@ async def log_position(conn: AsyncConnection, workspace_id: int) -> LogPosition:
             )
         )
     ).one()
-    last_id = await conn.scalar(
+    event_seq: int = row.event_seq
+    pruned_through: int = row.events_pruned_through
+    last_id: int | None = await conn.scalar(
         sa.select(sa.func.max(t.events.c.id)).where(t.events.c.workspace_id == workspace_id)
     )
     # Never below the pruned mark: when every event of the workspace has
     # been pruned, the client must still be handed an id it can resume from
     # without being told to resync.
-    last = max(int(last_id or 0), row.events_pruned_through)
-    return LogPosition(row.event_seq, last, row.events_pruned_through)
+    last = max(int(last_id or 0), pruned_through)
+    return LogPosition(event_seq, last, pruned_through)
 
 
 async def event_seq_of(conn: AsyncConnection, workspace_id: int) -> int:
@@ -84,12 +92,12 @@ async def events_after_id(
 ) -> list[dict[str, Any]]:
     """Events of the workspace with id > after_id, oldest first."""
     rows = await conn.execute(
-        sa.select(*_COLUMNS)
+        sa.select(t.events)
         .where(t.events.c.workspace_id == workspace_id, t.events.c.id > after_id)
         .order_by(t.events.c.id)
         .limit(limit)
     )
-    return [wire_of(r) for r in rows]
+    return [wire_of(load(LoggedEvent, r)) for r in rows]
 
 
 async def events_from_seq(
@@ -97,12 +105,12 @@ async def events_from_seq(
 ) -> list[dict[str, Any]]:
     """Events of the workspace with ws_seq >= from_seq, in ws_seq order."""
     rows = await conn.execute(
-        sa.select(*_COLUMNS)
+        sa.select(t.events)
         .where(t.events.c.workspace_id == workspace_id, t.events.c.ws_seq >= from_seq)
         .order_by(t.events.c.ws_seq)
         .limit(limit)
     )
-    return [wire_of(r) for r in rows]
+    return [wire_of(load(LoggedEvent, r)) for r in rows]
 
 
 async def workspace_ids(conn: AsyncConnection) -> list[int]:
