@@ -120,7 +120,7 @@ async def do_update_saved_filter(
             saved_filter_id=row.id,
             agent_id=row.agent_id,
             name=values.get("name", row.name),
-            query=values.get("query", row.query),
+            query=values["query"] if "query" in values else row.query,
             position=values.get("position", row.position),
             changes=sorted(values),
         )
