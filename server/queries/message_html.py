@@ -61,6 +61,15 @@ class InlineImage:
     size: int
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _StoredFile:
+    """Where an attachment's bytes are, what they are and how many."""
+
+    storage_key: str
+    content_type: str
+    size: int
+
+
 @dataclasses.dataclass(frozen=True)
 class MessageHtml:
     html: str
@@ -83,7 +92,7 @@ async def message_html(conn: AsyncConnection, actor: Actor, message_id: int) -> 
     if wanted:
         a = t.attachments.c
         files = {
-            r.id: r
+            r.id: _StoredFile(r.storage_key, r.content_type, r.size)
             for r in await conn.execute(
                 sa.select(a.id, a.storage_key, a.content_type, a.size).where(
                     a.id.in_(list(wanted)),
