@@ -8,6 +8,8 @@ of queries however long the page is.
 from __future__ import annotations
 
 import dataclasses
+from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -15,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from server.domain.json_types import JsonValue
 from server.domain.previews import message_preview
 from server.queries.api_shapes import iso
+from server.queries.records import load
 from server.storage import tables as t
 
 # How much of a body to read for a preview. The preview needs 140
@@ -33,6 +36,23 @@ class ConversationExtras:
     last_message: dict[str, JsonValue] | None  # None: no message yet
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Facts:
+    """A conversation's contact and channel, and the start of its last
+    message (its columns all None when it has none)."""
+
+    id: int
+    contact_id: int
+    contact_name: str
+    channel: str
+    seq: int | None
+    text: str | None
+    html: str | None
+    sender_kind: str | None
+    private: bool | None
+    created_at: datetime | None
+
+
 async def extras_of(conn: AsyncConnection, ids: list[int]) -> dict[int, ConversationExtras]:
     """Extras of the conversations `ids` (the caller has checked access).
     The last message is the one with the highest seq, private notes
@@ -47,7 +67,7 @@ async def extras_of(conn: AsyncConnection, ids: list[int]) -> dict[int, Conversa
     newest = (
         sa.select(sa.func.max(last.c.seq)).where(last.c.conversation_id == c.id).scalar_subquery()
     )
-    stmt = (
+    stmt: sa.Select[Any] = (
         sa.select(
             c.id,
             ct.id.label("contact_id"),
@@ -70,12 +90,12 @@ async def extras_of(conn: AsyncConnection, ids: list[int]) -> dict[int, Conversa
         .where(c.id.in_(ids))
     )
     out: dict[int, ConversationExtras] = {}
-    for row in await conn.execute(stmt):
+    for row in (load(_Facts, r) for r in await conn.execute(stmt)):
         last_message: dict[str, JsonValue] | None = None
         if row.seq is not None:
             last_message = {
                 "seq": row.seq,
-                "text": message_preview(row.text, row.html),
+                "text": message_preview(row.text or "", row.html),  # text: NOT NULL
                 "sender_kind": row.sender_kind,
                 "private": row.private,
                 "created_at": iso(row.created_at),
