@@ -98,13 +98,14 @@ async def identities_of(conn: AsyncConnection, ids: list[int]) -> dict[int, list
     out: defaultdict[int, list[Identity]] = defaultdict(list)
     if ids:
         ci = t.contact_identities.c
-        rows = await conn.execute(
+        stmt: sa.Select[Any] = (
             sa.select(ci.contact_id, ci.kind, ci.value, ci.verified)
             .where(ci.contact_id.in_(ids))
             .order_by(ci.contact_id, ci.id)
         )
-        for r in rows:
-            out[r.contact_id].append(Identity(r.kind, r.value, r.verified))
+        for r in await conn.execute(stmt):
+            contact_id: int = r.contact_id
+            out[contact_id].append(load(Identity, r))
     return out
 
 

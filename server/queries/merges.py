@@ -10,6 +10,7 @@ agent who can't read every conversation of both contacts
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -26,7 +27,7 @@ from server.domain.merges import (
 from server.queries.access import access_contact, require_merge_reach, visible_inbox_ids
 from server.queries.api_shapes import iso
 from server.queries.contacts import contact_view, identities_of, identity_view
-from server.queries.records import ContactMerge, load_or_none
+from server.queries.records import ContactMerge, load, load_or_none
 from server.storage import tables as t
 
 
@@ -89,15 +90,13 @@ async def _conversations(
     """The contact's conversations in inboxes the caller can see (newest
     activity first), and how many others it has."""
     c, inbox = t.conversations.c, t.inboxes.c
-    rows = [
-        _MovingConversation(r.id, r.subject, r.status, r.inbox_id, r.inbox_name)
-        for r in await conn.execute(
-            sa.select(c.id, c.subject, c.status, c.inbox_id, inbox.name.label("inbox_name"))
-            .join(t.inboxes, inbox.id == c.inbox_id)
-            .where(c.contact_id == contact_id)
-            .order_by(c.last_activity_at.desc(), c.id.desc())
-        )
-    ]
+    stmt: sa.Select[Any] = (
+        sa.select(c.id, c.subject, c.status, c.inbox_id, inbox.name.label("inbox_name"))
+        .join(t.inboxes, inbox.id == c.inbox_id)
+        .where(c.contact_id == contact_id)
+        .order_by(c.last_activity_at.desc(), c.id.desc())
+    )
+    rows = [load(_MovingConversation, r) for r in await conn.execute(stmt)]
     visible = await visible_inbox_ids(conn, actor)
     shown = [r for r in rows if visible is None or r.inbox_id in visible]
     items: list[dict[str, JsonValue]] = [

@@ -34,6 +34,7 @@ from server.domain.values import IdentityKind
 from server.queries.access import inbox_filter, visible_inbox_ids
 from server.queries.contacts import identities_of
 from server.queries.conversations import ListedConversation, conversation_views_with_extras
+from server.queries.records import load
 from server.storage import tables as t
 
 MIN_QUERY = 2
@@ -154,7 +155,7 @@ class _Search:
 
     async def contacts(self) -> list[dict[str, JsonValue]]:
         ct = t.contacts.c
-        stmt = (
+        stmt: sa.Select[Any] = (
             sa.select(ct.id, ct.name)
             .where(self.contact_hit())
             .order_by(
@@ -164,7 +165,7 @@ class _Search:
             )
             .limit(self.limit)
         )
-        rows = [_ContactHit(r.id, r.name) for r in await self.conn.execute(stmt)]
+        rows = [load(_ContactHit, r) for r in await self.conn.execute(stmt)]
         ids = [r.id for r in rows]
         identities = await identities_of(self.conn, ids)
         counts = await self._conversation_counts(ids)

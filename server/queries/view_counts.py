@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from server.domain.actors import Actor
 from server.domain.json_types import JsonValue
 from server.queries.access import inbox_filter, visible_inbox_ids
+from server.queries.records import load
 from server.queries.saved_filters import saved_filter_counts
 from server.storage import tables as t
 
@@ -41,14 +43,12 @@ async def conversation_counts(
         inbox_filter(c.inbox_id, visible),
         c.status.in_(statuses),
     )
-    groups = [
-        _Group(r.inbox_id, r.team_id, r.assignee_id, r.n)
-        for r in await conn.execute(
-            sa.select(c.inbox_id, c.team_id, c.assignee_id, sa.func.count().label("n"))
-            .where(*scope)
-            .group_by(c.inbox_id, c.team_id, c.assignee_id)
-        )
-    ]
+    by_group: sa.Select[Any] = (
+        sa.select(c.inbox_id, c.team_id, c.assignee_id, sa.func.count().label("n"))
+        .where(*scope)
+        .group_by(c.inbox_id, c.team_id, c.assignee_id)
+    )
+    groups = [load(_Group, r) for r in await conn.execute(by_group)]
     inboxes: Counter[int] = Counter()
     teams: Counter[int] = Counter()
     mine = unassigned = everything = 0

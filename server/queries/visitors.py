@@ -9,6 +9,7 @@ that session's contact and inbox.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -61,32 +62,20 @@ async def visitor_session_where(
 ) -> VisitorSession | None:
     """The visitor session `condition` picks, with its inbox's settings."""
     s = t.visitor_sessions.c
-    row = (
-        await conn.execute(
-            sa.select(
-                s.id,
-                s.workspace_id,
-                s.inbox_id,
-                s.contact_id,
-                s.verified,
-                t.inboxes.c.settings,
-                s.proven_contact_id,
-            )
-            .join(t.inboxes, t.inboxes.c.id == s.inbox_id)
-            .where(condition)
+    stmt: sa.Select[Any] = (
+        sa.select(
+            s.id.label("session_id"),
+            s.workspace_id,
+            s.inbox_id,
+            s.contact_id,
+            s.verified,
+            t.inboxes.c.settings.label("inbox_settings"),
+            s.proven_contact_id,
         )
-    ).first()
-    if row is None:
-        return None
-    return VisitorSession(
-        session_id=row.id,
-        workspace_id=row.workspace_id,
-        inbox_id=row.inbox_id,
-        contact_id=row.contact_id,
-        verified=row.verified,
-        inbox_settings=row.settings,
-        proven_contact_id=row.proven_contact_id,
+        .join(t.inboxes, t.inboxes.c.id == s.inbox_id)
+        .where(condition)
     )
+    return load_or_none(VisitorSession, (await conn.execute(stmt)).first())
 
 
 def public_inbox_view(row: Inbox) -> dict[str, JsonValue]:
