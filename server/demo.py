@@ -33,8 +33,9 @@ from server.domain.values import (
     Role,
 )
 from server.domain.widget_identity import allowed_origins
-from server.queries.agents import find_agent_id_by_email, list_agents
-from server.queries.directory import inbox_detail, list_inboxes
+from server.queries.access import access_inbox
+from server.queries.agents import find_agent_id_by_email, workspace_agents
+from server.queries.directory import visible_inboxes
 from server.queries.events import workspace_ids
 from server.queries.reading import read
 from server.runtime import Runtime
@@ -302,16 +303,16 @@ async def find_demo_workspace(runtime: Runtime) -> DemoWorkspace | None:
     DEMO_ADMIN_EMAIL) with its website chat inbox."""
     for ws in await read(runtime, workspace_ids):
         sys = system_actor(ws)
-        agents = (await read(runtime, list_agents, sys))["items"]
-        if not any(agent["email"] == DEMO_ADMIN_EMAIL for agent in agents):
+        agents = await read(runtime, workspace_agents, sys)
+        if not any(agent.email == DEMO_ADMIN_EMAIL for agent in agents):
             continue
-        for inbox in (await read(runtime, list_inboxes, sys, runtime.secrets))["items"]:
-            if inbox["kind"] == InboxKind.WIDGET.value:
+        for inbox in await read(runtime, visible_inboxes, sys):
+            if inbox.kind == InboxKind.WIDGET.value:
                 return DemoWorkspace(
                     ws,
                     created=False,
-                    widget_public_token=inbox["public_token"],
-                    widget_inbox_id=inbox["id"],
+                    widget_public_token=inbox.public_token,
+                    widget_inbox_id=inbox.id,
                 )
         return DemoWorkspace(ws, created=False)
     return None
@@ -323,8 +324,8 @@ async def allow_demo_site(runtime: Runtime, demo: DemoWorkspace, origin: str) ->
     if demo.workspace_id is None or demo.widget_inbox_id is None:
         return
     sys = system_actor(demo.workspace_id)
-    inbox = await read(runtime, inbox_detail, sys, demo.widget_inbox_id, runtime.secrets)
-    current = allowed_origins(inbox["settings"].get("allowed_domains"))
+    inbox = await read(runtime, access_inbox, sys, demo.widget_inbox_id)
+    current = allowed_origins(inbox.settings.get("allowed_domains"))
     if origin.lower() in current:
         return
     await perform(

@@ -29,6 +29,7 @@ from server.domain.sniff import clean_filename, sniff
 from server.domain.values import UploaderKind
 from server.queries.access import AnyRow, access_inbox
 from server.queries.api_shapes import attachment_view
+from server.queries.records import Attachment, load
 from server.storage import tables as t
 from server.storage.blobs import BlobStore, new_key
 
@@ -106,7 +107,7 @@ async def upload_file(
 
 def summary(row: AnyRow) -> dict[str, Any]:
     """An attachment as messages list it (and the API shows it)."""
-    return attachment_view(row)
+    return attachment_view(load(Attachment, row))
 
 
 async def do_upload_attachment(

@@ -48,7 +48,7 @@ from server.queries.canned_responses import (
 )
 from server.queries.message_records import message_record
 from server.queries.reading import read
-from server.queries.records import Conversation
+from server.queries.records import Conversation, Message, load
 from server.storage import tables as t
 from server.storage.blobs import BlobStore, new_key
 
@@ -260,7 +260,7 @@ async def _replay(
         conversation.contact_id,
         earlier.seq,
         True,
-        message=message_record(earlier),
+        message=message_record(load(Message, earlier)),
     )
 
 

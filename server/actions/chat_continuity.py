@@ -261,9 +261,9 @@ async def _address_options(conn: AsyncConnection, contact_id: int) -> list[Addre
     to: its email identities (oldest first), then its `email` attribute."""
     identities = email_identities((await identities_of(conn, [contact_id]))[contact_id])
     options = [
-        AddressOption(address, bool(i["verified"]), AddressSource.IDENTITY)
+        AddressOption(address, bool(i.verified), AddressSource.IDENTITY)
         for i in identities
-        if (address := _mailable(i["value"])) is not None
+        if (address := _mailable(i.value)) is not None
     ]
     attributes: dict[str, Any] | None = await conn.scalar(
         sa.select(t.contacts.c.attributes).where(t.contacts.c.id == contact_id)

@@ -56,9 +56,10 @@ from server.domain.errors import Conflict, DomainError, Forbidden, InvalidInput,
 from server.domain.events import MacroUsed
 from server.domain.macros import ME, StepType, parse_actions, step_field
 from server.domain.values import ConversationStatus, Priority
-from server.queries.access import AnyRow, access_canned_response, access_conversation
+from server.queries.access import access_canned_response, access_conversation
 from server.queries.macros import access_macro, run_plan
 from server.queries.reading import read
+from server.queries.records import Macro
 from server.storage import tables as t
 
 if TYPE_CHECKING:
@@ -168,7 +169,7 @@ async def do_run_macro(
     return await _count(ctx, macro, conversation_id, message_ids)
 
 
-def _steps(macro: AnyRow) -> list[dict[str, Any]]:
+def _steps(macro: Macro) -> list[dict[str, Any]]:
     """The stored steps, checked again: saved under older rules, a macro
     must be edited before it runs, never half-run."""
     try:
@@ -254,7 +255,7 @@ def _key_prefix(idempotency_key: str) -> str:
 
 async def _earlier_run(
     ctx: ActionContext,
-    macro: AnyRow,
+    macro: Macro,
     conversation_id: int,
     idempotency_key: str,
     sends: list[int],
@@ -289,7 +290,7 @@ async def _earlier_run(
 
 
 async def _count(
-    ctx: ActionContext, macro: AnyRow, conversation_id: int, message_ids: list[int]
+    ctx: ActionContext, macro: Macro, conversation_id: int, message_ids: list[int]
 ) -> MacroRun:
     usage_count: int = (
         await ctx.conn.execute(

@@ -38,13 +38,13 @@ from server.domain.macros import (
 )
 from server.domain.values import CannedScope
 from server.queries.access import (
-    AnyRow,
     access_agent,
     access_canned_response,
     access_team,
     require_admin,
 )
 from server.queries.macros import access_macro
+from server.queries.records import Macro
 from server.storage import tables as t
 
 
@@ -108,14 +108,14 @@ async def _room_for_one_more(ctx: ActionContext, key: str) -> None:
         raise Conflict(f"at most {MAX_PER_AUDIENCE} macros per audience; delete one first")
 
 
-def require_macro_editor(ctx: ActionContext, row: AnyRow) -> None:
+def require_macro_editor(ctx: ActionContext, row: Macro) -> None:
     """Reading a personal macro already takes owning it; a workspace
     macro is changed by admins only."""
     if row.scope == MacroScope.WORKSPACE.value and not ctx.actor.is_admin:
         raise Forbidden("only an admin may change a workspace macro")
 
 
-def _audience_fields(row: AnyRow) -> dict[str, Any]:
+def _audience_fields(row: Macro) -> dict[str, Any]:
     return {
         "workspace_id": row.workspace_id,
         "macro_id": row.id,

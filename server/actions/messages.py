@@ -35,7 +35,7 @@ from server.domain.values import (
 from server.queries.access import AnyRow, access_conversation, access_inbox
 from server.queries.inboxes import get_inbox
 from server.queries.message_records import MessageRecord, message_record
-from server.queries.records import Conversation, load_or_none
+from server.queries.records import Conversation, Message, load, load_or_none
 from server.sanitize import sanitize_html
 from server.storage import tables as t
 
@@ -105,7 +105,7 @@ async def do_send_message(
                 conv.contact_id,
                 earlier.seq,
                 True,
-                message=message_record(earlier),
+                message=message_record(load(Message, earlier)),
             )
     sender_kind = SenderKind.AGENT if ctx.actor.agent_id is not None else SenderKind.SYSTEM
     agent_id = ctx.actor.agent_id
@@ -190,7 +190,7 @@ async def do_receive_message(
                 earlier.contact_id,
                 earlier.seq,
                 True,
-                message=message_record(earlier),
+                message=message_record(load(Message, earlier)),
             )
     files = await claim_attachments(ctx, attachment_ids, uploader=uploader, inbox_id=inbox_id)
     contact_id, created_contact = await find_or_create_contact(ctx, identity=identity, name=name)

@@ -109,6 +109,7 @@ async def do_update_saved_filter(
         values["position"] = position
     if not values:
         return
+    stored_query: dict[str, Any] = row.query  # the JSON object it was saved with
     await ctx.conn.execute(
         t.saved_filters.update()
         .where(t.saved_filters.c.id == row.id)
@@ -120,7 +121,7 @@ async def do_update_saved_filter(
             saved_filter_id=row.id,
             agent_id=row.agent_id,
             name=values.get("name", row.name),
-            query=values.get("query", row.query),
+            query=values.get("query", stored_query),
             position=values.get("position", row.position),
             changes=sorted(values),
         )

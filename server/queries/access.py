@@ -37,7 +37,7 @@ def require_admin(actor: Actor) -> None:
 
 
 async def _row(conn: AsyncConnection, stmt: sa.Select[Any], what: str, cls: type[R]) -> R:
-    row: AnyRow | None = (await conn.execute(stmt)).first()
+    row = (await conn.execute(stmt)).first()
     if row is None:
         raise NotFound(f"{what} not found")
     return load(cls, row)
@@ -111,7 +111,7 @@ async def access_message(conn: AsyncConnection, actor: Actor, message_id: int) -
     """A message, for whoever may read its conversation (a message the
     caller may not read is as missing as one that does not exist)."""
     m = t.messages.c
-    row: AnyRow | None = (
+    row = (
         await conn.execute(
             sa.select(t.messages).where(m.id == message_id, m.workspace_id == actor.workspace_id)
         )

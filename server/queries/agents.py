@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.domain.actors import Actor
+from server.domain.json_types import JsonValue
 from server.queries.access import access_agent
 from server.queries.api_shapes import iso
 from server.queries.records import Agent, load
 from server.storage import tables as t
 
 
-def agent_view(row: Agent) -> dict[str, Any]:
+def agent_view(row: Agent) -> dict[str, JsonValue]:
     return {
         "id": row.id,
         "email": row.email,
@@ -27,17 +26,22 @@ def agent_view(row: Agent) -> dict[str, Any]:
     }
 
 
-async def agent_detail(conn: AsyncConnection, actor: Actor, agent_id: int) -> dict[str, Any]:
+async def agent_detail(conn: AsyncConnection, actor: Actor, agent_id: int) -> dict[str, JsonValue]:
     return agent_view(await access_agent(conn, actor, agent_id))
 
 
-async def list_agents(conn: AsyncConnection, actor: Actor) -> dict[str, Any]:
+async def list_agents(conn: AsyncConnection, actor: Actor) -> dict[str, JsonValue]:
+    return {"items": [agent_view(r) for r in await workspace_agents(conn, actor)]}
+
+
+async def workspace_agents(conn: AsyncConnection, actor: Actor) -> list[Agent]:
+    """Every agent of the caller's workspace, by id."""
     rows = await conn.execute(
         sa.select(t.agents)
         .where(t.agents.c.workspace_id == actor.workspace_id)
         .order_by(t.agents.c.id)
     )
-    return {"items": [agent_view(load(Agent, r)) for r in rows]}
+    return [load(Agent, r) for r in rows]
 
 
 async def find_agent_id_by_email(conn: AsyncConnection, email: str) -> int | None:

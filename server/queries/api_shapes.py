@@ -6,11 +6,11 @@ here."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from server.domain.json_types import JsonValue
 from server.domain.sniff import is_inline_image
-from server.queries.access import AnyRow
-from server.queries.records import Attachment, Conversation
+from server.queries.records import Attachment, Conversation, Message
 
 if TYPE_CHECKING:
     from server.queries.conversation_extras import ConversationExtras
@@ -27,7 +27,7 @@ def conversation_view(
     my_read_seq: int | None = None,
     *,
     extras: ConversationExtras,
-) -> dict[str, Any]:
+) -> dict[str, JsonValue]:
     """`my_read_seq`: how far the agent asking has read (None when no agent
     asks); `unread` counts the messages after it. `extras` (contact,
     channel, last message) come from `conversation_extras.extras_of`,
@@ -52,7 +52,7 @@ def conversation_view(
         "agent_last_read_seq": row.agent_last_read_seq,
         "contact_last_read_seq": row.contact_last_read_seq,
         "unread": None if my_read_seq is None else max(row.last_seq - my_read_seq, 0),
-        "contact": extras.contact,
+        "contact": {"id": extras.contact_id, "name": extras.contact_name},
         "channel": extras.channel,
         "last_message": extras.last_message,
         # Set once merged into another conversation, where its messages went.
@@ -60,7 +60,7 @@ def conversation_view(
     }
 
 
-def message_view(row: AnyRow | MessageRecord) -> dict[str, Any]:
+def message_view(row: Message | MessageRecord) -> dict[str, JsonValue]:
     return {
         "id": row.id,
         "conversation_id": row.conversation_id,
@@ -81,7 +81,7 @@ def message_view(row: AnyRow | MessageRecord) -> dict[str, Any]:
     }
 
 
-def attachment_view(row: AnyRow | Attachment) -> dict[str, Any]:
+def attachment_view(row: Attachment) -> dict[str, JsonValue]:
     """An attachment as messages and canned responses list it."""
     return {
         "id": row.id,

@@ -20,7 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from server.domain.actors import Actor
 from server.domain.errors import NotFound
 from server.domain.values import UploaderKind
-from server.queries.access import AnyRow, access_canned_response, access_conversation
+from server.queries.access import access_canned_response, access_conversation
+from server.queries.records import Attachment, load
 from server.queries.visitors import VisitorSession, conversations_of
 from server.storage import tables as t
 
@@ -37,7 +38,7 @@ class AttachmentFile:
     sha256: str
 
 
-def _file(row: AnyRow) -> AttachmentFile:
+def _file(row: Attachment) -> AttachmentFile:
     return AttachmentFile(
         row.id, row.storage_key, row.filename, row.content_type, row.size, row.sha256
     )
@@ -51,17 +52,20 @@ async def access_attachment(
     conn: AsyncConnection, actor: Actor, attachment_id: int
 ) -> AttachmentFile:
     a, m = t.attachments.c, t.messages.c
-    row = (
+    found = (
         await conn.execute(
             sa.select(t.attachments, m.conversation_id)
             .outerjoin(t.messages, m.id == a.message_id)
             .where(a.id == attachment_id, a.workspace_id == actor.workspace_id)
         )
     ).first()
-    if row is None:
+    if found is None:
         raise _not_found()
+    row = load(Attachment, found)
     if row.message_id is None:
         if row.uploader_kind == UploaderKind.CANNED_RESPONSE.value:
+            if row.uploader_id is None:  # a response's file always names it
+                raise _not_found()
             try:
                 await access_canned_response(conn, actor, row.uploader_id)
             except NotFound:
@@ -75,8 +79,9 @@ async def access_attachment(
         if not own:
             raise _not_found()
         return _file(row)
+    conversation_id: int = found.conversation_id  # the message's: never NULL
     try:
-        await access_conversation(conn, actor, row.conversation_id)
+        await access_conversation(conn, actor, conversation_id)
     except NotFound:
         raise _not_found() from None
     return _file(row)
@@ -105,4 +110,4 @@ async def visitor_attachment(
     row = (await conn.execute(stmt)).first()
     if row is None:
         raise _not_found()
-    return _file(row)
+    return _file(load(Attachment, row))

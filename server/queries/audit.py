@@ -3,19 +3,19 @@ entries name conversations and contacts across every inbox."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.domain.actors import Actor
-from server.queries.access import AnyRow, require_admin
+from server.domain.json_types import JsonValue
+from server.queries.access import require_admin
 from server.queries.api_shapes import iso
 from server.queries.pagination import DEFAULT_LIMIT, decode_time_id_cursor, page
+from server.queries.records import AuditEntry, load
 from server.storage import tables as t
 
 
-def audit_entry_view(row: AnyRow) -> dict[str, Any]:
+def audit_entry_view(row: AuditEntry) -> dict[str, JsonValue]:
     return {
         "id": row.id,
         "actor_kind": row.actor_kind,
@@ -36,9 +36,30 @@ async def list_audit_log(
     subject_id: int | None = None,
     cursor: str | None = None,
     limit: int = DEFAULT_LIMIT,
-) -> dict[str, Any]:
-    """Newest first, optionally only the entries filed under one kind of
-    subject (`contact`, `conversation`) or one subject."""
+) -> dict[str, JsonValue]:
+    """A page of `audit_entries`."""
+    entries = await audit_entries(
+        conn,
+        actor,
+        subject_kind=subject_kind,
+        subject_id=subject_id,
+        cursor=cursor,
+        limit=limit + 1,  # the extra one only tells that more exist
+    )
+    return page([audit_entry_view(e) for e in entries], limit, lambda e: (e["created_at"], e["id"]))
+
+
+async def audit_entries(
+    conn: AsyncConnection,
+    actor: Actor,
+    *,
+    subject_kind: str | None = None,
+    subject_id: int | None = None,
+    cursor: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> list[AuditEntry]:
+    """Up to `limit` entries, newest first, optionally only those filed
+    under one kind of subject (`contact`, `conversation`) or one subject."""
     require_admin(actor)
     a = t.audit_log.c
     stmt = sa.select(t.audit_log).where(a.workspace_id == actor.workspace_id)
@@ -49,7 +70,5 @@ async def list_audit_log(
     if cursor is not None:
         at, last_id = decode_time_id_cursor(cursor)
         stmt = stmt.where(sa.or_(a.created_at < at, sa.and_(a.created_at == at, a.id < last_id)))
-    rows = (
-        await conn.execute(stmt.order_by(a.created_at.desc(), a.id.desc()).limit(limit + 1))
-    ).all()
-    return page([audit_entry_view(r) for r in rows], limit, lambda e: (e["created_at"], e["id"]))
+    rows = await conn.execute(stmt.order_by(a.created_at.desc(), a.id.desc()).limit(limit))
+    return [load(AuditEntry, r) for r in rows]

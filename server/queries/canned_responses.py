@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from server.domain.actors import Actor
 from server.domain.canned_responses import search_term
 from server.domain.errors import Conflict, InvalidInput
+from server.domain.json_types import JsonObject, JsonValue
 from server.domain.templates import TemplateError, first_name, render
 from server.domain.values import CannedScope, IdentityKind, UploaderKind
 from server.queries.access import (
@@ -34,7 +35,7 @@ from server.storage import tables as t
 _MAX_ID = 2**63 - 1
 
 
-def canned_response_view(row: CannedResponse, files: list[dict[str, Any]]) -> dict[str, Any]:
+def canned_response_view(row: CannedResponse, files: Sequence[JsonObject]) -> dict[str, JsonValue]:
     return {
         "id": row.id,
         "scope": row.scope,
@@ -67,7 +68,7 @@ async def held_files(
                 a.id.in_(wanted), a.uploader_kind == UploaderKind.CANNED_RESPONSE.value
             )
         )
-        found = {r.id: load(Attachment, r) for r in result}
+        found = {f.id: f for f in (load(Attachment, r) for r in result)}
     return {
         row.id: [
             found[i] for i in row.attachment_ids if i in found and found[i].uploader_id == row.id
@@ -78,7 +79,7 @@ async def held_files(
 
 async def canned_response_detail(
     conn: AsyncConnection, actor: Actor, canned_response_id: int
-) -> dict[str, Any]:
+) -> dict[str, JsonValue]:
     row = await access_canned_response(conn, actor, canned_response_id)
     files = (await held_files(conn, [row]))[row.id]
     return canned_response_view(row, [attachment_view(f) for f in files])
@@ -105,7 +106,7 @@ async def list_canned_responses(
     inbox_id: int | None = None,
     cursor: str | None = None,
     limit: int = DEFAULT_LIMIT,
-) -> dict[str, Any]:
+) -> dict[str, JsonValue]:
     """The responses the caller may read. With `q`, those whose shortcut
     starts with it (a leading "/" ignored) come first, then those whose
     title or body contains it, case-insensitively (for ASCII letters on
@@ -152,28 +153,29 @@ async def list_canned_responses(
     more, rows = len(rows) > limit, rows[:limit]
     responses = [load(CannedResponse, r) for r in rows]
     files = await held_files(conn, responses)
-    last = rows[-1] if rows else None
+    next_cursor = None
+    if more and rows:
+        last_rank: int = rows[-1].rank
+        last = responses[-1]
+        next_cursor = encode_cursor(last_rank, last.shortcut, last.id)
     return {
         "items": [
             canned_response_view(r, [attachment_view(f) for f in files[r.id]]) for r in responses
         ],
-        "next_cursor": encode_cursor(last.rank, last.shortcut, last.id) if more and last else None,
+        "next_cursor": next_cursor,
     }
 
 
 def _decode(cursor: str) -> tuple[int, str, int]:
     rank, shortcut, last_id = decode_cursor(cursor, 3)
-    valid = (
-        not isinstance(rank, bool)
-        and rank in (0, 1)
-        and isinstance(shortcut, str)
-        and len(shortcut) <= 50
-        and not isinstance(last_id, bool)
-        and isinstance(last_id, int)
-        and 0 < last_id <= _MAX_ID
-    )
-    if not valid:
-        raise InvalidInput("cursor: not a cursor this API returned", field="cursor")
+    bad = InvalidInput("cursor: not a cursor this API returned", field="cursor")
+    # A float rank (0.0 == 0) has always been taken for its integer.
+    if isinstance(rank, bool) or not isinstance(rank, int | float) or rank not in (0, 1):
+        raise bad
+    if not isinstance(shortcut, str) or len(shortcut) > 50:
+        raise bad
+    if isinstance(last_id, bool) or not isinstance(last_id, int) or not 0 < last_id <= _MAX_ID:
+        raise bad
     return int(rank), shortcut, last_id
 
 
@@ -193,13 +195,13 @@ async def template_values(
     and the calling agent. An anonymous visitor's placeholder name counts
     as no name, so `default` applies; the contact's email is a verified
     one if it has one, else the first it gave."""
-    contact_name = await conn.scalar(
+    contact_name: str | None = await conn.scalar(
         sa.select(t.contacts.c.name).where(t.contacts.c.id == conversation.contact_id)
     )
     if contact_name is None or contact_name.startswith(ANONYMOUS_NAME_PREFIX):
         contact_name = ""
     ci = t.contact_identities.c
-    email = await conn.scalar(
+    email: str | None = await conn.scalar(
         sa.select(ci.value)
         .where(ci.contact_id == conversation.contact_id, ci.kind == IdentityKind.EMAIL.value)
         .order_by(ci.verified.desc(), ci.id)
@@ -211,7 +213,7 @@ async def template_values(
             await conn.scalar(sa.select(t.agents.c.name).where(t.agents.c.id == actor.agent_id))
             or ""
         )
-    inbox_name = await conn.scalar(
+    inbox_name: str | None = await conn.scalar(
         sa.select(t.inboxes.c.name).where(t.inboxes.c.id == conversation.inbox_id)
     )
     return {
@@ -243,7 +245,7 @@ async def rendered_body(
 
 async def preview_canned_response(
     conn: AsyncConnection, actor: Actor, canned_response_id: int, conversation_id: int
-) -> dict[str, Any]:
+) -> dict[str, JsonValue]:
     """What sending the response in `conversation_id` would say, and the
     files it would carry; nothing is written, nothing counted."""
     row = await access_canned_response(conn, actor, canned_response_id)

@@ -6,7 +6,9 @@ only shows messages of conversations in inboxes the caller can see.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,22 +16,36 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.domain.actors import Actor
 from server.domain.errors import InvalidInput
+from server.domain.json_types import JsonValue
 from server.domain.values import IdentityKind, normalize_identity
-from server.queries.access import AnyRow, access_contact, inbox_filter, visible_inbox_ids
+from server.queries.access import access_contact, inbox_filter, visible_inbox_ids
 from server.queries.api_shapes import iso, message_view
 from server.queries.pagination import DEFAULT_LIMIT, decode_time_id_cursor, page
-from server.queries.records import Contact, load
+from server.queries.records import Contact, ContactEvent, Message, load
 from server.storage import tables as t
 
 _MAX_ID = 2**63 - 1
 
 
-def contact_view(row: Contact, identities: list[dict[str, Any]]) -> dict[str, Any]:
+@dataclasses.dataclass(frozen=True, slots=True)
+class Identity:
+    """One of a contact's identities (an email, a phone, an external id)."""
+
+    kind: str
+    value: str
+    verified: bool
+
+
+def identity_view(identity: Identity) -> dict[str, JsonValue]:
+    return {"kind": identity.kind, "value": identity.value, "verified": identity.verified}
+
+
+def contact_view(row: Contact, identities: Sequence[Identity]) -> dict[str, JsonValue]:
     return {
         "id": row.id,
         "name": row.name,
         "attributes": row.attributes,
-        "identities": identities,
+        "identities": [identity_view(i) for i in identities],
         "created_at": iso(row.created_at),
         "last_seen_at": iso(row.last_seen_at),
         # Set once this contact was merged into another: the UI goes there.
@@ -37,40 +53,65 @@ def contact_view(row: Contact, identities: list[dict[str, Any]]) -> dict[str, An
     }
 
 
-def timeline_item_view(row: AnyRow) -> dict[str, Any]:
+@dataclasses.dataclass(frozen=True, slots=True)
+class TimelineItem:
     """A message plus where it happened: the inbox, its channel, and the
     conversation's subject and status."""
+
+    message: Message
+    inbox_id: int
+    inbox_name: str
+    channel: str
+    conversation_subject: str | None
+    conversation_status: str
+
+    @classmethod
+    def load(cls, row: sa.Row[Any]) -> TimelineItem:
+        return cls(
+            load(Message, row),
+            row.inbox_id,
+            row.inbox_name,
+            row.channel,
+            row.conversation_subject,
+            row.conversation_status,
+        )
+
+
+def timeline_item_view(item: TimelineItem) -> dict[str, JsonValue]:
     return {
-        **message_view(row),
-        "inbox_id": row.inbox_id,
-        "inbox_name": row.inbox_name,
-        "channel": row.channel,
-        "conversation_subject": row.conversation_subject,
-        "conversation_status": row.conversation_status,
+        **message_view(item.message),
+        "inbox_id": item.inbox_id,
+        "inbox_name": item.inbox_name,
+        "channel": item.channel,
+        "conversation_subject": item.conversation_subject,
+        "conversation_status": item.conversation_status,
     }
 
 
-def email_identities(identities: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def email_identities(identities: Sequence[Identity]) -> list[Identity]:
     """The email identities among `identities_of`'s, in their order."""
-    return [i for i in identities if i["kind"] == IdentityKind.EMAIL.value]
+    return [i for i in identities if i.kind == IdentityKind.EMAIL.value]
 
 
-async def identities_of(conn: AsyncConnection, ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+async def identities_of(conn: AsyncConnection, ids: list[int]) -> dict[int, list[Identity]]:
     """Each contact's identities, oldest first."""
-    out: defaultdict[int, list[dict[str, Any]]] = defaultdict(list)
+    out: defaultdict[int, list[Identity]] = defaultdict(list)
     if ids:
         ci = t.contact_identities.c
-        rows = await conn.execute(
+        stmt: sa.Select[Any] = (
             sa.select(ci.contact_id, ci.kind, ci.value, ci.verified)
             .where(ci.contact_id.in_(ids))
             .order_by(ci.contact_id, ci.id)
         )
-        for r in rows:
-            out[r.contact_id].append({"kind": r.kind, "value": r.value, "verified": r.verified})
+        for r in await conn.execute(stmt):
+            contact_id: int = r.contact_id
+            out[contact_id].append(load(Identity, r))
     return out
 
 
-async def contact_detail(conn: AsyncConnection, actor: Actor, contact_id: int) -> dict[str, Any]:
+async def contact_detail(
+    conn: AsyncConnection, actor: Actor, contact_id: int
+) -> dict[str, JsonValue]:
     row = await access_contact(conn, actor, contact_id)
     return contact_view(row, (await identities_of(conn, [row.id]))[row.id])
 
@@ -88,7 +129,7 @@ async def list_contacts(
     identity_value: str | None = None,
     cursor: str | None = None,
     limit: int = DEFAULT_LIMIT,
-) -> dict[str, Any]:
+) -> dict[str, JsonValue]:
     """Newest first. `q` matches a case-insensitive substring of the name
     (wildcards in it are literal); `identity_kind` + `identity_value` find
     the contact holding that identity (exact, after normalisation). Filters
@@ -130,7 +171,7 @@ async def contact_timeline(
     *,
     cursor: str | None = None,
     limit: int = DEFAULT_LIMIT,
-) -> dict[str, Any]:
+) -> dict[str, JsonValue]:
     """Every message of the contact, across all its conversations and
     inboxes the caller can see, oldest first (created_at, then id). Private
     notes are included: every caller here is an agent.
@@ -162,7 +203,7 @@ async def contact_timeline(
         stmt = stmt.where(sa.or_(m.created_at > at, sa.and_(m.created_at == at, m.id > last_id)))
     stmt = stmt.order_by(m.created_at, m.id).limit(limit + 1)
     rows = (await conn.execute(stmt)).all()
-    items = [timeline_item_view(r) for r in rows]
+    items = [timeline_item_view(TimelineItem.load(r)) for r in rows]
     return page(items, limit, lambda item: (item["created_at"], item["id"]))
 
 
@@ -174,7 +215,7 @@ async def contact_events(
     name: str | None = None,
     cursor: str | None = None,
     limit: int = DEFAULT_LIMIT,
-) -> dict[str, Any]:
+) -> dict[str, JsonValue]:
     """What the contact did on the site (the widget's `track`), newest
     first, optionally only events called `name`."""
     await access_contact(conn, actor, contact_id)
@@ -190,8 +231,14 @@ async def contact_events(
     rows = (
         await conn.execute(stmt.order_by(e.created_at.desc(), e.id.desc()).limit(limit + 1))
     ).all()
-    items = [
-        {"id": r.id, "name": r.name, "properties": r.properties, "created_at": iso(r.created_at)}
-        for r in rows
-    ]
+    items = [contact_event_view(load(ContactEvent, r)) for r in rows]
     return page(items, limit, lambda item: (item["created_at"], item["id"]))
+
+
+def contact_event_view(event: ContactEvent) -> dict[str, JsonValue]:
+    return {
+        "id": event.id,
+        "name": event.name,
+        "properties": event.properties,
+        "created_at": iso(event.created_at),
+    }

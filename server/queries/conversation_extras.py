@@ -8,13 +8,16 @@ of queries however long the page is.
 from __future__ import annotations
 
 import dataclasses
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from server.domain.json_types import JsonValue
 from server.domain.previews import message_preview
 from server.queries.api_shapes import iso
+from server.queries.records import load
 from server.storage import tables as t
 
 # How much of a body to read for a preview. The preview needs 140
@@ -27,9 +30,27 @@ _HTML_PREFIX = 20_000
 
 @dataclasses.dataclass(frozen=True)
 class ConversationExtras:
-    contact: dict[str, Any]  # {"id", "name"}
+    contact_id: int
+    contact_name: str
     channel: str  # the inbox's kind: widget, email, api...
-    last_message: dict[str, Any] | None  # None: no message yet
+    last_message: dict[str, JsonValue] | None  # None: no message yet
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Facts:
+    """A conversation's contact and channel, and the start of its last
+    message (its columns all None when it has none)."""
+
+    id: int
+    contact_id: int
+    contact_name: str
+    channel: str
+    seq: int | None
+    text: str | None
+    html: str | None
+    sender_kind: str | None
+    private: bool | None
+    created_at: datetime | None
 
 
 async def extras_of(conn: AsyncConnection, ids: list[int]) -> dict[int, ConversationExtras]:
@@ -46,7 +67,7 @@ async def extras_of(conn: AsyncConnection, ids: list[int]) -> dict[int, Conversa
     newest = (
         sa.select(sa.func.max(last.c.seq)).where(last.c.conversation_id == c.id).scalar_subquery()
     )
-    stmt = (
+    stmt: sa.Select[Any] = (
         sa.select(
             c.id,
             ct.id.label("contact_id"),
@@ -69,18 +90,19 @@ async def extras_of(conn: AsyncConnection, ids: list[int]) -> dict[int, Conversa
         .where(c.id.in_(ids))
     )
     out: dict[int, ConversationExtras] = {}
-    for row in await conn.execute(stmt):
-        last_message = None
+    for row in (load(_Facts, r) for r in await conn.execute(stmt)):
+        last_message: dict[str, JsonValue] | None = None
         if row.seq is not None:
             last_message = {
                 "seq": row.seq,
-                "text": message_preview(row.text, row.html),
+                "text": message_preview(row.text or "", row.html),  # text: NOT NULL
                 "sender_kind": row.sender_kind,
                 "private": row.private,
                 "created_at": iso(row.created_at),
             }
         out[row.id] = ConversationExtras(
-            contact={"id": row.contact_id, "name": row.contact_name},
+            contact_id=row.contact_id,
+            contact_name=row.contact_name,
             channel=row.channel,
             last_message=last_message,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -11,55 +12,85 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.domain.actors import Actor
 from server.domain.errors import NotFound
-from server.queries.access import AnyRow, access_conversation, visible_inbox_ids
+from server.domain.json_types import JsonValue
+from server.queries.access import access_conversation, visible_inbox_ids
 from server.queries.api_shapes import conversation_view, message_view
-from server.queries.conversation_extras import extras_of
+from server.queries.conversation_extras import ConversationExtras, extras_of
 from server.queries.conversation_filters import conversation_filters, conversation_scope
 from server.queries.pagination import DEFAULT_LIMIT, decode_time_id_cursor, page
-from server.queries.records import Conversation, load
+from server.queries.records import Conversation, Message, load
 from server.storage import tables as t
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ListedConversation:
+    """A conversation as a list shows it: its row, and how far the asking
+    agent has read it (an outer join of conversation_reads; None when it
+    read nothing yet)."""
+
+    conversation: Conversation
+    my_read_seq: int | None
+
+    @classmethod
+    def load(cls, row: sa.Row[Any]) -> ListedConversation:
+        """From a row of conversations columns plus `my_read_seq`."""
+        return cls(load(Conversation, row), row.my_read_seq)
 
 
 async def labels_of(conn: AsyncConnection, ids: list[int]) -> dict[int, list[str]]:
     out: defaultdict[int, list[str]] = defaultdict(list)
     if ids:
+        cl = t.conversation_labels.c
         rows = await conn.execute(
-            sa.select(t.conversation_labels.c.conversation_id, t.conversation_labels.c.label)
-            .where(t.conversation_labels.c.conversation_id.in_(ids))
-            .order_by(t.conversation_labels.c.label)
+            sa.select(cl.conversation_id, cl.label)
+            .where(cl.conversation_id.in_(ids))
+            .order_by(cl.label)
         )
-        for conversation_id, label in rows:
+        for row in rows:
+            conversation_id: int = row.conversation_id
+            label: str = row.label
             out[conversation_id].append(label)
     return out
 
 
 async def conversation_views(
-    conn: AsyncConnection, actor: Actor, rows: Sequence[AnyRow]
-) -> list[dict[str, Any]]:
-    """A page of conversations as the API shows them. `rows` are
-    conversations rows plus `my_read_seq`, the asking agent's read position
-    (an outer join of conversation_reads; NULL when it read nothing yet).
-    Labels and extras take one query each for the whole page; a
-    conversation deleted between those reads is left out."""
-    ids = [r.id for r in rows]
+    conn: AsyncConnection, actor: Actor, listed: Sequence[ListedConversation]
+) -> list[dict[str, JsonValue]]:
+    """A page of conversations as the API shows them. Labels and extras
+    take one query each for the whole page; a conversation deleted between
+    those reads is left out."""
+    return [
+        view for view, _ in (await conversation_views_with_extras(conn, actor, listed)).values()
+    ]
+
+
+async def conversation_views_with_extras(
+    conn: AsyncConnection, actor: Actor, listed: Sequence[ListedConversation]
+) -> dict[int, tuple[dict[str, JsonValue], ConversationExtras]]:
+    """`conversation_views` by conversation id (in `listed` order), each
+    with the extras it shows."""
+    ids = [item.conversation.id for item in listed]
     labels = await labels_of(conn, ids)
     extras = await extras_of(conn, ids)
     is_agent = actor.agent_id is not None
-    return [
-        conversation_view(
-            load(Conversation, row),
-            labels[row.id],
-            (row.my_read_seq or 0) if is_agent else None,
-            extras=extras[row.id],
+    return {
+        item.conversation.id: (
+            conversation_view(
+                item.conversation,
+                labels[item.conversation.id],
+                (item.my_read_seq or 0) if is_agent else None,
+                extras=extras[item.conversation.id],
+            ),
+            extras[item.conversation.id],
         )
-        for row in rows
-        if row.id in extras
-    ]
+        for item in listed
+        if item.conversation.id in extras
+    }
 
 
 async def conversation_detail(
     conn: AsyncConnection, actor: Actor, conversation_id: int
-) -> dict[str, Any]:
+) -> dict[str, JsonValue]:
     row = await access_conversation(conn, actor, conversation_id)
     labels = (await labels_of(conn, [row.id]))[row.id]
     extras = (await extras_of(conn, [row.id])).get(row.id)
@@ -96,7 +127,7 @@ async def list_conversations(
     mine: bool = False,
     cursor: str | None = None,
     limit: int = DEFAULT_LIMIT,
-) -> dict[str, Any]:
+) -> dict[str, JsonValue]:
     """Newest activity first. Filters combine with AND."""
     c = t.conversations.c
     visible = await visible_inbox_ids(conn, actor)
@@ -130,7 +161,7 @@ async def list_conversations(
         )
     stmt = stmt.order_by(c.last_activity_at.desc(), c.id.desc()).limit(limit + 1)
     rows = (await conn.execute(stmt)).all()
-    items = await conversation_views(conn, actor, rows)
+    items = await conversation_views(conn, actor, [ListedConversation.load(r) for r in rows])
     return page(items, limit, lambda item: (item["last_activity_at"], item["id"]))
 
 
@@ -142,7 +173,7 @@ async def list_messages(
     after_seq: int | None = None,
     before_seq: int | None = None,
     limit: int = DEFAULT_LIMIT,
-) -> dict[str, Any]:
+) -> dict[str, JsonValue]:
     """Messages in seq order. `after_seq` pages forward (and is how a
     client catches up); `before_seq` pages back; neither gives the newest
     `limit`. Private notes are included: every caller here is an agent."""
@@ -163,12 +194,12 @@ async def list_messages(
         )
         has_more = len(rows) > limit
         rows = rows[1:] if has_more else rows
-    return {"items": [message_view(r) for r in rows], "has_more": has_more}
+    return {"items": [message_view(load(Message, r)) for r in rows], "has_more": has_more}
 
 
 async def message_detail(
     conn: AsyncConnection, actor: Actor, conversation_id: int, message_id: int
-) -> dict[str, Any]:
+) -> dict[str, JsonValue]:
     await access_conversation(conn, actor, conversation_id)
     row = (
         await conn.execute(
@@ -179,4 +210,4 @@ async def message_detail(
     ).first()
     if row is None:
         raise NotFound("message not found")
-    return message_view(row)
+    return message_view(load(Message, row))

@@ -9,13 +9,13 @@ each is set), not a token's hash (PROTOCOLS.md P7). Agents themselves are read i
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.domain.actors import Actor
 from server.domain.inbox_settings import with_secret_flags
+from server.domain.json_types import JsonValue
 from server.domain.values import InboxKind
 from server.queries.access import (
     access_api_token,
@@ -34,7 +34,7 @@ from server.storage.secrets import SecretBox
 # -- teams ------------------------------------------------------------------
 
 
-def team_view(row: Team, member_ids: list[int]) -> dict[str, Any]:
+def team_view(row: Team, member_ids: list[int]) -> dict[str, JsonValue]:
     return {
         "id": row.id,
         "name": row.name,
@@ -54,17 +54,17 @@ async def team_members_of(conn: AsyncConnection, ids: list[int]) -> dict[int, li
             .where(tm.team_id.in_(ids))
             .order_by(tm.team_id, tm.agent_id)
         )
-        for team_id, agent_id in rows:
-            out[team_id].append(agent_id)
+        for row in rows:
+            out[int(row.team_id)].append(int(row.agent_id))
     return out
 
 
-async def team_detail(conn: AsyncConnection, actor: Actor, team_id: int) -> dict[str, Any]:
+async def team_detail(conn: AsyncConnection, actor: Actor, team_id: int) -> dict[str, JsonValue]:
     row = await access_team(conn, actor, team_id)
     return team_view(row, (await team_members_of(conn, [row.id]))[row.id])
 
 
-async def list_teams(conn: AsyncConnection, actor: Actor) -> dict[str, Any]:
+async def list_teams(conn: AsyncConnection, actor: Actor) -> dict[str, JsonValue]:
     """Every team of the workspace, by name."""
     rows = (
         await conn.execute(
@@ -81,7 +81,7 @@ async def list_teams(conn: AsyncConnection, actor: Actor) -> dict[str, Any]:
 # -- inboxes ----------------------------------------------------------------
 
 
-def inbox_view(row: Inbox, member_ids: list[int], box: SecretBox) -> dict[str, Any]:
+def inbox_view(row: Inbox, member_ids: list[int], box: SecretBox) -> dict[str, JsonValue]:
     """An inbox without its secrets: `public_token` is public by design (the
     widget's script tag names the inbox by it); `secret_encrypted` never
     leaves the server, the settings say only which secrets are set
@@ -109,19 +109,26 @@ async def inbox_members_of(conn: AsyncConnection, ids: list[int]) -> dict[int, l
             .where(im.inbox_id.in_(ids))
             .order_by(im.inbox_id, im.agent_id)
         )
-        for inbox_id, agent_id in rows:
-            out[inbox_id].append(agent_id)
+        for row in rows:
+            out[int(row.inbox_id)].append(int(row.agent_id))
     return out
 
 
 async def inbox_detail(
     conn: AsyncConnection, actor: Actor, inbox_id: int, box: SecretBox
-) -> dict[str, Any]:
+) -> dict[str, JsonValue]:
     row = await access_inbox(conn, actor, inbox_id)
     return inbox_view(row, (await inbox_members_of(conn, [row.id]))[row.id], box)
 
 
-async def list_inboxes(conn: AsyncConnection, actor: Actor, box: SecretBox) -> dict[str, Any]:
+async def list_inboxes(conn: AsyncConnection, actor: Actor, box: SecretBox) -> dict[str, JsonValue]:
+    """The inboxes the caller may see (all of them for an admin), by name."""
+    inboxes = await visible_inboxes(conn, actor)
+    members = await inbox_members_of(conn, [r.id for r in inboxes])
+    return {"items": [inbox_view(r, members[r.id], box) for r in inboxes]}
+
+
+async def visible_inboxes(conn: AsyncConnection, actor: Actor) -> list[Inbox]:
     """The inboxes the caller may see (all of them for an admin), by name."""
     visible = await visible_inbox_ids(conn, actor)
     rows = (
@@ -134,15 +141,13 @@ async def list_inboxes(conn: AsyncConnection, actor: Actor, box: SecretBox) -> d
             .order_by(t.inboxes.c.name, t.inboxes.c.id)
         )
     ).all()
-    inboxes = [load(Inbox, r) for r in rows]
-    members = await inbox_members_of(conn, [r.id for r in inboxes])
-    return {"items": [inbox_view(r, members[r.id], box) for r in inboxes]}
+    return [load(Inbox, r) for r in rows]
 
 
 # -- API tokens -------------------------------------------------------------
 
 
-def api_token_view(row: ApiToken) -> dict[str, Any]:
+def api_token_view(row: ApiToken) -> dict[str, JsonValue]:
     """A token's metadata. `prefix` (the first characters of the token) lets
     its owner recognise it; the token itself is shown only at creation and
     its hash never."""
@@ -157,13 +162,15 @@ def api_token_view(row: ApiToken) -> dict[str, Any]:
     }
 
 
-async def api_token_detail(conn: AsyncConnection, actor: Actor, token_id: int) -> dict[str, Any]:
+async def api_token_detail(
+    conn: AsyncConnection, actor: Actor, token_id: int
+) -> dict[str, JsonValue]:
     return api_token_view(await access_api_token(conn, actor, token_id))
 
 
 async def list_api_tokens(
     conn: AsyncConnection, actor: Actor, *, everyone: bool = False
-) -> dict[str, Any]:
+) -> dict[str, JsonValue]:
     """The caller's own tokens, revoked ones included, oldest first. With
     `everyone` (admins only) every token of the workspace."""
     a = t.api_tokens.c

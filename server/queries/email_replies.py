@@ -151,8 +151,8 @@ def _unique(addresses: Iterable[str | None]) -> tuple[str, ...]:
 async def _contact_addresses(conn: AsyncConnection, contact_id: int) -> tuple[str, ...]:
     """The contact's best email address: verified first, then the oldest."""
     emails = email_identities((await identities_of(conn, [contact_id]))[contact_id])
-    best = sorted(emails, key=lambda i: not i["verified"])[:1]  # stable: oldest first
-    return tuple(i["value"] for i in best)
+    best = sorted(emails, key=lambda i: not i.verified)[:1]  # stable: oldest first
+    return tuple(i.value for i in best)
 
 
 async def suppressed(

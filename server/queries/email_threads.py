@@ -77,7 +77,7 @@ async def conversation_facts(
                 inbox_id=row.inbox_id,
                 status=ConversationStatus(row.status),
                 contact_addresses=frozenset(
-                    i["value"] for i in email_identities(identities[row.contact_id])
+                    i.value for i in email_identities(identities[row.contact_id])
                 ),
                 subject=row.subject,
                 merged_into=row.merged_into_id,

@@ -16,9 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.domain.actors import Actor
 from server.domain.errors import NotFound
+from server.domain.json_types import JsonValue
 from server.domain.macros import MacroScope
-from server.queries.access import AnyRow, access_conversation
+from server.queries.access import access_conversation
 from server.queries.api_shapes import iso
+from server.queries.records import Macro, load, load_or_none
 from server.storage import tables as t
 
 
@@ -36,17 +38,17 @@ def macro_filter(actor: Actor) -> sa.ColumnElement[bool]:
 
 async def access_macro(
     conn: AsyncConnection, actor: Actor, macro_id: int, *, for_update: bool = False
-) -> AnyRow:
+) -> Macro:
     stmt = sa.select(t.macros).where(t.macros.c.id == macro_id, macro_filter(actor))
     if for_update:
         stmt = stmt.with_for_update(of=t.macros)
-    row: AnyRow | None = (await conn.execute(stmt)).first()
+    row = load_or_none(Macro, (await conn.execute(stmt)).first())
     if row is None:
         raise NotFound("macro not found")
     return row
 
 
-def macro_view(row: AnyRow) -> dict[str, Any]:
+def macro_view(row: Macro) -> dict[str, JsonValue]:
     return {
         "id": row.id,
         "scope": row.scope,
@@ -60,13 +62,13 @@ def macro_view(row: AnyRow) -> dict[str, Any]:
     }
 
 
-async def macro_detail(conn: AsyncConnection, actor: Actor, macro_id: int) -> dict[str, Any]:
+async def macro_detail(conn: AsyncConnection, actor: Actor, macro_id: int) -> dict[str, JsonValue]:
     return macro_view(await access_macro(conn, actor, macro_id))
 
 
 async def list_macros(
     conn: AsyncConnection, actor: Actor, *, scope: MacroScope | None = None
-) -> dict[str, Any]:
+) -> dict[str, JsonValue]:
     """Every macro the caller may run, by name. Not paged: an audience
     holds at most server.domain.macros.MAX_PER_AUDIENCE of them."""
     c = t.macros.c
@@ -74,7 +76,7 @@ async def list_macros(
     if scope is not None:
         stmt = stmt.where(c.scope == scope.value)
     rows = await conn.execute(stmt.order_by(c.name, c.id))
-    return {"items": [macro_view(r) for r in rows]}
+    return {"items": [macro_view(load(Macro, r)) for r in rows]}
 
 
 async def run_plan(

@@ -9,6 +9,7 @@ agent who can't read every conversation of both contacts
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,15 +17,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.domain.actors import Actor
 from server.domain.errors import NotFound
+from server.domain.json_types import JsonObject, JsonValue
 from server.domain.merges import (
     check_contact_merge,
     merge_attributes,
     moved_counts,
     undo_until,
 )
-from server.queries.access import AnyRow, access_contact, require_merge_reach, visible_inbox_ids
+from server.queries.access import access_contact, require_merge_reach, visible_inbox_ids
 from server.queries.api_shapes import iso
-from server.queries.contacts import contact_view, identities_of
+from server.queries.contacts import contact_view, identities_of, identity_view
+from server.queries.records import ContactMerge, load, load_or_none
 from server.storage import tables as t
 
 
@@ -37,14 +40,14 @@ async def _count(conn: AsyncConnection, table: sa.Table, contact_id: int) -> int
     )
 
 
-async def _contact(conn: AsyncConnection, actor: Actor, contact_id: int) -> dict[str, Any]:
+async def _contact(conn: AsyncConnection, actor: Actor, contact_id: int) -> dict[str, JsonValue]:
     row = await access_contact(conn, actor, contact_id)
     return contact_view(row, (await identities_of(conn, [row.id]))[row.id])
 
 
 async def merge_preview(
     conn: AsyncConnection, actor: Actor, contact_id: int, other_id: int
-) -> dict[str, Any]:
+) -> dict[str, JsonValue]:
     """What merging `other_id` into `contact_id` would do, refused exactly
     as the merge itself would be."""
     survivor = await access_contact(conn, actor, contact_id)
@@ -62,7 +65,7 @@ async def merge_preview(
         "merged": contact_view(other, identities[other.id]),
         "conversations": conversations,
         "hidden_conversations": hidden,
-        "identities": identities[other.id],
+        "identities": [identity_view(i) for i in identities[other.id]],
         "attributes_added": sorted(attributes.added),
         "attributes_conflicting": attributes.conflicting,
         "tracked_events": await _count(conn, t.contact_events, other.id),
@@ -70,23 +73,33 @@ async def merge_preview(
     }
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _MovingConversation:
+    """A conversation a merge would move, and the inbox it is in."""
+
+    id: int
+    subject: str | None
+    status: str
+    inbox_id: int
+    inbox_name: str
+
+
 async def _conversations(
     conn: AsyncConnection, actor: Actor, contact_id: int
-) -> tuple[list[dict[str, Any]], int]:
+) -> tuple[list[dict[str, JsonValue]], int]:
     """The contact's conversations in inboxes the caller can see (newest
     activity first), and how many others it has."""
     c, inbox = t.conversations.c, t.inboxes.c
-    rows = (
-        await conn.execute(
-            sa.select(c.id, c.subject, c.status, c.inbox_id, inbox.name.label("inbox_name"))
-            .join(t.inboxes, inbox.id == c.inbox_id)
-            .where(c.contact_id == contact_id)
-            .order_by(c.last_activity_at.desc(), c.id.desc())
-        )
-    ).all()
+    stmt: sa.Select[Any] = (
+        sa.select(c.id, c.subject, c.status, c.inbox_id, inbox.name.label("inbox_name"))
+        .join(t.inboxes, inbox.id == c.inbox_id)
+        .where(c.contact_id == contact_id)
+        .order_by(c.last_activity_at.desc(), c.id.desc())
+    )
+    rows = [load(_MovingConversation, r) for r in await conn.execute(stmt)]
     visible = await visible_inbox_ids(conn, actor)
     shown = [r for r in rows if visible is None or r.inbox_id in visible]
-    items = [
+    items: list[dict[str, JsonValue]] = [
         {
             "id": r.id,
             "subject": r.subject,
@@ -99,7 +112,9 @@ async def _conversations(
     return items, len(rows) - len(shown)
 
 
-def _merge_view(row: AnyRow, survivor: dict[str, Any], merged: dict[str, Any]) -> dict[str, Any]:
+def _merge_view(
+    row: ContactMerge, survivor: JsonObject, merged: JsonObject
+) -> dict[str, JsonValue]:
     return {
         "id": row.id,
         "survivor": survivor,
@@ -114,16 +129,19 @@ def _merge_view(row: AnyRow, survivor: dict[str, Any], merged: dict[str, Any]) -
 
 async def contact_merge_detail(
     conn: AsyncConnection, actor: Actor, merge_id: int
-) -> dict[str, Any]:
+) -> dict[str, JsonValue]:
     """A merge with both contacts as they are now, and what it moved."""
     m = t.contact_merges.c
-    row: AnyRow | None = (
-        await conn.execute(
-            sa.select(t.contact_merges).where(
-                m.id == merge_id, m.workspace_id == actor.workspace_id
+    row = load_or_none(
+        ContactMerge,
+        (
+            await conn.execute(
+                sa.select(t.contact_merges).where(
+                    m.id == merge_id, m.workspace_id == actor.workspace_id
+                )
             )
-        )
-    ).first()
+        ).first(),
+    )
     if row is None:
         raise NotFound("contact merge not found")
     survivor = await _contact(conn, actor, row.survivor_id)

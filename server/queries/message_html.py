@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import unquote
 
 import nh3
@@ -28,6 +29,7 @@ from server.domain.errors import NotFound
 from server.domain.html_policy import LINK_REL, URL_SCHEMES, url_filter
 from server.domain.sniff import INLINE_IMAGE_TYPES
 from server.queries.access import access_message
+from server.queries.records import load
 from server.sanitize import sanitize_html
 from server.storage import tables as t
 
@@ -61,6 +63,16 @@ class InlineImage:
     size: int
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _StoredFile:
+    """Where an attachment's bytes are, what they are and how many."""
+
+    id: int
+    storage_key: str
+    content_type: str
+    size: int
+
+
 @dataclasses.dataclass(frozen=True)
 class MessageHtml:
     html: str
@@ -82,16 +94,12 @@ async def message_html(conn: AsyncConnection, actor: Actor, message_id: int) -> 
     images: list[InlineImage] = []
     if wanted:
         a = t.attachments.c
-        files = {
-            r.id: r
-            for r in await conn.execute(
-                sa.select(a.id, a.storage_key, a.content_type, a.size).where(
-                    a.id.in_(list(wanted)),
-                    a.message_id == message_id,
-                    a.workspace_id == actor.workspace_id,
-                )
-            )
-        }
+        stmt: sa.Select[Any] = sa.select(a.id, a.storage_key, a.content_type, a.size).where(
+            a.id.in_(list(wanted)),
+            a.message_id == message_id,
+            a.workspace_id == actor.workspace_id,
+        )
+        files = {f.id: f for f in (load(_StoredFile, r) for r in await conn.execute(stmt))}
         total = 0
         # In the mail's order (attachment ids are given in it), which is
         # nearly always the order the HTML shows them in: the first images

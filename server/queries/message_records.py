@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
-from typing import Any
 
-from server.queries.access import AnyRow
+from server.domain.json_types import JsonObject
+from server.queries.records import Message
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,13 +27,13 @@ class MessageRecord:
     delivery_status: str
     delivery_error: str | None
     # The attachments as the message lists them (api_shapes.attachment_view).
-    attachments: list[dict[str, Any]]
-    email: dict[str, Any] | None
+    attachments: list[JsonObject]
+    email: JsonObject | None
     created_at: datetime
 
 
-def message_record(row: AnyRow) -> MessageRecord:
-    """The record of a `messages` row."""
+def message_record(row: Message) -> MessageRecord:
+    """What a transport shapes of a message."""
     return MessageRecord(
         id=row.id,
         conversation_id=row.conversation_id,

@@ -4,24 +4,28 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TypeVar
 
 from server.domain.errors import InvalidInput
+from server.domain.json_types import JsonObject, JsonValue
 
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 100
 _MAX_ID = 2**63 - 1
 
+Item = TypeVar("Item", bound=JsonObject)
 
-def encode_cursor(*key: Any) -> str:
+
+def encode_cursor(*key: JsonValue) -> str:
     return base64.urlsafe_b64encode(json.dumps(list(key)).encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, arity: int) -> list[Any]:
+def decode_cursor(cursor: str, arity: int) -> list[JsonValue]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        key = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        key: JsonValue = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (ValueError, UnicodeDecodeError):
         raise InvalidInput("cursor: not a cursor this API returned", field="cursor") from None
     if not isinstance(key, list) or len(key) != arity:
@@ -29,7 +33,9 @@ def decode_cursor(cursor: str, arity: int) -> list[Any]:
     return key
 
 
-def page(items: list[dict[str, Any]], limit: int, next_key: Any) -> dict[str, Any]:
+def page(
+    items: list[Item], limit: int, next_key: Callable[[Item], Sequence[JsonValue]]
+) -> dict[str, JsonValue]:
     """`items` holds up to limit+1 rows; the extra one only tells that more exist."""
     has_more = len(items) > limit
     items = items[:limit]

@@ -17,10 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.domain.actors import Actor
 from server.domain.errors import InvalidInput, NotFound
+from server.domain.json_types import JsonValue
 from server.domain.saved_filters import clean_query
-from server.queries.access import AnyRow, visible_inbox_ids
+from server.queries.access import visible_inbox_ids
 from server.queries.api_shapes import iso
 from server.queries.conversation_filters import conversation_filters, conversation_scope
+from server.queries.records import SavedFilter, load, load_or_none
 from server.storage import tables as t
 
 
@@ -33,17 +35,17 @@ def own(actor: Actor) -> sa.ColumnElement[bool]:
 
 async def access_saved_filter(
     conn: AsyncConnection, actor: Actor, saved_filter_id: int, *, for_update: bool = False
-) -> AnyRow:
+) -> SavedFilter:
     stmt = sa.select(t.saved_filters).where(t.saved_filters.c.id == saved_filter_id, own(actor))
     if for_update:
         stmt = stmt.with_for_update(of=t.saved_filters)
-    row: AnyRow | None = (await conn.execute(stmt)).first()
+    row = load_or_none(SavedFilter, (await conn.execute(stmt)).first())
     if row is None:
         raise NotFound("saved filter not found")
     return row
 
 
-def saved_filter_view(row: AnyRow) -> dict[str, Any]:
+def saved_filter_view(row: SavedFilter) -> dict[str, JsonValue]:
     return {
         "id": row.id,
         "name": row.name,
@@ -54,27 +56,27 @@ def saved_filter_view(row: AnyRow) -> dict[str, Any]:
     }
 
 
-async def _own_rows(conn: AsyncConnection, actor: Actor) -> list[AnyRow]:
+async def _own_rows(conn: AsyncConnection, actor: Actor) -> list[SavedFilter]:
     c = t.saved_filters.c
     rows = await conn.execute(
         sa.select(t.saved_filters).where(own(actor)).order_by(c.position, c.id)
     )
-    return list(rows)
+    return [load(SavedFilter, r) for r in rows]
 
 
 async def saved_filter_detail(
     conn: AsyncConnection, actor: Actor, saved_filter_id: int
-) -> dict[str, Any]:
+) -> dict[str, JsonValue]:
     return saved_filter_view(await access_saved_filter(conn, actor, saved_filter_id))
 
 
-async def list_saved_filters(conn: AsyncConnection, actor: Actor) -> dict[str, Any]:
+async def list_saved_filters(conn: AsyncConnection, actor: Actor) -> dict[str, JsonValue]:
     """The caller's filters by position (then age). Not paged: an agent
     has at most server.domain.saved_filters.MAX_PER_AGENT."""
     return {"items": [saved_filter_view(r) for r in await _own_rows(conn, actor)]}
 
 
-async def saved_filter_counts(conn: AsyncConnection, actor: Actor) -> list[dict[str, Any]]:
+async def saved_filter_counts(conn: AsyncConnection, actor: Actor) -> list[dict[str, JsonValue]]:
     """`{id, name, count}` per filter of the caller, in sidebar order: one
     scan of the conversations it may see, one conditional count per filter.
     A filter stored under rules that no longer accept it counts None."""
@@ -83,7 +85,7 @@ async def saved_filter_counts(conn: AsyncConnection, actor: Actor) -> list[dict[
         return []
     c = t.conversations.c
     columns: list[sa.ColumnElement[Any]] = []
-    valid: list[AnyRow] = []
+    valid: list[SavedFilter] = []
     for row in rows:
         try:
             query = clean_query(row.query)

@@ -28,11 +28,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.domain.actors import Actor
 from server.domain.errors import InvalidInput
+from server.domain.json_types import JsonValue
 from server.domain.previews import snippet
 from server.domain.values import IdentityKind
 from server.queries.access import inbox_filter, visible_inbox_ids
 from server.queries.contacts import identities_of
-from server.queries.conversations import conversation_views
+from server.queries.conversations import ListedConversation, conversation_views_with_extras
+from server.queries.records import load
 from server.storage import tables as t
 
 MIN_QUERY = 2
@@ -69,7 +71,7 @@ class _Matcher:
 
 async def search(
     conn: AsyncConnection, actor: Actor, q: str, *, limit: int = DEFAULT_SEARCH_LIMIT
-) -> dict[str, Any]:
+) -> dict[str, JsonValue]:
     """Up to `limit` contacts and `limit` conversations matching `q`.
 
     Contacts: name or identity value contains `q` (phone identities also
@@ -92,6 +94,25 @@ def _phone_digits(q: str) -> str | None:
         return None
     digits = "".join(ch for ch in q if ch.isdigit())
     return digits if len(digits) >= MIN_QUERY else None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _ContactHit:
+    id: int
+    name: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _ConversationHit:
+    """A conversation found, and whether its subject or its contact matched."""
+
+    listed: ListedConversation
+    subject_hit: bool
+    contact_hit: bool
+
+    @property
+    def id(self) -> int:
+        return self.listed.conversation.id
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,9 +153,9 @@ class _Search:
             ),
         )
 
-    async def contacts(self) -> list[dict[str, Any]]:
+    async def contacts(self) -> list[dict[str, JsonValue]]:
         ct = t.contacts.c
-        stmt = (
+        stmt: sa.Select[Any] = (
             sa.select(ct.id, ct.name)
             .where(self.contact_hit())
             .order_by(
@@ -144,7 +165,7 @@ class _Search:
             )
             .limit(self.limit)
         )
-        rows = (await self.conn.execute(stmt)).all()
+        rows = [load(_ContactHit, r) for r in await self.conn.execute(stmt)]
         ids = [r.id for r in rows]
         identities = await identities_of(self.conn, ids)
         counts = await self._conversation_counts(ids)
@@ -152,7 +173,7 @@ class _Search:
             {
                 "id": r.id,
                 "name": r.name,
-                "identities": [{"kind": i["kind"], "value": i["value"]} for i in identities[r.id]],
+                "identities": [{"kind": i.kind, "value": i.value} for i in identities[r.id]],
                 "conversation_count": counts.get(r.id, 0),
             }
             for r in rows
@@ -165,7 +186,7 @@ class _Search:
             return {}
         c = t.conversations.c
         rows = await self.conn.execute(
-            sa.select(c.contact_id, sa.func.count())
+            sa.select(c.contact_id, sa.func.count().label("n"))
             .where(
                 c.contact_id.in_(contact_ids),
                 c.workspace_id == self.actor.workspace_id,
@@ -174,9 +195,9 @@ class _Search:
             )
             .group_by(c.contact_id)
         )
-        return {contact_id: int(n) for contact_id, n in rows}
+        return {int(r.contact_id): int(r.n) for r in rows}
 
-    async def conversations(self) -> list[dict[str, Any]]:
+    async def conversations(self) -> list[dict[str, JsonValue]]:
         c, m, r = t.conversations.c, t.messages.c, t.conversation_reads.c
         subject_hit = self.like(c.subject, self.pattern)
         # Probes each conversation's messages through the (conversation_id,
@@ -207,25 +228,35 @@ class _Search:
             .order_by(c.last_activity_at.desc(), c.id.desc())
             .limit(self.limit)
         )
-        rows = (await self.conn.execute(stmt)).all()
+        rows = [
+            _ConversationHit(ListedConversation.load(r), bool(r.subject_hit), bool(r.contact_hit))
+            for r in await self.conn.execute(stmt)
+        ]
         hits = await self._newest_matching_messages([r.id for r in rows if not r.subject_hit])
-        views = {v["id"]: v for v in await conversation_views(self.conn, self.actor, rows)}
-        out = []
+        shown = await conversation_views_with_extras(
+            self.conn, self.actor, [r.listed for r in rows]
+        )
+        out: list[dict[str, JsonValue]] = []
         for row in rows:
-            if row.id not in views:  # deleted meanwhile
+            if row.id not in shown:  # deleted meanwhile
                 continue
             seq: int | None = None
             if row.subject_hit:
-                field, text = "subject", row.subject
+                # Matched, so not NULL.
+                field, text = "subject", row.listed.conversation.subject or ""
             elif row.id in hits:
                 field, (seq, text) = "message", hits[row.id]
             elif row.contact_hit:
                 # The customer matched, not the conversation's own text.
-                field, text = "contact", views[row.id]["contact"]["name"]
+                field, text = "contact", shown[row.id][1].contact_name
             else:
                 field, text = "message", ""
-            match = {"field": field, "message_seq": seq, "snippet": snippet(text, self.q)}
-            out.append({"conversation": views[row.id], "match": match})
+            match: dict[str, JsonValue] = {
+                "field": field,
+                "message_seq": seq,
+                "snippet": snippet(text, self.q),
+            }
+            out.append({"conversation": shown[row.id][0], "match": match})
         return out
 
     async def _newest_matching_messages(
@@ -248,4 +279,4 @@ class _Search:
                 sa.and_(newest.c.conversation_id == m.conversation_id, newest.c.seq == m.seq),
             )
         )
-        return {conversation_id: (seq, text) for conversation_id, seq, text in rows}
+        return {int(r.conversation_id): (int(r.seq), str(r.text)) for r in rows}

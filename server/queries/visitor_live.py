@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.domain.json_types import JsonValue
 from server.domain.values import IdentityKind, Role
+from server.queries.records import Inbox, load
 from server.queries.visitors import (
     VisitorSession,
     conversations_of,
@@ -31,7 +32,7 @@ async def visitor_conversation_ids(conn: AsyncConnection, session: VisitorSessio
     """Every conversation the visitor may follow (`conversations_of`),
     resolved ones too: an agent may still reopen and answer them."""
     rows = await conn.execute(sa.select(t.conversations.c.id).where(*conversations_of(session)))
-    return {row.id for row in rows}
+    return {int(row.id) for row in rows}
 
 
 async def inbox_agent_ids(conn: AsyncConnection, workspace_id: int, inbox_id: int) -> set[int]:
@@ -97,9 +98,10 @@ async def widget_state(
     and, read in the same transaction, the agents who could answer (for
     the caller to tell whether one is online)."""
     state = await visitor_conversation(conn, session)
-    inbox = (
-        await conn.execute(sa.select(t.inboxes).where(t.inboxes.c.id == session.inbox_id))
-    ).one()
+    inbox = load(
+        Inbox,
+        (await conn.execute(sa.select(t.inboxes).where(t.inboxes.c.id == session.inbox_id))).one(),
+    )
     state["inbox"] = public_inbox_view(inbox)
     state["contact"] = await visitor_contact(conn, session)
     return state, await inbox_agent_ids(conn, session.workspace_id, session.inbox_id)

@@ -14,10 +14,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from server.domain.json_types import JsonObject, JsonValue
 from server.domain.values import ConversationStatus, InboxKind, widget_client_id
 from server.domain.widget_settings import PUBLIC_KEYS
-from server.queries.access import AnyRow
 from server.queries.api_shapes import iso, message_view
+from server.queries.records import Conversation, Inbox, Message, StoredJson, load, load_or_none
 from server.storage import tables as t
 from server.storage.secrets import hash_token
 
@@ -33,15 +34,15 @@ class VisitorSession:
     inbox_id: int
     contact_id: int
     verified: bool
-    inbox_settings: dict[str, Any]
+    inbox_settings: StoredJson
     # The contact the session proved (visitor_sessions.proven_contact_id):
     # it follows only conversations opened for that contact.
     proven_contact_id: int
 
 
-async def widget_inbox_by_token(conn: AsyncConnection, public_token: str) -> AnyRow | None:
+async def widget_inbox_by_token(conn: AsyncConnection, public_token: str) -> Inbox | None:
     """The widget inbox an embed snippet names by its public token."""
-    row: AnyRow | None = (
+    row = (
         await conn.execute(
             sa.select(t.inboxes).where(
                 t.inboxes.c.public_token == public_token,
@@ -49,7 +50,7 @@ async def widget_inbox_by_token(conn: AsyncConnection, public_token: str) -> Any
             )
         )
     ).first()
-    return row
+    return load_or_none(Inbox, row)
 
 
 async def visitor_session_for_token(conn: AsyncConnection, token: str) -> VisitorSession | None:
@@ -61,35 +62,23 @@ async def visitor_session_where(
 ) -> VisitorSession | None:
     """The visitor session `condition` picks, with its inbox's settings."""
     s = t.visitor_sessions.c
-    row = (
-        await conn.execute(
-            sa.select(
-                s.id,
-                s.workspace_id,
-                s.inbox_id,
-                s.contact_id,
-                s.verified,
-                t.inboxes.c.settings,
-                s.proven_contact_id,
-            )
-            .join(t.inboxes, t.inboxes.c.id == s.inbox_id)
-            .where(condition)
+    stmt: sa.Select[Any] = (
+        sa.select(
+            s.id.label("session_id"),
+            s.workspace_id,
+            s.inbox_id,
+            s.contact_id,
+            s.verified,
+            t.inboxes.c.settings.label("inbox_settings"),
+            s.proven_contact_id,
         )
-    ).first()
-    if row is None:
-        return None
-    return VisitorSession(
-        session_id=row.id,
-        workspace_id=row.workspace_id,
-        inbox_id=row.inbox_id,
-        contact_id=row.contact_id,
-        verified=row.verified,
-        inbox_settings=row.settings,
-        proven_contact_id=row.proven_contact_id,
+        .join(t.inboxes, t.inboxes.c.id == s.inbox_id)
+        .where(condition)
     )
+    return load_or_none(VisitorSession, (await conn.execute(stmt)).first())
 
 
-def public_inbox_view(row: AnyRow) -> dict[str, Any]:
+def public_inbox_view(row: Inbox) -> dict[str, JsonValue]:
     settings = row.settings
     return {
         "id": row.id,
@@ -111,17 +100,18 @@ VISITOR_MESSAGE_FIELDS = (
 )
 
 
-def visitor_view(message: dict[str, Any]) -> dict[str, Any]:
+def visitor_view(message: JsonObject) -> dict[str, JsonValue]:
     """A message (as `message_view` shows it to agents) as its visitor sees
     it: no internal ids of ingest, no delivery errors. Private notes never
     get this far. `client_id` is the widget's own key for a message it
     sent (None for anything else)."""
     view = {field: message[field] for field in VISITOR_MESSAGE_FIELDS}
-    view["client_id"] = widget_client_id(message.get("external_id"))
+    external_id = message.get("external_id")
+    view["client_id"] = widget_client_id(external_id if isinstance(external_id, str) else None)
     return view
 
 
-def visitor_message_view(row: AnyRow) -> dict[str, Any]:
+def visitor_message_view(row: Message) -> dict[str, JsonValue]:
     return visitor_view(message_view(row))
 
 
@@ -157,29 +147,35 @@ def open_conversation_of(session: VisitorSession) -> tuple[sa.ColumnElement[bool
     return (*conversations_of(session), c.status != ConversationStatus.RESOLVED.value)
 
 
-async def visitor_conversation(conn: AsyncConnection, session: VisitorSession) -> dict[str, Any]:
+async def visitor_conversation(
+    conn: AsyncConnection, session: VisitorSession
+) -> dict[str, JsonValue]:
     """The visitor's unresolved conversation in its inbox (the newest one)
     with its last MESSAGE_LIMIT public messages, oldest first; or none."""
     c = t.conversations.c
-    conv = (
-        await conn.execute(
-            sa.select(t.conversations)
-            .where(*open_conversation_of(session))
-            .order_by(c.last_activity_at.desc(), c.id.desc())
-            .limit(1)
-        )
-    ).first()
+    conv = load_or_none(
+        Conversation,
+        (
+            await conn.execute(
+                sa.select(t.conversations)
+                .where(*open_conversation_of(session))
+                .order_by(c.last_activity_at.desc(), c.id.desc())
+                .limit(1)
+            )
+        ).first(),
+    )
     if conv is None:
         return {"conversation": None, "messages": [], "has_more": False}
     m = t.messages.c
-    rows = (
-        await conn.execute(
+    rows = [
+        load(Message, r)
+        for r in await conn.execute(
             sa.select(t.messages)
             .where(m.conversation_id == conv.id, m.private.is_(False))
             .order_by(m.seq.desc())
             .limit(MESSAGE_LIMIT + 1)
         )
-    ).all()
+    ]
     has_more = len(rows) > MESSAGE_LIMIT
     return {
         "conversation": {

@@ -31,8 +31,8 @@ from server.domain.values import CannedScope, IdentityKind
 from server.email.ingest import ingest_mail
 from server.http.api import Endpoint
 from server.http.routes import API_PREFIX, ENDPOINTS
-from server.queries.audit import list_audit_log
-from server.queries.merge_suggestions import contact_merge_suggestions
+from server.queries.audit import audit_entries
+from server.queries.merge_suggestions import offered_suggestions
 from server.queries.reading import read
 from server.runtime import Runtime
 from tests.support import Workspace, client, login, seed_workspace
@@ -218,7 +218,7 @@ async def make_targets(runtime: Runtime, ws: Workspace) -> Targets:
     merge_id = await perform(
         runtime, ws.admin, do_merge_contacts, contact_id=twins[0], other_id=twins[1]
     )
-    audit = await read(runtime, list_audit_log, ws.admin)
+    [newest_entry, *_] = await read(runtime, audit_entries, ws.admin)
     mail = await ingest_mail(
         runtime,
         inbox_id=ws.other_inbox_id,
@@ -236,7 +236,7 @@ async def make_targets(runtime: Runtime, ws: Workspace) -> Targets:
         raw=b"From: c@acme.test\r\nSubject: a claim\r\n\r\nit is me\r\n",
         source="http",
     )
-    [suggestion] = (await read(runtime, contact_merge_suggestions, ws.admin, claimer))["items"]
+    [suggestion] = await read(runtime, offered_suggestions, ws.admin, claimer)
     macro_id = await perform(
         runtime,
         ws.admin,
@@ -265,12 +265,12 @@ async def make_targets(runtime: Runtime, ws: Workspace) -> Targets:
             "other_contact_id": twins[2],
             "merge_id": merge_id,
             "source_conversation_id": source_conversation_id,
-            "audit_entry_id": audit["items"][0]["id"],
+            "audit_entry_id": newest_entry.id,
             "macro_id": macro_id,
             "saved_filter_id": saved_filter_id,
             "mail_id": mail.inbound_mail_id,
             "inbound_mail_id": mail.inbound_mail_id,
-            "suggestion_id": suggestion["id"],
+            "suggestion_id": suggestion.suggestion.id,
         },
         revoked_token=agent_token.token,
     )

@@ -21,7 +21,7 @@ from server.actions.messages import do_send_message
 from server.actions.reads import do_mark_read_by_visitor
 from server.domain.errors import NotFound
 from server.domain.values import ConversationStatus
-from server.queries.merge_suggestions import contact_merge_suggestions
+from server.queries.merge_suggestions import offered_suggestions
 from server.queries.reading import read
 from server.runtime import Runtime
 from server.storage import tables as t
@@ -58,8 +58,8 @@ async def test_an_agent_outside_the_inbox_cannot_merge_its_visitor_into_a_custom
     visitor = session["contact_id"]
     ann = (await browser.get(f"{W}/conversation", headers=auth(session))).json()
     assert ann["conversation"]["id"] != ann_conversation
-    [suggestion] = (await read(runtime, contact_merge_suggestions, ws.admin, visitor))["items"]
-    ann_id = suggestion["other"]["id"]
+    [suggestion] = await read(runtime, offered_suggestions, ws.admin, visitor)
+    ann_id = suggestion.other_id
 
     async with client(runtime) as agent:
         await login(agent, ws.agent_email)
@@ -76,7 +76,7 @@ async def test_an_agent_outside_the_inbox_cannot_merge_its_visitor_into_a_custom
         for contact_id in (visitor, ann_id):
             res = await agent.get(f"{API}/contacts/{contact_id}/merge_suggestions")
             assert res.json() == {"items": []}, res.text
-        res = await agent.post(f"{API}/merge_suggestions/{suggestion['id']}/dismiss")
+        res = await agent.post(f"{API}/merge_suggestions/{suggestion.suggestion.id}/dismiss")
         assert res.status_code == 403, res.text
         assert (await agent.get(f"{API}/contacts/{visitor}")).json()["merged_into_id"] is None
 
