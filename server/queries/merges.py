@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from server.domain.actors import Actor
 from server.domain.errors import NotFound
 from server.domain.merges import (
+    MergeRecord,
     check_contact_merge,
     merge_attributes,
     moved_counts,
@@ -108,7 +109,7 @@ def _merge_view(row: AnyRow, survivor: dict[str, Any], merged: dict[str, Any]) -
         "created_at": iso(row.created_at),
         "undo_until": iso(undo_until(row.created_at)),
         "undone_at": iso(row.undone_at),
-        "moved": moved_counts(row.moved),
+        "moved": moved_counts(MergeRecord.from_json(row.moved).rows()),
     }
 
 
