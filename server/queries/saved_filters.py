@@ -21,6 +21,7 @@ from server.domain.saved_filters import clean_query
 from server.queries.access import AnyRow, visible_inbox_ids
 from server.queries.api_shapes import iso
 from server.queries.conversation_filters import conversation_filters, conversation_scope
+from server.queries.records import SavedFilter, load
 from server.storage import tables as t
 
 
@@ -33,17 +34,17 @@ def own(actor: Actor) -> sa.ColumnElement[bool]:
 
 async def access_saved_filter(
     conn: AsyncConnection, actor: Actor, saved_filter_id: int, *, for_update: bool = False
-) -> AnyRow:
+) -> SavedFilter:
     stmt = sa.select(t.saved_filters).where(t.saved_filters.c.id == saved_filter_id, own(actor))
     if for_update:
         stmt = stmt.with_for_update(of=t.saved_filters)
     row: AnyRow | None = (await conn.execute(stmt)).first()
     if row is None:
         raise NotFound("saved filter not found")
-    return row
+    return load(SavedFilter, row)
 
 
-def saved_filter_view(row: AnyRow) -> dict[str, Any]:
+def saved_filter_view(row: AnyRow | SavedFilter) -> dict[str, Any]:
     return {
         "id": row.id,
         "name": row.name,
