@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 
@@ -221,15 +221,21 @@ async def do_change_conversation_labels(
     return sorted(wanted)
 
 
-_UNCHANGED: Any = object()
+class _Unchanged(enum.Enum):
+    """The default of a field that may be set to None: leave it as it is."""
+
+    UNCHANGED = enum.auto()
+
+
+_UNCHANGED = _Unchanged.UNCHANGED
 
 
 async def do_assign_conversation(
     ctx: ActionContext,
     *,
     conversation_id: int,
-    assignee_id: int | None = _UNCHANGED,
-    team_id: int | None = _UNCHANGED,
+    assignee_id: int | _Unchanged | None = _UNCHANGED,
+    team_id: int | _Unchanged | None = _UNCHANGED,
 ) -> None:
     """Set the assignee and/or the team; None unassigns. The assignee must
     be an active agent who can see the conversation's inbox."""
@@ -300,8 +306,8 @@ async def do_update_conversation(
     labels: list[str] | None = None,
     add_labels: list[str] | None = None,
     remove_labels: list[str] | None = None,
-    assignee_id: int | None = _UNCHANGED,
-    team_id: int | None = _UNCHANGED,
+    assignee_id: int | _Unchanged | None = _UNCHANGED,
+    team_id: int | _Unchanged | None = _UNCHANGED,
 ) -> None:
     """Several changes in one transaction: all of them apply or none does.
     Each part still emits its own event, in this order: status, priority,
