@@ -26,7 +26,7 @@ as an orphan blob, which is harmless (server.actions.attachments).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TypedDict
 
 import sqlalchemy as sa
 
@@ -48,7 +48,7 @@ from server.queries.access import (
     require_admin,
     require_canned_editor,
 )
-from server.queries.records import CannedResponse
+from server.queries.records import CannedResponse, load
 from server.storage import tables as t
 
 MAX_TITLE = 200
@@ -172,7 +172,18 @@ async def _hold_files(
     return list(ids)
 
 
-def _audience_fields(row: CannedResponse) -> dict[str, Any]:
+class _Audience(TypedDict):
+    """The fields every canned response event carries: who it reaches."""
+
+    workspace_id: int
+    canned_response_id: int
+    scope: str
+    team_id: int | None
+    inbox_id: int | None
+    agent_id: int | None
+
+
+def _audience_fields(row: CannedResponse) -> _Audience:
     return {
         "workspace_id": row.workspace_id,
         "canned_response_id": row.id,
@@ -202,7 +213,7 @@ async def do_create_canned_response(
     title, body = _checked_title(title), _checked_body(body)
     key = owner_key(scope, team_id=team_id, inbox_id=inbox_id, agent_id=agent_id)
     await _shortcut_taken(ctx, key, shortcut)
-    row = (
+    inserted = (
         await ctx.conn.execute(
             t.canned_responses.insert()
             .values(
@@ -224,6 +235,7 @@ async def do_create_canned_response(
             .returning(t.canned_responses)
         )
     ).one()
+    row = load(CannedResponse, inserted)
     if attachment_ids:
         held = await _hold_files(ctx, row.id, attachment_ids, [])
         await ctx.conn.execute(
@@ -232,8 +244,7 @@ async def do_create_canned_response(
             .values(attachment_ids=held)
         )
     await ctx.emit(CannedResponseCreated(**_audience_fields(row), shortcut=shortcut, title=title))
-    canned_response_id: int = row.id
-    return canned_response_id
+    return row.id
 
 
 async def do_update_canned_response(
@@ -248,12 +259,13 @@ async def do_update_canned_response(
     """Change what is given; nothing changed, nothing emitted."""
     row = await access_canned_response(ctx.conn, ctx.actor, canned_response_id, for_update=True)
     require_canned_editor(ctx.actor, row)
-    values: dict[str, Any] = {}
+    values: dict[str, object] = {}
+    new_shortcut, new_title = row.shortcut, row.title
     if shortcut is not None and (shortcut := normalize_shortcut(shortcut)) != row.shortcut:
         await _shortcut_taken(ctx, row.owner_key, shortcut, except_id=row.id)
-        values["shortcut"] = shortcut
+        values["shortcut"] = new_shortcut = shortcut
     if title is not None and (title := _checked_title(title)) != row.title:
-        values["title"] = title
+        values["title"] = new_title = title
     if body is not None and _checked_body(body) != row.body:
         values["body"] = body
     if attachment_ids is not None and list(attachment_ids) != row.attachment_ids:
@@ -270,8 +282,8 @@ async def do_update_canned_response(
     await ctx.emit(
         CannedResponseUpdated(
             **_audience_fields(row),
-            shortcut=values.get("shortcut", row.shortcut),
-            title=values.get("title", row.title),
+            shortcut=new_shortcut,
+            title=new_title,
             changes=sorted(values),
         )
     )

@@ -30,8 +30,8 @@ another since (the two contacts' messages would no longer separate).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import Any
+import dataclasses
+from collections.abc import Iterable, Iterator, Sequence
 
 import sqlalchemy as sa
 
@@ -41,13 +41,17 @@ from server.actions.context import ActionContext
 from server.domain.errors import Conflict, Forbidden, NotFound
 from server.domain.events import ContactMerged, ContactMergeUndone
 from server.domain.merges import (
+    MergeRecord,
+    MovedRows,
     check_contact_merge,
     merge_attributes,
     moved_counts,
     undo_refusal,
     unmerge_attributes,
 )
-from server.queries.access import AnyRow, require_merge_reach
+from server.queries import records as r
+from server.queries.access import require_merge_reach
+from server.queries.records import load
 from server.storage import tables as t
 
 # Rows owned through `contact_id` that move with a contact, by their key in
@@ -69,15 +73,23 @@ def _chunks(ids: Sequence[int]) -> Iterator[list[int]]:
         yield list(ids[i : i + _CHUNK])
 
 
+@dataclasses.dataclass(frozen=True)
+class _ConversationRef:
+    """A conversation that changed contact, and its inbox (for the event)."""
+
+    id: int
+    inbox_id: int
+
+
 async def _lock_pair(
     ctx: ActionContext, survivor_id: int, other_id: int, *, other_field: str | None
-) -> tuple[AnyRow, AnyRow]:
+) -> tuple[r.Contact, r.Contact]:
     """Both contacts, locked (in id order, so two merges of the same pair
     can't deadlock) until the end of the transaction. A contact of another
     workspace is not found, like one that does not exist."""
     c = t.contacts.c
     rows = {
-        row.id: row
+        row.id: load(r.Contact, row)
         for row in await ctx.conn.execute(
             sa.select(t.contacts)
             .where(c.id.in_([survivor_id, other_id]), c.workspace_id == ctx.actor.workspace_id)
@@ -92,8 +104,9 @@ async def _lock_pair(
     return rows[survivor_id], rows[other_id]
 
 
-def _conversation_refs(rows: Sequence[AnyRow]) -> list[dict[str, int]]:
-    return sorted(({"id": r.id, "inbox_id": r.inbox_id} for r in rows), key=lambda c: c["id"])
+def _conversation_refs(refs: Iterable[_ConversationRef]) -> list[dict[str, int]]:
+    """The conversations as the merge events list them, by id."""
+    return [{"id": c.id, "inbox_id": c.inbox_id} for c in sorted(refs, key=lambda c: c.id)]
 
 
 async def do_merge_contacts(ctx: ActionContext, *, contact_id: int, other_id: int) -> int:
@@ -108,23 +121,25 @@ async def do_merge_contacts(ctx: ActionContext, *, contact_id: int, other_id: in
     conv = t.conversations.c
     # Conversation merges among the merged contact's own conversations,
     # so that an undo can tell them from ones made after this merge.
-    earlier_merges = [
-        [r.id, r.merged_into_id]
-        for r in await ctx.conn.execute(
+    earlier_merges: list[tuple[int, int]] = [
+        (row.id, row.merged_into_id)
+        for row in await ctx.conn.execute(
             sa.select(conv.id, conv.merged_into_id)
             .where(conv.contact_id == other.id, conv.merged_into_id.is_not(None))
             .order_by(conv.id)
         )
     ]
-    conversations = _conversation_refs(
+    conversations = sorted(
         (
-            await ctx.conn.execute(
+            _ConversationRef(row.id, row.inbox_id)
+            for row in await ctx.conn.execute(
                 t.conversations.update()
                 .where(conv.contact_id == other.id)
                 .values(contact_id=survivor.id)
                 .returning(conv.id, conv.inbox_id)
             )
-        ).all()
+        ),
+        key=lambda c: c.id,
     )
     # After the conversations: on PostgreSQL that update waited for any
     # message being appended to them, so this one sees those messages too.
@@ -133,7 +148,7 @@ async def do_merge_contacts(ctx: ActionContext, *, contact_id: int, other_id: in
         .where(t.messages.c.contact_id == other.id)
         .values(contact_id=survivor.id)
     )
-    moved: dict[str, Any] = {"conversations": [c["id"] for c in conversations]}
+    owned: dict[str, list[int]] = {}
     for key, table in _OWNED.items():
         result = await ctx.conn.execute(
             table.update()
@@ -141,7 +156,7 @@ async def do_merge_contacts(ctx: ActionContext, *, contact_id: int, other_id: in
             .values(contact_id=survivor.id)
             .returning(table.c.id)
         )
-        moved[key] = sorted(result.scalars().all())
+        owned[key] = sorted(result.scalars().all())
     attributes = merge_attributes(survivor.attributes, other.attributes)
     if attributes.added:
         await ctx.conn.execute(
@@ -152,12 +167,16 @@ async def do_merge_contacts(ctx: ActionContext, *, contact_id: int, other_id: in
     await ctx.conn.execute(
         t.contacts.update().where(t.contacts.c.id == other.id).values(merged_into_id=survivor.id)
     )
-    moved |= {
-        "messages": messages.rowcount,
-        "conversation_merges": earlier_merges,
-        "attributes_added": attributes.added,
-        "survivor_attributes": survivor.attributes,
-    }
+    moved = MergeRecord(
+        conversations=[c.id for c in conversations],
+        messages=messages.rowcount,
+        identities=owned["identities"],
+        contact_events=owned["contact_events"],
+        visitor_sessions=owned["visitor_sessions"],
+        conversation_merges=earlier_merges,
+        attributes_added=attributes.added,
+        survivor_attributes=survivor.attributes,
+    )
     merge_id: int = (
         await ctx.conn.execute(
             t.contact_merges.insert()
@@ -165,7 +184,7 @@ async def do_merge_contacts(ctx: ActionContext, *, contact_id: int, other_id: in
                 workspace_id=ctx.actor.workspace_id,
                 survivor_id=survivor.id,
                 merged_id=other.id,
-                moved=moved,
+                moved=moved.to_json(),
                 merged_by=ctx.actor.agent_id,
                 created_at=ctx.now,
             )
@@ -177,7 +196,7 @@ async def do_merge_contacts(ctx: ActionContext, *, contact_id: int, other_id: in
         "contact.merged",
         "contact",
         survivor.id,
-        {"merge_id": merge_id, "merged_id": other.id, "moved": moved_counts(moved)},
+        {"merge_id": merge_id, "merged_id": other.id, "moved": moved_counts(moved.rows())},
     )
     await ctx.emit(
         ContactMerged(
@@ -185,7 +204,7 @@ async def do_merge_contacts(ctx: ActionContext, *, contact_id: int, other_id: in
             survivor_id=survivor.id,
             merged_id=other.id,
             merge_id=merge_id,
-            conversations=conversations,
+            conversations=_conversation_refs(conversations),
         )
     )
     # A suggestion to merge these two was just taken up.
@@ -193,9 +212,9 @@ async def do_merge_contacts(ctx: ActionContext, *, contact_id: int, other_id: in
     return merge_id
 
 
-async def _locked_merge(ctx: ActionContext, merge_id: int) -> AnyRow:
+async def _locked_merge(ctx: ActionContext, merge_id: int) -> r.ContactMerge:
     m = t.contact_merges.c
-    row: AnyRow | None = (
+    row = (
         await ctx.conn.execute(
             sa.select(t.contact_merges)
             .where(m.id == merge_id, m.workspace_id == ctx.actor.workspace_id)
@@ -204,16 +223,16 @@ async def _locked_merge(ctx: ActionContext, merge_id: int) -> AnyRow:
     ).first()
     if row is None:
         raise NotFound("contact merge not found")
-    return row
+    return load(r.ContactMerge, row)
 
 
 async def _conversations_merged_since(
-    ctx: ActionContext, ids: Sequence[int], earlier: list[list[int]]
+    ctx: ActionContext, ids: Sequence[int], earlier: Sequence[tuple[int, int]]
 ) -> list[int]:
     """Moved conversations that took part in a conversation merge after the
     contact merge (as source or target)."""
     conv = t.conversations.c
-    before = {(source, target) for source, target in earlier}
+    before = set(earlier)
     found: set[int] = set()
     for chunk in _chunks(ids):
         rows = await ctx.conn.execute(
@@ -222,31 +241,47 @@ async def _conversations_merged_since(
                 sa.or_(conv.id.in_(chunk), conv.merged_into_id.in_(chunk)),
             )
         )
-        found |= {r.id for r in rows if (r.id, r.merged_into_id) not in before}
+        found |= {row.id for row in rows if (row.id, row.merged_into_id) not in before}
     return sorted(found)
 
 
-async def _move_back(
-    ctx: ActionContext,
-    table: sa.Table,
-    ids: Sequence[int],
-    survivor_id: int,
-    merged_id: int,
-    *returning: sa.ColumnElement[Any],
-) -> list[AnyRow]:
+def _give_back(table: sa.Table, ids: list[int], survivor_id: int, merged_id: int) -> sa.Update:
     """Give the recorded rows that are still the survivor's back to the
     merged contact; rows that went elsewhere since (a widget session
-    identified as someone else) stay where they are. Returns the `id` and
-    `returning` columns of the rows that moved."""
-    back: list[AnyRow] = []
+    identified as someone else) stay where they are."""
+    return (
+        table.update()
+        .where(table.c.id.in_(ids), table.c.contact_id == survivor_id)
+        .values(contact_id=merged_id)
+    )
+
+
+async def _move_back(
+    ctx: ActionContext, table: sa.Table, ids: Sequence[int], survivor_id: int, merged_id: int
+) -> list[int]:
+    """`_give_back` the rows `ids` of `table`; returns the ids that moved."""
+    back: list[int] = []
     for chunk in _chunks(ids):
         result = await ctx.conn.execute(
-            table.update()
-            .where(table.c.id.in_(chunk), table.c.contact_id == survivor_id)
-            .values(contact_id=merged_id)
-            .returning(table.c.id, *returning)
+            _give_back(table, chunk, survivor_id, merged_id).returning(table.c.id)
         )
-        back.extend(result.all())
+        back.extend(result.scalars().all())
+    return back
+
+
+async def _move_conversations_back(
+    ctx: ActionContext, ids: Sequence[int], survivor_id: int, merged_id: int
+) -> list[_ConversationRef]:
+    """`_give_back` the conversations `ids`; returns those that moved."""
+    conv = t.conversations.c
+    back: list[_ConversationRef] = []
+    for chunk in _chunks(ids):
+        rows = await ctx.conn.execute(
+            _give_back(t.conversations, chunk, survivor_id, merged_id).returning(
+                conv.id, conv.inbox_id
+            )
+        )
+        back.extend(_ConversationRef(row.id, row.inbox_id) for row in rows)
     return back
 
 
@@ -277,38 +312,39 @@ async def do_undo_contact_merge(ctx: ActionContext, *, merge_id: int) -> None:
         # Only a merge sets merged_into_id and only its undo clears it, so
         # this is a record out of step with the contacts: touch nothing.
         raise Conflict("the merged contact no longer points at the survivor")
-    moved: dict[str, Any] = merge.moved
-    tangled = await _conversations_merged_since(
-        ctx, moved["conversations"], moved["conversation_merges"]
-    )
+    moved = MergeRecord.from_json(merge.moved)
+    tangled = await _conversations_merged_since(ctx, moved.conversations, moved.conversation_merges)
     if tangled:
         raise Conflict(
             f"conversation {tangled[0]} was merged with another conversation since;"
             " the two contacts' messages can no longer be told apart"
         )
-    back = await _move_back(
-        ctx,
-        t.conversations,
-        moved["conversations"],
-        survivor.id,
-        merged.id,
-        t.conversations.c.inbox_id,
-    )
+    back = await _move_conversations_back(ctx, moved.conversations, survivor.id, merged.id)
     messages = 0
-    for chunk in _chunks([r.id for r in back]):
+    for chunk in _chunks([c.id for c in back]):
         result = await ctx.conn.execute(
             t.messages.update()
             .where(t.messages.c.conversation_id.in_(chunk))
             .values(contact_id=merged.id)
         )
         messages += result.rowcount
-    # What went back, in the shape of the merge's own record.
-    went_back: dict[str, Any] = {"conversations": [r.id for r in back], "messages": messages}
-    for key, table in _OWNED.items():
-        rows = await _move_back(ctx, table, moved[key], survivor.id, merged.id)
-        went_back[key] = [r.id for r in rows]
-    attributes = unmerge_attributes(survivor.attributes, moved["attributes_added"])
-    went_back["attributes_added"] = sorted(set(survivor.attributes) - set(attributes))
+    owned = {
+        key: await _move_back(ctx, _OWNED[key], ids, survivor.id, merged.id)
+        for key, ids in [
+            ("identities", moved.identities),
+            ("contact_events", moved.contact_events),
+            ("visitor_sessions", moved.visitor_sessions),
+        ]
+    }
+    attributes = unmerge_attributes(survivor.attributes, moved.attributes_added)
+    went_back = MovedRows(
+        conversations=[c.id for c in back],
+        messages=messages,
+        identities=owned["identities"],
+        contact_events=owned["contact_events"],
+        visitor_sessions=owned["visitor_sessions"],
+        attributes_added=sorted(set(survivor.attributes) - set(attributes)),
+    )
     if attributes != survivor.attributes:
         await ctx.conn.execute(
             t.contacts.update().where(t.contacts.c.id == survivor.id).values(attributes=attributes)

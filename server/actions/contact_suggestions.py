@@ -25,7 +25,8 @@ from server.domain.events import (
     ContactMergeSuggestionDismissed,
 )
 from server.domain.values import IdentityKind, normalize_identity
-from server.queries.access import AnyRow, require_merge_reach
+from server.queries.access import require_merge_reach
+from server.queries.records import ContactMergeSuggestion, load
 from server.storage import tables as t
 
 MAX_SUGGESTIONS = 5
@@ -83,23 +84,25 @@ async def suggest_claimed_duplicates(ctx: ActionContext, *, contact_id: int, add
     attribute `email`). Returns how many suggestions were made."""
     c = t.contacts.c
     claimed = sa.func.lower(c.attributes["email"].as_string())
-    candidates = (
-        await ctx.conn.execute(
-            sa.select(c.id)
-            .where(
-                c.workspace_id == ctx.actor.workspace_id,
-                c.id != contact_id,
-                c.merged_into_id.is_(None),
-                claimed == address.lower(),
+    candidates: list[int] = list(
+        (
+            await ctx.conn.execute(
+                sa.select(c.id)
+                .where(
+                    c.workspace_id == ctx.actor.workspace_id,
+                    c.id != contact_id,
+                    c.merged_into_id.is_(None),
+                    claimed == address.lower(),
+                )
+                .order_by(c.id)
+                .limit(MAX_SUGGESTIONS)
             )
-            .order_by(c.id)
-            .limit(MAX_SUGGESTIONS)
-        )
-    ).scalars()
+        ).scalars()
+    )
     # Read from either contact's side, so it names neither.
     reason = f"Same address, {address}: one wrote in by email from it, the other only typed it in"
     made = 0
-    for candidate_id in list(candidates):
+    for candidate_id in candidates:
         made += await _suggest(ctx, contact_id, candidate_id, reason)
     return made
 
@@ -130,9 +133,9 @@ async def suggest_claimed_owner(ctx: ActionContext, *, claimant_id: int, address
     return int(await _suggest(ctx, owner, claimant_id, reason))
 
 
-async def _locked(ctx: ActionContext, suggestion_id: int) -> AnyRow:
+async def _locked(ctx: ActionContext, suggestion_id: int) -> ContactMergeSuggestion:
     s = t.contact_merge_suggestions.c
-    row: AnyRow | None = (
+    row = (
         await ctx.conn.execute(
             sa.select(t.contact_merge_suggestions)
             .where(s.id == suggestion_id, s.workspace_id == ctx.actor.workspace_id)
@@ -141,7 +144,7 @@ async def _locked(ctx: ActionContext, suggestion_id: int) -> AnyRow:
     ).first()
     if row is None:
         raise NotFound("merge suggestion not found", field="suggestion_id")
-    return row
+    return load(ContactMergeSuggestion, row)
 
 
 async def do_dismiss_merge_suggestion(ctx: ActionContext, *, suggestion_id: int) -> None:
@@ -188,8 +191,9 @@ async def settle_suggestions(ctx: ActionContext, *, survivor_id: int, merged_id:
     as they are: while it is merged nobody is shown them, and an undo of
     the merge brings them back."""
     s = t.contact_merge_suggestions.c
-    rows = (
-        await ctx.conn.execute(
+    rows = [
+        load(ContactMergeSuggestion, row)
+        for row in await ctx.conn.execute(
             t.contact_merge_suggestions.update()
             .where(
                 s.workspace_id == ctx.actor.workspace_id,
@@ -197,9 +201,9 @@ async def settle_suggestions(ctx: ActionContext, *, survivor_id: int, merged_id:
                 _pair(survivor_id, merged_id),
             )
             .values(status="accepted")
-            .returning(s.id, s.contact_id, s.candidate_id)
+            .returning(t.contact_merge_suggestions)
         )
-    ).all()
+    ]
     for row in sorted(rows, key=lambda r: r.id):
         await ctx.emit(
             ContactMergeSuggestionAccepted(

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from collections.abc import Mapping
 
 import sqlalchemy as sa
 
 from server.actions.context import ActionContext
 from server.domain.errors import Conflict, InvalidInput
 from server.domain.events import ContactCreated, ContactIdentityAdded, ContactUpdated
+from server.domain.json_types import JsonValue
 from server.domain.values import IdentityKind, normalize_identity
 from server.queries.access import access_contact
 from server.storage import tables as t
@@ -26,7 +27,7 @@ async def do_create_contact(
     ctx: ActionContext,
     *,
     name: str,
-    attributes: dict[str, Any] | None = None,
+    attributes: Mapping[str, JsonValue] | None = None,
     identities: list[IdentityInput] | None = None,
 ) -> int:
     """Create a contact with its identities. An identity already held by
@@ -47,7 +48,7 @@ async def _insert_contact(
     ctx: ActionContext,
     *,
     name: str,
-    attributes: dict[str, Any] | None,
+    attributes: Mapping[str, JsonValue] | None,
     identities: list[IdentityInput],
 ) -> int:
     """Insert without checking identities: a concurrent insert of the same
@@ -78,11 +79,11 @@ async def do_update_contact(
     *,
     contact_id: int,
     name: str | None = None,
-    attributes: dict[str, Any] | None = None,
+    attributes: Mapping[str, JsonValue] | None = None,
 ) -> None:
     """Rename and/or merge attributes (a key set to null is removed)."""
     row = await access_contact(ctx.conn, ctx.actor, contact_id)
-    values: dict[str, Any] = {}
+    values: dict[str, object] = {}
     if name is not None and name != row.name:
         values["name"] = name
     if attributes:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Any
 
 import sqlalchemy as sa
 
@@ -106,11 +105,12 @@ async def do_merge_conversations(
     target, source = await _lock_both(ctx, conversation_id, source_id)
     _check(target, source)
     m = t.messages.c
-    messages = (
-        await ctx.conn.execute(
+    messages = [
+        _MovedMessage(row.id, row.idempotency_key)
+        for row in await ctx.conn.execute(
             sa.select(m.id, m.idempotency_key).where(m.conversation_id == source.id).order_by(m.seq)
         )
-    ).all()
+    ]
     new_last = target.last_seq + len(messages)
     await _append_messages(ctx, target, messages)
     reopened = await _update_target(ctx, target, source, new_last)
@@ -142,8 +142,16 @@ async def do_merge_conversations(
     return ConversationMerge(target.id, source.id, len(messages), new_last)
 
 
+@dataclasses.dataclass(frozen=True)
+class _MovedMessage:
+    """A message of the source, moving into the target."""
+
+    id: int
+    idempotency_key: str | None
+
+
 async def _append_messages(
-    ctx: ActionContext, target: Conversation, messages: Sequence[Any]
+    ctx: ActionContext, target: Conversation, messages: Sequence[_MovedMessage]
 ) -> None:
     """Renumber the source's messages (already in seq order) after the
     target's last seq. Seqs above `last_seq` are free in the target, so
@@ -191,7 +199,7 @@ async def _update_target(
     resolved target is reopened when the source was not resolved: merging
     a customer's new question into its old, closed thread must not bury
     it. Returns that status change's event, if any."""
-    values: dict[str, Any] = {
+    values: dict[str, object] = {
         "last_seq": new_last,
         "origin_contact_id": (
             target.origin_contact_id
@@ -220,9 +228,10 @@ async def _update_target(
         reopening = status_change(
             state_of(target), ConversationStatus.OPEN, snoozed_until=None, now=ctx.now
         )
-        values |= reopening
+        assert reopening is not None  # a resolved conversation always changes on reopening
+        values |= reopening.columns()
         values["waiting_since"] = source.waiting_since
-        reopened = status_changed(target, reopening)
+        reopened = status_changed(target, reopening.status, reopening.snoozed_until)
     elif target.status != resolved and source.waiting_since is not None:
         # The customer has been waiting since the earlier of the two.
         waiting = [w for w in (target.waiting_since, source.waiting_since) if w is not None]
@@ -305,22 +314,22 @@ async def _retire_source(
     """Resolve the emptied source and point it at the target; nothing is
     left in it to read or to wait for. Returns the status change's event
     unless it was resolved already."""
-    changes = status_change(
+    change = status_change(
         state_of(source), ConversationStatus.RESOLVED, snoozed_until=None, now=ctx.now
     )
     await ctx.conn.execute(
         t.conversations.update()
         .where(t.conversations.c.id == source.id)
         .values(
-            **changes,
+            **(change.columns() if change is not None else {}),
             merged_into_id=target.id,
             agent_last_read_seq=source.last_seq,
             contact_last_read_seq=source.last_seq,
         )
     )
-    if not changes:
+    if change is None:
         return None
     await set_snooze_wake(
         ctx, workspace_id=source.workspace_id, conversation_id=source.id, until=None
     )
-    return status_changed(source, changes)
+    return status_changed(source, change.status, change.snoozed_until)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 
@@ -35,17 +36,21 @@ def state_of(row: Conversation) -> ConversationState:
 
 
 def status_changed(
-    row: Conversation, changes: dict[str, Any], *, reason: str | None = None
+    row: Conversation,
+    status: ConversationStatus,
+    snoozed_until: datetime | None,
+    *,
+    reason: str | None = None,
 ) -> ConversationStatusChanged:
-    """The event of writing `changes` (a status change: its `status` and
-    `snoozed_until`) to the conversation `row` as it was."""
+    """The event of changing the conversation `row`, as it was, to
+    `status` (and `snoozed_until`)."""
     return ConversationStatusChanged(
         workspace_id=row.workspace_id,
         conversation_id=row.id,
         inbox_id=row.inbox_id,
         old_status=row.status,
-        status=changes["status"],
-        snoozed_until=changes["snoozed_until"],
+        status=status.value,
+        snoozed_until=snoozed_until,
         reason=reason,
     )
 
@@ -125,17 +130,17 @@ async def do_change_conversation_status(
 ) -> None:
     """Open, set pending, snooze until a time, or resolve."""
     row = await access_conversation(ctx.conn, ctx.actor, conversation_id, for_update=True)
-    changes = status_change(state_of(row), status, snoozed_until=snoozed_until, now=ctx.now)
-    if not changes:
+    change = status_change(state_of(row), status, snoozed_until=snoozed_until, now=ctx.now)
+    if change is None:
         return
-    await _update(ctx, conversation_id, changes)
+    await _update(ctx, conversation_id, change.columns())
     await set_snooze_wake(
         ctx,
         workspace_id=row.workspace_id,
         conversation_id=conversation_id,
-        until=changes["snoozed_until"],
+        until=change.snoozed_until,
     )
-    await ctx.emit(status_changed(row, changes))
+    await ctx.emit(status_changed(row, change.status, change.snoozed_until))
 
 
 async def do_set_conversation_priority(
@@ -216,20 +221,26 @@ async def do_change_conversation_labels(
     return sorted(wanted)
 
 
-_UNCHANGED: Any = object()
+class _Unchanged(enum.Enum):
+    """The default of a field that may be set to None: leave it as it is."""
+
+    UNCHANGED = enum.auto()
+
+
+_UNCHANGED = _Unchanged.UNCHANGED
 
 
 async def do_assign_conversation(
     ctx: ActionContext,
     *,
     conversation_id: int,
-    assignee_id: int | None = _UNCHANGED,
-    team_id: int | None = _UNCHANGED,
+    assignee_id: int | _Unchanged | None = _UNCHANGED,
+    team_id: int | _Unchanged | None = _UNCHANGED,
 ) -> None:
     """Set the assignee and/or the team; None unassigns. The assignee must
     be an active agent who can see the conversation's inbox."""
     row = await access_conversation(ctx.conn, ctx.actor, conversation_id, for_update=True)
-    changes: dict[str, Any] = {}
+    changes: dict[str, int | None] = {}
     if assignee_id is not _UNCHANGED and assignee_id != row.assignee_id:
         if assignee_id is not None:
             await _check_assignee(ctx, row, assignee_id)
@@ -279,7 +290,7 @@ async def _check_assignee(ctx: ActionContext, conversation: Conversation, agent_
             raise InvalidInput("this agent is not a member of the inbox", field="assignee_id")
 
 
-async def _update(ctx: ActionContext, conversation_id: int, values: dict[str, Any]) -> None:
+async def _update(ctx: ActionContext, conversation_id: int, values: Mapping[str, object]) -> None:
     await ctx.conn.execute(
         t.conversations.update().where(t.conversations.c.id == conversation_id).values(**values)
     )
@@ -295,8 +306,8 @@ async def do_update_conversation(
     labels: list[str] | None = None,
     add_labels: list[str] | None = None,
     remove_labels: list[str] | None = None,
-    assignee_id: int | None = _UNCHANGED,
-    team_id: int | None = _UNCHANGED,
+    assignee_id: int | _Unchanged | None = _UNCHANGED,
+    team_id: int | _Unchanged | None = _UNCHANGED,
 ) -> None:
     """Several changes in one transaction: all of them apply or none does.
     Each part still emits its own event, in this order: status, priority,

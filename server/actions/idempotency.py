@@ -26,14 +26,19 @@ import dataclasses
 import hashlib
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
 from server.domain.errors import Conflict, DomainError
+from server.domain.json_types import JsonValue
+from server.queries.records import IdempotencyKey, load_or_none
 from server.storage import tables as t
 
 if TYPE_CHECKING:
+    # hashlib names the type of its hash objects only in its stubs.
+    from _hashlib import HASH
+
     # Only a type: `perform` (server.actions.context) calls into this module.
     from server.actions.context import ActionContext
 
@@ -50,7 +55,7 @@ class Replayed(DomainError):
 
     code = "replayed"
 
-    def __init__(self, status: int, response: Any) -> None:
+    def __init__(self, status: int, response: JsonValue) -> None:
         super().__init__("replayed")
         self.status = status
         self.response = response
@@ -63,7 +68,7 @@ class Claim:
     agent_id: int
     route: str
     key: str
-    digest: Any = dataclasses.field(default_factory=hashlib.sha256)
+    digest: HASH = dataclasses.field(default_factory=hashlib.sha256)
     taken: bool = False
     row_id: int | None = None
 
@@ -73,7 +78,7 @@ class Claim:
 
     @property
     def fingerprint(self) -> str:
-        return str(self.digest.hexdigest())
+        return self.digest.hexdigest()
 
 
 _current: contextvars.ContextVar[Claim | None] = contextvars.ContextVar(
@@ -115,7 +120,10 @@ async def enter_claim(ctx: ActionContext, claim: Claim) -> None:
         k.route == claim.route,
         k.key == claim.key,
     )
-    earlier = (await ctx.conn.execute(sa.select(t.idempotency_keys).where(*where))).first()
+    earlier = load_or_none(
+        IdempotencyKey,
+        (await ctx.conn.execute(sa.select(t.idempotency_keys).where(*where))).first(),
+    )
     if earlier is not None and earlier.created_at > ctx.now - KEEP_FOR:
         if earlier.fingerprint != claim.fingerprint:
             raise Conflict(f"{HEADER}: this key was used for a different request", field=HEADER)
@@ -142,7 +150,9 @@ async def enter_claim(ctx: ActionContext, claim: Claim) -> None:
     ).scalar_one()
 
 
-async def do_record_answer(ctx: ActionContext, *, row_id: int, status: int, response: Any) -> None:
+async def do_record_answer(
+    ctx: ActionContext, *, row_id: int, status: int, response: JsonValue
+) -> None:
     """Store the answer a repeat of the claimed request gets."""
     k = t.idempotency_keys.c
     await ctx.conn.execute(

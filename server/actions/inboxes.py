@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import secrets
-from typing import Any
+from collections.abc import Mapping
 
 import sqlalchemy as sa
 
@@ -34,7 +34,7 @@ async def do_create_inbox(
     *,
     name: str,
     kind: InboxKind,
-    settings: dict[str, Any],
+    settings: Mapping[str, object],
     box: SecretBox,
 ) -> NewInbox:
     require_admin(ctx.actor)
@@ -85,7 +85,7 @@ async def do_update_inbox(
     *,
     inbox_id: int,
     name: str | None = None,
-    settings: dict[str, Any] | None = None,
+    settings: Mapping[str, object] | None = None,
     box: SecretBox | None = None,
 ) -> None:
     """Rename an inbox and/or merge keys into its settings (a key set to
@@ -95,7 +95,8 @@ async def do_update_inbox(
     row = await access_inbox(ctx.conn, ctx.actor, inbox_id)
     require_admin(ctx.actor)
     kind = InboxKind(row.kind)
-    values: dict[str, Any] = {}
+    values: dict[str, object] = {}
+    new_name = row.name
     settings, changes = split_secrets(kind, settings or {})
     if changes:
         if box is None:
@@ -105,7 +106,7 @@ async def do_update_inbox(
         if merged != stored:
             values["secret_encrypted"] = _sealed(box, merged)
     if name is not None and name != row.name:
-        values["name"] = name
+        values["name"] = new_name = name
     if settings:
         merged = {**row.settings, **settings}
         merged = {k: v for k, v in merged.items() if v is not None}
@@ -119,7 +120,7 @@ async def do_update_inbox(
         InboxUpdated(
             workspace_id=row.workspace_id,
             inbox_id=inbox_id,
-            name=values.get("name", row.name),
+            name=new_name,
             # Names only, never values: the secrets' column shows as "secrets".
             changes=sorted("secrets" if k == "secret_encrypted" else k for k in values),
         )

@@ -41,6 +41,7 @@ from server.domain.jobs import (
     retry_at,
 )
 from server.queries.jobs import claimable
+from server.queries.records import ScheduledJob, load
 from server.storage import tables as t
 
 MAX_ERROR = 1000
@@ -70,11 +71,9 @@ async def schedule_job(
     caller holds the subject's lock, so no two of these race on it."""
     j = t.scheduled_jobs.c
     await cancel_jobs(ctx, kind=kind, subject_id=subject_id, reason="superseded", keep_key=key)
-    existing = (
-        await ctx.conn.execute(
-            sa.select(j.id, j.status).where(j.kind == kind, j.key == key).with_for_update()
-        )
-    ).first()
+    existing: str | None = await ctx.conn.scalar(
+        sa.select(j.status).where(j.kind == kind, j.key == key).with_for_update()
+    )
     if existing is None:
         await ctx.conn.execute(
             t.scheduled_jobs.insert().values(
@@ -89,10 +88,10 @@ async def schedule_job(
                 created_at=ctx.now,
             )
         )
-    elif existing.status == JobStatus.CANCELLED.value:
+    elif existing == JobStatus.CANCELLED.value:
         await ctx.conn.execute(
             t.scheduled_jobs.update()
-            .where(j.id == existing.id)
+            .where(j.kind == kind, j.key == key)
             .values(
                 status=JobStatus.SCHEDULED.value,
                 due_at=due_at,
@@ -125,15 +124,16 @@ async def do_claim_jobs(
     Rows other workers hold locked are skipped; a row whose runs failed or
     whose leases ran out MAX_ATTEMPTS times is given up (`failed`) instead of being run again."""
     j = t.scheduled_jobs.c
-    rows = (
-        await ctx.conn.execute(
+    rows = [
+        load(ScheduledJob, row)
+        for row in await ctx.conn.execute(
             sa.select(t.scheduled_jobs)
             .where(claimable(ctx.now, kinds))
             .order_by(j.run_at, j.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-    ).all()
+    ]
     jobs = []
     for row in rows:
         if row.attempts >= MAX_ATTEMPTS:

@@ -21,7 +21,7 @@ fails on that step and applies nothing.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 import sqlalchemy as sa
 
@@ -37,6 +37,7 @@ from server.domain.macros import (
     parse_actions,
 )
 from server.domain.values import CannedScope
+from server.queries import records as r
 from server.queries.access import (
     access_agent,
     access_canned_response,
@@ -44,7 +45,7 @@ from server.queries.access import (
     require_admin,
 )
 from server.queries.macros import access_macro
-from server.queries.records import Macro
+from server.queries.records import load
 from server.storage import tables as t
 
 
@@ -108,14 +109,28 @@ async def _room_for_one_more(ctx: ActionContext, key: str) -> None:
         raise Conflict(f"at most {MAX_PER_AUDIENCE} macros per audience; delete one first")
 
 
-def require_macro_editor(ctx: ActionContext, row: Macro) -> None:
+async def _locked_macro(ctx: ActionContext, macro_id: int) -> r.Macro:
+    """The macro, if the caller may read it, locked for a change."""
+    return await access_macro(ctx.conn, ctx.actor, macro_id, for_update=True)
+
+
+def require_macro_editor(ctx: ActionContext, row: r.Macro) -> None:
     """Reading a personal macro already takes owning it; a workspace
     macro is changed by admins only."""
     if row.scope == MacroScope.WORKSPACE.value and not ctx.actor.is_admin:
         raise Forbidden("only an admin may change a workspace macro")
 
 
-def _audience_fields(row: Macro) -> dict[str, Any]:
+class _Audience(TypedDict):
+    """The fields every macro event carries: who it reaches."""
+
+    workspace_id: int
+    macro_id: int
+    scope: str
+    agent_id: int | None
+
+
+def _audience_fields(row: r.Macro) -> _Audience:
     return {
         "workspace_id": row.workspace_id,
         "macro_id": row.id,
@@ -142,7 +157,7 @@ async def do_create_macro(
     key = owner_key(scope, agent_id)
     await _name_taken(ctx, key, name)
     await _room_for_one_more(ctx, key)
-    row = (
+    inserted = (
         await ctx.conn.execute(
             t.macros.insert()
             .values(
@@ -160,9 +175,9 @@ async def do_create_macro(
             .returning(t.macros)
         )
     ).one()
+    row = load(r.Macro, inserted)
     await ctx.emit(MacroCreated(**_audience_fields(row), name=name))
-    macro_id: int = row.id
-    return macro_id
+    return row.id
 
 
 async def do_update_macro(
@@ -174,12 +189,13 @@ async def do_update_macro(
 ) -> None:
     """Change what is given; nothing changed, nothing emitted. New steps
     are checked against the macro's own audience."""
-    row = await access_macro(ctx.conn, ctx.actor, macro_id, for_update=True)
+    row = await _locked_macro(ctx, macro_id)
     require_macro_editor(ctx, row)
-    values: dict[str, Any] = {}
+    values: dict[str, object] = {}
+    new_name = row.name
     if name is not None and (name := clean_name(name)) != row.name:
         await _name_taken(ctx, row.owner_key, name, except_id=row.id)
-        values["name"] = name
+        values["name"] = new_name = name
     if actions is not None and (steps := parse_actions(list(actions))) != row.actions:
         await check_references(ctx, MacroScope(row.scope), steps)
         values["actions"] = steps
@@ -191,14 +207,14 @@ async def do_update_macro(
     await ctx.emit(
         MacroUpdated(
             **_audience_fields(row),
-            name=values.get("name", row.name),
+            name=new_name,
             changes=sorted(values),
         )
     )
 
 
 async def do_delete_macro(ctx: ActionContext, *, macro_id: int) -> None:
-    row = await access_macro(ctx.conn, ctx.actor, macro_id, for_update=True)
+    row = await _locked_macro(ctx, macro_id)
     require_macro_editor(ctx, row)
     await ctx.conn.execute(t.macros.delete().where(t.macros.c.id == row.id))
     await ctx.emit(MacroDeleted(**_audience_fields(row)))

@@ -275,7 +275,7 @@ async def append_message(
 ) -> MessageResult:
     """Append a message to `conv` (locked by the caller) under the next seq."""
     carried = [summary(a) for a in attachments]
-    changes: dict[str, Any] = after_message(
+    effect = after_message(
         state_of(conv),
         direction=direction,
         private=private,
@@ -286,7 +286,7 @@ async def append_message(
         await ctx.conn.execute(
             t.conversations.update()
             .where(t.conversations.c.id == conv.id)
-            .values(last_seq=t.conversations.c.last_seq + 1, **changes)
+            .values(last_seq=t.conversations.c.last_seq + 1, **effect.columns())
             .returning(t.conversations.c.last_seq)
         )
     ).scalar_one()
@@ -318,13 +318,13 @@ async def append_message(
     ).one()
     message_id: int = row.id
     await attach(ctx, attachments, message_id)
-    if conv.status == ConversationStatus.SNOOZED.value and "snoozed_until" in changes:
-        # The customer's message woke it: its wake-up is moot.
-        await set_snooze_wake(
-            ctx, workspace_id=conv.workspace_id, conversation_id=conv.id, until=None
-        )
-    if "status" in changes:
-        await ctx.emit(status_changed(conv, changes))
+    if effect.wakes:
+        if conv.status == ConversationStatus.SNOOZED.value:
+            # The customer's message woke it: its wake-up is moot.
+            await set_snooze_wake(
+                ctx, workspace_id=conv.workspace_id, conversation_id=conv.id, until=None
+            )
+        await ctx.emit(status_changed(conv, ConversationStatus.OPEN, None))
     await ctx.emit(
         MessageCreated(
             workspace_id=conv.workspace_id,

@@ -14,7 +14,7 @@ from server.actions.context import ActionContext
 from server.domain.errors import NotFound
 from server.domain.events import ConversationRead
 from server.queries.access import access_conversation
-from server.queries.records import Conversation, load_or_none
+from server.queries.records import Conversation, VisitorSession, load_or_none
 from server.queries.visitors import visitor_conversation_scope
 from server.storage import tables as t
 
@@ -65,13 +65,16 @@ async def do_mark_read_by_visitor(
     """The visitor of widget session `session_id` has seen its conversation
     up to `seq`. A conversation that is not this visitor's is not found."""
     s = t.visitor_sessions.c
-    session = (
-        await ctx.conn.execute(
-            sa.select(s.contact_id, s.inbox_id, s.proven_contact_id).where(
-                s.id == session_id, s.workspace_id == ctx.actor.workspace_id
+    session = load_or_none(
+        VisitorSession,
+        (
+            await ctx.conn.execute(
+                sa.select(t.visitor_sessions).where(
+                    s.id == session_id, s.workspace_id == ctx.actor.workspace_id
+                )
             )
-        )
-    ).first()
+        ).first(),
+    )
     c = t.conversations.c
     conv: Conversation | None = None
     if session is not None:
@@ -95,7 +98,7 @@ async def do_mark_read_by_visitor(
         raise NotFound("conversation not found", field="conversation_id")
     seq = min(seq, conv.last_seq)
     if seq <= conv.contact_last_read_seq:
-        return int(conv.contact_last_read_seq)
+        return conv.contact_last_read_seq
     await ctx.conn.execute(
         t.conversations.update().where(c.id == conv.id).values(contact_last_read_seq=seq)
     )

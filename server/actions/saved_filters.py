@@ -13,13 +13,13 @@ is renumbered behind its back.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 import sqlalchemy as sa
 
 from server.actions.context import ActionContext
 from server.domain.errors import Conflict, Forbidden
 from server.domain.events import SavedFilterCreated, SavedFilterDeleted, SavedFilterUpdated
+from server.domain.json_types import JsonValue
 from server.domain.saved_filters import (
     MAX_PER_AGENT,
     MAX_POSITION,
@@ -43,7 +43,7 @@ async def _name_taken(
 
 
 async def do_create_saved_filter(
-    ctx: ActionContext, *, name: str, query: Mapping[str, Any], position: int | None = None
+    ctx: ActionContext, *, name: str, query: Mapping[str, JsonValue], position: int | None = None
 ) -> int:
     agent_id = ctx.actor.agent_id
     if agent_id is None:
@@ -94,22 +94,22 @@ async def do_update_saved_filter(
     *,
     saved_filter_id: int,
     name: str | None = None,
-    query: Mapping[str, Any] | None = None,
+    query: Mapping[str, JsonValue] | None = None,
     position: int | None = None,
 ) -> None:
     """Change what is given; nothing changed, nothing emitted."""
     row = await access_saved_filter(ctx.conn, ctx.actor, saved_filter_id, for_update=True)
-    values: dict[str, Any] = {}
+    values: dict[str, object] = {}
+    new_name, new_query, new_position = row.name, row.query, row.position
     if name is not None and (name := clean_name(name)) != row.name:
         await _name_taken(ctx, row.agent_id, name, except_id=row.id)
-        values["name"] = name
-    if query is not None and (query := clean_query(query)) != row.query:
-        values["query"] = query
+        values["name"] = new_name = name
+    if query is not None and (cleaned := clean_query(query)) != row.query:
+        values["query"] = new_query = cleaned
     if position is not None and clean_position(position) != row.position:
-        values["position"] = position
+        values["position"] = new_position = position
     if not values:
         return
-    stored_query: dict[str, Any] = row.query  # the JSON object it was saved with
     await ctx.conn.execute(
         t.saved_filters.update()
         .where(t.saved_filters.c.id == row.id)
@@ -120,9 +120,9 @@ async def do_update_saved_filter(
             workspace_id=row.workspace_id,
             saved_filter_id=row.id,
             agent_id=row.agent_id,
-            name=values.get("name", row.name),
-            query=values.get("query", stored_query),
-            position=values.get("position", row.position),
+            name=new_name,
+            query=new_query,
+            position=new_position,
             changes=sorted(values),
         )
     )

@@ -12,6 +12,7 @@ from server.actions.context import ActionContext
 from server.domain.errors import NotFound, Unauthenticated
 from server.domain.events import SessionEnded, SessionStarted
 from server.domain.values import IdentityKind, normalize_identity
+from server.queries.records import Agent, load_or_none
 from server.storage import tables as t
 from server.storage.secrets import hash_token, new_token, verify_password
 
@@ -33,13 +34,16 @@ async def do_start_session(
 ) -> NewSession:
     """Log in with email and password. The actor is the system (the caller
     is anonymous until this succeeds)."""
-    row = (
-        await ctx.conn.execute(
-            sa.select(
-                t.agents.c.id, t.agents.c.workspace_id, t.agents.c.password_hash, t.agents.c.active
-            ).where(t.agents.c.email == normalize_identity(IdentityKind.EMAIL, email))
-        )
-    ).first()
+    row = load_or_none(
+        Agent,
+        (
+            await ctx.conn.execute(
+                sa.select(t.agents).where(
+                    t.agents.c.email == normalize_identity(IdentityKind.EMAIL, email)
+                )
+            )
+        ).first(),
+    )
     # Verify even when the email is unknown (against a dummy hash inside
     # verify_password) so timing does not reveal which emails exist.
     ok = verify_password(row.password_hash if row else None, password)
@@ -102,14 +106,21 @@ async def end_sessions(
         stmt = stmt.where(t.sessions.c.id == only_session_id)
     if keep_session_id is not None:
         stmt = stmt.where(t.sessions.c.id != keep_session_id)
-    rows = (await ctx.conn.execute(stmt.order_by(t.sessions.c.id))).all()
-    if not rows:
+    sessions: list[tuple[int, int]] = [
+        (row.id, row.workspace_id) for row in await ctx.conn.execute(stmt.order_by(t.sessions.c.id))
+    ]
+    if not sessions:
         return 0
-    await ctx.conn.execute(t.sessions.delete().where(t.sessions.c.id.in_([r.id for r in rows])))
-    for r in rows:
+    await ctx.conn.execute(
+        t.sessions.delete().where(t.sessions.c.id.in_([session_id for session_id, _ in sessions]))
+    )
+    for session_id, workspace_id in sessions:
         await ctx.emit(
             SessionEnded(
-                workspace_id=r.workspace_id, agent_id=agent_id or 0, session_id=r.id, reason=reason
+                workspace_id=workspace_id,
+                agent_id=agent_id or 0,
+                session_id=session_id,
+                reason=reason,
             )
         )
-    return len(rows)
+    return len(sessions)

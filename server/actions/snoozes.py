@@ -34,11 +34,14 @@ async def do_wake_snoozed_conversation(
     decision = snooze_wake(state, due_at=due_at, now=ctx.now)
     if decision is not SnoozeWake.WAKE:
         return decision
-    changes = status_change(state, ConversationStatus.OPEN, snoozed_until=None, now=ctx.now)
+    change = status_change(state, ConversationStatus.OPEN, snoozed_until=None, now=ctx.now)
+    assert change is not None  # a snoozed conversation always changes on waking
     await ctx.conn.execute(
-        t.conversations.update().where(t.conversations.c.id == conversation_id).values(**changes)
+        t.conversations.update()
+        .where(t.conversations.c.id == conversation_id)
+        .values(**change.columns())
     )
-    await ctx.emit(status_changed(row, changes, reason=SNOOZE_EXPIRED))
+    await ctx.emit(status_changed(row, change.status, None, reason=SNOOZE_EXPIRED))
     return decision
 
 

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 import sqlalchemy as sa
 
@@ -34,6 +33,7 @@ from server.actions.conversations import do_change_conversation_labels
 from server.actions.messages import MessageResult, do_receive_message
 from server.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from server.domain.events import ContactEventTracked, VisitorIdentified, VisitorSessionStarted
+from server.domain.json_types import JsonValue
 from server.domain.values import (
     IdentityKind,
     InboxKind,
@@ -46,7 +46,8 @@ from server.domain.widget_identity import (
     verify_identity_hash,
     verify_identity_token,
 )
-from server.queries.access import AnyRow, access_inbox
+from server.queries.access import access_inbox
+from server.queries.records import VisitorSession, load
 from server.queries.visitor_live import ANONYMOUS_NAME_PREFIX
 from server.storage import tables as t
 from server.storage.secrets import SecretBox, hash_token, new_token
@@ -116,13 +117,13 @@ async def do_start_visitor_session(
     return NewVisitorSession(session_id, token, contact_id, inbox_id)
 
 
-def check_widget_origin(inbox_settings: dict[str, Any], origin: str | None) -> None:
+def check_widget_origin(inbox_settings: Mapping[str, JsonValue], origin: str | None) -> None:
     if not origin_allowed(origin, inbox_settings.get("allowed_domains")):
         raise Forbidden("this site may not use this inbox's widget", field="Origin")
 
 
-async def _session(ctx: ActionContext, session_id: int) -> AnyRow:
-    row: AnyRow | None = (
+async def _session(ctx: ActionContext, session_id: int) -> VisitorSession:
+    row = (
         await ctx.conn.execute(
             sa.select(t.visitor_sessions)
             .where(
@@ -134,7 +135,7 @@ async def _session(ctx: ActionContext, session_id: int) -> AnyRow:
     ).first()
     if row is None:
         raise NotFound("visitor session not found")
-    return row
+    return load(VisitorSession, row)
 
 
 async def _owner(ctx: ActionContext, kind: IdentityKind, value: str) -> int | None:
@@ -247,7 +248,7 @@ async def _offer_merge(ctx: ActionContext, contact_id: int, claimed_email: str |
 
 
 async def _verified_contact(
-    ctx: ActionContext, session: AnyRow, user_id: str, email: str | None
+    ctx: ActionContext, session: VisitorSession, user_id: str, email: str | None
 ) -> int:
     """The contact a verified identity belongs to: the holder of the user
     id, else of the (signed) email, else the visitor's own anonymous
@@ -269,7 +270,7 @@ async def _verified_contact(
 
 
 async def do_set_visitor_attributes(
-    ctx: ActionContext, *, session_id: int, attributes: dict[str, Any]
+    ctx: ActionContext, *, session_id: int, attributes: Mapping[str, JsonValue]
 ) -> None:
     """The widget's `setAttributes`: merged into the session's contact (a
     key set to null is removed)."""
@@ -278,7 +279,7 @@ async def do_set_visitor_attributes(
 
 
 async def do_track_contact_event(
-    ctx: ActionContext, *, contact_id: int, name: str, properties: dict[str, Any]
+    ctx: ActionContext, *, contact_id: int, name: str, properties: dict[str, JsonValue]
 ) -> int:
     """Record that a contact did `name` (the widget's `track`)."""
     if not name.strip():

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
 
 from server.domain.errors import InvalidInput
 from server.domain.values import ConversationStatus, Direction
@@ -23,16 +22,40 @@ class ConversationState:
     resolved_at: datetime | None
 
 
+@dataclasses.dataclass(frozen=True)
+class StatusChange:
+    """A change of status to write. Resolving stamps `resolved_at` (now)
+    and ends the customer's wait; any other status clears the resolution
+    of a conversation that `was_resolved`."""
+
+    status: ConversationStatus
+    snoozed_until: datetime | None
+    now: datetime
+    was_resolved: bool
+
+    def columns(self) -> dict[str, object]:
+        """The conversation's column values to write."""
+        changes: dict[str, object] = {
+            "status": self.status.value,
+            "snoozed_until": self.snoozed_until,
+        }
+        if self.status is ConversationStatus.RESOLVED:
+            changes["resolved_at"] = self.now
+            changes["waiting_since"] = None
+        elif self.was_resolved:
+            changes["resolved_at"] = None
+        return changes
+
+
 def status_change(
     state: ConversationState,
     new_status: ConversationStatus,
     *,
     snoozed_until: datetime | None,
     now: datetime,
-) -> dict[str, Any]:
-    """The column values to write for a status change ({} if nothing
-    changes). Snoozing needs a time in the future; any other status clears
-    it. Resolving stamps resolved_at; reopening clears it."""
+) -> StatusChange | None:
+    """The status change to write (None if nothing changes). Snoozing needs
+    a time in the future; any other status clears it."""
     if snoozed_until is not None:
         snoozed_until = snoozed_until.astimezone(UTC)
     if new_status is ConversationStatus.SNOOZED:
@@ -43,14 +66,8 @@ def status_change(
     elif snoozed_until is not None:
         raise InvalidInput("snoozed_until is only for status snoozed", field="snoozed_until")
     if new_status is state.status and snoozed_until == state.snoozed_until:
-        return {}
-    changes: dict[str, Any] = {"status": new_status.value, "snoozed_until": snoozed_until}
-    if new_status is ConversationStatus.RESOLVED:
-        changes["resolved_at"] = now
-        changes["waiting_since"] = None
-    elif state.resolved_at is not None:
-        changes["resolved_at"] = None
-    return changes
+        return None
+    return StatusChange(new_status, snoozed_until, now, was_resolved=state.resolved_at is not None)
 
 
 class SnoozeWake(StrEnum):
@@ -70,6 +87,32 @@ def snooze_wake(state: ConversationState, *, due_at: datetime, now: datetime) ->
     return SnoozeWake.WAKE if now >= due_at else SnoozeWake.EARLY
 
 
+@dataclasses.dataclass(frozen=True)
+class MessageEffect:
+    """What a new message does to its conversation's timers and status,
+    besides being activity at `now`."""
+
+    now: datetime
+    starts_wait: bool = False
+    wakes: bool = False
+    ends_wait: bool = False
+    first_reply: bool = False
+
+    def columns(self) -> dict[str, object]:
+        """The conversation's column values to write."""
+        changes: dict[str, object] = {"last_activity_at": self.now}
+        if self.starts_wait:
+            changes["waiting_since"] = self.now
+        if self.wakes:
+            changes["status"] = ConversationStatus.OPEN.value
+            changes["snoozed_until"] = None
+        if self.ends_wait:
+            changes["waiting_since"] = None
+        if self.first_reply:
+            changes["first_reply_at"] = self.now
+        return changes
+
+
 def after_message(
     state: ConversationState,
     *,
@@ -77,7 +120,7 @@ def after_message(
     private: bool,
     from_agent: bool,
     now: datetime,
-) -> dict[str, Any]:
+) -> MessageEffect:
     """Timer and status updates when a message is added.
 
     An inbound message starts (or keeps) the customer's wait and wakes a
@@ -86,20 +129,17 @@ def after_message(
     ends the wait and stamps the first reply. Private notes only count as
     activity.
     """
-    changes: dict[str, Any] = {"last_activity_at": now}
     if private:
-        return changes
+        return MessageEffect(now)
     if direction is Direction.INBOUND:
-        if state.waiting_since is None:
-            changes["waiting_since"] = now
-        if state.status in (ConversationStatus.SNOOZED, ConversationStatus.PENDING):
-            changes["status"] = ConversationStatus.OPEN.value
-            changes["snoozed_until"] = None
-    elif from_agent:
-        changes["waiting_since"] = None
-        if state.first_reply_at is None:
-            changes["first_reply_at"] = now
-    return changes
+        return MessageEffect(
+            now,
+            starts_wait=state.waiting_since is None,
+            wakes=state.status in (ConversationStatus.SNOOZED, ConversationStatus.PENDING),
+        )
+    if from_agent:
+        return MessageEffect(now, ends_wait=True, first_reply=state.first_reply_at is None)
+    return MessageEffect(now)
 
 
 def clean_labels(labels: list[str], *, field: str = "labels") -> list[str]:

@@ -10,11 +10,15 @@ undo gives back, and when an undo is still allowed.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from server.domain.errors import InvalidInput
+from server.domain.json_types import JsonValue
+
+# A contact's attributes: free-form JSON values by key.
+Attributes = Mapping[str, JsonValue]
 
 # How long a contact merge can be undone. Past it, the merged contact's
 # rows have mixed with the survivor's long enough (new conversations,
@@ -29,18 +33,18 @@ class AttributeMerge:
     away again); `conflicting` the keys both have with different values,
     where the survivor's value stays."""
 
-    attributes: dict[str, Any]
-    added: dict[str, Any]
+    attributes: dict[str, JsonValue]
+    added: dict[str, JsonValue]
     conflicting: list[str]
 
 
-def merge_attributes(survivor: Mapping[str, Any], merged: Mapping[str, Any]) -> AttributeMerge:
+def merge_attributes(survivor: Attributes, merged: Attributes) -> AttributeMerge:
     added = {k: v for k, v in merged.items() if k not in survivor}
     conflicting = sorted(k for k, v in merged.items() if k in survivor and survivor[k] != v)
     return AttributeMerge({**survivor, **added}, added, conflicting)
 
 
-def unmerge_attributes(current: Mapping[str, Any], added: Mapping[str, Any]) -> dict[str, Any]:
+def unmerge_attributes(current: Attributes, added: Attributes) -> dict[str, JsonValue]:
     """The survivor's attributes once a merge is undone: each key the merge
     added is dropped again, unless someone has set it to another value
     since (that value is a newer fact about the survivor, not the merged
@@ -72,17 +76,84 @@ def check_contact_merge(
         )
 
 
-def moved_counts(moved: Mapping[str, Any]) -> dict[str, Any]:
-    """How much a merge moved, from its record (contact_merges.moved), as
-    the API and the audit log show it."""
+@dataclasses.dataclass(frozen=True)
+class MovedRows:
+    """The rows a merge moved (or its undo moved back), by id, the number
+    of messages that followed the conversations, and the attribute keys
+    the survivor gained (or lost again)."""
+
+    conversations: Sequence[int]
+    messages: int
+    identities: Sequence[int]
+    contact_events: Sequence[int]
+    visitor_sessions: Sequence[int]
+    attributes_added: Collection[str]
+
+
+def moved_counts(moved: MovedRows) -> dict[str, JsonValue]:
+    """How much a merge moved (or its undo moved back), as the API and the
+    audit log show it."""
     return {
-        "conversations": len(moved["conversations"]),
-        "messages": moved["messages"],
-        "identities": len(moved["identities"]),
-        "tracked_events": len(moved["contact_events"]),
-        "visitor_sessions": len(moved["visitor_sessions"]),
-        "attributes_added": sorted(moved["attributes_added"]),
+        "conversations": len(moved.conversations),
+        "messages": moved.messages,
+        "identities": len(moved.identities),
+        "tracked_events": len(moved.contact_events),
+        "visitor_sessions": len(moved.visitor_sessions),
+        "attributes_added": sorted(moved.attributes_added),
     }
+
+
+@dataclasses.dataclass(frozen=True)
+class MergeRecord:
+    """What a contact merge did, as `contact_merges.moved` keeps it for the
+    undo: the moved rows, the conversation merges already among the merged
+    contact's conversations (source, target), the attributes the survivor
+    gained with their values, and the survivor's attributes before."""
+
+    conversations: list[int]
+    messages: int
+    identities: list[int]
+    contact_events: list[int]
+    visitor_sessions: list[int]
+    conversation_merges: list[tuple[int, int]]
+    attributes_added: dict[str, JsonValue]
+    survivor_attributes: dict[str, JsonValue]
+
+    def rows(self) -> MovedRows:
+        return MovedRows(
+            conversations=self.conversations,
+            messages=self.messages,
+            identities=self.identities,
+            contact_events=self.contact_events,
+            visitor_sessions=self.visitor_sessions,
+            attributes_added=self.attributes_added,
+        )
+
+    def to_json(self) -> dict[str, JsonValue]:
+        return {
+            "conversations": self.conversations,
+            "identities": self.identities,
+            "contact_events": self.contact_events,
+            "visitor_sessions": self.visitor_sessions,
+            "messages": self.messages,
+            "conversation_merges": [list(pair) for pair in self.conversation_merges],
+            "attributes_added": self.attributes_added,
+            "survivor_attributes": self.survivor_attributes,
+        }
+
+    @classmethod
+    def from_json(cls, stored: Mapping[str, Any]) -> MergeRecord:
+        """The record from the stored column (written by `to_json`)."""
+        return cls(
+            conversations=list(stored["conversations"]),
+            messages=int(stored["messages"]),
+            identities=list(stored["identities"]),
+            contact_events=list(stored["contact_events"]),
+            visitor_sessions=list(stored["visitor_sessions"]),
+            conversation_merges=[(s, t) for s, t in stored["conversation_merges"]],
+            attributes_added=dict(stored["attributes_added"]),
+            survivor_attributes=dict(stored["survivor_attributes"]),
+        )
 
 
 def undo_until(merged_at: datetime) -> datetime:

@@ -19,6 +19,7 @@ from server.domain.actors import Actor
 from server.domain.errors import NotFound
 from server.domain.json_types import JsonObject, JsonValue
 from server.domain.merges import (
+    MergeRecord,
     check_contact_merge,
     merge_attributes,
     moved_counts,
@@ -123,7 +124,7 @@ def _merge_view(
         "created_at": iso(row.created_at),
         "undo_until": iso(undo_until(row.created_at)),
         "undone_at": iso(row.undone_at),
-        "moved": moved_counts(row.moved),
+        "moved": moved_counts(MergeRecord.from_json(row.moved).rows()),
     }
 
 

@@ -9,6 +9,8 @@ import pytest
 from server.domain.conversations import (
     MAX_LABELS,
     ConversationState,
+    MessageEffect,
+    StatusChange,
     after_message,
     clean_labels,
     status_change,
@@ -26,6 +28,11 @@ OPEN, PENDING, SNOOZED, RESOLVED = (
     ConversationStatus.SNOOZED,
     ConversationStatus.RESOLVED,
 )
+
+
+def columns(change: StatusChange | MessageEffect | None) -> dict[str, object]:
+    """The column values a rule's decision writes ({} for none)."""
+    return {} if change is None else change.columns()
 
 
 def state(
@@ -49,7 +56,7 @@ def state(
 
 
 def test_open_to_pending_sets_status_and_clears_snooze() -> None:
-    assert status_change(state(OPEN), PENDING, snoozed_until=None, now=NOW) == {
+    assert columns(status_change(state(OPEN), PENDING, snoozed_until=None, now=NOW)) == {
         "status": "pending",
         "snoozed_until": None,
     }
@@ -57,13 +64,13 @@ def test_open_to_pending_sets_status_and_clears_snooze() -> None:
 
 def test_same_status_is_no_change() -> None:
     for status in (OPEN, PENDING):
-        assert status_change(state(status), status, snoozed_until=None, now=NOW) == {}
+        assert columns(status_change(state(status), status, snoozed_until=None, now=NOW)) == {}
     resolved = state(RESOLVED, resolved_at=EARLIER)
-    assert status_change(resolved, RESOLVED, snoozed_until=None, now=NOW) == {}
+    assert columns(status_change(resolved, RESOLVED, snoozed_until=None, now=NOW)) == {}
 
 
 def test_snooze_needs_a_future_time() -> None:
-    assert status_change(state(OPEN), SNOOZED, snoozed_until=LATER, now=NOW) == {
+    assert columns(status_change(state(OPEN), SNOOZED, snoozed_until=LATER, now=NOW)) == {
         "status": "snoozed",
         "snoozed_until": LATER,
     }
@@ -83,19 +90,19 @@ def test_snoozed_until_is_only_for_snoozed() -> None:
 def test_resnooze_to_another_time_is_a_change_same_time_is_not() -> None:
     snoozed = state(SNOOZED, snoozed_until=LATER)
     later_still = LATER + timedelta(days=1)
-    assert status_change(snoozed, SNOOZED, snoozed_until=later_still, now=NOW) == {
+    assert columns(status_change(snoozed, SNOOZED, snoozed_until=later_still, now=NOW)) == {
         "status": "snoozed",
         "snoozed_until": later_still,
     }
-    assert status_change(snoozed, SNOOZED, snoozed_until=LATER, now=NOW) == {}
+    assert columns(status_change(snoozed, SNOOZED, snoozed_until=LATER, now=NOW)) == {}
     # The same instant in another zone is the same time.
     same_elsewhere = LATER.astimezone(timezone(timedelta(hours=5)))
-    assert status_change(snoozed, SNOOZED, snoozed_until=same_elsewhere, now=NOW) == {}
+    assert columns(status_change(snoozed, SNOOZED, snoozed_until=same_elsewhere, now=NOW)) == {}
 
 
 def test_unsnooze_clears_the_time() -> None:
     snoozed = state(SNOOZED, snoozed_until=LATER)
-    assert status_change(snoozed, OPEN, snoozed_until=None, now=NOW) == {
+    assert columns(status_change(snoozed, OPEN, snoozed_until=None, now=NOW)) == {
         "status": "open",
         "snoozed_until": None,
     }
@@ -103,14 +110,14 @@ def test_unsnooze_clears_the_time() -> None:
 
 def test_resolve_stamps_resolved_at_and_ends_the_wait() -> None:
     waiting = state(OPEN, waiting_since=EARLIER, first_reply_at=EARLIER)
-    assert status_change(waiting, RESOLVED, snoozed_until=None, now=NOW) == {
+    assert columns(status_change(waiting, RESOLVED, snoozed_until=None, now=NOW)) == {
         "status": "resolved",
         "snoozed_until": None,
         "resolved_at": NOW,
         "waiting_since": None,
     }
     snoozed = state(SNOOZED, snoozed_until=LATER)
-    assert status_change(snoozed, RESOLVED, snoozed_until=None, now=NOW) == {
+    assert columns(status_change(snoozed, RESOLVED, snoozed_until=None, now=NOW)) == {
         "status": "resolved",
         "snoozed_until": None,
         "resolved_at": NOW,
@@ -120,12 +127,12 @@ def test_resolve_stamps_resolved_at_and_ends_the_wait() -> None:
 
 def test_reopen_clears_resolved_at() -> None:
     resolved = state(RESOLVED, resolved_at=EARLIER)
-    assert status_change(resolved, OPEN, snoozed_until=None, now=NOW) == {
+    assert columns(status_change(resolved, OPEN, snoozed_until=None, now=NOW)) == {
         "status": "open",
         "snoozed_until": None,
         "resolved_at": None,
     }
-    assert status_change(resolved, SNOOZED, snoozed_until=LATER, now=NOW) == {
+    assert columns(status_change(resolved, SNOOZED, snoozed_until=LATER, now=NOW)) == {
         "status": "snoozed",
         "snoozed_until": LATER,
         "resolved_at": None,
@@ -138,76 +145,90 @@ def test_reopen_clears_resolved_at() -> None:
 def test_private_note_is_only_activity() -> None:
     for direction in Direction:
         for st in (state(OPEN), state(SNOOZED, snoozed_until=LATER), state(PENDING)):
-            assert after_message(
-                st, direction=direction, private=True, from_agent=True, now=NOW
+            assert columns(
+                after_message(st, direction=direction, private=True, from_agent=True, now=NOW)
             ) == {"last_activity_at": NOW}
 
 
 def test_inbound_starts_the_wait() -> None:
-    assert after_message(
-        state(OPEN), direction=Direction.INBOUND, private=False, from_agent=False, now=NOW
+    assert columns(
+        after_message(
+            state(OPEN), direction=Direction.INBOUND, private=False, from_agent=False, now=NOW
+        )
     ) == {"last_activity_at": NOW, "waiting_since": NOW}
 
 
 def test_inbound_keeps_an_earlier_wait() -> None:
-    assert after_message(
-        state(OPEN, waiting_since=EARLIER),
-        direction=Direction.INBOUND,
-        private=False,
-        from_agent=False,
-        now=NOW,
+    assert columns(
+        after_message(
+            state(OPEN, waiting_since=EARLIER),
+            direction=Direction.INBOUND,
+            private=False,
+            from_agent=False,
+            now=NOW,
+        )
     ) == {"last_activity_at": NOW}
 
 
 @pytest.mark.parametrize("status", [SNOOZED, PENDING])
 def test_inbound_wakes_snoozed_and_pending(status: ConversationStatus) -> None:
     st = state(status, snoozed_until=LATER if status is SNOOZED else None, waiting_since=EARLIER)
-    assert after_message(
-        st, direction=Direction.INBOUND, private=False, from_agent=False, now=NOW
+    assert columns(
+        after_message(st, direction=Direction.INBOUND, private=False, from_agent=False, now=NOW)
     ) == {"last_activity_at": NOW, "status": "open", "snoozed_until": None}
 
 
 def test_inbound_never_reopens_resolved() -> None:
     resolved = state(RESOLVED, resolved_at=EARLIER)
-    assert after_message(
-        resolved, direction=Direction.INBOUND, private=False, from_agent=False, now=NOW
+    assert columns(
+        after_message(
+            resolved, direction=Direction.INBOUND, private=False, from_agent=False, now=NOW
+        )
     ) == {"last_activity_at": NOW, "waiting_since": NOW}
 
 
 def test_first_agent_reply_stamps_first_reply_and_ends_wait() -> None:
-    assert after_message(
-        state(OPEN, waiting_since=EARLIER),
-        direction=Direction.OUTBOUND,
-        private=False,
-        from_agent=True,
-        now=NOW,
+    assert columns(
+        after_message(
+            state(OPEN, waiting_since=EARLIER),
+            direction=Direction.OUTBOUND,
+            private=False,
+            from_agent=True,
+            now=NOW,
+        )
     ) == {"last_activity_at": NOW, "waiting_since": None, "first_reply_at": NOW}
 
 
 def test_later_agent_reply_keeps_first_reply() -> None:
-    assert after_message(
-        state(OPEN, waiting_since=EARLIER, first_reply_at=EARLIER),
-        direction=Direction.OUTBOUND,
-        private=False,
-        from_agent=True,
-        now=NOW,
+    assert columns(
+        after_message(
+            state(OPEN, waiting_since=EARLIER, first_reply_at=EARLIER),
+            direction=Direction.OUTBOUND,
+            private=False,
+            from_agent=True,
+            now=NOW,
+        )
     ) == {"last_activity_at": NOW, "waiting_since": None}
 
 
 def test_outbound_not_from_an_agent_is_only_activity() -> None:
-    assert after_message(
-        state(OPEN, waiting_since=EARLIER),
-        direction=Direction.OUTBOUND,
-        private=False,
-        from_agent=False,
-        now=NOW,
+    assert columns(
+        after_message(
+            state(OPEN, waiting_since=EARLIER),
+            direction=Direction.OUTBOUND,
+            private=False,
+            from_agent=False,
+            now=NOW,
+        )
     ) == {"last_activity_at": NOW}
 
 
 def test_outbound_does_not_wake_a_snoozed_conversation() -> None:
     snoozed = state(SNOOZED, snoozed_until=LATER)
-    changes = after_message(
-        snoozed, direction=Direction.OUTBOUND, private=False, from_agent=True, now=NOW
+    changes = columns(
+        after_message(
+            snoozed, direction=Direction.OUTBOUND, private=False, from_agent=True, now=NOW
+        )
     )
     assert "status" not in changes
     assert "snoozed_until" not in changes

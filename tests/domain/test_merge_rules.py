@@ -8,8 +8,10 @@ from typing import TypedDict
 import pytest
 
 from server.domain.errors import InvalidInput
+from server.domain.json_types import JsonValue
 from server.domain.merges import (
     UNDO_WINDOW,
+    MovedRows,
     check_contact_merge,
     merge_attributes,
     moved_counts,
@@ -40,8 +42,13 @@ def test_the_survivor_gains_missing_attributes_and_keeps_its_own() -> None:
 
 
 def test_unmerging_drops_only_added_keys_still_as_the_merge_left_them() -> None:
-    added = {"phone_model": "X", "orders": 3}
-    current = {"plan": "enterprise", "phone_model": "X", "orders": 4, "new": 1}
+    added: dict[str, JsonValue] = {"phone_model": "X", "orders": 3}
+    current: dict[str, JsonValue] = {
+        "plan": "enterprise",
+        "phone_model": "X",
+        "orders": 4,
+        "new": 1,
+    }
     # `orders` was changed after the merge: that is a fact about the
     # survivor now. Other changes (plan, new) stay too.
     assert unmerge_attributes(current, added) == {"plan": "enterprise", "orders": 4, "new": 1}
@@ -105,14 +112,14 @@ def test_read_position_after_a_conversation_merge(
 
 
 def test_moved_counts() -> None:
-    moved = {
-        "conversations": [1, 2],
-        "messages": 7,
-        "identities": [3],
-        "contact_events": [4, 5, 6],
-        "visitor_sessions": [],
-        "attributes_added": {"b": 1, "a": 2},
-    }
+    moved = MovedRows(
+        conversations=[1, 2],
+        messages=7,
+        identities=[3],
+        contact_events=[4, 5, 6],
+        visitor_sessions=[],
+        attributes_added={"b": 1, "a": 2},
+    )
     assert moved_counts(moved) == {
         "conversations": 2,
         "messages": 7,
