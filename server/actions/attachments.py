@@ -17,11 +17,11 @@ import asyncio
 import dataclasses
 import hashlib
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 
-from server.actions.context import ActionContext, perform
+from server.actions.context import ActionContext, Writer, perform
 from server.domain.actors import Actor, ActorKind
 from server.domain.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from server.domain.events import AttachmentUploaded
@@ -32,10 +32,15 @@ from server.queries.api_shapes import attachment_view
 from server.storage import tables as t
 from server.storage.blobs import BlobStore, new_key
 
-if TYPE_CHECKING:
-    from server.runtime import Runtime
-
 MAX_PER_MESSAGE = 10
+
+
+class FileWriter(Writer, Protocol):
+    """What a write that stores files first uses: a Writer and the blob
+    store (server.runtime.Runtime is one)."""
+
+    @property
+    def blobs(self) -> BlobStore: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,7 +80,7 @@ def _facts(data: bytes, declared_type: str | None) -> tuple[str, str]:
 
 
 async def upload_file(
-    runtime: Runtime,
+    writer: FileWriter,
     actor: Actor,
     data: bytes,
     *,
@@ -89,10 +94,10 @@ async def upload_file(
     bytes are removed again. On any other failure they stay: the commit
     may have happened, and a row without its bytes is the one outcome
     that must not exist (an orphan blob is harmless)."""
-    file = await store_file(runtime.blobs, data, filename=filename, declared_type=declared_type)
+    file = await store_file(writer.blobs, data, filename=filename, declared_type=declared_type)
     try:
         return await perform(
-            runtime,
+            writer,
             actor,
             do_upload_attachment,
             file=file,
@@ -100,7 +105,7 @@ async def upload_file(
             visitor_session_id=visitor_session_id,
         )
     except DomainError:
-        await runtime.blobs.delete(file.storage_key)
+        await writer.blobs.delete(file.storage_key)
         raise
 
 

@@ -27,11 +27,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from server.actions.attachments import MAX_PER_MESSAGE, StoredFile
+from server.actions.attachments import MAX_PER_MESSAGE, FileWriter, StoredFile
 from server.actions.context import ActionContext, perform
 from server.actions.messages import MessageResult, do_send_message
 from server.domain.actors import Actor
@@ -52,9 +51,6 @@ from server.queries.records import Conversation
 from server.storage import tables as t
 from server.storage.blobs import BlobStore, new_key
 
-if TYPE_CHECKING:
-    from server.runtime import Runtime
-
 
 @dataclasses.dataclass(frozen=True)
 class CopiedFile:
@@ -65,7 +61,7 @@ class CopiedFile:
 
 
 async def send_canned_response(
-    runtime: Runtime,
+    writer: FileWriter,
     actor: Actor,
     *,
     conversation_id: int,
@@ -81,10 +77,10 @@ async def send_canned_response(
     transaction; the copies are removed if it refuses or replays. (After
     any other failure they stay: the commit may have happened, and an
     orphan blob is harmless where a row without bytes is not.)"""
-    copies = await copy_canned_files(runtime, actor, canned_response_id)
+    copies = await copy_canned_files(writer, actor, canned_response_id)
     try:
         result = await perform(
-            runtime,
+            writer,
             actor,
             do_send_canned_response,
             conversation_id=conversation_id,
@@ -98,21 +94,21 @@ async def send_canned_response(
             email_cc=email_cc,
         )
     except DomainError:
-        await forget_copies(runtime.blobs, copies)
+        await forget_copies(writer.blobs, copies)
         raise
     if result.replayed:
-        await forget_copies(runtime.blobs, copies)
+        await forget_copies(writer.blobs, copies)
     return result
 
 
 async def copy_canned_files(
-    runtime: Runtime, actor: Actor, canned_response_id: int
+    writer: FileWriter, actor: Actor, canned_response_id: int
 ) -> list[CopiedFile]:
     """Copies of the response's files under fresh storage keys, made before
     the transaction that sends it (here, and for each reply a macro run
     sends); `forget_copies` removes them when that send does not happen."""
-    sources = await read(runtime, canned_files, actor, canned_response_id)
-    return await _copy(runtime.blobs, sources)
+    sources = await read(writer, canned_files, actor, canned_response_id)
+    return await _copy(writer.blobs, sources)
 
 
 async def _copy(blobs: BlobStore, sources: Sequence[AttachmentFile]) -> list[CopiedFile]:
