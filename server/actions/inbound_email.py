@@ -27,7 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from connectors.email import AutoKind, ParsedEmail
-from server.actions.attachments import StoredFile
+from server.actions.attachments import StoredFile, store_file
 from server.actions.contact_suggestions import suggest_claimed_duplicates
 from server.actions.contacts import IdentityInput, find_or_create_contact
 from server.actions.context import ActionContext
@@ -119,6 +119,23 @@ async def store_raw_mail(blobs: BlobStore, raw: bytes) -> str:
     key = new_key()
     await blobs.put(key, raw)
     return key
+
+
+async def store_mail_files(blobs: BlobStore, parsed: ParsedEmail) -> list[MailFile]:
+    """Put the mail's (non-empty) attachments in the blob store, for
+    `do_receive_email`'s `files`."""
+    out = []
+    for attachment in parsed.attachments:
+        if not attachment.data:
+            continue
+        stored = await store_file(
+            blobs,
+            attachment.data,
+            filename=attachment.filename,
+            declared_type=attachment.content_type,
+        )
+        out.append(MailFile(stored, attachment.content_id, attachment.inline))
+    return out
 
 
 async def do_receive_email(

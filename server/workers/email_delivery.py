@@ -27,11 +27,13 @@ from connectors.email.smtp_sender import SendOutcome, send_message
 from server.actions.context import perform
 from server.actions.outbound_email import OutboxJob, do_claim_outbox, do_record_delivery
 from server.domain.actors import system_actor
+from server.domain.email_settings import mail_settings_of
 from server.domain.email_threading import normalize_message_id
 from server.domain.email_tokens import TokenClaims, make_message_id, make_reply_address
 from server.domain.unsubscribe import make_unsubscribe_token
 from server.email.accounts import smtp_account
 from server.email.config import MailIdentity, mail_identity
+from server.queries.inbox_secrets import inbox_secrets_of
 from server.queries.outbox import outbox_due
 from server.queries.reading import read
 from server.runtime import Runtime
@@ -87,7 +89,11 @@ class EmailDelivery:
     async def attempt(self, job: OutboxJob) -> tuple[SendOutcome, str | None]:
         """Send `job` once; returns the outcome and the Message-ID used."""
         runtime = self.runtime
-        account = smtp_account(runtime, job.inbox_settings, job.inbox_secret)
+        account = smtp_account(
+            mail_settings_of(job.inbox_settings),
+            inbox_secrets_of(runtime.secrets, job.inbox_secret),
+            runtime.settings.smtp_url,
+        )
         if account is None:
             return SendOutcome(
                 "temporary", None, "no outgoing mail server: set the inbox's SMTP settings"
