@@ -121,7 +121,7 @@ async def do_send_message(
     if not by_email and (email_to is not None or email_cc is not None):
         field = "to" if email_to is not None else "cc"
         raise InvalidInput(f"{field}: only an email reply has recipients", field=field)
-    email = (
+    headers = (
         await prepare_reply_email(ctx, conv, inbox, to=email_to, cc=email_cc) if by_email else None
     )
     result = await append_message(
@@ -136,7 +136,7 @@ async def do_send_message(
         idempotency_key=idempotency_key,
         delivery_status=DeliveryStatus.RECEIVED if private else DeliveryStatus.PENDING,
         attachments=files,
-        email=email,
+        email=headers.stored() if headers is not None else None,
     )
     if by_email:
         await enqueue_email(
