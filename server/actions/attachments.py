@@ -27,8 +27,9 @@ from server.domain.errors import Conflict, DomainError, Forbidden, InvalidInput,
 from server.domain.events import AttachmentUploaded
 from server.domain.sniff import clean_filename, sniff
 from server.domain.values import UploaderKind
-from server.queries.access import AnyRow, access_inbox
+from server.queries.access import access_inbox
 from server.queries.api_shapes import attachment_view
+from server.queries.records import Attachment, load
 from server.storage import tables as t
 from server.storage.blobs import BlobStore, new_key
 
@@ -109,7 +110,7 @@ async def upload_file(
         raise
 
 
-def summary(row: AnyRow) -> dict[str, Any]:
+def summary(row: Attachment) -> dict[str, Any]:
     """An attachment as messages list it (and the API shows it)."""
     return attachment_view(row)
 
@@ -178,12 +179,12 @@ async def do_upload_attachment(
             size=file.size,
         )
     )
-    return summary(row)
+    return summary(load(Attachment, row))
 
 
 async def claim_attachments(
     ctx: ActionContext, ids: Sequence[int], *, uploader: Uploader | None, inbox_id: int
-) -> list[AnyRow]:
+) -> list[Attachment]:
     """The rows of `ids`, locked, checked to be `uploader`'s own uploads to
     `inbox_id` that no message carries yet; in the order given. A file
     that is someone else's (or another workspace's) is reported missing,
@@ -198,7 +199,7 @@ async def claim_attachments(
         raise InvalidInput("attachment_ids: an attachment is listed twice", field="attachment_ids")
     a = t.attachments.c
     found = {
-        row.id: row
+        row.id: load(Attachment, row)
         for row in await ctx.conn.execute(
             sa.select(t.attachments)
             .where(a.id.in_(ids), a.workspace_id == ctx.actor.workspace_id)
@@ -224,7 +225,7 @@ async def claim_attachments(
     return rows
 
 
-async def attach(ctx: ActionContext, rows: Sequence[AnyRow], message_id: int) -> None:
+async def attach(ctx: ActionContext, rows: Sequence[Attachment], message_id: int) -> None:
     """Hand claimed `rows` to `message_id`. The `message_id IS NULL` guard
     makes a concurrent claim of the same file fail instead of stealing it."""
     if not rows:

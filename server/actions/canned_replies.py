@@ -37,7 +37,7 @@ from server.domain.actors import Actor
 from server.domain.errors import Conflict, DomainError, InvalidInput
 from server.domain.events import CannedResponseUsed
 from server.domain.values import UploaderKind
-from server.queries.access import AnyRow, access_canned_response, access_conversation
+from server.queries.access import access_canned_response, access_conversation
 from server.queries.attachments import AttachmentFile
 from server.queries.canned_responses import (
     canned_files,
@@ -47,7 +47,7 @@ from server.queries.canned_responses import (
 )
 from server.queries.message_records import message_record
 from server.queries.reading import read
-from server.queries.records import Conversation
+from server.queries.records import Attachment, Conversation, load
 from server.storage import tables as t
 from server.storage.blobs import BlobStore, new_key
 
@@ -262,31 +262,30 @@ async def _replay(
 
 async def _record(
     ctx: ActionContext, conversation: Conversation, copies: Sequence[CopiedFile]
-) -> list[AnyRow]:
+) -> list[Attachment]:
     """Rows for the copies: the sender's files in this conversation's
     inbox, about to be carried by the message."""
     rows = []
     for copy in copies:
         f = copy.file
-        rows.append(
-            (
-                await ctx.conn.execute(
-                    t.attachments.insert()
-                    .values(
-                        workspace_id=conversation.workspace_id,
-                        inbox_id=conversation.inbox_id,
-                        uploader_kind=UploaderKind.AGENT.value,
-                        uploader_id=ctx.actor.agent_id,
-                        message_id=None,
-                        storage_key=f.storage_key,
-                        filename=f.filename,
-                        content_type=f.content_type,
-                        size=f.size,
-                        sha256=f.sha256,
-                        created_at=ctx.now,
-                    )
-                    .returning(t.attachments)
+        row = (
+            await ctx.conn.execute(
+                t.attachments.insert()
+                .values(
+                    workspace_id=conversation.workspace_id,
+                    inbox_id=conversation.inbox_id,
+                    uploader_kind=UploaderKind.AGENT.value,
+                    uploader_id=ctx.actor.agent_id,
+                    message_id=None,
+                    storage_key=f.storage_key,
+                    filename=f.filename,
+                    content_type=f.content_type,
+                    size=f.size,
+                    sha256=f.sha256,
+                    created_at=ctx.now,
                 )
-            ).one()
-        )
+                .returning(t.attachments)
+            )
+        ).one()
+        rows.append(load(Attachment, row))
     return rows

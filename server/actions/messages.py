@@ -32,10 +32,10 @@ from server.domain.values import (
     SenderKind,
     UploaderKind,
 )
-from server.queries.access import AnyRow, access_conversation, access_inbox
+from server.queries.access import access_conversation, access_inbox
 from server.queries.inboxes import get_inbox
 from server.queries.message_records import MessageRecord, message_record
-from server.queries.records import Conversation, load_or_none
+from server.queries.records import Attachment, Conversation, load_or_none
 from server.sanitize import sanitize_html
 from server.storage import tables as t
 
@@ -64,7 +64,7 @@ async def do_send_message(
     private: bool = False,
     idempotency_key: str | None = None,
     attachment_ids: Sequence[int] = (),
-    carried: Sequence[AnyRow] = (),
+    carried: Sequence[Attachment] = (),
     email_to: Sequence[str] | None = None,
     email_cc: Sequence[str] | None = None,
 ) -> MessageResult:
@@ -269,7 +269,7 @@ async def append_message(
     delivery_status: DeliveryStatus,
     idempotency_key: str | None = None,
     external_id: str | None = None,
-    attachments: Sequence[AnyRow] = (),
+    attachments: Sequence[Attachment] = (),
     email_message_id: str | None = None,
     email: dict[str, Any] | None = None,
 ) -> MessageResult:

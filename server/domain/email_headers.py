@@ -91,3 +91,35 @@ def continuity_mail(payload: Mapping[str, Any]) -> ContinuityMail:
         email=payload.get("email") or {},
         sent_message_id=str(sent) if sent else None,
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class ReceivedHeaders:
+    """What replying reads back of a received mail's stored `email`
+    (written by server.actions.inbound_email): addresses as they came,
+    None where one had no address, and how threading placed it."""
+
+    subject: str | None
+    sender: str | None  # From
+    to: tuple[str | None, ...]
+    cc: tuple[str | None, ...]
+    reply_to: tuple[str | None, ...]
+    message_id: str | None
+    references: tuple[str, ...]
+    thread_reason: str | None
+    thread_flags: tuple[str, ...]
+
+
+def received_headers(stored: Mapping[str, Any]) -> ReceivedHeaders:
+    thread = stored.get("thread") or {}
+    return ReceivedHeaders(
+        subject=stored.get("subject") or None,
+        sender=(stored.get("from") or {}).get("address"),
+        to=tuple(a.get("address") for a in stored.get("to", [])),
+        cc=tuple(a.get("address") for a in stored.get("cc", [])),
+        reply_to=tuple(a.get("address") for a in stored.get("reply_to") or []),
+        message_id=stored.get("message_id") or None,
+        references=tuple(stored.get("references", [])),
+        thread_reason=thread.get("reason"),
+        thread_flags=tuple(thread.get("flags") or []),
+    )
