@@ -1,8 +1,13 @@
-"""The headers an outgoing mail is sent with, as its message stores them
-(`messages.email`, written by server.actions.outbound_email for an
-agent's reply) or a chat continuity mail's outbox payload (`email`,
-server.actions.chat_continuity): subject, recipients, and the ids it
-answers. The delivery worker reads them back to render the mail.
+"""Mail headers as messages and outbox rows store them (JSON), read back
+into values where they are used.
+
+`EmailHeaders`: what an outgoing mail is sent with, stored in its
+message's `email` (server.actions.outbound_email, for an agent's reply)
+or a chat continuity mail's outbox payload (server.actions.
+chat_continuity); the delivery worker reads them back to render the
+mail. `ContinuityMail`: the rest of that payload. `ReceivedHeaders`: what
+replying reads of a received mail's `email` (server.queries.
+email_replies).
 
 Pure: no storage, no clock.
 """
@@ -10,7 +15,7 @@ Pure: no storage, no clock.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from server.domain.json_types import JsonValue
@@ -41,7 +46,7 @@ class EmailHeaders:
         }
 
 
-def addressed_to(addresses: list[str] | tuple[str, ...]) -> tuple[MailAddress, ...]:
+def addressed_to(addresses: Sequence[str]) -> tuple[MailAddress, ...]:
     """Recipients by address alone (no display name)."""
     return tuple(MailAddress("", a) for a in addresses)
 
