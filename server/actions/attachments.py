@@ -17,26 +17,31 @@ import asyncio
 import dataclasses
 import hashlib
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 
-from server.actions.context import ActionContext, perform
+from server.actions.context import ActionContext, Writer, perform
 from server.domain.actors import Actor, ActorKind
 from server.domain.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from server.domain.events import AttachmentUploaded
 from server.domain.sniff import clean_filename, sniff
 from server.domain.values import UploaderKind
-from server.queries.access import AnyRow, access_inbox
+from server.queries.access import access_inbox
 from server.queries.api_shapes import attachment_view
 from server.queries.records import Attachment, load
 from server.storage import tables as t
 from server.storage.blobs import BlobStore, new_key
 
-if TYPE_CHECKING:
-    from server.runtime import Runtime
-
 MAX_PER_MESSAGE = 10
+
+
+class FileWriter(Writer, Protocol):
+    """What a write that stores files first uses: a Writer and the blob
+    store (server.runtime.Runtime is one)."""
+
+    @property
+    def blobs(self) -> BlobStore: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,7 +81,7 @@ def _facts(data: bytes, declared_type: str | None) -> tuple[str, str]:
 
 
 async def upload_file(
-    runtime: Runtime,
+    writer: FileWriter,
     actor: Actor,
     data: bytes,
     *,
@@ -90,10 +95,10 @@ async def upload_file(
     bytes are removed again. On any other failure they stay: the commit
     may have happened, and a row without its bytes is the one outcome
     that must not exist (an orphan blob is harmless)."""
-    file = await store_file(runtime.blobs, data, filename=filename, declared_type=declared_type)
+    file = await store_file(writer.blobs, data, filename=filename, declared_type=declared_type)
     try:
         return await perform(
-            runtime,
+            writer,
             actor,
             do_upload_attachment,
             file=file,
@@ -101,13 +106,13 @@ async def upload_file(
             visitor_session_id=visitor_session_id,
         )
     except DomainError:
-        await runtime.blobs.delete(file.storage_key)
+        await writer.blobs.delete(file.storage_key)
         raise
 
 
-def summary(row: AnyRow) -> dict[str, Any]:
+def summary(row: Attachment) -> dict[str, Any]:
     """An attachment as messages list it (and the API shows it)."""
-    return attachment_view(load(Attachment, row))
+    return attachment_view(row)
 
 
 async def do_upload_attachment(
@@ -174,12 +179,12 @@ async def do_upload_attachment(
             size=file.size,
         )
     )
-    return summary(row)
+    return summary(load(Attachment, row))
 
 
 async def claim_attachments(
     ctx: ActionContext, ids: Sequence[int], *, uploader: Uploader | None, inbox_id: int
-) -> list[AnyRow]:
+) -> list[Attachment]:
     """The rows of `ids`, locked, checked to be `uploader`'s own uploads to
     `inbox_id` that no message carries yet; in the order given. A file
     that is someone else's (or another workspace's) is reported missing,
@@ -194,7 +199,7 @@ async def claim_attachments(
         raise InvalidInput("attachment_ids: an attachment is listed twice", field="attachment_ids")
     a = t.attachments.c
     found = {
-        row.id: row
+        row.id: load(Attachment, row)
         for row in await ctx.conn.execute(
             sa.select(t.attachments)
             .where(a.id.in_(ids), a.workspace_id == ctx.actor.workspace_id)
@@ -220,7 +225,7 @@ async def claim_attachments(
     return rows
 
 
-async def attach(ctx: ActionContext, rows: Sequence[AnyRow], message_id: int) -> None:
+async def attach(ctx: ActionContext, rows: Sequence[Attachment], message_id: int) -> None:
     """Hand claimed `rows` to `message_id`. The `message_id IS NULL` guard
     makes a concurrent claim of the same file fail instead of stealing it."""
     if not rows:

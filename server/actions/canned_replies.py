@@ -27,18 +27,17 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from server.actions.attachments import MAX_PER_MESSAGE, StoredFile
+from server.actions.attachments import MAX_PER_MESSAGE, FileWriter, StoredFile
 from server.actions.context import ActionContext, perform
 from server.actions.messages import MessageResult, do_send_message
 from server.domain.actors import Actor
 from server.domain.errors import Conflict, DomainError, InvalidInput
 from server.domain.events import CannedResponseUsed
 from server.domain.values import UploaderKind
-from server.queries.access import AnyRow, access_canned_response, access_conversation
+from server.queries.access import access_canned_response, access_conversation
 from server.queries.attachments import AttachmentFile
 from server.queries.canned_responses import (
     canned_files,
@@ -48,12 +47,9 @@ from server.queries.canned_responses import (
 )
 from server.queries.message_records import message_record
 from server.queries.reading import read
-from server.queries.records import Conversation, Message, load
+from server.queries.records import Attachment, Conversation, Message, load
 from server.storage import tables as t
 from server.storage.blobs import BlobStore, new_key
-
-if TYPE_CHECKING:
-    from server.runtime import Runtime
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,7 +61,7 @@ class CopiedFile:
 
 
 async def send_canned_response(
-    runtime: Runtime,
+    writer: FileWriter,
     actor: Actor,
     *,
     conversation_id: int,
@@ -81,10 +77,10 @@ async def send_canned_response(
     transaction; the copies are removed if it refuses or replays. (After
     any other failure they stay: the commit may have happened, and an
     orphan blob is harmless where a row without bytes is not.)"""
-    copies = await copy_canned_files(runtime, actor, canned_response_id)
+    copies = await copy_canned_files(writer, actor, canned_response_id)
     try:
         result = await perform(
-            runtime,
+            writer,
             actor,
             do_send_canned_response,
             conversation_id=conversation_id,
@@ -98,21 +94,21 @@ async def send_canned_response(
             email_cc=email_cc,
         )
     except DomainError:
-        await forget_copies(runtime.blobs, copies)
+        await forget_copies(writer.blobs, copies)
         raise
     if result.replayed:
-        await forget_copies(runtime.blobs, copies)
+        await forget_copies(writer.blobs, copies)
     return result
 
 
 async def copy_canned_files(
-    runtime: Runtime, actor: Actor, canned_response_id: int
+    writer: FileWriter, actor: Actor, canned_response_id: int
 ) -> list[CopiedFile]:
     """Copies of the response's files under fresh storage keys, made before
     the transaction that sends it (here, and for each reply a macro run
     sends); `forget_copies` removes them when that send does not happen."""
-    sources = await read(runtime, canned_files, actor, canned_response_id)
-    return await _copy(runtime.blobs, sources)
+    sources = await read(writer, canned_files, actor, canned_response_id)
+    return await _copy(writer.blobs, sources)
 
 
 async def _copy(blobs: BlobStore, sources: Sequence[AttachmentFile]) -> list[CopiedFile]:
@@ -266,31 +262,30 @@ async def _replay(
 
 async def _record(
     ctx: ActionContext, conversation: Conversation, copies: Sequence[CopiedFile]
-) -> list[AnyRow]:
+) -> list[Attachment]:
     """Rows for the copies: the sender's files in this conversation's
     inbox, about to be carried by the message."""
     rows = []
     for copy in copies:
         f = copy.file
-        rows.append(
-            (
-                await ctx.conn.execute(
-                    t.attachments.insert()
-                    .values(
-                        workspace_id=conversation.workspace_id,
-                        inbox_id=conversation.inbox_id,
-                        uploader_kind=UploaderKind.AGENT.value,
-                        uploader_id=ctx.actor.agent_id,
-                        message_id=None,
-                        storage_key=f.storage_key,
-                        filename=f.filename,
-                        content_type=f.content_type,
-                        size=f.size,
-                        sha256=f.sha256,
-                        created_at=ctx.now,
-                    )
-                    .returning(t.attachments)
+        row = (
+            await ctx.conn.execute(
+                t.attachments.insert()
+                .values(
+                    workspace_id=conversation.workspace_id,
+                    inbox_id=conversation.inbox_id,
+                    uploader_kind=UploaderKind.AGENT.value,
+                    uploader_id=ctx.actor.agent_id,
+                    message_id=None,
+                    storage_key=f.storage_key,
+                    filename=f.filename,
+                    content_type=f.content_type,
+                    size=f.size,
+                    sha256=f.sha256,
+                    created_at=ctx.now,
                 )
-            ).one()
-        )
+                .returning(t.attachments)
+            )
+        ).one()
+        rows.append(load(Attachment, row))
     return rows

@@ -32,9 +32,8 @@ messages, and follow them through a conversation merge.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -56,13 +55,20 @@ from server.domain.continuity import (
     single_sender,
 )
 from server.domain.email_address import envelope_address
+from server.domain.email_headers import (
+    ContinuityMail,
+    EmailHeaders,
+    addressed_to,
+    continuity_mail,
+)
+from server.domain.email_settings import mail_settings_of
 from server.domain.email_threading import normalize_address
 from server.domain.values import Direction, InboxKind, SenderKind
-from server.queries.access import AnyRow, access_conversation
+from server.queries.access import access_conversation
 from server.queries.contacts import email_identities, identities_of
 from server.queries.email_replies import suppressed
 from server.queries.inboxes import find_inbox, get_inbox
-from server.queries.records import Conversation, Inbox, load
+from server.queries.records import Conversation, Inbox, Message, load
 from server.storage import tables as t
 
 # Replies read per conversation per decision, the newest (more than any
@@ -187,14 +193,14 @@ async def plan_continuity(
             .limit(MAX_REPLIES_READ)
         )
     ).all()
-    rows = list(reversed(newest_first))
+    rows = [load(Message, r) for r in reversed(newest_first)]
     if not rows:
         return None
-    earlier = await _continuity_rows(conn, conv.id)
+    earlier = await _continuity_mails(conn, conv.id)
     batch = due_batch(
         [Reply(r.id, r.seq, r.created_at) for r in rows],
         seen_seq=await seen_in_chat(conn, conv.id, conv.contact_last_read_seq),
-        emailed={int(i) for row in earlier for i in row.payload.get("message_ids", [])},
+        emailed={i for mail in earlier for i in mail.message_ids},
         now=now,
         delay=delay,
     )
@@ -215,16 +221,16 @@ async def plan_continuity(
     names = await _agent_names(conn, replies)
     texts = [
         ReplyText(
-            names.get(r.sender_id) if r.sender_kind == SenderKind.AGENT.value else None,
+            names.get(r.sender_id)
+            if r.sender_kind == SenderKind.AGENT.value and r.sender_id is not None
+            else None,
             r.text,
             tuple(str(a.get("filename", "")) for a in r.attachments or []),
         )
         for r in replies
     ]
-    team = inbox.settings.get("from_name") or inbox.name
-    sent = [
-        str(row.payload["sent_message_id"]) for row in earlier if row.payload.get("sent_message_id")
-    ]
+    team = mail_settings_of(inbox.settings).from_name or inbox.name
+    sent = [mail.sent_message_id for mail in earlier if mail.sent_message_id]
     return ContinuityPlan(
         conversation_id=conv.id,
         message_ids=tuple(r.id for r in replies),
@@ -238,12 +244,12 @@ async def plan_continuity(
     )
 
 
-async def _continuity_rows(conn: AsyncConnection, conversation_id: int) -> Sequence[AnyRow]:
-    """The conversation's continuity outbox rows, oldest first, found
-    through the last reply each carries."""
+async def _continuity_mails(conn: AsyncConnection, conversation_id: int) -> list[ContinuityMail]:
+    """The conversation's continuity mails (their outbox rows' payloads),
+    oldest first, found through the last reply each carries."""
     o, m = t.outbox.c, t.messages.c
-    stmt: sa.Select[Any] = (
-        sa.select(o.id, o.payload, o.status)
+    stmt = (
+        sa.select(o.payload)
         .select_from(t.outbox.join(t.messages, m.id == o.message_id))
         .where(
             m.conversation_id == conversation_id,
@@ -252,8 +258,7 @@ async def _continuity_rows(conn: AsyncConnection, conversation_id: int) -> Seque
         )
         .order_by(o.id)
     )
-    rows: Sequence[AnyRow] = (await conn.execute(stmt)).all()
-    return rows
+    return [continuity_mail(payload) for payload in await conn.scalars(stmt)]
 
 
 async def _address_options(conn: AsyncConnection, contact_id: int) -> list[AddressOption]:
@@ -265,7 +270,7 @@ async def _address_options(conn: AsyncConnection, contact_id: int) -> list[Addre
         for i in identities
         if (address := _mailable(i.value)) is not None
     ]
-    attributes: dict[str, Any] | None = await conn.scalar(
+    attributes: Mapping[str, object] | None = await conn.scalar(
         sa.select(t.contacts.c.attributes).where(t.contacts.c.id == contact_id)
     )
     typed = (attributes or {}).get("email")
@@ -286,7 +291,7 @@ def _mailable(value: str) -> str | None:
     return address
 
 
-async def _agent_names(conn: AsyncConnection, replies: Sequence[AnyRow]) -> dict[int, str]:
+async def _agent_names(conn: AsyncConnection, replies: Sequence[Message]) -> dict[int, str]:
     ids = {r.sender_id for r in replies if r.sender_kind == SenderKind.AGENT.value}
     if not ids:
         return {}
@@ -316,13 +321,12 @@ async def do_queue_continuity_email(
         "address_source": plan.recipient.source.value,
         "sender_name": plan.sender_name,
         "text": plan.text,
-        "email": {
-            "subject": plan.subject,
-            "to": [{"name": "", "address": plan.recipient.address}],
-            "cc": [],
-            "in_reply_to": [plan.in_reply_to] if plan.in_reply_to else [],
-            "references": list(plan.references),
-        },
+        "email": EmailHeaders(
+            subject=plan.subject,
+            to=addressed_to((plan.recipient.address,)),
+            in_reply_to=plan.in_reply_to,
+            references=plan.references,
+        ).stored(),
     }
     outbox_id: int = (
         await ctx.conn.execute(

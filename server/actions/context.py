@@ -5,6 +5,10 @@ a write transaction, gives the action a context whose `emit` appends events
 to the log *in that transaction*, commits, and only then publishes the
 events on the bus — so no listener ever sees a change that rolled back and
 no change forgets to notify.
+
+`perform` needs the database, the bus and the clock: it takes any `Writer`
+(server.runtime.Runtime is one), so actions never depend on the process
+that hosts them.
 """
 
 from __future__ import annotations
@@ -13,20 +17,19 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
+from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.actions.idempotency import current_claim, enter_claim, open_claim
 from server.bus.base import Bus, failure_text, workspace_topic
+from server.clock import Clock
 from server.domain.actors import Actor
 from server.domain.errors import Conflict
 from server.domain.events import Event
+from server.storage.db import Database
 from server.storage.events import PendingEvent, StoredEvent, append_events
-
-if TYPE_CHECKING:
-    from server.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +41,21 @@ T = TypeVar("T")
 # the retried action then sees the winner's row. Deadlock/serialization
 # failures on PostgreSQL are retried the same way.
 _ATTEMPTS = 3
+
+
+class Writer(Protocol):
+    """What writing uses: the database to write in, the clock that dates
+    the change, the bus that announces it. Reads need only the database,
+    so a Writer is a server.queries.reading.Reader too."""
+
+    @property
+    def db(self) -> Database: ...
+
+    @property
+    def bus(self) -> Bus: ...
+
+    @property
+    def clock(self) -> Clock: ...
 
 
 class ActionContext:
@@ -68,7 +86,7 @@ Action = Callable[Concatenate[ActionContext, P], Awaitable[T]]
 
 
 async def perform(
-    runtime: Runtime, actor: Actor, action: Action[P, T], /, *args: P.args, **kwargs: P.kwargs
+    writer: Writer, actor: Actor, action: Action[P, T], /, *args: P.args, **kwargs: P.kwargs
 ) -> T:
     """Run `action` in its own write transaction and publish what it emitted.
 
@@ -77,8 +95,8 @@ async def perform(
     claim = open_claim(current_claim())
     for attempt in range(1, _ATTEMPTS + 1):
         try:
-            async with runtime.db.write() as conn:
-                ctx = ActionContext(conn, runtime.clock.now(), actor)
+            async with writer.db.write() as conn:
+                ctx = ActionContext(conn, writer.clock.now(), actor)
                 if claim is not None:
                     await enter_claim(ctx, claim)
                 result = await action(ctx, *args, **kwargs)
@@ -92,7 +110,7 @@ async def perform(
             if attempt == _ATTEMPTS or not _is_retryable(exc):
                 raise
             continue
-        await publish(runtime.bus, stored)
+        await publish(writer.bus, stored)
         return result
     raise AssertionError("unreachable")
 

@@ -11,8 +11,7 @@ from server.actions.context import ActionContext
 from server.domain.email_threading import normalize_address, normalize_message_id
 from server.domain.events import EmailSuppressed, MessageDeliveryChanged
 from server.domain.values import DeliveryStatus, Direction
-from server.queries.access import AnyRow
-from server.queries.records import Inbox
+from server.queries.records import Inbox, Message, load_or_none
 from server.storage import tables as t
 
 MAX_ERROR = 1000
@@ -66,12 +65,12 @@ async def record_bounce(
 
 async def _bounced_message(
     ctx: ActionContext, workspace_id: int, original_message_id: str | None
-) -> AnyRow | None:
+) -> Message | None:
     msgid = normalize_message_id(original_message_id or "")
     if msgid is None:
         return None
     m = t.messages.c
-    return (
+    found = (
         await ctx.conn.execute(
             sa.select(t.messages)
             .where(
@@ -84,6 +83,7 @@ async def _bounced_message(
             .with_for_update()
         )
     ).first()
+    return load_or_none(Message, found)
 
 
 async def suppress_address(

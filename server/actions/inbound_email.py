@@ -27,13 +27,15 @@ from typing import Any
 import sqlalchemy as sa
 
 from connectors.email import AutoKind, ParsedEmail
-from server.actions.attachments import StoredFile
+from connectors.email.model import Address
+from server.actions.attachments import StoredFile, store_file
 from server.actions.contact_suggestions import suggest_claimed_duplicates
 from server.actions.contacts import IdentityInput, find_or_create_contact
 from server.actions.context import ActionContext
 from server.actions.conversations import do_change_conversation_status, open_conversation
 from server.actions.email_bounces import record_bounce
 from server.actions.messages import append_message
+from server.domain.email_settings import mail_settings_of
 from server.domain.email_threading import (
     MAX_MESSAGE_ID_LENGTH,
     InboundMail,
@@ -45,6 +47,7 @@ from server.domain.email_threading import (
 )
 from server.domain.email_tokens import looks_like_reply_address
 from server.domain.events import EmailQuarantined
+from server.domain.json_types import JsonValue
 from server.domain.values import (
     ConversationStatus,
     DeliveryStatus,
@@ -54,9 +57,9 @@ from server.domain.values import (
     SenderKind,
     UploaderKind,
 )
-from server.queries.access import AnyRow, access_conversation, access_inbox
+from server.queries.access import access_conversation, access_inbox
 from server.queries.email_threads import conversation_facts, known_messages
-from server.queries.records import Inbox
+from server.queries.records import Attachment, Inbox, Message, load, load_or_none
 from server.storage import tables as t
 from server.storage.blobs import BlobStore, new_key
 
@@ -121,6 +124,23 @@ async def store_raw_mail(blobs: BlobStore, raw: bytes) -> str:
     return key
 
 
+async def store_mail_files(blobs: BlobStore, parsed: ParsedEmail) -> list[MailFile]:
+    """Put the mail's (non-empty) attachments in the blob store, for
+    `do_receive_email`'s `files`."""
+    out = []
+    for attachment in parsed.attachments:
+        if not attachment.data:
+            continue
+        stored = await store_file(
+            blobs,
+            attachment.data,
+            filename=attachment.filename,
+            declared_type=attachment.content_type,
+        )
+        out.append(MailFile(stored, attachment.content_id, attachment.inline))
+    return out
+
+
 async def do_receive_email(
     ctx: ActionContext,
     *,
@@ -172,9 +192,9 @@ async def do_receive_email(
         # would land on one contact, and each reply would fail.
         reason = parsed.from_problem or "From: no sender address"
         return await _quarantine(ctx, inbox, raw, reason, parsed)
-    if sender == (inbox.settings.get("address") or "").lower() or looks_like_reply_address(
-        sender, domains=reply_domains
-    ):
+    if sender == (
+        mail_settings_of(inbox.settings).address or ""
+    ).lower() or looks_like_reply_address(sender, domains=reply_domains):
         # Our own mail coming back (a forwarding loop, a copy to ourselves):
         # taking it in would answer ourselves.
         return await _quarantine(ctx, inbox, raw, f"From: {sender} is this inbox itself", parsed)
@@ -244,7 +264,7 @@ async def _store(
         conversations=await conversation_facts(ctx.conn, inbox.workspace_id, wanted),
         reply_domains=reply_domains,
     )
-    thread = {
+    thread: dict[str, JsonValue] = {
         "reason": decision.reason,
         "detail": decision.detail,
         "flags": list(decision.flags),
@@ -307,26 +327,27 @@ def _external_id(parsed: ParsedEmail, raw: RawMail) -> str:
     return f"sha256:{raw.sha256}"
 
 
-async def _stored_with(ctx: ActionContext, inbox_id: int, external_id: str) -> AnyRow | None:
+async def _stored_with(ctx: ActionContext, inbox_id: int, external_id: str) -> Message | None:
     m = t.messages.c
-    return (
+    found = (
         await ctx.conn.execute(
             sa.select(t.messages).where(m.inbox_id == inbox_id, m.external_id == external_id)
         )
     ).first()
+    return load_or_none(Message, found)
 
 
-def _addresses(items: Sequence[Any]) -> list[dict[str, str]]:
+def _addresses(items: Sequence[Address]) -> list[dict[str, str]]:
     return [{"name": a.name, "address": a.address} for a in items]
 
 
 def _email_meta(
     parsed: ParsedEmail,
     mail_id: int,
-    thread: dict[str, Any],
+    thread: dict[str, JsonValue],
     files: Sequence[MailFile],
-    rows: Sequence[AnyRow],
-) -> dict[str, Any]:
+    rows: Sequence[Attachment],
+) -> dict[str, JsonValue]:
     """What the UI shows of the mail beyond its text: its headers, how it
     was threaded, which attachments the HTML shows inline (`cid:` ids),
     and where the original is (`inbound_mail_id`)."""
@@ -354,7 +375,7 @@ def _email_meta(
 
 async def _file_rows(
     ctx: ActionContext, inbox: Inbox, mail_id: int, files: Sequence[MailFile]
-) -> list[AnyRow]:
+) -> list[Attachment]:
     """Attachment rows for the mail's files, held by the inbound mail
     until the message takes them (in this same transaction)."""
     rows = []
@@ -377,7 +398,7 @@ async def _file_rows(
                 .returning(t.attachments)
             )
         ).one()
-        rows.append(row)
+        rows.append(load(Attachment, row))
     return rows
 
 
@@ -388,7 +409,7 @@ async def _record(
     parsed: ParsedEmail | None,
     *,
     status: str,
-    thread: dict[str, Any] | None = None,
+    thread: dict[str, JsonValue] | None = None,
     reason: str | None = None,
 ) -> int:
     mail_id: int = (

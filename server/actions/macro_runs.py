@@ -34,10 +34,11 @@ import dataclasses
 import hashlib
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 
+from server.actions.attachments import FileWriter
 from server.actions.canned_replies import (
     CopiedFile,
     copy_canned_files,
@@ -61,9 +62,7 @@ from server.queries.macros import access_macro, run_plan
 from server.queries.reading import read
 from server.queries.records import Macro
 from server.storage import tables as t
-
-if TYPE_CHECKING:
-    from server.runtime import Runtime
+from server.storage.blobs import BlobStore
 
 Copies = Mapping[int, Sequence[CopiedFile]]
 
@@ -80,7 +79,7 @@ class MacroRun:
 
 
 async def run_macro(
-    runtime: Runtime,
+    writer: FileWriter,
     actor: Actor,
     *,
     macro_id: int,
@@ -91,14 +90,14 @@ async def run_macro(
     in its own transaction; the copies are removed if it refuses or
     replays (after any other failure they stay, as in
     `send_canned_response`: the commit may have happened)."""
-    steps = await read(runtime, run_plan, actor, macro_id, conversation_id)
+    steps = await read(writer, run_plan, actor, macro_id, conversation_id)
     copies: dict[int, list[CopiedFile]] = {}
     try:
         for i, step in enumerate(steps):
             if step["type"] == StepType.SEND_CANNED_RESPONSE.value:
-                copies[i] = await _copies(runtime, actor, i, step)
+                copies[i] = await _copies(writer, actor, i, step)
         result = await perform(
-            runtime,
+            writer,
             actor,
             do_run_macro,
             macro_id=macro_id,
@@ -107,25 +106,27 @@ async def run_macro(
             copies=copies,
         )
     except DomainError:
-        await _forget(runtime, copies)
+        await _forget(writer.blobs, copies)
         raise
     if result.replayed:
-        await _forget(runtime, copies)
+        await _forget(writer.blobs, copies)
     return result
 
 
-async def _copies(runtime: Runtime, actor: Actor, i: int, step: dict[str, Any]) -> list[CopiedFile]:
+async def _copies(
+    writer: FileWriter, actor: Actor, i: int, step: dict[str, Any]
+) -> list[CopiedFile]:
     try:
-        return await copy_canned_files(runtime, actor, step["canned_response_id"])
+        return await copy_canned_files(writer, actor, step["canned_response_id"])
     except NotFound:
         return []  # the run itself refuses this step, naming it
     except DomainError as exc:
         raise in_step(exc, i, step) from None
 
 
-async def _forget(runtime: Runtime, copies: Copies) -> None:
+async def _forget(blobs: BlobStore, copies: Copies) -> None:
     for files in copies.values():
-        await forget_copies(runtime.blobs, files)
+        await forget_copies(blobs, files)
 
 
 async def do_run_macro(

@@ -32,10 +32,10 @@ from server.domain.values import (
     SenderKind,
     UploaderKind,
 )
-from server.queries.access import AnyRow, access_conversation, access_inbox
+from server.queries.access import access_conversation, access_inbox
 from server.queries.inboxes import get_inbox
 from server.queries.message_records import MessageRecord, message_record
-from server.queries.records import Conversation, Message, load, load_or_none
+from server.queries.records import Attachment, Conversation, Message, load, load_or_none
 from server.sanitize import sanitize_html
 from server.storage import tables as t
 
@@ -64,7 +64,7 @@ async def do_send_message(
     private: bool = False,
     idempotency_key: str | None = None,
     attachment_ids: Sequence[int] = (),
-    carried: Sequence[AnyRow] = (),
+    carried: Sequence[Attachment] = (),
     email_to: Sequence[str] | None = None,
     email_cc: Sequence[str] | None = None,
 ) -> MessageResult:
@@ -121,7 +121,7 @@ async def do_send_message(
     if not by_email and (email_to is not None or email_cc is not None):
         field = "to" if email_to is not None else "cc"
         raise InvalidInput(f"{field}: only an email reply has recipients", field=field)
-    email = (
+    headers = (
         await prepare_reply_email(ctx, conv, inbox, to=email_to, cc=email_cc) if by_email else None
     )
     result = await append_message(
@@ -136,7 +136,7 @@ async def do_send_message(
         idempotency_key=idempotency_key,
         delivery_status=DeliveryStatus.RECEIVED if private else DeliveryStatus.PENDING,
         attachments=files,
-        email=email,
+        email=headers.stored() if headers is not None else None,
     )
     if by_email:
         await enqueue_email(
@@ -269,7 +269,7 @@ async def append_message(
     delivery_status: DeliveryStatus,
     idempotency_key: str | None = None,
     external_id: str | None = None,
-    attachments: Sequence[AnyRow] = (),
+    attachments: Sequence[Attachment] = (),
     email_message_id: str | None = None,
     email: dict[str, Any] | None = None,
 ) -> MessageResult:

@@ -27,7 +27,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -35,6 +34,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from server.actions.context import ActionContext
 from server.domain.continuity import VISITOR_CHAT_PREFIX, seen_through
 from server.domain.email_address import envelope_address
+from server.domain.email_headers import EmailHeaders, addressed_to, continuity_mail
+from server.domain.email_settings import MailSettings, mail_settings_of
 from server.domain.errors import InvalidInput
 from server.domain.events import MessageDeliveryChanged, MessagesEmailed
 from server.domain.values import (
@@ -44,11 +45,11 @@ from server.domain.values import (
     SenderKind,
     normalize_identity,
 )
-from server.queries.access import AnyRow
 from server.queries.email_replies import reply_defaults, suppressed
+from server.queries.inboxes import find_inbox
 from server.queries.outbox import EMAIL_CHANNEL, due_rows
 from server.queries.outbox import PENDING as PENDING_STATUS
-from server.queries.records import Conversation, Inbox
+from server.queries.records import Conversation, Inbox, Message, OutboxItem, StoredJson, load
 from server.storage import tables as t
 
 CHANNEL = EMAIL_CHANNEL
@@ -84,12 +85,12 @@ async def prepare_reply_email(
     *,
     to: Sequence[str] | None,
     cc: Sequence[str] | None,
-) -> dict[str, Any]:
+) -> EmailHeaders:
     """The `email` details of a reply about to be written in `conv`:
     recipients (the agent's, else those continuing the thread), subject
     and the ids it answers. Refuses, by field, bad or suppressed
     addresses and a reply with nobody to send it to."""
-    own = [inbox.settings.get("address") or ""]
+    own = [mail_settings_of(inbox.settings).address or ""]
     defaults = await reply_defaults(ctx.conn, conv, own_addresses=own)
     chosen_to = _checked(to if to is not None else defaults.to, "to")
     chosen_cc = _checked(cc if cc is not None else defaults.cc, "cc")
@@ -108,13 +109,13 @@ async def prepare_reply_email(
                     f"{name}[{i}]: {address} no longer receives mail from us ({blocked[address]})",
                     field=f"{name}[{i}]",
                 )
-    return {
-        "subject": defaults.subject,
-        "to": [{"name": "", "address": a} for a in chosen_to],
-        "cc": [{"name": "", "address": a} for a in chosen_cc],
-        "in_reply_to": [defaults.in_reply_to] if defaults.in_reply_to else [],
-        "references": list(defaults.references)[-20:],
-    }
+    return EmailHeaders(
+        subject=defaults.subject,
+        to=addressed_to(chosen_to),
+        cc=addressed_to(chosen_cc),
+        in_reply_to=defaults.in_reply_to,
+        references=defaults.references[-20:],
+    )
 
 
 def _checked(addresses: Sequence[str], field: str) -> list[str]:
@@ -155,6 +156,15 @@ async def enqueue_email(
 
 
 @dataclasses.dataclass(frozen=True)
+class JobFile:
+    """An attachment of a claimed send, in the blob store."""
+
+    filename: str
+    content_type: str
+    storage_key: str
+
+
+@dataclasses.dataclass(frozen=True)
 class OutboxJob:
     """One claimed send, with everything the worker needs to render it."""
 
@@ -165,14 +175,16 @@ class OutboxJob:
     conversation_id: int
     message_id: int
     text: str
-    email: dict[str, Any]
+    # The stored headers (server.domain.email_headers.stored_headers reads
+    # them when the mail is built: a malformed one fails that send only).
+    email: StoredJson
     email_message_id: str | None
     created_at: datetime
     sender_name: str | None
     inbox_name: str
-    inbox_settings: dict[str, Any]
+    inbox_mail: MailSettings
     inbox_secret: str | None
-    attachments: tuple[tuple[str, str, str], ...]  # (filename, content_type, storage_key)
+    attachments: tuple[JobFile, ...]
     html: str | None = None  # None: made from `text`
     auto_submitted: str | None = None  # RFC 3834, for automatic mail
 
@@ -181,17 +193,15 @@ async def do_claim_outbox(ctx: ActionContext, *, limit: int = 10) -> list[Outbox
     """Lease up to `limit` due email sends (rows other workers hold are
     skipped: SKIP LOCKED on PostgreSQL, one writer at a time on SQLite)."""
     o = t.outbox.c
-    rows = (
-        await ctx.conn.execute(
-            sa.select(t.outbox)
-            .where(due_rows(ctx.now))
-            .order_by(o.due_at, o.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-    ).all()
+    rows = await ctx.conn.execute(
+        sa.select(t.outbox)
+        .where(due_rows(ctx.now))
+        .order_by(o.due_at, o.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
     jobs = []
-    for row in rows:
+    for row in [load(OutboxItem, r) for r in rows]:
         if row.locked_until is not None and _automatic(row):
             # Its lease ran out with no outcome recorded: the worker died,
             # maybe after the server took the mail. Automatic mail is sent
@@ -209,31 +219,26 @@ async def do_claim_outbox(ctx: ActionContext, *, limit: int = 10) -> list[Outbox
     return jobs
 
 
-async def _job(ctx: ActionContext, row: AnyRow) -> OutboxJob | None:
-    m, a = t.messages.c, t.attachments.c
-    msg = (await ctx.conn.execute(sa.select(t.messages).where(m.id == row.message_id))).first()
-    inbox = (
-        await ctx.conn.execute(sa.select(t.inboxes).where(t.inboxes.c.id == row.inbox_id))
-    ).first()
-    if msg is None or inbox is None:  # deleted since: nothing to send
+async def _job(ctx: ActionContext, row: OutboxItem) -> OutboxJob | None:
+    m = t.messages.c
+    found = (await ctx.conn.execute(sa.select(t.messages).where(m.id == row.message_id))).first()
+    inbox = await find_inbox(ctx.conn, row.inbox_id)
+    if found is None or inbox is None:  # deleted since: nothing to send
         await ctx.conn.execute(
             t.outbox.update()
             .where(t.outbox.c.id == row.id)
             .values(status=OutboxStatus.FAILED, last_error="the message no longer exists")
         )
         return None
-    if (row.payload or {}).get("kind") == CONTINUITY:
+    msg = load(Message, found)
+    if _automatic(row):
         return await _continuity_job(ctx, row, msg, inbox)
     sender_name = None
     if msg.sender_id is not None and msg.sender_kind == "agent":
         sender_name = await ctx.conn.scalar(
             sa.select(t.agents.c.name).where(t.agents.c.id == msg.sender_id)
         )
-    files = await ctx.conn.execute(
-        sa.select(a.filename, a.content_type, a.storage_key)
-        .where(a.message_id == msg.id)
-        .order_by(a.id)
-    )
+    files = await _files(ctx.conn, [msg.id])
     return OutboxJob(
         outbox_id=row.id,
         attempts=row.attempts + 1,
@@ -247,9 +252,9 @@ async def _job(ctx: ActionContext, row: AnyRow) -> OutboxJob | None:
         created_at=msg.created_at,
         sender_name=sender_name,
         inbox_name=inbox.name,
-        inbox_settings=inbox.settings,
+        inbox_mail=mail_settings_of(inbox.settings),
         inbox_secret=inbox.secret_encrypted,
-        attachments=tuple((f.filename, f.content_type, f.storage_key) for f in files),
+        attachments=files,
     )
 
 
@@ -269,29 +274,38 @@ async def seen_in_chat(conn: AsyncConnection, conversation_id: int, read_seq: in
     return seen_through(read_seq, [wrote] if wrote else [])
 
 
+async def _files(conn: AsyncConnection, message_ids: Sequence[int]) -> tuple[JobFile, ...]:
+    """The attachments of the messages, in their order."""
+    a = t.attachments.c
+    rows = await conn.execute(
+        sa.select(a.filename, a.content_type, a.storage_key)
+        .where(a.message_id.in_(message_ids))
+        .order_by(a.message_id, a.id)
+    )
+    return tuple(JobFile(filename, kind, key) for filename, kind, key in rows)
+
+
 async def _continuity_job(
-    ctx: ActionContext, row: AnyRow, last: AnyRow, inbox: AnyRow
+    ctx: ActionContext, row: OutboxItem, last: Message, inbox: Inbox
 ) -> OutboxJob | None:
     """The job of a continuity row: the replies it carries that still
     exist, unless the visitor has seen them all in the chat meanwhile (an
     SMTP outage can hold a row for hours; a mail about replies already
     read would only confuse)."""
-    payload, m, a = row.payload, t.messages.c, t.attachments.c
-    ids = [int(i) for i in payload.get("message_ids", [])]
-    replies = (
-        await ctx.conn.execute(
-            sa.select(m.id, m.seq, m.created_at)
-            .where(m.id.in_(ids), m.conversation_id == last.conversation_id)
-            .order_by(m.seq)
+    mail, m = continuity_mail(row.payload), t.messages.c
+    replies = await ctx.conn.execute(
+        sa.select(m.id, m.seq).where(
+            m.id.in_(mail.message_ids), m.conversation_id == last.conversation_id
         )
-    ).all()
+    )
+    replies_seen = {reply_id: seq for reply_id, seq in replies}
     read_seq = await ctx.conn.scalar(
         sa.select(t.conversations.c.contact_last_read_seq).where(
             t.conversations.c.id == last.conversation_id
         )
     )
     seen = await seen_in_chat(ctx.conn, last.conversation_id, int(read_seq or 0))
-    if all(r.seq <= seen for r in replies):
+    if all(seq <= seen for seq in replies_seen.values()):
         await ctx.conn.execute(
             t.outbox.update()
             .where(t.outbox.c.id == row.id)
@@ -302,11 +316,7 @@ async def _continuity_job(
             )
         )
         return None
-    files = await ctx.conn.execute(
-        sa.select(a.filename, a.content_type, a.storage_key)
-        .where(a.message_id.in_([r.id for r in replies]))
-        .order_by(a.message_id, a.id)
-    )
+    files = await _files(ctx.conn, list(replies_seen))
     return OutboxJob(
         outbox_id=row.id,
         attempts=row.attempts + 1,
@@ -314,15 +324,15 @@ async def _continuity_job(
         inbox_id=last.inbox_id,
         conversation_id=last.conversation_id,
         message_id=last.id,
-        text=str(payload.get("text") or ""),
-        email=payload.get("email") or {},
+        text=mail.text,
+        email=mail.email,
         email_message_id=None,
         created_at=row.created_at,
-        sender_name=payload.get("sender_name"),
+        sender_name=mail.sender_name,
         inbox_name=inbox.name,
-        inbox_settings=inbox.settings,
+        inbox_mail=mail_settings_of(inbox.settings),
         inbox_secret=inbox.secret_encrypted,
-        attachments=tuple((f.filename, f.content_type, f.storage_key) for f in files),
+        attachments=files,
         auto_submitted="auto-generated",
     )
 
@@ -341,9 +351,10 @@ async def do_record_delivery(
     failure came after the server may have taken the mail (automatic mail
     is then not retried). Returns the outbox row's new status."""
     o = t.outbox.c
-    row = (
+    found = (
         await ctx.conn.execute(sa.select(t.outbox).where(o.id == outbox_id).with_for_update())
     ).first()
+    row = None if found is None else load(OutboxItem, found)
     if row is None or row.status != OutboxStatus.PENDING:
         return row.status if row is not None else OutboxStatus.FAILED
     reason = reason[:MAX_ERROR]
@@ -352,7 +363,7 @@ async def do_record_delivery(
     if status == "sent":
         # Sent, but some recipients refused: the reason says who.
         new, delivery, error = OutboxStatus.SENT, DeliveryStatus.SENT, (reason or None)
-        values: dict[str, Any] = {"sent_at": ctx.now, "last_error": None}
+        values: dict[str, object] = {"sent_at": ctx.now, "last_error": None}
     elif status == "temporary" and row.attempts < MAX_ATTEMPTS:
         new, delivery = OutboxStatus.PENDING, DeliveryStatus.PENDING
         error = f"retrying: {reason}"[:MAX_ERROR]
@@ -380,13 +391,13 @@ async def do_record_delivery(
     return new
 
 
-def _automatic(row: AnyRow) -> bool:
+def _automatic(row: OutboxItem) -> bool:
     """Automatic mail (chat continuity) is sent at most once; people's
     replies at least once (the receiver dedupes by Message-ID)."""
     return bool((row.payload or {}).get("kind") == CONTINUITY)
 
 
-async def _settle_unknown(ctx: ActionContext, row: AnyRow, reason: str) -> str:
+async def _settle_unknown(ctx: ActionContext, row: OutboxItem, reason: str) -> str:
     error = f"delivery unknown: {reason}"[:MAX_ERROR]
     await ctx.conn.execute(
         t.outbox.update()
@@ -398,7 +409,7 @@ async def _settle_unknown(ctx: ActionContext, row: AnyRow, reason: str) -> str:
 
 
 async def _continuity_settled(
-    ctx: ActionContext, row: AnyRow, status: str, error: str | None
+    ctx: ActionContext, row: OutboxItem, status: str, error: str | None
 ) -> None:
     """Announce how a continuity mail ended; the replies' chat delivery
     state stays as it is."""
@@ -408,15 +419,14 @@ async def _continuity_settled(
     )
     if conversation_id is None:  # deleted meanwhile (its row would be gone too)
         return
-    payload = row.payload
-    to = (payload.get("email") or {}).get("to") or [{}]
+    mail = continuity_mail(row.payload)
     await ctx.emit(
         MessagesEmailed(
             workspace_id=row.workspace_id,
             conversation_id=conversation_id,
             inbox_id=row.inbox_id,
-            message_ids=[int(i) for i in payload.get("message_ids", [])],
-            address=str(to[0].get("address", "")),
+            message_ids=list(mail.message_ids),
+            address=mail.address,
             outbox_id=row.id,
             status=status,
             error=error,
@@ -432,12 +442,13 @@ async def _update_message(
     email_message_id: str | None,
 ) -> None:
     m = t.messages.c
-    msg = (
+    found = (
         await ctx.conn.execute(sa.select(t.messages).where(m.id == message_id).with_for_update())
     ).first()
-    if msg is None:
+    if found is None:
         return
-    values: dict[str, Any] = {}
+    msg = load(Message, found)
+    values: dict[str, object] = {}
     if email_message_id is not None and msg.email_message_id is None:
         values["email_message_id"] = email_message_id
     # A bounce may have marked it failed already: a late "sent" can't undo that.

@@ -9,6 +9,7 @@ these rules run, so the caller can store them encrypted.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -89,3 +90,49 @@ def _server(value: Any, field: str, *, imap: bool) -> dict[str, Any]:
             raise _fail(f"{field}.mailbox", "must be an ASCII mailbox name, such as INBOX")
         out["mailbox"] = mailbox
     return out
+
+
+@dataclasses.dataclass(frozen=True)
+class MailServer:
+    """An SMTP or IMAP server of an inbox, as stored (no password: that is
+    one of the inbox's secrets). Unset or empty values are None."""
+
+    host: str
+    port: int | None
+    security: str | None
+    username: str | None
+    mailbox: str | None  # IMAP only
+
+
+@dataclasses.dataclass(frozen=True)
+class MailSettings:
+    """What the mail transports read of an inbox's stored settings: the
+    public address, the name mail goes out under, its own servers. Read
+    from the settings of any kind of inbox (a widget's chat continuity
+    mail goes out under its `from_name` too); unset or empty is None."""
+
+    address: str | None
+    from_name: str | None
+    smtp: MailServer | None
+    imap: MailServer | None
+
+
+def mail_settings_of(settings: Mapping[str, Any]) -> MailSettings:
+    return MailSettings(
+        address=settings.get("address") or None,
+        from_name=settings.get("from_name") or None,
+        smtp=_stored_server(settings.get("smtp")),
+        imap=_stored_server(settings.get("imap")),
+    )
+
+
+def _stored_server(value: Any) -> MailServer | None:
+    if not isinstance(value, dict) or not value.get("host"):
+        return None
+    return MailServer(
+        host=value["host"],
+        port=int(value["port"]) if value.get("port") else None,
+        security=value.get("security"),
+        username=value.get("username") or None,
+        mailbox=value.get("mailbox") or None,
+    )

@@ -1,36 +1,37 @@
 """Which mail servers an inbox uses: its own SMTP / IMAP settings with
 their passwords (stored encrypted in `inboxes.secret_encrypted`), or the
-server-wide default SMTP relay (THREADLINE_SMTP_URL)."""
+server-wide default SMTP relay (THREADLINE_SMTP_URL). The caller hands
+over the inbox's secrets decrypted (server.queries.inbox_secrets)."""
 
 from __future__ import annotations
 
-from typing import Any, cast
+from collections.abc import Mapping
+from typing import cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from connectors.email.imap_client import ImapAccount
+from connectors.email.imap_client import Security as ImapSecurity
 from connectors.email.smtp_sender import Security, SmtpAccount
-from server.domain.email_settings import SECURITIES
-from server.queries.inbox_secrets import inbox_secrets_of
-from server.runtime import Runtime
+from server.domain.email_settings import SECURITIES, MailSettings
 
 DEFAULT_SMTP_PORTS = {"starttls": 587, "tls": 465, "none": 25}
 
 
 def smtp_account(
-    runtime: Runtime, inbox_settings: dict[str, Any], secret: str | None
+    settings: MailSettings, secrets: Mapping[str, str], default_url: str | None
 ) -> SmtpAccount | None:
-    own = inbox_settings.get("smtp")
-    if isinstance(own, dict) and own.get("host"):
-        security = cast(Security, own.get("security", "starttls"))
+    """The inbox's own SMTP server, else the relay at `default_url`."""
+    own = settings.smtp
+    if own is not None:
+        security = cast(Security, own.security or "starttls")
         return SmtpAccount(
-            host=own["host"],
-            port=int(own.get("port") or DEFAULT_SMTP_PORTS[security]),
+            host=own.host,
+            port=own.port or DEFAULT_SMTP_PORTS[security],
             security=security,
-            username=own.get("username") or None,
-            password=inbox_secrets_of(runtime.secrets, secret).get("smtp_password"),
+            username=own.username,
+            password=secrets.get("smtp_password"),
         )
-    url = runtime.settings.smtp_url
-    return smtp_url_account(url) if url else None
+    return smtp_url_account(default_url) if default_url else None
 
 
 def smtp_url_account(url: str) -> SmtpAccount:
@@ -50,21 +51,20 @@ def smtp_url_account(url: str) -> SmtpAccount:
     )
 
 
-def imap_account(
-    runtime: Runtime, inbox_settings: dict[str, Any], secret: str | None
-) -> ImapAccount | None:
-    own = inbox_settings.get("imap")
-    if not isinstance(own, dict) or not own.get("host"):
+def imap_account(settings: MailSettings, secrets: Mapping[str, str]) -> ImapAccount | None:
+    own = settings.imap
+    if own is None:
         return None
-    password = inbox_secrets_of(runtime.secrets, secret).get("imap_password")
+    password = secrets.get("imap_password")
     if password is None:
         return None
-    security = own.get("security", "tls")
+    # Checked when the settings were written, and again by ImapAccount.
+    security = cast(ImapSecurity, own.security or "tls")
     return ImapAccount(
-        host=own["host"],
-        port=int(own.get("port") or (993 if security == "tls" else 143)),
-        username=own.get("username") or "",
+        host=own.host,
+        port=own.port or (993 if security == "tls" else 143),
+        username=own.username or "",
         password=password,
         security=security,
-        mailbox=own.get("mailbox") or "INBOX",
+        mailbox=own.mailbox or "INBOX",
     )

@@ -10,28 +10,27 @@ from connectors.email.imap_poller import Checkpoint
 from server.actions.context import perform
 from server.actions.inbound_email import ImapPosition, RawMail, do_receive_email
 from server.domain.actors import system_actor
-from server.email.config import mail_identity
 from server.email.ingest import ingest_mail
+from server.email.intake import MailIntake
 from server.queries.email_inboxes import get_imap_checkpoint
 from server.queries.reading import read
-from server.runtime import Runtime
 
 
 class InboxMailbox:
     """The ImapStore of one inbox."""
 
-    def __init__(self, runtime: Runtime, *, workspace_id: int, inbox_id: int) -> None:
-        self.runtime = runtime
+    def __init__(self, intake: MailIntake, *, workspace_id: int, inbox_id: int) -> None:
+        self.intake = intake
         self.workspace_id = workspace_id
         self.inbox_id = inbox_id
 
     async def checkpoint(self) -> Checkpoint | None:
-        found = await read(self.runtime, get_imap_checkpoint, self.inbox_id)
+        found = await read(self.intake.writer, get_imap_checkpoint, self.inbox_id)
         return None if found is None else Checkpoint(*found)
 
     async def ingest(self, raw: bytes, *, uidvalidity: int, uid: int) -> None:
         await ingest_mail(
-            self.runtime,
+            self.intake,
             inbox_id=self.inbox_id,
             raw=raw,
             source="imap",
@@ -49,12 +48,12 @@ class InboxMailbox:
             size=size,
         )
         await perform(
-            self.runtime,
+            self.intake.writer,
             system_actor(self.workspace_id),
             do_receive_email,
             raw=record,
             parsed=None,
             failure=f"over the size limit ({size} bytes): left in the mailbox as UID {uid}",
-            keys=mail_identity(self.runtime.settings).keys,
+            keys=self.intake.identity.keys,
             imap=ImapPosition(uidvalidity, uid),
         )

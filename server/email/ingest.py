@@ -20,29 +20,27 @@ import logging
 from collections.abc import Sequence
 
 from connectors.email import MailError, ParsedEmail, parse_email
-from server.actions.attachments import store_file
 from server.actions.context import perform
 from server.actions.inbound_email import (
     ImapPosition,
-    MailFile,
     MailOutcome,
     RawMail,
     do_receive_email,
+    store_mail_files,
     store_raw_mail,
 )
 from server.domain.actors import system_actor
 from server.domain.errors import NotFound
-from server.email.config import mail_identity
+from server.email.intake import MailIntake
 from server.queries.email_inboxes import get_inbound_mail_by_hash
 from server.queries.inboxes import find_inbox
 from server.queries.reading import read
-from server.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 
 async def ingest_mail(
-    runtime: Runtime,
+    intake: MailIntake,
     *,
     inbox_id: int,
     raw: bytes,
@@ -52,12 +50,12 @@ async def ingest_mail(
     imap: ImapPosition | None = None,
 ) -> MailOutcome:
     """Take `raw` into inbox `inbox_id`; returns what became of it."""
-    inbox = await read(runtime, find_inbox, inbox_id)
+    writer, identity = intake.writer, intake.identity
+    inbox = await read(writer, find_inbox, inbox_id)
     if inbox is None:
         raise NotFound("inbox not found", field="inbox_id")
     sha256 = await asyncio.to_thread(lambda: hashlib.sha256(raw).hexdigest())
     actor = system_actor(inbox.workspace_id)
-    identity = mail_identity(runtime.settings)
     record = RawMail(
         inbox_id=inbox_id,
         source=source,
@@ -67,19 +65,19 @@ async def ingest_mail(
         envelope_from=envelope_from,
         envelope_to=tuple(envelope_to),
     )
-    earlier = await read(runtime, get_inbound_mail_by_hash, inbox_id, sha256)
+    earlier = await read(writer, get_inbound_mail_by_hash, inbox_id, sha256)
     if earlier is not None:
         # Known bytes: let the action answer with the first record (and
         # move an IMAP checkpoint past them) without storing them again.
-        record = dataclasses.replace(record, storage_key=earlier["storage_key"])
+        record = dataclasses.replace(record, storage_key=earlier.storage_key)
         return await perform(
-            runtime, actor, do_receive_email, raw=record, parsed=None, keys=identity.keys, imap=imap
+            writer, actor, do_receive_email, raw=record, parsed=None, keys=identity.keys, imap=imap
         )
-    record = dataclasses.replace(record, storage_key=await store_raw_mail(runtime.blobs, raw))
+    record = dataclasses.replace(record, storage_key=await store_raw_mail(writer.blobs, raw))
     parsed, failure = await _parse(raw)
-    files = await _store_files(runtime, parsed) if parsed is not None else []
+    files = await store_mail_files(writer.blobs, parsed) if parsed is not None else []
     return await perform(
-        runtime,
+        writer,
         actor,
         do_receive_email,
         raw=record,
@@ -100,18 +98,3 @@ async def _parse(raw: bytes) -> tuple[ParsedEmail | None, str | None]:
     except Exception as exc:  # a parser bug must not stop the next mail
         log.exception("inbound mail: the parser failed unexpectedly")
         return None, f"the parser failed: {type(exc).__name__}"
-
-
-async def _store_files(runtime: Runtime, parsed: ParsedEmail) -> list[MailFile]:
-    out = []
-    for attachment in parsed.attachments:
-        if not attachment.data:
-            continue
-        stored = await store_file(
-            runtime.blobs,
-            attachment.data,
-            filename=attachment.filename,
-            declared_type=attachment.content_type,
-        )
-        out.append(MailFile(stored, attachment.content_id, attachment.inline))
-    return out

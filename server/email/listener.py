@@ -13,33 +13,33 @@ import ssl
 
 from connectors.email.smtp_listener import Envelope, ListenerConfig, SmtpListener, Verdict
 from server.domain.email_tokens import parse_reply_address
-from server.email.config import mail_identity
+from server.email.config import mail_domain
 from server.email.ingest import ingest_mail
+from server.email.intake import MailIntake
 from server.queries.email_inboxes import get_inbox_by_address
 from server.queries.inboxes import find_inbox
 from server.queries.reading import read
-from server.runtime import Runtime
+from server.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-async def inbox_for_recipient(runtime: Runtime, address: str) -> int | None:
+async def inbox_for_recipient(intake: MailIntake, address: str) -> int | None:
     """The inbox a recipient address delivers to, or None (refused)."""
-    identity = mail_identity(runtime.settings)
+    identity = intake.identity
     claims = parse_reply_address(address, identity.keys, domains=(identity.domain,))
     if claims is not None:
-        inbox = await read(runtime, find_inbox, claims.inbox_id)
+        inbox = await read(intake.writer, find_inbox, claims.inbox_id)
         if inbox is not None and inbox.workspace_id == claims.workspace_id:
             return int(inbox.id)
         return None
-    inbox = await read(runtime, get_inbox_by_address, address)
+    inbox = await read(intake.writer, get_inbox_by_address, address)
     return None if inbox is None else int(inbox.id)
 
 
-def listener_config(runtime: Runtime) -> ListenerConfig | None:
+def listener_config(settings: Settings) -> ListenerConfig | None:
     """From THREADLINE_SMTP_LISTEN (HOST:PORT; empty: no listener) and
     the optional STARTTLS certificate."""
-    settings = runtime.settings
     if not settings.smtp_listen:
         return None
     host, _, port = settings.smtp_listen.rpartition(":")
@@ -52,24 +52,24 @@ def listener_config(runtime: Runtime) -> ListenerConfig | None:
     return ListenerConfig(
         host=host.strip("[]"),
         port=int(port),
-        hostname=mail_identity(settings).domain,
+        hostname=mail_domain(settings),
         tls_context=tls,
     )
 
 
-def make_listener(runtime: Runtime, config: ListenerConfig) -> SmtpListener:
+def make_listener(intake: MailIntake, config: ListenerConfig) -> SmtpListener:
     async def check_recipient(address: str) -> bool:
-        return await inbox_for_recipient(runtime, address) is not None
+        return await inbox_for_recipient(intake, address) is not None
 
     async def sink(envelope: Envelope, raw: bytes) -> Verdict:
         inboxes: list[int] = []
         for address in envelope.rcpt_tos:
-            inbox_id = await inbox_for_recipient(runtime, address)
+            inbox_id = await inbox_for_recipient(intake, address)
             if inbox_id is not None and inbox_id not in inboxes:
                 inboxes.append(inbox_id)
         for inbox_id in inboxes:
             outcome = await ingest_mail(
-                runtime,
+                intake,
                 inbox_id=inbox_id,
                 raw=raw,
                 source="smtp",

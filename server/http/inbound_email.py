@@ -19,6 +19,7 @@ from starlette.responses import Response
 from server.actions.inbound_email import MailOutcome
 from server.domain.errors import NotFound
 from server.email.ingest import ingest_mail
+from server.email.intake import MailIntake
 from server.http.api import Call, Endpoint
 from server.queries.access import access_inbox, require_admin
 from server.queries.inbound_mails import (
@@ -57,7 +58,9 @@ async def receive_inbound_email(call: Call) -> Any:
     await read(call.runtime, access_inbox, actor, inbox_id)
     require_admin(actor)
     raw = await call.read_raw(MAX_MAIL_BYTES)
-    outcome = await ingest_mail(call.runtime, inbox_id=inbox_id, raw=raw, source="http")
+    outcome = await ingest_mail(
+        MailIntake.of(call.runtime), inbox_id=inbox_id, raw=raw, source="http"
+    )
     return {"inbound_mail": outcome_view(outcome)}
 
 

@@ -4,13 +4,11 @@ the callers are the server's own mail transports, not a user."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.domain.values import InboxKind
-from server.queries.records import Inbox, load, load_or_none
+from server.queries.records import InboundMail, Inbox, load, load_or_none
 from server.storage import tables as t
 
 
@@ -53,11 +51,11 @@ async def get_imap_checkpoint(conn: AsyncConnection, inbox_id: int) -> tuple[int
 
 async def get_inbound_mail_by_hash(
     conn: AsyncConnection, inbox_id: int, sha256: str
-) -> dict[str, Any] | None:
+) -> InboundMail | None:
     c = t.inbound_mails.c
     row = (
         await conn.execute(
             sa.select(t.inbound_mails).where(c.inbox_id == inbox_id, c.sha256 == sha256)
         )
     ).first()
-    return None if row is None else dict(row._mapping)
+    return load_or_none(InboundMail, row)

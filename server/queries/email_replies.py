@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.domain.actors import Actor
 from server.domain.email_address import address_problem
+from server.domain.email_headers import ReceivedHeaders, received_headers
+from server.domain.email_settings import mail_settings_of
 from server.domain.email_subjects import reply_subject
 from server.domain.email_threading import (
     Flag,
@@ -23,6 +24,7 @@ from server.domain.email_threading import (
 )
 from server.domain.email_tokens import looks_like_reply_address
 from server.domain.errors import NotFound
+from server.domain.json_types import JsonValue
 from server.domain.values import Direction, InboxKind
 from server.queries.access import access_conversation
 from server.queries.contacts import email_identities, identities_of
@@ -49,13 +51,15 @@ class ReplyDefaults:
 
 async def email_reply_defaults(
     conn: AsyncConnection, actor: Actor, conversation_id: int
-) -> dict[str, Any]:
+) -> dict[str, JsonValue]:
     """`GET /conversations/{id}/email_defaults`: what the composer shows."""
     conv = await access_conversation(conn, actor, conversation_id)
     inbox = await get_inbox(conn, conv.inbox_id)
     if inbox.kind != InboxKind.EMAIL.value:
         raise NotFound("not an email conversation", field="conversation_id")
-    found = await reply_defaults(conn, conv, own_addresses=[inbox.settings.get("address") or ""])
+    found = await reply_defaults(
+        conn, conv, own_addresses=[mail_settings_of(inbox.settings).address or ""]
+    )
     blocked = await suppressed(conn, conv.workspace_id, [*found.to, *found.cc])
     return {
         "to": list(found.to),
@@ -78,8 +82,9 @@ async def reply_defaults(
     customer's place. Our own addresses are never offered. With no mail
     from the customer yet, To is the contact's email address."""
     m = t.messages.c
-    mails: list[dict[str, Any]] = list(
-        (
+    mails = [
+        received_headers(email)
+        for email in (
             await conn.execute(
                 sa.select(m.email)
                 .where(
@@ -91,7 +96,7 @@ async def reply_defaults(
                 .limit(LOOKBACK)
             )
         ).scalars()
-    )
+    ]
     subject = conv.subject or DEFAULT_SUBJECT
     if not mails:
         return ReplyDefaults(await _contact_addresses(conn, conv.contact_id), (), subject, None, ())
@@ -100,7 +105,7 @@ async def reply_defaults(
     to = _answer_to(customers) if customers is not None else ()
     to = to or await _contact_addresses(conn, conv.contact_id)
     ours = {normalize_address(a) for a in own_addresses}
-    others = [a.get("address") for a in [*last.get("to", []), *last.get("cc", [])]]
+    others = [*last.to, *last.cc]
     if last is not customers:
         others = [*_answer_to(last), *others]
     cc = tuple(
@@ -108,33 +113,30 @@ async def reply_defaults(
         for a in _unique(others)
         if a not in to and a not in ours and not looks_like_reply_address(a)
     )
-    msgid = normalize_message_id(last.get("message_id") or "")
-    refs = tuple(r for r in (normalize_message_id(x) for x in last.get("references", [])) if r)
+    msgid = normalize_message_id(last.message_id or "")
+    refs = tuple(r for r in (normalize_message_id(x) for x in last.references) if r)
     return ReplyDefaults(
         to,
         cc,
-        reply_subject(last.get("subject") or subject),
+        reply_subject(last.subject or subject),
         msgid,
         (*refs, msgid) if msgid else refs,
     )
 
 
-def _from_someone_else(email: dict[str, Any]) -> bool:
+def _from_someone_else(email: ReceivedHeaders) -> bool:
     """Whether threading joined this mail to a conversation whose contact
     is not its sender. (A mail that opened a conversation of its own for
     its sender carries the same flag; its sender is that one's contact.)"""
-    thread = email.get("thread") or {}
-    flags = thread.get("flags") or []
     return (
-        Flag.DIFFERENT_SENDER.value in flags
-        and thread.get("reason") != Reason.NEW_DIFFERENT_SENDER.value
+        Flag.DIFFERENT_SENDER.value in email.thread_flags
+        and email.thread_reason != Reason.NEW_DIFFERENT_SENDER.value
     )
 
 
-def _answer_to(email: dict[str, Any]) -> tuple[str, ...]:
+def _answer_to(email: ReceivedHeaders) -> tuple[str, ...]:
     """Where an answer to `email` goes: its Reply-To, else its From."""
-    reply_to = _unique(a.get("address") for a in email.get("reply_to") or [])
-    return reply_to or _unique([(email.get("from") or {}).get("address")])
+    return _unique(email.reply_to) or _unique([email.sender])
 
 
 def _unique(addresses: Iterable[str | None]) -> tuple[str, ...]:

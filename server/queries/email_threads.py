@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from server.domain.email_threading import MAX_MERGE_HOPS, ConversationFacts, KnownMessage
 from server.domain.values import ConversationStatus
 from server.queries.contacts import email_identities, identities_of
+from server.queries.records import Conversation, load
 from server.storage import tables as t
 
 
@@ -32,14 +33,16 @@ async def known_messages(
         .order_by(m.id)
     )
     out: dict[str, KnownMessage] = {}
-    for row in rows:
+    for email_message_id, conversation_id, message_workspace, inbox_id, email in rows:
+        if email_message_id is None:  # not selected: `in_` never matches NULL
+            continue
         out.setdefault(
-            row.email_message_id,
+            email_message_id,
             KnownMessage(
-                conversation_id=row.conversation_id,
-                workspace_id=row.workspace_id,
-                inbox_id=row.inbox_id,
-                broadcast=bool((row.email or {}).get("broadcast")),
+                conversation_id=conversation_id,
+                workspace_id=message_workspace,
+                inbox_id=inbox_id,
+                broadcast=bool((email or {}).get("broadcast")),
             ),
         )
     return out
@@ -57,19 +60,12 @@ async def conversation_facts(
         wanted -= set(out)
         if not wanted:
             break
-        rows = (
-            await conn.execute(
-                sa.select(
-                    c.id,
-                    c.workspace_id,
-                    c.inbox_id,
-                    c.contact_id,
-                    c.status,
-                    c.subject,
-                    c.merged_into_id,
-                ).where(c.workspace_id == workspace_id, c.id.in_(wanted))
+        rows = [
+            load(Conversation, r)
+            for r in await conn.execute(
+                sa.select(t.conversations).where(c.workspace_id == workspace_id, c.id.in_(wanted))
             )
-        ).all()
+        ]
         identities = await identities_of(conn, sorted({r.contact_id for r in rows}))
         for row in rows:
             out[row.id] = ConversationFacts(

@@ -5,20 +5,21 @@ mail, for admins and for agents who can read the message it became."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.domain.actors import Actor
 from server.domain.errors import NotFound
-from server.queries.access import AnyRow, access_message, require_admin
+from server.domain.json_types import JsonValue
+from server.queries.access import access_message, require_admin
 from server.queries.api_shapes import iso
 from server.queries.pagination import DEFAULT_LIMIT, decode_time_id_cursor, page
+from server.queries.records import InboundMail, load
 from server.storage import tables as t
 
 
-def inbound_mail_view(row: AnyRow) -> dict[str, Any]:
+def inbound_mail_view(row: InboundMail) -> dict[str, JsonValue]:
     return {
         "id": row.id,
         "inbox_id": row.inbox_id,
@@ -46,7 +47,7 @@ async def list_inbound_mails(
     inbox_id: int | None = None,
     cursor: str | None = None,
     limit: int = DEFAULT_LIMIT,
-) -> dict[str, Any]:
+) -> dict[str, JsonValue]:
     """Newest first; admins only (a quarantined mail belongs to no
     conversation an agent could be allowed to read)."""
     require_admin(actor)
@@ -59,10 +60,12 @@ async def list_inbound_mails(
     if cursor is not None:
         at, last_id = decode_time_id_cursor(cursor)
         stmt = stmt.where(sa.or_(m.created_at < at, sa.and_(m.created_at == at, m.id < last_id)))
-    rows = (
-        await conn.execute(stmt.order_by(m.created_at.desc(), m.id.desc()).limit(limit + 1))
-    ).all()
-    return page([inbound_mail_view(r) for r in rows], limit, lambda e: (e["created_at"], e["id"]))
+    rows = await conn.execute(stmt.order_by(m.created_at.desc(), m.id.desc()).limit(limit + 1))
+    return page(
+        [inbound_mail_view(load(InboundMail, r)) for r in rows],
+        limit,
+        lambda e: (e["created_at"], e["id"]),
+    )
 
 
 @dataclasses.dataclass(frozen=True)

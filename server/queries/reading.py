@@ -1,26 +1,36 @@
 """`read`: run a query function in a read transaction. Transports use this
-instead of touching the database handle themselves."""
+instead of touching the database handle themselves.
+
+`read` needs a database and nothing else of the running server: it takes
+any `Reader` (server.runtime.Runtime is one), so queries never depend on
+the process that hosts them."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
+from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-if TYPE_CHECKING:
-    from server.runtime import Runtime
+from server.storage.db import Database
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 
+class Reader(Protocol):
+    """What reading uses: the database."""
+
+    @property
+    def db(self) -> Database: ...
+
+
 async def read(
-    runtime: Runtime,
+    source: Reader,
     query: Callable[Concatenate[AsyncConnection, P], Awaitable[T]],
     /,
     *args: P.args,
     **kwargs: P.kwargs,
 ) -> T:
-    async with runtime.db.read() as conn:
+    async with source.db.read() as conn:
         return await query(conn, *args, **kwargs)

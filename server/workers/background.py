@@ -27,7 +27,7 @@ def background_workers(runtime: Runtime, *, smtp_listener: bool) -> list[Worker]
         ImapPolling(runtime),
         JobRunner(runtime, HANDLERS),
     ]
-    config = listener_config(runtime) if smtp_listener else None
+    config = listener_config(runtime.settings) if smtp_listener else None
     if config is not None:
         workers.append(SmtpListening(runtime, config))
     return workers

@@ -27,11 +27,13 @@ from connectors.email.smtp_sender import SendOutcome, send_message
 from server.actions.context import perform
 from server.actions.outbound_email import OutboxJob, do_claim_outbox, do_record_delivery
 from server.domain.actors import system_actor
+from server.domain.email_headers import MailAddress, stored_headers
 from server.domain.email_threading import normalize_message_id
 from server.domain.email_tokens import TokenClaims, make_message_id, make_reply_address
 from server.domain.unsubscribe import make_unsubscribe_token
 from server.email.accounts import smtp_account
 from server.email.config import MailIdentity, mail_identity
+from server.queries.inbox_secrets import inbox_secrets_of
 from server.queries.outbox import outbox_due
 from server.queries.reading import read
 from server.runtime import Runtime
@@ -87,7 +89,11 @@ class EmailDelivery:
     async def attempt(self, job: OutboxJob) -> tuple[SendOutcome, str | None]:
         """Send `job` once; returns the outcome and the Message-ID used."""
         runtime = self.runtime
-        account = smtp_account(runtime, job.inbox_settings, job.inbox_secret)
+        account = smtp_account(
+            job.inbox_mail,
+            inbox_secrets_of(runtime.secrets, job.inbox_secret),
+            runtime.settings.smtp_url,
+        )
         if account is None:
             return SendOutcome(
                 "temporary", None, "no outgoing mail server: set the inbox's SMTP settings"
@@ -124,17 +130,17 @@ class EmailDelivery:
             key=key,
             domain=domain,
         )
-        team = job.inbox_settings.get("from_name") or job.inbox_name
+        team = job.inbox_mail.from_name or job.inbox_name
         display = f"{job.sender_name} at {team}" if job.sender_name else team
-        address = job.inbox_settings.get("address") or f"support@{domain}"
+        address = job.inbox_mail.address or f"support@{domain}"
         files = []
-        for filename, content_type, storage_key in job.attachments:
-            data = await self.runtime.blobs.get(storage_key)
+        for file in job.attachments:
+            data = await self.runtime.blobs.get(file.storage_key)
             if data is None:
-                raise LookupError(f"the attachment {filename!r} is missing from storage")
-            files.append(OutboundAttachment(filename, content_type, data))
-        email = job.email
-        to = tuple(Address(a.get("name", ""), a["address"]) for a in email.get("to", []))
+                raise LookupError(f"the attachment {file.filename!r} is missing from storage")
+            files.append(OutboundAttachment(file.filename, file.content_type, data))
+        headers = stored_headers(job.email)
+        to = _addresses(headers.to)
         unsubscribe = None
         if job.auto_submitted and to:
             # Automatic mail carries a one-click unsubscribe (RFC 8058).
@@ -143,16 +149,20 @@ class EmailDelivery:
         return OutboundEmail(
             from_address=Address(display, address),
             to=to,
-            cc=tuple(Address(a.get("name", ""), a["address"]) for a in email.get("cc", [])),
+            cc=_addresses(headers.cc),
             reply_to=Address(display, reply_address),
-            subject=email.get("subject") or job.inbox_name,
+            subject=headers.subject or job.inbox_name,
             message_id=message_id,
             date=job.created_at,
             text=job.text,
-            in_reply_to=(email.get("in_reply_to") or [None])[0],
-            references=tuple(email.get("references", [])),
+            in_reply_to=headers.in_reply_to,
+            references=headers.references,
             html=job.html,
             attachments=tuple(files),
             auto_submitted=job.auto_submitted,
             list_unsubscribe_url=unsubscribe,
         )
+
+
+def _addresses(addresses: tuple[MailAddress, ...]) -> tuple[Address, ...]:
+    return tuple(Address(a.name, a.address) for a in addresses)

@@ -9,6 +9,7 @@ import asyncio
 import logging
 
 from connectors.email.smtp_listener import ListenerConfig
+from server.email.intake import MailIntake
 from server.email.listener import make_listener
 from server.runtime import Runtime
 
@@ -24,7 +25,7 @@ class SmtpListening:
 
     async def run(self, stop: asyncio.Event) -> None:
         config = self.config
-        listener = make_listener(self.runtime, config)
+        listener = make_listener(MailIntake.of(self.runtime), config)
         try:
             await listener.start()
         except OSError as exc:  # the port is taken: the other workers still run

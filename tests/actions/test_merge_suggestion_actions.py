@@ -27,6 +27,7 @@ from server.actions.visitors import (
 from server.domain.errors import Conflict, NotFound
 from server.domain.values import IdentityKind
 from server.email.ingest import ingest_mail
+from server.email.intake import MailIntake
 from server.runtime import Runtime
 from server.storage import tables as t
 from tests.email.mails import mail
@@ -78,7 +79,7 @@ async def test_a_mail_from_a_claimed_address_suggests_the_merge_once(
     visitor = await claimant(runtime, ws)
     before = await last_event_id(runtime)
     out = await ingest_mail(
-        runtime, inbox_id=ws.other_inbox_id, raw=mail(sender=ADDRESS), source="http"
+        MailIntake.of(runtime), inbox_id=ws.other_inbox_id, raw=mail(sender=ADDRESS), source="http"
     )
     assert out.status == "stored" and out.conversation_id is not None
     [row] = await suggestions(runtime)

@@ -29,6 +29,7 @@ from server.actions.visitors import do_send_visitor_message, do_start_visitor_se
 from server.domain.macros import MacroScope
 from server.domain.values import CannedScope, IdentityKind
 from server.email.ingest import ingest_mail
+from server.email.intake import MailIntake
 from server.http.api import Endpoint
 from server.http.routes import API_PREFIX, ENDPOINTS
 from server.queries.audit import audit_entries
@@ -220,7 +221,7 @@ async def make_targets(runtime: Runtime, ws: Workspace) -> Targets:
     )
     [newest_entry, *_] = await read(runtime, audit_entries, ws.admin)
     mail = await ingest_mail(
-        runtime,
+        MailIntake.of(runtime),
         inbox_id=ws.other_inbox_id,
         raw=b"From: hidden@acme.test\r\nSubject: billing\r\n\r\nbilling question\r\n",
         source="http",
@@ -231,7 +232,7 @@ async def make_targets(runtime: Runtime, ws: Workspace) -> Targets:
         runtime, ws.admin, do_create_contact, name="Claimer", attributes={"email": "c@acme.test"}
     )
     await ingest_mail(
-        runtime,
+        MailIntake.of(runtime),
         inbox_id=ws.other_inbox_id,
         raw=b"From: c@acme.test\r\nSubject: a claim\r\n\r\nit is me\r\n",
         source="http",

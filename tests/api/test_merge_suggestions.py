@@ -18,6 +18,7 @@ from server.actions.contacts import do_update_contact
 from server.actions.context import perform
 from server.actions.inboxes import do_add_inbox_member
 from server.email.ingest import ingest_mail
+from server.email.intake import MailIntake
 from server.runtime import Runtime
 from server.storage import tables as t
 from tests.email.mails import mail
@@ -38,7 +39,7 @@ async def suggest(runtime: Runtime, ws: Workspace) -> tuple[int, int]:
         attributes={"email": "claimed@example.test"},
     )
     out = await ingest_mail(
-        runtime,
+        MailIntake.of(runtime),
         inbox_id=ws.other_inbox_id,
         raw=mail(sender="Cora Mail <claimed@example.test>"),
         source="http",

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from server.actions.context import perform
 from server.actions.inboxes import do_add_inbox_member
 from server.email.ingest import ingest_mail
+from server.email.intake import MailIntake
 from server.queries.message_html import MAX_INLINE_IMAGE_BYTES
 from server.runtime import Runtime
 from server.storage import tables as t
@@ -41,7 +42,7 @@ def url(message_id: int) -> str:
 
 async def hostile_mail(runtime: Runtime, ws: Workspace) -> int:
     out = await ingest_mail(
-        runtime,
+        MailIntake.of(runtime),
         inbox_id=ws.other_inbox_id,
         raw=mail(html=HOSTILE_HTML, inline_image=("logo@customer.test", PNG)),
         source="http",
@@ -116,7 +117,7 @@ async def test_only_those_who_may_read_the_message_get_it(
 
 async def plain_message(runtime: Runtime, ws: Workspace) -> int:
     out = await ingest_mail(
-        runtime,
+        MailIntake.of(runtime),
         inbox_id=ws.other_inbox_id,
         raw=mail(subject="Plain text only", text="Just text, no HTML."),
         source="http",
@@ -146,7 +147,9 @@ async def test_only_raster_images_under_the_caps_are_put_in(
     html_part.add_related(PNG, maintype="image", subtype="png", cid="<small@x>")
     html_part.add_related(big, maintype="image", subtype="png", cid="<big@x>")
     html_part.add_related(svg, maintype="image", subtype="svg+xml", cid="<vector@x>")
-    out = await ingest_mail(runtime, inbox_id=ws.other_inbox_id, raw=msg.as_bytes(), source="http")
+    out = await ingest_mail(
+        MailIntake.of(runtime), inbox_id=ws.other_inbox_id, raw=msg.as_bytes(), source="http"
+    )
     assert out.message_id is not None
     res = await admin_client.get(url(out.message_id))
     assert res.status_code == 200, res.text
@@ -178,7 +181,10 @@ async def test_links_with_invisible_characters_in_the_scheme_never_reach_the_pag
     runtime: Runtime, ws: Workspace, admin_client: httpx.AsyncClient
 ) -> None:
     out = await ingest_mail(
-        runtime, inbox_id=ws.other_inbox_id, raw=mail(html=INVISIBLE_SCHEMES), source="http"
+        MailIntake.of(runtime),
+        inbox_id=ws.other_inbox_id,
+        raw=mail(html=INVISIBLE_SCHEMES),
+        source="http",
     )
     assert out.message_id is not None
     stored = await fetch_one(

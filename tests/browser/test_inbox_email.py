@@ -19,6 +19,7 @@ from server.actions.email_bounces import suppress_address
 from server.actions.inboxes import do_update_inbox
 from server.actions.outbound_email import do_claim_outbox, do_record_delivery
 from server.email.ingest import ingest_mail
+from server.email.intake import MailIntake
 from server.runtime import Runtime
 from server.storage import tables as t
 from tests.browser.inbox_ui import dangerous_dom, no_horizontal_overflow, sign_in
@@ -82,7 +83,9 @@ async def email_inbox(runtime: Runtime, ws: Workspace) -> None:
 
 
 async def receive(runtime: Runtime, ws: Workspace, raw: bytes) -> tuple[int, int]:
-    out = await ingest_mail(runtime, inbox_id=ws.other_inbox_id, raw=raw, source="http")
+    out = await ingest_mail(
+        MailIntake.of(runtime), inbox_id=ws.other_inbox_id, raw=raw, source="http"
+    )
     assert out.status == "stored", out
     assert out.conversation_id is not None and out.message_id is not None
     return out.conversation_id, out.message_id

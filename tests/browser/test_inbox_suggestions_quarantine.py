@@ -15,6 +15,7 @@ from playwright.async_api import Browser, Page, expect
 from server.actions.contacts import do_create_contact, do_update_contact
 from server.actions.context import perform
 from server.email.ingest import ingest_mail
+from server.email.intake import MailIntake
 from server.runtime import Runtime
 from server.storage import tables as t
 from tests.browser.inbox_ui import dangerous_dom, no_horizontal_overflow, sign_in
@@ -58,7 +59,7 @@ async def test_a_suggested_duplicate_is_reviewed_and_merged_and_another_dismisse
 
     # Mail from that address: a contact of its own, and live, a card.
     out = await ingest_mail(
-        runtime,
+        MailIntake.of(runtime),
         inbox_id=ws.other_inbox_id,
         raw=mail(sender="Cora Home <cora.home@example.test>"),
         source="http",
@@ -104,7 +105,7 @@ async def test_a_suggested_duplicate_is_reviewed_and_merged_and_another_dismisse
         attributes={"email": "pat@example.test"},
     )
     await ingest_mail(
-        runtime,
+        MailIntake.of(runtime),
         inbox_id=ws.other_inbox_id,
         raw=mail(sender="Patricia Mail <pat@example.test>", subject="Invoice"),
         source="http",
@@ -147,13 +148,15 @@ async def test_admins_see_the_quarantine_and_its_originals_and_agents_do_not(
     # More than a page of quarantined mail: no sender, each a little different.
     for n in range(25):
         out = await ingest_mail(
-            runtime,
+            MailIntake.of(runtime),
             inbox_id=ws.other_inbox_id,
             raw=b"Subject: no sender %d\r\n\r\nwho am I?\r\n" % n,
             source="imap" if n % 2 else "smtp",
         )
         assert out.status == "quarantined"
-    junk = await ingest_mail(runtime, inbox_id=ws.other_inbox_id, raw=JUNK, source="http")
+    junk = await ingest_mail(
+        MailIntake.of(runtime), inbox_id=ws.other_inbox_id, raw=JUNK, source="http"
+    )
     assert junk.status == "quarantined" and junk.reason is not None
 
     await sign_in(page, threadline.base_url, ws.admin_email)
@@ -181,7 +184,10 @@ async def test_admins_see_the_quarantine_and_its_originals_and_agents_do_not(
     # Live: a new one appears on top without a reload.
     await live(threadline, ws)
     fresh = await ingest_mail(
-        runtime, inbox_id=ws.other_inbox_id, raw=b"Subject: live one\r\n\r\nx\r\n", source="smtp"
+        MailIntake.of(runtime),
+        inbox_id=ws.other_inbox_id,
+        raw=b"Subject: live one\r\n\r\nx\r\n",
+        source="smtp",
     )
     assert fresh.status == "quarantined"
     await expect(rows).to_have_count(27)

@@ -35,6 +35,7 @@ from server.domain.email_tokens import parse_message_id_token, parse_reply_addre
 from server.domain.values import IdentityKind
 from server.email.config import mail_identity
 from server.email.ingest import ingest_mail
+from server.email.intake import MailIntake
 from server.queries.reading import read
 from server.queries.visitors import visitor_session_for_token
 from server.runtime import Runtime
@@ -278,7 +279,11 @@ async def test_unseen_replies_are_emailed_once_and_the_answer_lands_in_the_chat(
         "On Mon, Jan 5, 2026 at 9:10 AM Website wrote:\n> It ships today.\n",
     )
     outcome = await ingest_mail(
-        runtime, inbox_id=ws.inbox_id, raw=answer, source="smtp", envelope_to=[reply_to]
+        MailIntake.of(runtime),
+        inbox_id=ws.inbox_id,
+        raw=answer,
+        source="smtp",
+        envelope_to=[reply_to],
     )
     assert (outcome.status, outcome.conversation_id) == ("stored", conversation_id)
     assert outcome.message_id is not None
@@ -512,7 +517,7 @@ async def test_smtp_failures_stay_on_the_outbox_row_and_a_bounce_suppresses(
         "--b--\r\n"
     ).encode()
     bounced = await ingest_mail(
-        runtime, inbox_id=ws.inbox_id, raw=report, source="smtp", envelope_from=""
+        MailIntake.of(runtime), inbox_id=ws.inbox_id, raw=report, source="smtp", envelope_from=""
     )
     assert bounced.status == "bounce"
     msg = await message_row(runtime, first["id"])

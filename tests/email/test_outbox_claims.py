@@ -16,6 +16,7 @@ from server.actions.messages import do_send_message
 from server.actions.outbound_email import do_claim_outbox
 from server.domain.actors import system_actor
 from server.email.ingest import ingest_mail
+from server.email.intake import MailIntake
 from server.runtime import Runtime
 from tests.email.mails import mail
 from tests.services.postgres import PostgresServer
@@ -38,7 +39,7 @@ async def test_a_second_worker_skips_the_rows_the_first_holds(pg_runtime: Runtim
     ws = await seed_workspace(pg_runtime)
     for n in range(3):
         got = await ingest_mail(
-            pg_runtime,
+            MailIntake.of(pg_runtime),
             inbox_id=ws.other_inbox_id,
             raw=mail(sender=f"c{n}@customer.test", message_id=f"<claim{n}@customer.test>"),
             source="http",

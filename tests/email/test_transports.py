@@ -19,11 +19,14 @@ from connectors.email.imap_poller import ImapIngestError, poll_once
 from connectors.email.smtp_listener import ListenerConfig, SmtpListener
 from server.actions.context import perform
 from server.actions.inboxes import do_update_inbox
+from server.domain.email_settings import mail_settings_of
 from server.domain.email_tokens import TokenClaims, make_reply_address
 from server.email.accounts import imap_account
 from server.email.config import mail_identity
 from server.email.imap import InboxMailbox
+from server.email.intake import MailIntake
 from server.email.listener import listener_config, make_listener
+from server.queries.inbox_secrets import inbox_secrets_of
 from server.runtime import Runtime
 from server.storage import tables as t
 from tests.connectors.email.expectations import EXPECTATIONS
@@ -37,7 +40,9 @@ from tests.support import Workspace, fetch_all, fetch_one, make_runtime
 @pytest.fixture
 async def listener(runtime: Runtime, ws: Workspace) -> AsyncIterator[SmtpListener]:
     await set_inbox_address(runtime, ws, "support@acme.test")
-    smtp = make_listener(runtime, ListenerConfig(port=0, max_message_bytes=1024 * 1024))
+    smtp = make_listener(
+        MailIntake.of(runtime), ListenerConfig(port=0, max_message_bytes=1024 * 1024)
+    )
     await smtp.start()
     yield smtp
     await smtp.stop()
@@ -134,12 +139,12 @@ def test_listener_settings(tmp_path: Path) -> None:
         THREADLINE_SMTP_LISTEN="0.0.0.0:2525",
         THREADLINE_MAIL_DOMAIN="Reply.Acme.test",
     )
-    config = listener_config(runtime)
+    config = listener_config(runtime.settings)
     assert config is not None
     assert (config.host, config.port, config.hostname) == ("0.0.0.0", 2525, "reply.acme.test")
     assert config.tls_context is None
     off = make_runtime("sqlite+aiosqlite:///unused.db", tmp_path / "data2")
-    assert listener_config(off) is None
+    assert listener_config(off.settings) is None
 
 
 @pytest.fixture
@@ -165,14 +170,15 @@ async def mailbox(runtime: Runtime, ws: Workspace, server: ImapServer) -> InboxM
         },
         box=runtime.secrets,
     )
-    return InboxMailbox(runtime, workspace_id=ws.id, inbox_id=ws.other_inbox_id)
+    return InboxMailbox(MailIntake.of(runtime), workspace_id=ws.id, inbox_id=ws.other_inbox_id)
 
 
 async def account_of(runtime: Runtime, ws: Workspace) -> Any:
     inbox = await fetch_one(
         runtime, sa.select(t.inboxes).where(t.inboxes.c.id == ws.other_inbox_id)
     )
-    account = imap_account(runtime, inbox.settings, inbox.secret_encrypted)
+    secrets = inbox_secrets_of(runtime.secrets, inbox.secret_encrypted)
+    account = imap_account(mail_settings_of(inbox.settings), secrets)
     assert account is not None
     return account
 
@@ -232,7 +238,7 @@ async def test_imap_a_crash_after_commit_does_not_fetch_again(
             await super().ingest(raw, uidvalidity=uidvalidity, uid=uid)
             raise RuntimeError("killed right after the commit")
 
-    dying = DiesAfterCommit(runtime, workspace_id=ws.id, inbox_id=ws.other_inbox_id)
+    dying = DiesAfterCommit(MailIntake.of(runtime), workspace_id=ws.id, inbox_id=ws.other_inbox_id)
     with pytest.raises(ImapIngestError):
         await poll_once(account, dying)
     assert (await poll_once(account, store)).ingested == 0

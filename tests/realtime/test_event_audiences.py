@@ -10,6 +10,7 @@ from server.actions.context import perform
 from server.actions.email_bounces import do_unsubscribe_email, suppress_address
 from server.actions.inboxes import do_add_inbox_member
 from server.email.ingest import ingest_mail
+from server.email.intake import MailIntake
 from server.runtime import Runtime
 from tests.realtime.live import LiveServer, Socket, say
 from tests.support import Workspace
@@ -22,7 +23,10 @@ async def _make_admin_only_and_personal_events(runtime: Runtime, ws: Workspace) 
     suppressions, an upload by each of the admin and the agent; then a
     message both may read. Returns the uploads' ids by uploader."""
     mail = await ingest_mail(
-        runtime, inbox_id=ws.other_inbox_id, raw=b"Subject: hi\r\n\r\nno sender\r\n", source="http"
+        MailIntake.of(runtime),
+        inbox_id=ws.other_inbox_id,
+        raw=b"Subject: hi\r\n\r\nno sender\r\n",
+        source="http",
     )
     assert mail.status == "quarantined"
     await perform(runtime, ws.system, do_unsubscribe_email, address="gone@customer.test")
