@@ -52,11 +52,11 @@ RAW_FILE = "the file's bytes; at most THREADLINE_MAX_UPLOAD_BYTES"
 DOWNLOAD = "the file's bytes"
 
 
-def _count(call: Call, name: str, key: str) -> None:
+def _count(call: Call[Any, Any], name: str, key: str) -> None:
     count(call.request.app.state, name, UPLOAD_LIMITS[name], [key], call.runtime.clock.now())
 
 
-async def _upload(call: Call, actor: Actor, **owner: int) -> dict[str, Any]:
+async def _upload(call: Call[Any, Any], actor: Actor, **owner: int) -> dict[str, Any]:
     data = await call.read_raw(call.runtime.settings.max_upload_bytes)
     attachment = await upload_file(
         call.runtime,
@@ -69,7 +69,7 @@ async def _upload(call: Call, actor: Actor, **owner: int) -> dict[str, Any]:
     return {"attachment": attachment}
 
 
-async def upload_attachment(call: Call) -> Any:
+async def upload_attachment(call: Call[Any, Any]) -> Any:
     actor, inbox_id = call.actor, call.path["inbox_id"]
     _count(call, "agent_upload_limiter", f"agent:{actor.agent_id}")
     # Who may upload is settled before a byte of the body is read.
@@ -77,12 +77,12 @@ async def upload_attachment(call: Call) -> Any:
     return await _upload(call, actor, inbox_id=inbox_id)
 
 
-async def download_attachment(call: Call) -> Response:
+async def download_attachment(call: Call[Any, Any]) -> Response:
     found = await read(call.runtime, access_attachment, call.actor, call.path["attachment_id"])
     return await file_response(call, found)
 
 
-async def widget_upload_attachment(call: Call) -> Any:
+async def widget_upload_attachment(call: Call[Any, Any]) -> Any:
     session = await visitor(call)
     ip = client_ip(call.request)
     _count(call, "widget_upload_ip_limiter", f"ip:{ip}")
@@ -91,7 +91,7 @@ async def widget_upload_attachment(call: Call) -> Any:
     return await _upload(call, actor, visitor_session_id=session.session_id)
 
 
-async def widget_download_attachment(call: Call) -> Response:
+async def widget_download_attachment(call: Call[Any, Any]) -> Response:
     session = await visitor(call)
     found = await read(call.runtime, visitor_attachment, session, call.path["attachment_id"])
     return await file_response(call, found)
@@ -105,7 +105,7 @@ def content_disposition(found: AttachmentFile) -> str:
     return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(found.filename, safe='')}"
 
 
-async def file_response(call: Call, found: AttachmentFile) -> Response:
+async def file_response(call: Call[Any, Any], found: AttachmentFile) -> Response:
     etag = f'"{found.sha256}"'
     media_type = found.content_type
     if media_type.startswith("text/"):

@@ -47,7 +47,7 @@ Body = Str(
 Files = List(Id, max_items=MAX_PER_MESSAGE, description="your own uploads no message carries yet")
 
 
-async def list_handler(call: Call) -> Any:
+async def list_handler(call: Call[Any, Any]) -> Any:
     q = call.query
     return await read(
         call.runtime,
@@ -61,7 +61,7 @@ async def list_handler(call: Call) -> Any:
     )
 
 
-async def create_handler(call: Call) -> Any:
+async def create_handler(call: Call[Any, Any]) -> Any:
     b = call.body
     canned_response_id = await perform(
         call.runtime,
@@ -78,13 +78,13 @@ async def create_handler(call: Call) -> Any:
     return await read(call.runtime, canned_response_detail, call.actor, canned_response_id)
 
 
-async def get_handler(call: Call) -> Any:
+async def get_handler(call: Call[Any, Any]) -> Any:
     return await read(
         call.runtime, canned_response_detail, call.actor, call.path["canned_response_id"]
     )
 
 
-async def update_handler(call: Call) -> Any:
+async def update_handler(call: Call[Any, Any]) -> Any:
     b, canned_response_id = call.body, call.path["canned_response_id"]
     if not b:
         raise InvalidInput("body: nothing to change", field="body")
@@ -101,7 +101,7 @@ async def update_handler(call: Call) -> Any:
     return await read(call.runtime, canned_response_detail, call.actor, canned_response_id)
 
 
-async def delete_handler(call: Call) -> Any:
+async def delete_handler(call: Call[Any, Any]) -> Any:
     await perform(
         call.runtime,
         call.actor,
@@ -111,7 +111,7 @@ async def delete_handler(call: Call) -> Any:
     return {"deleted": True}
 
 
-async def preview_handler(call: Call) -> Any:
+async def preview_handler(call: Call[Any, Any]) -> Any:
     return await read(
         call.runtime,
         preview_canned_response,

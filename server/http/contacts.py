@@ -44,7 +44,7 @@ def _identity(raw: dict[str, Any], field: str) -> IdentityInput:
     return IdentityInput(kind, value, verified=False)
 
 
-async def list_contacts_handler(call: Call) -> Any:
+async def list_contacts_handler(call: Call[Any, Any]) -> Any:
     q = call.query
     kind = q.get("identity_kind")
     return await read(
@@ -59,7 +59,7 @@ async def list_contacts_handler(call: Call) -> Any:
     )
 
 
-async def create_contact(call: Call) -> Any:
+async def create_contact(call: Call[Any, Any]) -> Any:
     b = call.body
     identities: list[IdentityInput] = []
     seen: set[tuple[IdentityKind, str]] = set()
@@ -81,11 +81,11 @@ async def create_contact(call: Call) -> Any:
     return await read(call.runtime, contact_detail, call.actor, contact_id)
 
 
-async def get_contact(call: Call) -> Any:
+async def get_contact(call: Call[Any, Any]) -> Any:
     return await read(call.runtime, contact_detail, call.actor, call.path["contact_id"])
 
 
-async def update_contact(call: Call) -> Any:
+async def update_contact(call: Call[Any, Any]) -> Any:
     b, contact_id = call.body, call.path["contact_id"]
     if not b:
         raise InvalidInput("body: nothing to change", field="body")
@@ -100,7 +100,7 @@ async def update_contact(call: Call) -> Any:
     return await read(call.runtime, contact_detail, call.actor, contact_id)
 
 
-async def add_contact_identity(call: Call) -> Any:
+async def add_contact_identity(call: Call[Any, Any]) -> Any:
     contact_id = call.path["contact_id"]
     await perform(
         call.runtime,
@@ -112,7 +112,7 @@ async def add_contact_identity(call: Call) -> Any:
     return await read(call.runtime, contact_detail, call.actor, contact_id)
 
 
-async def get_contact_timeline(call: Call) -> Any:
+async def get_contact_timeline(call: Call[Any, Any]) -> Any:
     q = call.query
     return await read(
         call.runtime,
@@ -124,7 +124,7 @@ async def get_contact_timeline(call: Call) -> Any:
     )
 
 
-async def get_contact_events(call: Call) -> Any:
+async def get_contact_events(call: Call[Any, Any]) -> Any:
     q = call.query
     return await read(
         call.runtime,

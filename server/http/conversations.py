@@ -46,7 +46,7 @@ FILTERS: dict[str, Field] = {
 }
 
 
-async def list_conversations_handler(call: Call) -> Any:
+async def list_conversations_handler(call: Call[Any, Any]) -> Any:
     q = call.query
     return await read(
         call.runtime,
@@ -65,7 +65,7 @@ async def list_conversations_handler(call: Call) -> Any:
     )
 
 
-async def create_conversation(call: Call) -> Any:
+async def create_conversation(call: Call[Any, Any]) -> Any:
     b = call.body
     conversation_id = await perform(
         call.runtime,
@@ -78,11 +78,11 @@ async def create_conversation(call: Call) -> Any:
     return await read(call.runtime, conversation_detail, call.actor, conversation_id)
 
 
-async def get_conversation(call: Call) -> Any:
+async def get_conversation(call: Call[Any, Any]) -> Any:
     return await read(call.runtime, conversation_detail, call.actor, call.path["conversation_id"])
 
 
-async def update_conversation(call: Call) -> Any:
+async def update_conversation(call: Call[Any, Any]) -> Any:
     """One PATCH for status/snooze, priority, labels and assignment, applied
     in one transaction (all or nothing), one event per part."""
     b, conversation_id = call.body, call.path["conversation_id"]
@@ -106,7 +106,7 @@ async def update_conversation(call: Call) -> Any:
     return await read(call.runtime, conversation_detail, call.actor, conversation_id)
 
 
-async def list_messages_handler(call: Call) -> Any:
+async def list_messages_handler(call: Call[Any, Any]) -> Any:
     q = call.query
     if "after_seq" in q and "before_seq" in q:
         raise InvalidInput("give after_seq or before_seq, not both", field="before_seq")
@@ -121,7 +121,7 @@ async def list_messages_handler(call: Call) -> Any:
     )
 
 
-async def create_message(call: Call) -> Any:
+async def create_message(call: Call[Any, Any]) -> Any:
     key = header_key(call.request)
     b, conversation_id = call.body, call.path["conversation_id"]
     count_message(
@@ -161,11 +161,11 @@ async def create_message(call: Call) -> Any:
     return JSONResponse(message_view(result.message), status_code=200 if result.replayed else 201)
 
 
-async def get_email_defaults(call: Call) -> Any:
+async def get_email_defaults(call: Call[Any, Any]) -> Any:
     return await read(call.runtime, email_reply_defaults, call.actor, call.path["conversation_id"])
 
 
-async def get_message(call: Call) -> Any:
+async def get_message(call: Call[Any, Any]) -> Any:
     return await read(
         call.runtime,
         message_detail,

@@ -62,11 +62,11 @@ def _changes(body: dict[str, Any]) -> dict[str, Any]:
 # -- agents -----------------------------------------------------------------
 
 
-async def list_agents_handler(call: Call) -> Any:
+async def list_agents_handler(call: Call[Any, Any]) -> Any:
     return await read(call.runtime, list_agents, call.actor)
 
 
-async def create_agent(call: Call) -> Any:
+async def create_agent(call: Call[Any, Any]) -> Any:
     b = call.body
     agent_id = await perform(
         call.runtime,
@@ -81,11 +81,11 @@ async def create_agent(call: Call) -> Any:
     return await read(call.runtime, agent_detail, call.actor, agent_id)
 
 
-async def get_agent(call: Call) -> Any:
+async def get_agent(call: Call[Any, Any]) -> Any:
     return await read(call.runtime, agent_detail, call.actor, call.path["agent_id"])
 
 
-async def update_agent(call: Call) -> Any:
+async def update_agent(call: Call[Any, Any]) -> Any:
     b, agent_id = _changes(call.body), call.path["agent_id"]
     await perform(
         call.runtime,
@@ -102,7 +102,7 @@ async def update_agent(call: Call) -> Any:
     return await read(call.runtime, agent_detail, call.actor, agent_id)
 
 
-async def reset_agent_password(call: Call) -> Any:
+async def reset_agent_password(call: Call[Any, Any]) -> Any:
     await perform(
         call.runtime,
         call.actor,
@@ -117,11 +117,11 @@ async def reset_agent_password(call: Call) -> Any:
 # -- teams ------------------------------------------------------------------
 
 
-async def list_teams_handler(call: Call) -> Any:
+async def list_teams_handler(call: Call[Any, Any]) -> Any:
     return await read(call.runtime, list_teams, call.actor)
 
 
-async def create_team(call: Call) -> Any:
+async def create_team(call: Call[Any, Any]) -> Any:
     team_id = await perform(
         call.runtime,
         call.actor,
@@ -132,11 +132,11 @@ async def create_team(call: Call) -> Any:
     return await read(call.runtime, team_detail, call.actor, team_id)
 
 
-async def get_team(call: Call) -> Any:
+async def get_team(call: Call[Any, Any]) -> Any:
     return await read(call.runtime, team_detail, call.actor, call.path["team_id"])
 
 
-async def update_team(call: Call) -> Any:
+async def update_team(call: Call[Any, Any]) -> Any:
     b, team_id = _changes(call.body), call.path["team_id"]
     await perform(
         call.runtime,
@@ -149,12 +149,12 @@ async def update_team(call: Call) -> Any:
     return await read(call.runtime, team_detail, call.actor, team_id)
 
 
-async def delete_team(call: Call) -> Any:
+async def delete_team(call: Call[Any, Any]) -> Any:
     await perform(call.runtime, call.actor, do_delete_team, team_id=call.path["team_id"])
     return {"deleted": True}
 
 
-async def add_team_member(call: Call) -> Any:
+async def add_team_member(call: Call[Any, Any]) -> Any:
     team_id = call.path["team_id"]
     await perform(
         call.runtime,
@@ -166,7 +166,7 @@ async def add_team_member(call: Call) -> Any:
     return await read(call.runtime, team_detail, call.actor, team_id)
 
 
-async def remove_team_member(call: Call) -> Any:
+async def remove_team_member(call: Call[Any, Any]) -> Any:
     removed = await perform(
         call.runtime,
         call.actor,
@@ -180,11 +180,11 @@ async def remove_team_member(call: Call) -> Any:
 # -- inboxes ----------------------------------------------------------------
 
 
-async def list_inboxes_handler(call: Call) -> Any:
+async def list_inboxes_handler(call: Call[Any, Any]) -> Any:
     return await read(call.runtime, list_inboxes, call.actor, call.runtime.secrets)
 
 
-async def create_inbox(call: Call) -> Any:
+async def create_inbox(call: Call[Any, Any]) -> Any:
     b = call.body
     settings = {k: v for k, v in b.get("settings", {}).items() if v is not None}
     new = await perform(
@@ -201,13 +201,13 @@ async def create_inbox(call: Call) -> Any:
     return {**inbox, "secret": new.secret}
 
 
-async def get_inbox(call: Call) -> Any:
+async def get_inbox(call: Call[Any, Any]) -> Any:
     return await read(
         call.runtime, inbox_detail, call.actor, call.path["inbox_id"], call.runtime.secrets
     )
 
 
-async def update_inbox(call: Call) -> Any:
+async def update_inbox(call: Call[Any, Any]) -> Any:
     b, inbox_id = _changes(call.body), call.path["inbox_id"]
     await perform(
         call.runtime,
@@ -221,7 +221,7 @@ async def update_inbox(call: Call) -> Any:
     return await read(call.runtime, inbox_detail, call.actor, inbox_id, call.runtime.secrets)
 
 
-async def add_inbox_member(call: Call) -> Any:
+async def add_inbox_member(call: Call[Any, Any]) -> Any:
     inbox_id = call.path["inbox_id"]
     await perform(
         call.runtime,
@@ -233,7 +233,7 @@ async def add_inbox_member(call: Call) -> Any:
     return await read(call.runtime, inbox_detail, call.actor, inbox_id, call.runtime.secrets)
 
 
-async def remove_inbox_member(call: Call) -> Any:
+async def remove_inbox_member(call: Call[Any, Any]) -> Any:
     removed = await perform(
         call.runtime,
         call.actor,
@@ -247,20 +247,20 @@ async def remove_inbox_member(call: Call) -> Any:
 # -- API tokens -------------------------------------------------------------
 
 
-async def list_tokens_handler(call: Call) -> Any:
+async def list_tokens_handler(call: Call[Any, Any]) -> Any:
     return await read(
         call.runtime, list_api_tokens, call.actor, everyone=call.query.get("all", False)
     )
 
 
-async def create_token(call: Call) -> Any:
+async def create_token(call: Call[Any, Any]) -> Any:
     new = await perform(call.runtime, call.actor, do_create_api_token, name=call.body["name"])
     token = await read(call.runtime, api_token_detail, call.actor, new.token_id)
     # The bearer token itself: shown here, never again (only its hash is kept).
     return {**token, "token": new.token}
 
 
-async def revoke_token(call: Call) -> Any:
+async def revoke_token(call: Call[Any, Any]) -> Any:
     token_id = call.path["token_id"]
     before = await read(call.runtime, api_token_detail, call.actor, token_id)
     await perform(call.runtime, call.actor, do_revoke_api_token, token_id=token_id)

@@ -51,7 +51,7 @@ def outcome_view(outcome: MailOutcome) -> dict[str, Any]:
     }
 
 
-async def receive_inbound_email(call: Call) -> Any:
+async def receive_inbound_email(call: Call[Any, Any]) -> Any:
     actor, inbox_id = call.actor, call.path["inbox_id"]
     # Who may post is settled before a byte of the body is read.
     await read(call.runtime, access_inbox, actor, inbox_id)
@@ -61,7 +61,7 @@ async def receive_inbound_email(call: Call) -> Any:
     return {"inbound_mail": outcome_view(outcome)}
 
 
-async def list_inbound_mails_handler(call: Call) -> Any:
+async def list_inbound_mails_handler(call: Call[Any, Any]) -> Any:
     q = call.query
     return await read(
         call.runtime,
@@ -74,17 +74,17 @@ async def list_inbound_mails_handler(call: Call) -> Any:
     )
 
 
-async def inbound_mail_raw(call: Call) -> Response:
+async def inbound_mail_raw(call: Call[Any, Any]) -> Response:
     found = await read(call.runtime, inbound_mail_original, call.actor, call.path["mail_id"])
     return await _original_response(call, found, f"mail-{call.path['mail_id']}.eml")
 
 
-async def message_original_handler(call: Call) -> Response:
+async def message_original_handler(call: Call[Any, Any]) -> Response:
     found = await read(call.runtime, message_original, call.actor, call.path["message_id"])
     return await _original_response(call, found, f"message-{call.path['message_id']}.eml")
 
 
-async def _original_response(call: Call, found: Original, filename: str) -> Response:
+async def _original_response(call: Call[Any, Any], found: Original, filename: str) -> Response:
     if not found.storage_key:  # recorded without its bytes (over the size limit)
         raise NotFound("this mail was not kept: it was over the size limit", field="body")
     data = await call.runtime.blobs.get(found.storage_key)

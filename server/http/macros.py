@@ -50,7 +50,7 @@ Steps = List(
 )
 
 
-async def list_macros_handler(call: Call) -> Any:
+async def list_macros_handler(call: Call[Any, Any]) -> Any:
     scope = call.query.get("scope")
     return await read(
         call.runtime,
@@ -60,7 +60,7 @@ async def list_macros_handler(call: Call) -> Any:
     )
 
 
-async def create_macro_handler(call: Call) -> Any:
+async def create_macro_handler(call: Call[Any, Any]) -> Any:
     b = call.body
     macro_id = await perform(
         call.runtime,
@@ -73,11 +73,11 @@ async def create_macro_handler(call: Call) -> Any:
     return await read(call.runtime, macro_detail, call.actor, macro_id)
 
 
-async def get_macro_handler(call: Call) -> Any:
+async def get_macro_handler(call: Call[Any, Any]) -> Any:
     return await read(call.runtime, macro_detail, call.actor, call.path["macro_id"])
 
 
-async def update_macro_handler(call: Call) -> Any:
+async def update_macro_handler(call: Call[Any, Any]) -> Any:
     b, macro_id = call.body, call.path["macro_id"]
     if not b:
         raise InvalidInput("body: nothing to change", field="body")
@@ -92,12 +92,12 @@ async def update_macro_handler(call: Call) -> Any:
     return await read(call.runtime, macro_detail, call.actor, macro_id)
 
 
-async def delete_macro_handler(call: Call) -> Any:
+async def delete_macro_handler(call: Call[Any, Any]) -> Any:
     await perform(call.runtime, call.actor, do_delete_macro, macro_id=call.path["macro_id"])
     return {"deleted": True}
 
 
-async def run_macro_handler(call: Call) -> Any:
+async def run_macro_handler(call: Call[Any, Any]) -> Any:
     key = header_key(call.request)
     conversation_id = call.body["conversation_id"]
     result = await run_macro(

@@ -30,11 +30,11 @@ Query = Obj(fields=FILTERS, description="the filters of GET /conversations, comb
 Position = Int(minimum=0, maximum=MAX_POSITION, description="sidebar order; default: last")
 
 
-async def list_saved_filters_handler(call: Call) -> Any:
+async def list_saved_filters_handler(call: Call[Any, Any]) -> Any:
     return await read(call.runtime, list_saved_filters, call.actor)
 
 
-async def create_saved_filter_handler(call: Call) -> Any:
+async def create_saved_filter_handler(call: Call[Any, Any]) -> Any:
     b = call.body
     saved_filter_id = await perform(
         call.runtime,
@@ -47,7 +47,7 @@ async def create_saved_filter_handler(call: Call) -> Any:
     return await read(call.runtime, saved_filter_detail, call.actor, saved_filter_id)
 
 
-async def update_saved_filter_handler(call: Call) -> Any:
+async def update_saved_filter_handler(call: Call[Any, Any]) -> Any:
     b, saved_filter_id = call.body, call.path["saved_filter_id"]
     if not b:
         raise InvalidInput("body: nothing to change", field="body")
@@ -63,7 +63,7 @@ async def update_saved_filter_handler(call: Call) -> Any:
     return await read(call.runtime, saved_filter_detail, call.actor, saved_filter_id)
 
 
-async def delete_saved_filter_handler(call: Call) -> Any:
+async def delete_saved_filter_handler(call: Call[Any, Any]) -> Any:
     await perform(
         call.runtime,
         call.actor,

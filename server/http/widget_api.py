@@ -71,16 +71,16 @@ LIMITS = {
 }
 
 
-def limiter(call: Call, name: str) -> SlidingWindow:
+def limiter(call: Call[Any, Any], name: str) -> SlidingWindow:
     """The SlidingWindow `name` of this app, created on first use."""
     return window(call.request.app.state, name, LIMITS[name])
 
 
-def _count(call: Call, name: str, key: str) -> None:
+def _count(call: Call[Any, Any], name: str, key: str) -> None:
     count(call.request.app.state, name, LIMITS[name], [key], call.runtime.clock.now())
 
 
-def _count_message(call: Call, session: VisitorSession) -> None:
+def _count_message(call: Call[Any, Any], session: VisitorSession) -> None:
     """A visitor's messages: per session, and into its conversation by the
     flood limit agents' messages share."""
     _count(call, "widget_message_limiter", f"session:{session.session_id}")
@@ -92,7 +92,7 @@ def _count_message(call: Call, session: VisitorSession) -> None:
     )
 
 
-async def visitor(call: Call) -> VisitorSession:
+async def visitor(call: Call[Any, Any]) -> VisitorSession:
     """The session named by the X-Widget-Session header, from an allowed
     site; 401 otherwise."""
     token = call.request.headers.get(SESSION_HEADER)
@@ -104,7 +104,7 @@ async def visitor(call: Call) -> VisitorSession:
     return session
 
 
-async def widget_start_session(call: Call) -> Any:
+async def widget_start_session(call: Call[Any, Any]) -> Any:
     _count(call, "widget_session_limiter", f"ip:{client_ip(call.request)}")
     inbox = await read(call.runtime, widget_inbox_by_token, call.body["inbox_token"])
     if inbox is None:
@@ -134,7 +134,7 @@ async def widget_start_session(call: Call) -> Any:
     }
 
 
-async def widget_get_conversation(call: Call) -> Any:
+async def widget_get_conversation(call: Call[Any, Any]) -> Any:
     session = await visitor(call)
     state, agent_ids = await read(call.runtime, widget_state, session)
     online: AgentsOnline = call.request.app.state.agents_online
@@ -146,7 +146,7 @@ async def widget_get_conversation(call: Call) -> Any:
     return state
 
 
-async def _check_new_conversation(call: Call, session: VisitorSession) -> str | None:
+async def _check_new_conversation(call: Call[Any, Any], session: VisitorSession) -> str | None:
     """Refuse (429) a message that would open yet another conversation from
     an address over its limit; messages into an open one always pass. The
     key to count on if the message does open one."""
@@ -159,12 +159,12 @@ async def _check_new_conversation(call: Call, session: VisitorSession) -> str | 
     return key
 
 
-def _opened(call: Call, key: str | None, result: MessageResult) -> None:
+def _opened(call: Call[Any, Any], key: str | None, result: MessageResult) -> None:
     if key is not None and result.created_conversation:
         limiter(call, "widget_conversation_limiter").hit(key, call.runtime.clock.now())
 
 
-async def widget_send_message(call: Call) -> Any:
+async def widget_send_message(call: Call[Any, Any]) -> Any:
     session = await visitor(call)
     _count_message(call, session)
     new_conversation = await _check_new_conversation(call, session)
@@ -181,7 +181,7 @@ async def widget_send_message(call: Call) -> Any:
     return {"message": visitor_view(message_view(result.message)), "replayed": result.replayed}
 
 
-async def widget_leave_offline_message(call: Call) -> Any:
+async def widget_leave_offline_message(call: Call[Any, Any]) -> Any:
     session = await visitor(call)
     _count_message(call, session)
     new_conversation = await _check_new_conversation(call, session)
@@ -200,7 +200,7 @@ async def widget_leave_offline_message(call: Call) -> Any:
     return {"message": visitor_view(message_view(result.message)), "replayed": result.replayed}
 
 
-async def widget_identify(call: Call) -> Any:
+async def widget_identify(call: Call[Any, Any]) -> Any:
     session = await visitor(call)
     b = call.body
     if not {"user_id", "email", "name", "identity_hash", "identity_token"} & set(b):
@@ -222,7 +222,7 @@ async def widget_identify(call: Call) -> Any:
     return {"contact_id": identified.contact_id, "verified": identified.verified}
 
 
-async def widget_set_attributes(call: Call) -> Any:
+async def widget_set_attributes(call: Call[Any, Any]) -> Any:
     session = await visitor(call)
     _count(call, "widget_write_limiter", f"session:{session.session_id}")
     await perform(
@@ -235,7 +235,7 @@ async def widget_set_attributes(call: Call) -> Any:
     return {"ok": True}
 
 
-async def widget_track_event(call: Call) -> Any:
+async def widget_track_event(call: Call[Any, Any]) -> Any:
     session = await visitor(call)
     _count(call, "widget_write_limiter", f"session:{session.session_id}")
     event_id = await perform(
