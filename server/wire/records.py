@@ -129,6 +129,11 @@ class Nested(Generic[T]):
 _NO_DEFAULT = (dataclasses.MISSING, UNSET)
 
 
+def or_none(value: T | Unset) -> T | None:
+    """A field of a partial update as an action takes it: None if left out."""
+    return None if value is UNSET else value
+
+
 def given(rec: object) -> dict[str, object]:
     """The fields of a record that are not UNSET: for a partial update,
     the ones the request sent."""
