@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import logging
-from typing import Any
 
 from starlette.responses import Response
 
@@ -31,7 +30,7 @@ CSP = (
 )
 
 
-async def message_html_handler(call: Call[Any, Any]) -> Response:
+async def message_html_handler(call: Call[None, None]) -> Response:
     found = await read(call.runtime, message_html, call.actor, call.path["message_id"])
     images: dict[str, str] = {}
     for image in found.images:
