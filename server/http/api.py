@@ -32,7 +32,7 @@ from server.http import idempotency
 from server.runtime import Runtime
 from server.wire.errors import HttpError, error_response
 from server.wire.records import RecordSchema, schema_of, wire_form
-from server.wire.schema import QUERY_ARRAY_NOTE, QUERY_ARRAY_STYLE, Id, List, Obj
+from server.wire.schema import QUERY_ARRAY_NOTE, QUERY_ARRAY_STYLE, Id, List
 
 log = logging.getLogger(__name__)
 
@@ -112,8 +112,8 @@ class Endpoint:
     summary: str
     tag: str
     auth: Auth = "agent"
-    body: RecordSchema[object] | Obj | None = None
-    query: RecordSchema[object] | Obj | None = None
+    body: RecordSchema[object] | None = None
+    query: RecordSchema[object] | None = None
     status: int = 200
     response: str = "object"  # a short description for the document
     # Set (to a description of the bytes) for an endpoint whose body is a
@@ -177,7 +177,6 @@ class Endpoint:
         query: type[Q],
         **options: Unpack[Options],
     ) -> None: ...
-    @overload  # TRANSITIONAL: a module not yet on records; its handlers read dicts
     def __init__(
         self,
         method: str,
@@ -186,20 +185,8 @@ class Endpoint:
         summary: str,
         tag: str,
         *,
-        body: Obj | None = None,
-        query: Obj | None = None,
-        **options: Unpack[Options],
-    ) -> None: ...
-    def __init__(
-        self,
-        method: str,
-        path: str,
-        handler: Handler[Any, Any],
-        summary: str,
-        tag: str,
-        *,
-        body: type | Obj | None = None,
-        query: type | Obj | None = None,
+        body: type | None = None,
+        query: type | None = None,
         **options: Unpack[Options],
     ) -> None:
         if options.get("raw_body") is not None and body is not None:
@@ -210,8 +197,8 @@ class Endpoint:
             "handler": handler,
             "summary": summary,
             "tag": tag,
-            "body": body if body is None or isinstance(body, Obj) else schema_of(body),
-            "query": query if query is None or isinstance(query, Obj) else schema_of(query),
+            "body": None if body is None else schema_of(body),
+            "query": None if query is None else schema_of(query),
             **options,
         }
         for name, value in declared.items():
@@ -266,12 +253,6 @@ async def _read_json(request: Request, runtime: Runtime) -> Any:
         raise HttpError(400, "bad_json", "body is not valid JSON", field="body") from None
 
 
-def _built(schema: Obj | None, fields: dict[str, Any]) -> object:
-    if isinstance(schema, RecordSchema):
-        return schema.build(fields)
-    return None if schema is None else fields  # TRANSITIONAL
-
-
 def _path_ids(endpoint: Endpoint, request: Request) -> dict[str, int]:
     out: dict[str, int] = {}
     for name in endpoint.path_params:
@@ -314,8 +295,8 @@ def to_route(endpoint: Endpoint, prefix: str) -> Route:
                 runtime,
                 actor,
                 path,
-                query=_built(endpoint.query, query_fields),
-                body=_built(endpoint.body, body_fields),
+                query=None if endpoint.query is None else endpoint.query.build(query_fields),
+                body=None if endpoint.body is None else endpoint.body.build(body_fields),
             )
             claim = None
             if endpoint.idempotency == "stored" and actor is not None:
