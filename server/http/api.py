@@ -27,7 +27,7 @@ from server.auth.callers import authenticate
 from server.domain.actors import Actor
 from server.domain.errors import DomainError, InvalidInput, Unauthenticated
 from server.domain.integers import parse_int
-from server.domain.json_types import JsonValue
+from server.domain.json_types import JsonObject, JsonValue
 from server.http import idempotency
 from server.runtime import Runtime
 from server.wire.errors import HttpError, error_response
@@ -350,7 +350,7 @@ def to_route(endpoint: Endpoint, prefix: str) -> Route:
 
 # -- the OpenAPI document ---------------------------------------------------
 
-_ERROR_SCHEMA = {
+_ERROR_SCHEMA: JsonObject = {
     "type": "object",
     "properties": {
         "error": {
@@ -365,23 +365,26 @@ _ERROR_SCHEMA = {
 }
 
 
-def _schema_of(media_type: str) -> dict[str, Any]:
+def _schema_of(media_type: str) -> JsonObject:
     if media_type == "application/json":
         return {"type": "object"}
     return {"type": "string", "format": "binary"}
 
 
 def openapi_document(endpoints: list[Endpoint], prefix: str, version: str) -> dict[str, Any]:
-    paths: dict[str, dict[str, Any]] = {}
+    """The document, as a tree its readers walk by key (hence `Any` at the
+    top: what lies under each key is for them to know)."""
+    paths: dict[str, dict[str, JsonValue]] = {}
     for ep in endpoints:
-        op: dict[str, Any] = {
+        parameters: list[JsonValue] = [
+            {"name": p, "in": "path", "required": True, "schema": Id.openapi()}
+            for p in ep.path_params
+        ]
+        op: dict[str, JsonValue] = {
             "operationId": ep.handler.__name__,
             "summary": ep.summary,
             "tags": [ep.tag],
-            "parameters": [
-                {"name": p, "in": "path", "required": True, "schema": Id.openapi()}
-                for p in ep.path_params
-            ],
+            "parameters": parameters,
             "responses": {
                 str(ep.status): {
                     "description": ep.response,
@@ -399,7 +402,7 @@ def openapi_document(endpoints: list[Endpoint], prefix: str, version: str) -> di
             op["security"] = [{"session": []}, {"bearer": []}]
         if ep.query is not None:
             for name, field in ep.query.fields.items():
-                param: dict[str, Any] = {
+                param: dict[str, JsonValue] = {
                     "name": name,
                     "in": "query",
                     "required": name in ep.query.required,
@@ -408,9 +411,9 @@ def openapi_document(endpoints: list[Endpoint], prefix: str, version: str) -> di
                 if isinstance(field, List):
                     # Said explicitly, as Obj.parse_query reads it.
                     param.update(QUERY_ARRAY_STYLE, description=QUERY_ARRAY_NOTE.format(name))
-                op["parameters"].append(param)
+                parameters.append(param)
         if ep.idempotency is not None:
-            op["parameters"].append(idempotency.openapi_parameter(ep.idempotency))
+            parameters.append(idempotency.openapi_parameter(ep.idempotency))
         if ep.body is not None:
             op["requestBody"] = {
                 "required": bool(ep.body.required),
