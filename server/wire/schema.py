@@ -304,7 +304,8 @@ class JsonMap:
 class Obj:
     """An object with known fields; unknown fields are rejected by name so a
     typo never passes silently. The parsed dict holds only the fields that
-    were present (absent and null stay distinguishable)."""
+    were present (absent and null stay distinguishable); it is the untyped
+    form, for which a record (server.wire.records) is the typed one."""
 
     fields: Mapping[str, Field]
     required: frozenset[str] = frozenset()
