@@ -15,7 +15,7 @@ import dataclasses
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeAlias, TypedDict, TypeVar, Unpack, overload
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
@@ -27,10 +27,12 @@ from server.auth.callers import authenticate
 from server.domain.actors import Actor
 from server.domain.errors import DomainError, InvalidInput, Unauthenticated
 from server.domain.integers import parse_int
+from server.domain.json_types import JsonObject, JsonValue
 from server.http import idempotency
 from server.runtime import Runtime
 from server.wire.errors import HttpError, error_response
-from server.wire.schema import QUERY_ARRAY_NOTE, QUERY_ARRAY_STYLE, Id, List, Obj
+from server.wire.records import RecordSchema, schema_of, wire_form
+from server.wire.schema import QUERY_ARRAY_NOTE, QUERY_ARRAY_STYLE, Id, List
 
 log = logging.getLogger(__name__)
 
@@ -39,17 +41,25 @@ Auth = Literal["public", "agent"]
 # "own": the action dedupes by the key itself. Every agent create has one.
 Idempotency = Literal["stored", "own"]
 
+B = TypeVar("B")
+Q = TypeVar("Q")
+B_co = TypeVar("B_co", covariant=True)
+Q_co = TypeVar("Q_co", covariant=True)
 
-@dataclasses.dataclass
-class Call:
-    """What a handler gets: the parsed, validated request."""
+
+@dataclasses.dataclass(frozen=True)
+class Call(Generic[B_co, Q_co]):
+    """What a handler gets: the parsed, validated request. `body` and
+    `query` are the endpoint's records (server.wire.records), None for an
+    endpoint that declares none. A helper that reads neither takes a
+    `Call[object, object]`."""
 
     request: Request
     runtime: Runtime
     actor_or_none: Actor | None
     path: dict[str, int]
-    query: dict[str, Any]
-    body: dict[str, Any]
+    query: Q_co
+    body: B_co
 
     @property
     def actor(self) -> Actor:
@@ -71,19 +81,39 @@ class Call:
         return raw
 
 
-Handler = Callable[[Call], Awaitable[Any]]
+# A JSON answer (status: the endpoint's), or a response of its own.
+Answer: TypeAlias = JsonValue | Response
+Handler: TypeAlias = Callable[[Call[B, Q]], Awaitable[Answer]]
 
 
-@dataclasses.dataclass(frozen=True)
+class Options(TypedDict, total=False):
+    """The rest of an endpoint's declaration (see Endpoint's fields)."""
+
+    auth: Auth
+    status: int
+    response: str
+    raw_body: str
+    produces: str
+    idempotency: Idempotency
+    shown_once: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True, init=False)
 class Endpoint:
+    """One route. Its constructor takes the handler with the record classes
+    of its body and query (`body=NewTeam`); mypy checks they are the ones
+    the handler's `Call[...]` reads, None for none."""
+
     method: str
     path: str  # relative to /api/v1, with {name} params (all are object ids)
-    handler: Handler
+    # The Call's records are checked against the handler where it is
+    # declared (the overloads below), so stored, its types are erased.
+    handler: Handler[Any, Any]
     summary: str
     tag: str
     auth: Auth = "agent"
-    body: Obj | None = None
-    query: Obj | None = None
+    body: RecordSchema[object] | None = None
+    query: RecordSchema[object] | None = None
     status: int = 200
     response: str = "object"  # a short description for the document
     # Set (to a description of the bytes) for an endpoint whose body is a
@@ -95,9 +125,85 @@ class Endpoint:
     # Answer fields shown only once (a new token): a replay shows null.
     shown_once: tuple[str, ...] = ()
 
-    def __post_init__(self) -> None:
-        if self.raw_body is not None and self.body is not None:
-            raise ValueError(f"{self.method} {self.path}: body and raw_body are exclusive")
+    @overload
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        handler: Handler[None, None],
+        summary: str,
+        tag: str,
+        *,
+        body: None = None,
+        query: None = None,
+        **options: Unpack[Options],
+    ) -> None: ...
+    @overload
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        handler: Handler[B, None],
+        summary: str,
+        tag: str,
+        *,
+        body: type[B],
+        query: None = None,
+        **options: Unpack[Options],
+    ) -> None: ...
+    @overload
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        handler: Handler[None, Q],
+        summary: str,
+        tag: str,
+        *,
+        body: None = None,
+        query: type[Q],
+        **options: Unpack[Options],
+    ) -> None: ...
+    @overload
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        handler: Handler[B, Q],
+        summary: str,
+        tag: str,
+        *,
+        body: type[B],
+        query: type[Q],
+        **options: Unpack[Options],
+    ) -> None: ...
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        handler: Handler[Any, Any],
+        summary: str,
+        tag: str,
+        *,
+        body: type | None = None,
+        query: type | None = None,
+        **options: Unpack[Options],
+    ) -> None:
+        if options.get("raw_body") is not None and body is not None:
+            raise ValueError(f"{method} {path}: body and raw_body are exclusive")
+        declared: dict[str, object] = {
+            "method": method,
+            "path": path,
+            "handler": handler,
+            "summary": summary,
+            "tag": tag,
+            "body": None if body is None else schema_of(body),
+            "query": None if query is None else schema_of(query),
+            **options,
+        }
+        for name, value in declared.items():
+            # Frozen: set once, here.
+            object.__setattr__(self, name, value)
 
     @property
     def path_params(self) -> list[str]:
@@ -129,10 +235,11 @@ async def _read_capped(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def _read_body(request: Request, runtime: Runtime, schema: Obj) -> dict[str, Any]:
+async def _read_json(request: Request, runtime: Runtime) -> Any:
+    """The body as JSON (untrusted: Any until parsed), {} when empty."""
     raw = await _read_capped(request, runtime.settings.max_body_bytes)
     if not raw.strip():
-        return schema.parse({})
+        return {}
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/json":
         raise HttpError(415, "unsupported_media_type", "send application/json", field="body")
@@ -141,10 +248,9 @@ async def _read_body(request: Request, runtime: Runtime, schema: Obj) -> dict[st
     except UnicodeDecodeError:
         raise HttpError(400, "bad_encoding", "body is not valid UTF-8", field="body") from None
     try:
-        value = json.loads(text)
+        return json.loads(text)
     except (ValueError, RecursionError):
         raise HttpError(400, "bad_json", "body is not valid JSON", field="body") from None
-    return schema.parse(value)
 
 
 def _path_ids(endpoint: Endpoint, request: Request) -> dict[str, int]:
@@ -171,23 +277,40 @@ def to_route(endpoint: Endpoint, prefix: str) -> Route:
                 actor = await authenticate(request, runtime, method=endpoint.method)
                 if actor is None:
                     raise Unauthenticated("log in or send an API token")
-            query = (
+            query_fields = (
                 endpoint.query.parse_query(request.query_params.multi_items())
-                if endpoint.query
+                if endpoint.query is not None
                 else {}
             )
             if endpoint.query is None and request.query_params:
                 key = next(iter(request.query_params))
                 raise HttpError(422, "invalid", f"{key}: unknown query parameter", field=key[:100])
-            body = await _read_body(request, runtime, endpoint.body) if endpoint.body else {}
-            call = Call(request, runtime, actor, path, query, body)
+            body_fields = (
+                endpoint.body.parse(await _read_json(request, runtime))
+                if endpoint.body is not None
+                else {}
+            )
+            call = Call(
+                request,
+                runtime,
+                actor,
+                path,
+                query=None if endpoint.query is None else endpoint.query.build(query_fields),
+                body=None if endpoint.body is None else endpoint.body.build(body_fields),
+            )
             claim = None
             if endpoint.idempotency == "stored" and actor is not None:
+                # What a repeat must match: the fields as sent (parsed), not
+                # the records' defaults.
                 claim = idempotency.request_claim(
                     f"{endpoint.method} {endpoint.path}",
                     actor,
                     request.headers.get(IDEMPOTENCY_HEADER),
-                    {"path": path, "query": query, "body": body},
+                    {
+                        "path": path,
+                        "query": wire_form(query_fields),
+                        "body": wire_form(body_fields),
+                    },
                 )
             if claim is None:
                 result = await endpoint.handler(call)
@@ -227,7 +350,7 @@ def to_route(endpoint: Endpoint, prefix: str) -> Route:
 
 # -- the OpenAPI document ---------------------------------------------------
 
-_ERROR_SCHEMA = {
+_ERROR_SCHEMA: JsonObject = {
     "type": "object",
     "properties": {
         "error": {
@@ -242,23 +365,26 @@ _ERROR_SCHEMA = {
 }
 
 
-def _schema_of(media_type: str) -> dict[str, Any]:
+def _schema_of(media_type: str) -> JsonObject:
     if media_type == "application/json":
         return {"type": "object"}
     return {"type": "string", "format": "binary"}
 
 
 def openapi_document(endpoints: list[Endpoint], prefix: str, version: str) -> dict[str, Any]:
-    paths: dict[str, dict[str, Any]] = {}
+    """The document, as a tree its readers walk by key (hence `Any` at the
+    top: what lies under each key is for them to know)."""
+    paths: dict[str, dict[str, JsonValue]] = {}
     for ep in endpoints:
-        op: dict[str, Any] = {
+        parameters: list[JsonValue] = [
+            {"name": p, "in": "path", "required": True, "schema": Id.openapi()}
+            for p in ep.path_params
+        ]
+        op: dict[str, JsonValue] = {
             "operationId": ep.handler.__name__,
             "summary": ep.summary,
             "tags": [ep.tag],
-            "parameters": [
-                {"name": p, "in": "path", "required": True, "schema": Id.openapi()}
-                for p in ep.path_params
-            ],
+            "parameters": parameters,
             "responses": {
                 str(ep.status): {
                     "description": ep.response,
@@ -276,7 +402,7 @@ def openapi_document(endpoints: list[Endpoint], prefix: str, version: str) -> di
             op["security"] = [{"session": []}, {"bearer": []}]
         if ep.query is not None:
             for name, field in ep.query.fields.items():
-                param: dict[str, Any] = {
+                param: dict[str, JsonValue] = {
                     "name": name,
                     "in": "query",
                     "required": name in ep.query.required,
@@ -285,9 +411,9 @@ def openapi_document(endpoints: list[Endpoint], prefix: str, version: str) -> di
                 if isinstance(field, List):
                     # Said explicitly, as Obj.parse_query reads it.
                     param.update(QUERY_ARRAY_STYLE, description=QUERY_ARRAY_NOTE.format(name))
-                op["parameters"].append(param)
+                parameters.append(param)
         if ep.idempotency is not None:
-            op["parameters"].append(idempotency.openapi_parameter(ep.idempotency))
+            parameters.append(idempotency.openapi_parameter(ep.idempotency))
         if ep.body is not None:
             op["requestBody"] = {
                 "required": bool(ep.body.required),

@@ -17,7 +17,6 @@ run in a sandbox with no origin. Only PNG, JPEG, GIF and WebP are served
 from __future__ import annotations
 
 import logging
-from typing import Any
 from urllib.parse import quote
 
 from starlette.responses import Response
@@ -25,6 +24,7 @@ from starlette.responses import Response
 from server.actions.attachments import upload_file
 from server.domain.actors import Actor, system_actor
 from server.domain.errors import NotFound
+from server.domain.json_types import JsonObject
 from server.domain.sniff import is_inline_image
 from server.http.api import Call, Endpoint
 from server.http.ratelimit import client_ip, count
@@ -32,7 +32,8 @@ from server.http.widget_api import visitor
 from server.queries.access import access_inbox
 from server.queries.attachments import AttachmentFile, access_attachment, visitor_attachment
 from server.queries.reading import read
-from server.wire.schema import Str, obj
+from server.wire.records import arg, record
+from server.wire.schema import Str
 
 log = logging.getLogger(__name__)
 
@@ -44,32 +45,34 @@ UPLOAD_LIMITS = {
     "widget_upload_ip_limiter": (60, 60),
 }
 
-FILENAME_QUERY = obj(
-    ("filename",),
-    filename=Str(max_length=1000, min_length=1, description="the file's name (cleaned)"),
-)
+
+@record
+class FilenameQuery:
+    filename: str = arg(Str(max_length=1000, min_length=1, description="the file's name (cleaned)"))
+
+
 RAW_FILE = "the file's bytes; at most THREADLINE_MAX_UPLOAD_BYTES"
 DOWNLOAD = "the file's bytes"
 
 
-def _count(call: Call, name: str, key: str) -> None:
+def _count(call: Call[object, object], name: str, key: str) -> None:
     count(call.request.app.state, name, UPLOAD_LIMITS[name], [key], call.runtime.clock.now())
 
 
-async def _upload(call: Call, actor: Actor, **owner: int) -> dict[str, Any]:
+async def _upload(call: Call[None, FilenameQuery], actor: Actor, **owner: int) -> JsonObject:
     data = await call.read_raw(call.runtime.settings.max_upload_bytes)
     attachment = await upload_file(
         call.runtime,
         actor,
         data,
-        filename=call.query["filename"],
+        filename=call.query.filename,
         declared_type=call.request.headers.get("content-type"),
         **owner,
     )
     return {"attachment": attachment}
 
 
-async def upload_attachment(call: Call) -> Any:
+async def upload_attachment(call: Call[None, FilenameQuery]) -> JsonObject:
     actor, inbox_id = call.actor, call.path["inbox_id"]
     _count(call, "agent_upload_limiter", f"agent:{actor.agent_id}")
     # Who may upload is settled before a byte of the body is read.
@@ -77,12 +80,12 @@ async def upload_attachment(call: Call) -> Any:
     return await _upload(call, actor, inbox_id=inbox_id)
 
 
-async def download_attachment(call: Call) -> Response:
+async def download_attachment(call: Call[None, None]) -> Response:
     found = await read(call.runtime, access_attachment, call.actor, call.path["attachment_id"])
     return await file_response(call, found)
 
 
-async def widget_upload_attachment(call: Call) -> Any:
+async def widget_upload_attachment(call: Call[None, FilenameQuery]) -> JsonObject:
     session = await visitor(call)
     ip = client_ip(call.request)
     _count(call, "widget_upload_ip_limiter", f"ip:{ip}")
@@ -91,7 +94,7 @@ async def widget_upload_attachment(call: Call) -> Any:
     return await _upload(call, actor, visitor_session_id=session.session_id)
 
 
-async def widget_download_attachment(call: Call) -> Response:
+async def widget_download_attachment(call: Call[None, None]) -> Response:
     session = await visitor(call)
     found = await read(call.runtime, visitor_attachment, session, call.path["attachment_id"])
     return await file_response(call, found)
@@ -105,7 +108,7 @@ def content_disposition(found: AttachmentFile) -> str:
     return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(found.filename, safe='')}"
 
 
-async def file_response(call: Call, found: AttachmentFile) -> Response:
+async def file_response(call: Call[object, object], found: AttachmentFile) -> Response:
     etag = f'"{found.sha256}"'
     media_type = found.content_type
     if media_type.startswith("text/"):
@@ -136,7 +139,7 @@ ENDPOINTS = [
         upload_attachment,
         "Upload a file (raw body, ?filename=) to send with a reply or note in this inbox",
         "attachments",
-        query=FILENAME_QUERY,
+        query=FilenameQuery,
         raw_body=RAW_FILE,
         status=201,
         idempotency="stored",
@@ -157,7 +160,7 @@ ENDPOINTS = [
         "Upload a file (raw body, ?filename=) to send with a visitor message (X-Widget-Session)",
         "widget",
         auth="public",
-        query=FILENAME_QUERY,
+        query=FilenameQuery,
         raw_body=RAW_FILE,
         status=201,
     ),

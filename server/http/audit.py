@@ -2,25 +2,38 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from server.domain.json_types import JsonValue
 from server.http.api import Call, Endpoint
 from server.queries.audit import list_audit_log
 from server.queries.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from server.queries.reading import read
-from server.wire.schema import Id, Int, Str, obj
+from server.wire.records import arg, record
+from server.wire.schema import Id, Int, Str
 
 
-async def list_audit_log_handler(call: Call) -> Any:
+@record
+class AuditQuery:
+    subject_kind: str | None = arg(
+        Str(max_length=32, min_length=1, description="contact or conversation"), default=None
+    )
+    subject_id: int | None = arg(Id, default=None)
+    cursor: str | None = arg(Str(max_length=500), default=None)
+    limit: int = arg(
+        Int(minimum=1, maximum=MAX_LIMIT, description=f"default {DEFAULT_LIMIT}"),
+        default=DEFAULT_LIMIT,
+    )
+
+
+async def list_audit_log_handler(call: Call[None, AuditQuery]) -> JsonValue:
     q = call.query
     return await read(
         call.runtime,
         list_audit_log,
         call.actor,
-        subject_kind=q.get("subject_kind"),
-        subject_id=q.get("subject_id"),
-        cursor=q.get("cursor"),
-        limit=q.get("limit", DEFAULT_LIMIT),
+        subject_kind=q.subject_kind,
+        subject_id=q.subject_id,
+        cursor=q.cursor,
+        limit=q.limit,
     )
 
 
@@ -31,11 +44,6 @@ ENDPOINTS = [
         list_audit_log_handler,
         "Who merged or unmerged what, newest first (admins only)",
         "audit log",
-        query=obj(
-            subject_kind=Str(max_length=32, min_length=1, description="contact or conversation"),
-            subject_id=Id,
-            cursor=Str(max_length=500),
-            limit=Int(minimum=1, maximum=MAX_LIMIT, description=f"default {DEFAULT_LIMIT}"),
-        ),
+        query=AuditQuery,
     ),
 ]

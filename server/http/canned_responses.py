@@ -9,8 +9,6 @@ not change (a workspace response, for an agent) is a 403. Sending one is
 
 from __future__ import annotations
 
-from typing import Any
-
 from server.actions.attachments import MAX_PER_MESSAGE
 from server.actions.canned_responses import (
     do_create_canned_response,
@@ -20,6 +18,7 @@ from server.actions.canned_responses import (
 from server.actions.context import perform
 from server.domain.canned_responses import SHORTCUT_MAX
 from server.domain.errors import InvalidInput
+from server.domain.json_types import JsonValue
 from server.domain.templates import MAX_TEMPLATE_CHARS, VARIABLES
 from server.domain.values import CannedScope
 from server.http.api import Call, Endpoint
@@ -30,7 +29,8 @@ from server.queries.canned_responses import (
 )
 from server.queries.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from server.queries.reading import read
-from server.wire.schema import Id, Int, List, Str, obj
+from server.wire.records import UNSET, Unset, arg, given, or_none, record
+from server.wire.schema import Id, Int, List, Str
 
 Shortcut = Str(
     max_length=SHORTCUT_MAX + 1,  # room for the "/" an agent may type first
@@ -47,61 +47,100 @@ Body = Str(
 Files = List(Id, max_items=MAX_PER_MESSAGE, description="your own uploads no message carries yet")
 
 
-async def list_handler(call: Call) -> Any:
+@record
+class CannedListQuery:
+    q: str | None = arg(
+        Str(max_length=200, description="a shortcut prefix, or text in title or body"),
+        default=None,
+    )
+    scope: str | None = arg(Str.enum(CannedScope), default=None)
+    inbox_id: int | None = arg(Id, default=None)
+    cursor: str | None = arg(Str(max_length=500), default=None)
+    limit: int = arg(
+        Int(minimum=1, maximum=MAX_LIMIT, description=f"default {DEFAULT_LIMIT}"),
+        default=DEFAULT_LIMIT,
+    )
+
+
+@record
+class NewCannedResponse:
+    scope: str = arg(Str.enum(CannedScope))
+    team_id: int | None = arg(Id, default=None)
+    inbox_id: int | None = arg(Id, default=None)
+    shortcut: str = arg(Shortcut)
+    title: str = arg(Title)
+    body: str = arg(Body)
+    attachment_ids: list[int] = arg(Files, default_factory=list)
+
+
+@record
+class CannedResponseChange:
+    shortcut: str | Unset = arg(Shortcut, default=UNSET)
+    title: str | Unset = arg(Title, default=UNSET)
+    body: str | Unset = arg(Body, default=UNSET)
+    attachment_ids: list[int] | Unset = arg(Files, default=UNSET)
+
+
+@record
+class PreviewFor:
+    conversation_id: int = arg(Id)
+
+
+async def list_handler(call: Call[None, CannedListQuery]) -> JsonValue:
     q = call.query
     return await read(
         call.runtime,
         list_canned_responses,
         call.actor,
-        q=q.get("q"),
-        scope=CannedScope(q["scope"]) if "scope" in q else None,
-        inbox_id=q.get("inbox_id"),
-        cursor=q.get("cursor"),
-        limit=q.get("limit", DEFAULT_LIMIT),
+        q=q.q,
+        scope=CannedScope(q.scope) if q.scope is not None else None,
+        inbox_id=q.inbox_id,
+        cursor=q.cursor,
+        limit=q.limit,
     )
 
 
-async def create_handler(call: Call) -> Any:
+async def create_handler(call: Call[NewCannedResponse, None]) -> JsonValue:
     b = call.body
     canned_response_id = await perform(
         call.runtime,
         call.actor,
         do_create_canned_response,
-        scope=CannedScope(b["scope"]),
-        shortcut=b["shortcut"],
-        title=b["title"],
-        body=b["body"],
-        team_id=b.get("team_id"),
-        inbox_id=b.get("inbox_id"),
-        attachment_ids=b.get("attachment_ids", []),
+        scope=CannedScope(b.scope),
+        shortcut=b.shortcut,
+        title=b.title,
+        body=b.body,
+        team_id=b.team_id,
+        inbox_id=b.inbox_id,
+        attachment_ids=b.attachment_ids,
     )
     return await read(call.runtime, canned_response_detail, call.actor, canned_response_id)
 
 
-async def get_handler(call: Call) -> Any:
+async def get_handler(call: Call[None, None]) -> JsonValue:
     return await read(
         call.runtime, canned_response_detail, call.actor, call.path["canned_response_id"]
     )
 
 
-async def update_handler(call: Call) -> Any:
+async def update_handler(call: Call[CannedResponseChange, None]) -> JsonValue:
     b, canned_response_id = call.body, call.path["canned_response_id"]
-    if not b:
+    if not given(b):
         raise InvalidInput("body: nothing to change", field="body")
     await perform(
         call.runtime,
         call.actor,
         do_update_canned_response,
         canned_response_id=canned_response_id,
-        shortcut=b.get("shortcut"),
-        title=b.get("title"),
-        body=b.get("body"),
-        attachment_ids=b.get("attachment_ids"),
+        shortcut=or_none(b.shortcut),
+        title=or_none(b.title),
+        body=or_none(b.body),
+        attachment_ids=or_none(b.attachment_ids),
     )
     return await read(call.runtime, canned_response_detail, call.actor, canned_response_id)
 
 
-async def delete_handler(call: Call) -> Any:
+async def delete_handler(call: Call[None, None]) -> JsonValue:
     await perform(
         call.runtime,
         call.actor,
@@ -111,13 +150,13 @@ async def delete_handler(call: Call) -> Any:
     return {"deleted": True}
 
 
-async def preview_handler(call: Call) -> Any:
+async def preview_handler(call: Call[PreviewFor, None]) -> JsonValue:
     return await read(
         call.runtime,
         preview_canned_response,
         call.actor,
         call.path["canned_response_id"],
-        call.body["conversation_id"],
+        call.body.conversation_id,
     )
 
 
@@ -131,13 +170,7 @@ ENDPOINTS = [
         list_handler,
         "List or search the canned responses you can use",
         TAG,
-        query=obj(
-            q=Str(max_length=200, description="a shortcut prefix, or text in title or body"),
-            scope=Str.enum(CannedScope),
-            inbox_id=Id,
-            cursor=Str(max_length=500),
-            limit=Int(minimum=1, maximum=MAX_LIMIT, description=f"default {DEFAULT_LIMIT}"),
-        ),
+        query=CannedListQuery,
     ),
     Endpoint(
         "POST",
@@ -145,16 +178,7 @@ ENDPOINTS = [
         create_handler,
         "Save a canned response for the workspace, a team, an inbox or yourself",
         TAG,
-        body=obj(
-            ("scope", "shortcut", "title", "body"),
-            scope=Str.enum(CannedScope),
-            team_id=Id,
-            inbox_id=Id,
-            shortcut=Shortcut,
-            title=Title,
-            body=Body,
-            attachment_ids=Files,
-        ),
+        body=NewCannedResponse,
         status=201,
         idempotency="stored",
     ),
@@ -165,7 +189,7 @@ ENDPOINTS = [
         update_handler,
         "Change a canned response's shortcut, title, body or files (not its scope)",
         TAG,
-        body=obj(shortcut=Shortcut, title=Title, body=Body, attachment_ids=Files),
+        body=CannedResponseChange,
     ),
     Endpoint("DELETE", ONE, delete_handler, "Delete a canned response and its files", TAG),
     Endpoint(
@@ -174,6 +198,6 @@ ENDPOINTS = [
         preview_handler,
         "Render a canned response for a conversation, as sending it would",
         TAG,
-        body=obj(("conversation_id",), conversation_id=Id),
+        body=PreviewFor,
     ),
 ]

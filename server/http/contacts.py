@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import ClassVar
 
 from server.actions.agents import check_email
 from server.actions.contacts import (
@@ -13,94 +13,142 @@ from server.actions.contacts import (
 )
 from server.actions.context import perform
 from server.domain.errors import InvalidInput
+from server.domain.json_types import JsonValue
 from server.domain.values import IdentityKind, normalize_identity
 from server.http.api import Call, Endpoint
 from server.queries.contacts import contact_detail, contact_events, contact_timeline, list_contacts
 from server.queries.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from server.queries.reading import read
-from server.wire.schema import Int, JsonMap, List, Str, obj
+from server.wire.records import UNSET, Nested, Unset, arg, given, or_none, record
+from server.wire.schema import Int, JsonMap, List, Str
 
 Limit = Int(minimum=1, maximum=MAX_LIMIT, description=f"page size, default {DEFAULT_LIMIT}")
 Name = Str(max_length=200, min_length=1)
 IdentityValue = Str(max_length=320, min_length=1)
-Identity = obj(
-    ("kind", "value"),
-    kind=Str.enum(IdentityKind),
-    value=IdentityValue,
-    doc="an email address, phone number, visitor id, Slack user id, handle...",
-)
+Cursor = Str(max_length=500)
 
 
-def _identity(raw: dict[str, Any], field: str) -> IdentityInput:
+@record
+class Identity:
+    DOC: ClassVar[str] = "an email address, phone number, visitor id, Slack user id, handle..."
+
+    kind: str = arg(Str.enum(IdentityKind))
+    value: str = arg(IdentityValue)
+
+
+@record
+class ContactListQuery:
+    q: str | None = arg(
+        Str(max_length=200, description="part of the name, case-insensitive"), default=None
+    )
+    identity_kind: str | None = arg(
+        Str.enum(IdentityKind, description="with identity_value"), default=None
+    )
+    identity_value: str | None = arg(IdentityValue, default=None)
+    cursor: str | None = arg(Cursor, default=None)
+    limit: int = arg(Limit, default=DEFAULT_LIMIT)
+
+
+@record
+class NewContact:
+    name: str = arg(Name)
+    attributes: dict[str, JsonValue] = arg(
+        JsonMap(description="custom attributes"), default_factory=dict
+    )
+    identities: list[Identity] = arg(List(Nested(Identity), max_items=20), default_factory=list)
+
+
+@record
+class ContactChange:
+    name: str | Unset = arg(Name, default=UNSET)
+    attributes: dict[str, JsonValue] | Unset = arg(
+        JsonMap(description="keys to set; null removes"), default=UNSET
+    )
+
+
+@record
+class PageQuery:
+    cursor: str | None = arg(Cursor, default=None)
+    limit: int = arg(Limit, default=DEFAULT_LIMIT)
+
+
+@record
+class EventsQuery:
+    name: str | None = arg(Str(max_length=100, min_length=1), default=None)
+    cursor: str | None = arg(Cursor, default=None)
+    limit: int = arg(Limit, default=DEFAULT_LIMIT)
+
+
+def _identity(sent: Identity, field: str) -> IdentityInput:
     """An identity from the API: checked and normalised, never verified
     (only a channel that proves it, such as a signed widget, verifies)."""
-    kind = IdentityKind(raw["kind"])
+    kind = IdentityKind(sent.kind)
     if kind is IdentityKind.EMAIL:
-        value = check_email(raw["value"], field=field)
+        value = check_email(sent.value, field=field)
     else:
-        value = normalize_identity(kind, raw["value"])
+        value = normalize_identity(kind, sent.value)
         if not value or (kind is IdentityKind.PHONE and not value.lstrip("+")):
             raise InvalidInput(f"{field}: not a valid {kind.value}", field=field)
     return IdentityInput(kind, value, verified=False)
 
 
-async def list_contacts_handler(call: Call) -> Any:
+async def list_contacts_handler(call: Call[None, ContactListQuery]) -> JsonValue:
     q = call.query
-    kind = q.get("identity_kind")
+    kind = q.identity_kind
     return await read(
         call.runtime,
         list_contacts,
         call.actor,
-        q=q.get("q"),
+        q=q.q,
         identity_kind=IdentityKind(kind) if kind is not None else None,
-        identity_value=q.get("identity_value"),
-        cursor=q.get("cursor"),
-        limit=q.get("limit", DEFAULT_LIMIT),
+        identity_value=q.identity_value,
+        cursor=q.cursor,
+        limit=q.limit,
     )
 
 
-async def create_contact(call: Call) -> Any:
+async def create_contact(call: Call[NewContact, None]) -> JsonValue:
     b = call.body
     identities: list[IdentityInput] = []
     seen: set[tuple[IdentityKind, str]] = set()
-    for i, raw in enumerate(b.get("identities", [])):
-        ident = _identity(raw, f"identities[{i}].value")
+    for i, sent in enumerate(b.identities):
+        ident = _identity(sent, f"identities[{i}].value")
         if (ident.kind, ident.value) in seen:
             raise InvalidInput("the same identity is given twice", field=f"identities[{i}]")
         seen.add((ident.kind, ident.value))
         identities.append(ident)
-    attributes = {k: v for k, v in b.get("attributes", {}).items() if v is not None}
+    attributes = {k: v for k, v in b.attributes.items() if v is not None}
     contact_id = await perform(
         call.runtime,
         call.actor,
         do_create_contact,
-        name=b["name"],
+        name=b.name,
         attributes=attributes,
         identities=identities,
     )
     return await read(call.runtime, contact_detail, call.actor, contact_id)
 
 
-async def get_contact(call: Call) -> Any:
+async def get_contact(call: Call[None, None]) -> JsonValue:
     return await read(call.runtime, contact_detail, call.actor, call.path["contact_id"])
 
 
-async def update_contact(call: Call) -> Any:
+async def update_contact(call: Call[ContactChange, None]) -> JsonValue:
     b, contact_id = call.body, call.path["contact_id"]
-    if not b:
+    if not given(b):
         raise InvalidInput("body: nothing to change", field="body")
     await perform(
         call.runtime,
         call.actor,
         do_update_contact,
         contact_id=contact_id,
-        name=b.get("name"),
-        attributes=b.get("attributes"),
+        name=or_none(b.name),
+        attributes=or_none(b.attributes),
     )
     return await read(call.runtime, contact_detail, call.actor, contact_id)
 
 
-async def add_contact_identity(call: Call) -> Any:
+async def add_contact_identity(call: Call[Identity, None]) -> JsonValue:
     contact_id = call.path["contact_id"]
     await perform(
         call.runtime,
@@ -112,28 +160,28 @@ async def add_contact_identity(call: Call) -> Any:
     return await read(call.runtime, contact_detail, call.actor, contact_id)
 
 
-async def get_contact_timeline(call: Call) -> Any:
+async def get_contact_timeline(call: Call[None, PageQuery]) -> JsonValue:
     q = call.query
     return await read(
         call.runtime,
         contact_timeline,
         call.actor,
         call.path["contact_id"],
-        cursor=q.get("cursor"),
-        limit=q.get("limit", DEFAULT_LIMIT),
+        cursor=q.cursor,
+        limit=q.limit,
     )
 
 
-async def get_contact_events(call: Call) -> Any:
+async def get_contact_events(call: Call[None, EventsQuery]) -> JsonValue:
     q = call.query
     return await read(
         call.runtime,
         contact_events,
         call.actor,
         call.path["contact_id"],
-        name=q.get("name"),
-        cursor=q.get("cursor"),
-        limit=q.get("limit", DEFAULT_LIMIT),
+        name=q.name,
+        cursor=q.cursor,
+        limit=q.limit,
     )
 
 
@@ -144,13 +192,7 @@ ENDPOINTS = [
         list_contacts_handler,
         "List contacts, newest first; filter by name or find by identity",
         "contacts",
-        query=obj(
-            q=Str(max_length=200, description="part of the name, case-insensitive"),
-            identity_kind=Str.enum(IdentityKind, description="with identity_value"),
-            identity_value=IdentityValue,
-            cursor=Str(max_length=500),
-            limit=Limit,
-        ),
+        query=ContactListQuery,
     ),
     Endpoint(
         "POST",
@@ -158,12 +200,7 @@ ENDPOINTS = [
         create_contact,
         "Create a contact with its identities (unverified)",
         "contacts",
-        body=obj(
-            ("name",),
-            name=Name,
-            attributes=JsonMap(description="custom attributes"),
-            identities=List(Identity, max_items=20),
-        ),
+        body=NewContact,
         status=201,
         idempotency="stored",
     ),
@@ -180,7 +217,7 @@ ENDPOINTS = [
         update_contact,
         "Rename a contact and/or merge attributes (null removes a key)",
         "contacts",
-        body=obj(name=Name, attributes=JsonMap(description="keys to set; null removes")),
+        body=ContactChange,
     ),
     Endpoint(
         "POST",
@@ -198,7 +235,7 @@ ENDPOINTS = [
         get_contact_timeline,
         "Every message of the contact across its conversations and inboxes, oldest first",
         "contacts",
-        query=obj(cursor=Str(max_length=500), limit=Limit),
+        query=PageQuery,
     ),
     Endpoint(
         "GET",
@@ -206,6 +243,6 @@ ENDPOINTS = [
         get_contact_events,
         "What the contact did on the site (tracked events such as cart_updated), newest first",
         "contacts",
-        query=obj(name=Str(max_length=100, min_length=1), cursor=Str(max_length=500), limit=Limit),
+        query=EventsQuery,
     ),
 ]

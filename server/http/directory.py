@@ -11,7 +11,7 @@ inbox's HMAC key likewise; never again (PROTOCOLS.md P7).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypeVar
 
 from server.actions.agents import do_change_password, do_create_agent, do_update_agent
 from server.actions.context import perform
@@ -30,6 +30,7 @@ from server.actions.teams import (
 )
 from server.actions.tokens import do_create_api_token, do_revoke_api_token
 from server.domain.errors import InvalidInput
+from server.domain.json_types import JsonValue
 from server.domain.values import Availability, InboxKind, Role
 from server.http.api import Call, Endpoint
 from server.queries.agents import agent_detail, list_agents
@@ -42,74 +43,137 @@ from server.queries.directory import (
     team_detail,
 )
 from server.queries.reading import read
-from server.wire.schema import Bool, Int, JsonMap, Nullable, Obj, Str, obj
+from server.wire.records import UNSET, Unset, arg, given, or_none, record
+from server.wire.schema import Bool, Int, JsonMap, Nullable, Str
 
 Name = Str(max_length=200, min_length=1)
 Password = Str(max_length=1024, min_length=1, strip=False)
 Capacity = Int(minimum=0, maximum=10_000, description="most open conversations at once")
 Description = Str(max_length=2000)
-# Spelled out rather than obj(...): obj's own `description` keyword (the
-# schema's description) would swallow a field of that name.
-TEAM_FIELDS = {"name": Name, "description": Description}
+
+Change = TypeVar("Change")
 
 
-def _changes(body: dict[str, Any]) -> dict[str, Any]:
-    if not body:
+def _changes(body: Change) -> Change:
+    if not given(body):
         raise InvalidInput("body: nothing to change", field="body")
     return body
+
+
+@record
+class NewAgent:
+    email: str = arg(Str(max_length=320, min_length=1))
+    name: str = arg(Name)
+    password: str = arg(Password)
+    role: str = arg(Str.enum(Role, description="default agent"), default=Role.AGENT.value)
+    capacity: int | None = arg(Nullable(Capacity), default=None)
+
+
+@record
+class AgentChange:
+    name: str | Unset = arg(Name, default=UNSET)
+    role: str | Unset = arg(Str.enum(Role), default=UNSET)
+    availability: str | Unset = arg(Str.enum(Availability), default=UNSET)
+    capacity: int | Unset | None = arg(Nullable(Capacity), default=UNSET)
+    active: bool | Unset = arg(Bool(), default=UNSET)
+
+
+@record
+class PasswordReset:
+    new_password: str = arg(Password)
+    current_password: str | None = arg(Password, default=None)
+
+
+@record
+class NewTeam:
+    name: str = arg(Name)
+    description: str = arg(Description, default="")
+
+
+@record
+class TeamChange:
+    name: str | Unset = arg(Name, default=UNSET)
+    description: str | Unset = arg(Description, default=UNSET)
+
+
+@record
+class NewInbox:
+    name: str = arg(Name)
+    kind: str = arg(Str.enum(InboxKind))
+    settings: dict[str, JsonValue] = arg(
+        JsonMap(description="channel settings", max_depth=4), default_factory=dict
+    )
+
+
+@record
+class InboxChange:
+    name: str | Unset = arg(Name, default=UNSET)
+    settings: dict[str, JsonValue] | Unset = arg(
+        JsonMap(description="keys to set; null removes", max_depth=4), default=UNSET
+    )
+
+
+@record
+class TokenListQuery:
+    all: bool = arg(Bool(description="every token of the workspace (admins only)"), default=False)
+
+
+@record
+class NewToken:
+    name: str = arg(Name)
 
 
 # -- agents -----------------------------------------------------------------
 
 
-async def list_agents_handler(call: Call) -> Any:
+async def list_agents_handler(call: Call[None, None]) -> JsonValue:
     return await read(call.runtime, list_agents, call.actor)
 
 
-async def create_agent(call: Call) -> Any:
+async def create_agent(call: Call[NewAgent, None]) -> JsonValue:
     b = call.body
     agent_id = await perform(
         call.runtime,
         call.actor,
         do_create_agent,
-        email=b["email"],
-        name=b["name"],
-        password=b["password"],
-        role=Role(b.get("role", Role.AGENT)),
-        capacity=b.get("capacity"),
+        email=b.email,
+        name=b.name,
+        password=b.password,
+        role=Role(b.role),
+        capacity=b.capacity,
     )
     return await read(call.runtime, agent_detail, call.actor, agent_id)
 
 
-async def get_agent(call: Call) -> Any:
+async def get_agent(call: Call[None, None]) -> JsonValue:
     return await read(call.runtime, agent_detail, call.actor, call.path["agent_id"])
 
 
-async def update_agent(call: Call) -> Any:
+async def update_agent(call: Call[AgentChange, None]) -> JsonValue:
     b, agent_id = _changes(call.body), call.path["agent_id"]
     await perform(
         call.runtime,
         call.actor,
         do_update_agent,
         agent_id=agent_id,
-        name=b.get("name"),
-        role=Role(b["role"]) if "role" in b else None,
-        availability=Availability(b["availability"]) if "availability" in b else None,
-        capacity=b.get("capacity"),
-        clear_capacity="capacity" in b and b["capacity"] is None,
-        active=b.get("active"),
+        name=or_none(b.name),
+        role=Role(b.role) if b.role is not UNSET else None,
+        availability=Availability(b.availability) if b.availability is not UNSET else None,
+        capacity=or_none(b.capacity),
+        clear_capacity=b.capacity is None,
+        active=or_none(b.active),
     )
     return await read(call.runtime, agent_detail, call.actor, agent_id)
 
 
-async def reset_agent_password(call: Call) -> Any:
+async def reset_agent_password(call: Call[PasswordReset, None]) -> JsonValue:
     await perform(
         call.runtime,
         call.actor,
         do_change_password,
         agent_id=call.path["agent_id"],
-        current_password=call.body.get("current_password"),
-        new_password=call.body["new_password"],
+        current_password=call.body.current_password,
+        new_password=call.body.new_password,
     )
     return {"changed": True}
 
@@ -117,44 +181,44 @@ async def reset_agent_password(call: Call) -> Any:
 # -- teams ------------------------------------------------------------------
 
 
-async def list_teams_handler(call: Call) -> Any:
+async def list_teams_handler(call: Call[None, None]) -> JsonValue:
     return await read(call.runtime, list_teams, call.actor)
 
 
-async def create_team(call: Call) -> Any:
+async def create_team(call: Call[NewTeam, None]) -> JsonValue:
     team_id = await perform(
         call.runtime,
         call.actor,
         do_create_team,
-        name=call.body["name"],
-        description=call.body.get("description", ""),
+        name=call.body.name,
+        description=call.body.description,
     )
     return await read(call.runtime, team_detail, call.actor, team_id)
 
 
-async def get_team(call: Call) -> Any:
+async def get_team(call: Call[None, None]) -> JsonValue:
     return await read(call.runtime, team_detail, call.actor, call.path["team_id"])
 
 
-async def update_team(call: Call) -> Any:
+async def update_team(call: Call[TeamChange, None]) -> JsonValue:
     b, team_id = _changes(call.body), call.path["team_id"]
     await perform(
         call.runtime,
         call.actor,
         do_update_team,
         team_id=team_id,
-        name=b.get("name"),
-        description=b.get("description"),
+        name=or_none(b.name),
+        description=or_none(b.description),
     )
     return await read(call.runtime, team_detail, call.actor, team_id)
 
 
-async def delete_team(call: Call) -> Any:
+async def delete_team(call: Call[None, None]) -> JsonValue:
     await perform(call.runtime, call.actor, do_delete_team, team_id=call.path["team_id"])
     return {"deleted": True}
 
 
-async def add_team_member(call: Call) -> Any:
+async def add_team_member(call: Call[None, None]) -> JsonValue:
     team_id = call.path["team_id"]
     await perform(
         call.runtime,
@@ -166,7 +230,7 @@ async def add_team_member(call: Call) -> Any:
     return await read(call.runtime, team_detail, call.actor, team_id)
 
 
-async def remove_team_member(call: Call) -> Any:
+async def remove_team_member(call: Call[None, None]) -> JsonValue:
     removed = await perform(
         call.runtime,
         call.actor,
@@ -180,19 +244,19 @@ async def remove_team_member(call: Call) -> Any:
 # -- inboxes ----------------------------------------------------------------
 
 
-async def list_inboxes_handler(call: Call) -> Any:
+async def list_inboxes_handler(call: Call[None, None]) -> JsonValue:
     return await read(call.runtime, list_inboxes, call.actor, call.runtime.secrets)
 
 
-async def create_inbox(call: Call) -> Any:
+async def create_inbox(call: Call[NewInbox, None]) -> JsonValue:
     b = call.body
-    settings = {k: v for k, v in b.get("settings", {}).items() if v is not None}
+    settings = {k: v for k, v in b.settings.items() if v is not None}
     new = await perform(
         call.runtime,
         call.actor,
         do_create_inbox,
-        name=b["name"],
-        kind=InboxKind(b["kind"]),
+        name=b.name,
+        kind=InboxKind(b.kind),
         settings=settings,
         box=call.runtime.secrets,
     )
@@ -201,27 +265,27 @@ async def create_inbox(call: Call) -> Any:
     return {**inbox, "secret": new.secret}
 
 
-async def get_inbox(call: Call) -> Any:
+async def get_inbox(call: Call[None, None]) -> JsonValue:
     return await read(
         call.runtime, inbox_detail, call.actor, call.path["inbox_id"], call.runtime.secrets
     )
 
 
-async def update_inbox(call: Call) -> Any:
+async def update_inbox(call: Call[InboxChange, None]) -> JsonValue:
     b, inbox_id = _changes(call.body), call.path["inbox_id"]
     await perform(
         call.runtime,
         call.actor,
         do_update_inbox,
         inbox_id=inbox_id,
-        name=b.get("name"),
-        settings=b.get("settings"),
+        name=or_none(b.name),
+        settings=or_none(b.settings),
         box=call.runtime.secrets,
     )
     return await read(call.runtime, inbox_detail, call.actor, inbox_id, call.runtime.secrets)
 
 
-async def add_inbox_member(call: Call) -> Any:
+async def add_inbox_member(call: Call[None, None]) -> JsonValue:
     inbox_id = call.path["inbox_id"]
     await perform(
         call.runtime,
@@ -233,7 +297,7 @@ async def add_inbox_member(call: Call) -> Any:
     return await read(call.runtime, inbox_detail, call.actor, inbox_id, call.runtime.secrets)
 
 
-async def remove_inbox_member(call: Call) -> Any:
+async def remove_inbox_member(call: Call[None, None]) -> JsonValue:
     removed = await perform(
         call.runtime,
         call.actor,
@@ -247,20 +311,18 @@ async def remove_inbox_member(call: Call) -> Any:
 # -- API tokens -------------------------------------------------------------
 
 
-async def list_tokens_handler(call: Call) -> Any:
-    return await read(
-        call.runtime, list_api_tokens, call.actor, everyone=call.query.get("all", False)
-    )
+async def list_tokens_handler(call: Call[None, TokenListQuery]) -> JsonValue:
+    return await read(call.runtime, list_api_tokens, call.actor, everyone=call.query.all)
 
 
-async def create_token(call: Call) -> Any:
-    new = await perform(call.runtime, call.actor, do_create_api_token, name=call.body["name"])
+async def create_token(call: Call[NewToken, None]) -> JsonValue:
+    new = await perform(call.runtime, call.actor, do_create_api_token, name=call.body.name)
     token = await read(call.runtime, api_token_detail, call.actor, new.token_id)
     # The bearer token itself: shown here, never again (only its hash is kept).
     return {**token, "token": new.token}
 
 
-async def revoke_token(call: Call) -> Any:
+async def revoke_token(call: Call[None, None]) -> JsonValue:
     token_id = call.path["token_id"]
     before = await read(call.runtime, api_token_detail, call.actor, token_id)
     await perform(call.runtime, call.actor, do_revoke_api_token, token_id=token_id)
@@ -275,14 +337,7 @@ ENDPOINTS = [
         create_agent,
         "Add an agent to the workspace (admins)",
         "agents",
-        body=obj(
-            ("email", "name", "password"),
-            email=Str(max_length=320, min_length=1),
-            name=Name,
-            password=Password,
-            role=Str.enum(Role, description="default agent"),
-            capacity=Nullable(Capacity),
-        ),
+        body=NewAgent,
         status=201,
         idempotency="stored",
     ),
@@ -294,13 +349,7 @@ ENDPOINTS = [
         "Change an agent: your own name and availability; role, capacity (null clears) "
         "and active are for admins. Deactivating ends the agent's sessions",
         "agents",
-        body=obj(
-            name=Name,
-            role=Str.enum(Role),
-            availability=Str.enum(Availability),
-            capacity=Nullable(Capacity),
-            active=Bool(),
-        ),
+        body=AgentChange,
     ),
     Endpoint(
         "POST",
@@ -309,11 +358,7 @@ ENDPOINTS = [
         "Set an agent's password (admins; your own needs current_password). "
         "The agent's other sessions end",
         "agents",
-        body=obj(
-            ("new_password",),
-            new_password=Password,
-            current_password=Password,
-        ),
+        body=PasswordReset,
     ),
     Endpoint("GET", "/teams", list_teams_handler, "List teams with their members", "teams"),
     Endpoint(
@@ -322,7 +367,7 @@ ENDPOINTS = [
         create_team,
         "Create a team (admins)",
         "teams",
-        body=Obj(TEAM_FIELDS, required=frozenset({"name"})),
+        body=NewTeam,
         status=201,
         idempotency="stored",
     ),
@@ -333,7 +378,7 @@ ENDPOINTS = [
         update_team,
         "Rename a team or change its description (admins)",
         "teams",
-        body=Obj(TEAM_FIELDS),
+        body=TeamChange,
     ),
     Endpoint(
         "DELETE",
@@ -369,12 +414,7 @@ ENDPOINTS = [
         create_inbox,
         "Create an inbox (admins). A widget inbox's HMAC `secret` is in this response only",
         "inboxes",
-        body=obj(
-            ("name", "kind"),
-            name=Name,
-            kind=Str.enum(InboxKind),
-            settings=JsonMap(description="channel settings", max_depth=4),
-        ),
+        body=NewInbox,
         status=201,
         idempotency="stored",
         shown_once=("secret",),
@@ -386,10 +426,7 @@ ENDPOINTS = [
         update_inbox,
         "Rename an inbox and/or merge keys into its settings, null removes one (admins)",
         "inboxes",
-        body=obj(
-            name=Name,
-            settings=JsonMap(description="keys to set; null removes", max_depth=4),
-        ),
+        body=InboxChange,
     ),
     Endpoint(
         "PUT",
@@ -412,7 +449,7 @@ ENDPOINTS = [
         list_tokens_handler,
         "List your API tokens, revoked ones included (admins: all=true for the workspace's)",
         "tokens",
-        query=obj(all=Bool(description="every token of the workspace (admins only)")),
+        query=TokenListQuery,
     ),
     Endpoint(
         "POST",
@@ -420,7 +457,7 @@ ENDPOINTS = [
         create_token,
         "Issue a personal API token; `token` is in this response only",
         "tokens",
-        body=obj(("name",), name=Name),
+        body=NewToken,
         status=201,
         idempotency="stored",
         shown_once=("token",),

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from server.domain.json_types import JsonObject
 from server.queries.health import schema_state
 from server.queries.reading import read
 from server.runtime import Runtime
@@ -41,7 +41,7 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"}, headers=_NO_STORE)
 
 
-async def _database(runtime: Runtime) -> tuple[dict[str, Any], dict[str, Any]]:
+async def _database(runtime: Runtime) -> tuple[JsonObject, JsonObject]:
     try:
         async with asyncio.timeout(CHECK_TIMEOUT):
             state = await read(runtime, schema_state)
@@ -57,7 +57,7 @@ async def _database(runtime: Runtime) -> tuple[dict[str, Any], dict[str, Any]]:
     return {"status": "ok"}, migrations
 
 
-async def _bus(runtime: Runtime) -> dict[str, Any]:
+async def _bus(runtime: Runtime) -> JsonObject:
     try:
         async with asyncio.timeout(CHECK_TIMEOUT):
             await runtime.bus.ping()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from collections.abc import Mapping
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from server.actions.context import perform
 from server.actions.idempotency import HEADER, KEEP_FOR, Claim, Replayed, do_record_answer
 from server.domain.actors import Actor
+from server.domain.json_types import JsonValue
 from server.runtime import Runtime
 from server.wire.schema import Str
 
@@ -40,7 +41,7 @@ def request_claim(
     route: str,
     actor: Actor,
     header: str | None,
-    parts: dict[str, Any],
+    parts: Mapping[str, object],
 ) -> Claim | None:
     """The claim for a request to `route` carrying `header` (None without
     one). `parts` (path ids, query, body) are what a repeat must match; a
@@ -56,11 +57,11 @@ async def record(
     runtime: Runtime,
     actor: Actor,
     claim: Claim,
-    result: Any,
+    result: JsonValue | Response,
     *,
     status: int,
     shown_once: tuple[str, ...],
-) -> Any:
+) -> JsonValue | Response:
     """Store what the claimed create answered, for repeats; `shown_once`
     fields are stored as null. A failure here is logged, not raised: the
     object exists, and a repeat is told the first request is in progress
@@ -70,7 +71,8 @@ async def record(
     if isinstance(result, Response):
         if not isinstance(result, JSONResponse):
             return result
-        status, answer = result.status_code, json.loads(bytes(result.body))
+        status = result.status_code
+        answer: JsonValue = json.loads(bytes(result.body))
     else:
         answer = result
     if isinstance(answer, dict):
@@ -88,7 +90,7 @@ def replay(exc: Replayed) -> JSONResponse:
     return JSONResponse(exc.response, status_code=exc.status, headers={REPLAYED_HEADER: "true"})
 
 
-def openapi_parameter(mode: str) -> dict[str, Any]:
+def openapi_parameter(mode: str) -> dict[str, JsonValue]:
     if mode == "stored":
         description = (
             f"Makes the create safe to retry: a repeat with the same key (yours, on this"

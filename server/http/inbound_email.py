@@ -12,12 +12,12 @@ use. Originals are served as text, never rendered: `text/plain`,
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from starlette.responses import Response
 
 from server.actions.inbound_email import MailOutcome
 from server.domain.errors import NotFound
+from server.domain.json_types import JsonObject, JsonValue
 from server.email.ingest import ingest_mail
 from server.email.intake import MailIntake
 from server.http.api import Call, Endpoint
@@ -30,18 +30,36 @@ from server.queries.inbound_mails import (
 )
 from server.queries.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from server.queries.reading import read
-from server.wire.schema import Bool, Id, Int, Str, obj
+from server.wire.records import arg, record
+from server.wire.schema import Bool, Id, Int, Str
 
 log = logging.getLogger(__name__)
 
 # PROTOCOLS.md P4: the largest message taken in.
 MAX_MAIL_BYTES = 25 * 1024 * 1024
 STATUSES = ("stored", "duplicate", "bounce", "quarantined")
-# The UI's Download link asks for the original as a file.
-ORIGINAL_QUERY = obj(download=Bool(description="as a file (Content-Disposition: attachment)"))
 
 
-def outcome_view(outcome: MailOutcome) -> dict[str, Any]:
+@record
+class OriginalQuery:
+    # The UI's Download link asks for the original as a file.
+    download: bool = arg(
+        Bool(description="as a file (Content-Disposition: attachment)"), default=False
+    )
+
+
+@record
+class InboundMailListQuery:
+    status: str | None = arg(Str(max_length=16, choices=STATUSES), default=None)
+    inbox_id: int | None = arg(Id, default=None)
+    cursor: str | None = arg(Str(max_length=500), default=None)
+    limit: int = arg(
+        Int(minimum=1, maximum=MAX_LIMIT, description=f"default {DEFAULT_LIMIT}"),
+        default=DEFAULT_LIMIT,
+    )
+
+
+def outcome_view(outcome: MailOutcome) -> JsonObject:
     return {
         "id": outcome.inbound_mail_id,
         "status": outcome.status,
@@ -52,7 +70,7 @@ def outcome_view(outcome: MailOutcome) -> dict[str, Any]:
     }
 
 
-async def receive_inbound_email(call: Call) -> Any:
+async def receive_inbound_email(call: Call[None, None]) -> JsonValue:
     actor, inbox_id = call.actor, call.path["inbox_id"]
     # Who may post is settled before a byte of the body is read.
     await read(call.runtime, access_inbox, actor, inbox_id)
@@ -64,37 +82,39 @@ async def receive_inbound_email(call: Call) -> Any:
     return {"inbound_mail": outcome_view(outcome)}
 
 
-async def list_inbound_mails_handler(call: Call) -> Any:
+async def list_inbound_mails_handler(call: Call[None, InboundMailListQuery]) -> JsonValue:
     q = call.query
     return await read(
         call.runtime,
         list_inbound_mails,
         call.actor,
-        status=q.get("status"),
-        inbox_id=q.get("inbox_id"),
-        cursor=q.get("cursor"),
-        limit=q.get("limit", DEFAULT_LIMIT),
+        status=q.status,
+        inbox_id=q.inbox_id,
+        cursor=q.cursor,
+        limit=q.limit,
     )
 
 
-async def inbound_mail_raw(call: Call) -> Response:
+async def inbound_mail_raw(call: Call[None, OriginalQuery]) -> Response:
     found = await read(call.runtime, inbound_mail_original, call.actor, call.path["mail_id"])
     return await _original_response(call, found, f"mail-{call.path['mail_id']}.eml")
 
 
-async def message_original_handler(call: Call) -> Response:
+async def message_original_handler(call: Call[None, OriginalQuery]) -> Response:
     found = await read(call.runtime, message_original, call.actor, call.path["message_id"])
     return await _original_response(call, found, f"message-{call.path['message_id']}.eml")
 
 
-async def _original_response(call: Call, found: Original, filename: str) -> Response:
+async def _original_response(
+    call: Call[None, OriginalQuery], found: Original, filename: str
+) -> Response:
     if not found.storage_key:  # recorded without its bytes (over the size limit)
         raise NotFound("this mail was not kept: it was over the size limit", field="body")
     data = await call.runtime.blobs.get(found.storage_key)
     if data is None:
         log.error("inbound mail %s: its bytes are missing from the blob store", found.sha256)
         raise NotFound("the original is missing", field="body")
-    download: bool = call.query.get("download", False)
+    download = call.query.download
     return Response(
         data,
         media_type="text/plain; charset=utf-8",
@@ -122,12 +142,7 @@ ENDPOINTS = [
         list_inbound_mails_handler,
         "Inbound mail as recorded, newest first; status=quarantined is the quarantine (admins)",
         "email",
-        query=obj(
-            status=Str(max_length=16, choices=STATUSES),
-            inbox_id=Id,
-            cursor=Str(max_length=500),
-            limit=Int(minimum=1, maximum=MAX_LIMIT, description=f"default {DEFAULT_LIMIT}"),
-        ),
+        query=InboundMailListQuery,
     ),
     Endpoint(
         "GET",
@@ -137,7 +152,7 @@ ENDPOINTS = [
         "email",
         produces="text/plain",
         response="the message as received",
-        query=ORIGINAL_QUERY,
+        query=OriginalQuery,
     ),
     Endpoint(
         "GET",
@@ -147,6 +162,6 @@ ENDPOINTS = [
         "email",
         produces="text/plain",
         response="the message as received",
-        query=ORIGINAL_QUERY,
+        query=OriginalQuery,
     ),
 ]

@@ -12,19 +12,22 @@ same Idempotency-Key is answered).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 from server.actions.context import perform
 from server.actions.macro_runs import run_macro
 from server.actions.macros import do_create_macro, do_delete_macro, do_update_macro
 from server.domain.errors import InvalidInput
+from server.domain.json_types import JsonObject, JsonValue
 from server.domain.macros import MAX_NAME, MAX_STEPS, MacroScope, parse_step, step_schema
 from server.http.api import Call, Endpoint
 from server.http.idempotency import header_key
 from server.queries.conversations import conversation_detail
 from server.queries.macros import list_macros, macro_detail
 from server.queries.reading import read
-from server.wire.schema import Id, List, Str, obj
+from server.wire.records import UNSET, Unset, arg, given, or_none, record
+from server.wire.schema import Id, List, Str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,13 +35,13 @@ class Step:
     """One step of a macro, validated by the domain's own rules so the API
     and the action can't disagree."""
 
-    def parse(self, value: Any, path: str) -> dict[str, Any]:
+    def parse(self, value: Any, path: str) -> JsonObject:
         return parse_step(value, path)
 
-    def parse_text(self, raw: str, path: str) -> Any:
+    def parse_text(self, raw: str, path: str) -> JsonObject:
         raise InvalidInput(f"{path}: cannot be given in a query string", field=path)
 
-    def openapi(self) -> dict[str, Any]:
+    def openapi(self) -> dict[str, JsonValue]:
         return step_schema()
 
 
@@ -50,8 +53,31 @@ Steps = List(
 )
 
 
-async def list_macros_handler(call: Call) -> Any:
-    scope = call.query.get("scope")
+@record
+class MacroListQuery:
+    scope: str | None = arg(Str.enum(MacroScope), default=None)
+
+
+@record
+class NewMacro:
+    scope: str = arg(Str.enum(MacroScope))
+    name: str = arg(Name)
+    actions: Sequence[JsonObject] = arg(Steps)
+
+
+@record
+class MacroChange:
+    name: str | Unset = arg(Name, default=UNSET)
+    actions: Sequence[JsonObject] | Unset = arg(Steps, default=UNSET)
+
+
+@record
+class RunOn:
+    conversation_id: int = arg(Id)
+
+
+async def list_macros_handler(call: Call[None, MacroListQuery]) -> JsonValue:
+    scope = call.query.scope
     return await read(
         call.runtime,
         list_macros,
@@ -60,46 +86,46 @@ async def list_macros_handler(call: Call) -> Any:
     )
 
 
-async def create_macro_handler(call: Call) -> Any:
+async def create_macro_handler(call: Call[NewMacro, None]) -> JsonValue:
     b = call.body
     macro_id = await perform(
         call.runtime,
         call.actor,
         do_create_macro,
-        scope=MacroScope(b["scope"]),
-        name=b["name"],
-        actions=b["actions"],
+        scope=MacroScope(b.scope),
+        name=b.name,
+        actions=b.actions,
     )
     return await read(call.runtime, macro_detail, call.actor, macro_id)
 
 
-async def get_macro_handler(call: Call) -> Any:
+async def get_macro_handler(call: Call[None, None]) -> JsonValue:
     return await read(call.runtime, macro_detail, call.actor, call.path["macro_id"])
 
 
-async def update_macro_handler(call: Call) -> Any:
+async def update_macro_handler(call: Call[MacroChange, None]) -> JsonValue:
     b, macro_id = call.body, call.path["macro_id"]
-    if not b:
+    if not given(b):
         raise InvalidInput("body: nothing to change", field="body")
     await perform(
         call.runtime,
         call.actor,
         do_update_macro,
         macro_id=macro_id,
-        name=b.get("name"),
-        actions=b.get("actions"),
+        name=or_none(b.name),
+        actions=or_none(b.actions),
     )
     return await read(call.runtime, macro_detail, call.actor, macro_id)
 
 
-async def delete_macro_handler(call: Call) -> Any:
+async def delete_macro_handler(call: Call[None, None]) -> JsonValue:
     await perform(call.runtime, call.actor, do_delete_macro, macro_id=call.path["macro_id"])
     return {"deleted": True}
 
 
-async def run_macro_handler(call: Call) -> Any:
+async def run_macro_handler(call: Call[RunOn, None]) -> JsonValue:
     key = header_key(call.request)
-    conversation_id = call.body["conversation_id"]
+    conversation_id = call.body.conversation_id
     result = await run_macro(
         call.runtime,
         call.actor,
@@ -126,7 +152,7 @@ ENDPOINTS = [
         list_macros_handler,
         "List the macros you can run, by name",
         TAG,
-        query=obj(scope=Str.enum(MacroScope)),
+        query=MacroListQuery,
     ),
     Endpoint(
         "POST",
@@ -134,12 +160,7 @@ ENDPOINTS = [
         create_macro_handler,
         "Save a macro for the workspace (admins) or for yourself",
         TAG,
-        body=obj(
-            ("scope", "name", "actions"),
-            scope=Str.enum(MacroScope),
-            name=Name,
-            actions=Steps,
-        ),
+        body=NewMacro,
         status=201,
         idempotency="stored",
     ),
@@ -150,7 +171,7 @@ ENDPOINTS = [
         update_macro_handler,
         "Change a macro's name or steps (not its scope)",
         TAG,
-        body=obj(name=Name, actions=Steps),
+        body=MacroChange,
     ),
     Endpoint("DELETE", ONE, delete_macro_handler, "Delete a macro", TAG),
     Endpoint(
@@ -159,7 +180,7 @@ ENDPOINTS = [
         run_macro_handler,
         "Run a macro's steps on a conversation, all or none (honours the Idempotency-Key header)",
         TAG,
-        body=obj(("conversation_id",), conversation_id=Id),
+        body=RunOn,
         idempotency="own",
     ),
 ]

@@ -9,20 +9,19 @@ already accepted (the contacts were merged) is a 409.
 
 from __future__ import annotations
 
-from typing import Any
-
 from server.actions.contact_suggestions import do_dismiss_merge_suggestion
 from server.actions.context import perform
+from server.domain.json_types import JsonValue
 from server.http.api import Call, Endpoint
 from server.queries.merge_suggestions import contact_merge_suggestions, merge_suggestion_detail
 from server.queries.reading import read
 
 
-async def list_merge_suggestions(call: Call) -> Any:
+async def list_merge_suggestions(call: Call[None, None]) -> JsonValue:
     return await read(call.runtime, contact_merge_suggestions, call.actor, call.path["contact_id"])
 
 
-async def dismiss_merge_suggestion(call: Call) -> Any:
+async def dismiss_merge_suggestion(call: Call[None, None]) -> JsonValue:
     suggestion_id = call.path["suggestion_id"]
     await perform(
         call.runtime, call.actor, do_dismiss_merge_suggestion, suggestion_id=suggestion_id

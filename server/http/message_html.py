@@ -30,7 +30,7 @@ CSP = (
 )
 
 
-async def message_html_handler(call: Call) -> Response:
+async def message_html_handler(call: Call[None, None]) -> Response:
     found = await read(call.runtime, message_html, call.actor, call.path["message_id"])
     images: dict[str, str] = {}
     for image in found.images:

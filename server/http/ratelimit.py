@@ -13,7 +13,6 @@ import math
 from collections import deque
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
 
 from starlette.requests import HTTPConnection
 
@@ -60,7 +59,7 @@ class SlidingWindow:
             del self._hits[key]
 
 
-def window(state: Any, name: str, size: tuple[int, int]) -> SlidingWindow:
+def window(state: object, name: str, size: tuple[int, int]) -> SlidingWindow:
     """The app's window `name` (on `state`, the app's state), made with
     `size` = (requests, per seconds) on first use."""
     found: SlidingWindow | None = getattr(state, name, None)
@@ -70,7 +69,9 @@ def window(state: Any, name: str, size: tuple[int, int]) -> SlidingWindow:
     return found
 
 
-def count(state: Any, name: str, size: tuple[int, int], keys: Iterable[str], now: datetime) -> None:
+def count(
+    state: object, name: str, size: tuple[int, int], keys: Iterable[str], now: datetime
+) -> None:
     """Spend one request of every key's allowance, or raise RateLimited.
 
     Every key is checked before any is counted: when one caller is keyed by

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 from starlette.responses import JSONResponse
 
@@ -19,25 +18,39 @@ from server.auth.origins import check_origin
 from server.auth.sessions import SESSION_COOKIE
 from server.domain.actors import Actor, ActorKind, system_actor
 from server.domain.errors import InvalidInput, Unauthenticated
+from server.domain.json_types import JsonObject, JsonValue
 from server.http.api import Call, Endpoint
 from server.http.ratelimit import SlidingWindow, client_ip
 from server.queries.agents import agent_detail
 from server.queries.reading import read
-from server.wire.schema import Str, obj
+from server.wire.records import arg, record
+from server.wire.schema import Str
 
 Password = Str(max_length=1024, min_length=1, strip=False)
 
 
-def _limiter(call: Call) -> SlidingWindow:
+@record
+class Login:
+    email: str = arg(Str(max_length=320, min_length=1))
+    password: str = arg(Password)
+
+
+@record
+class PasswordChange:
+    current_password: str = arg(Password)
+    new_password: str = arg(Password)
+
+
+def _limiter(call: Call[object, object]) -> SlidingWindow:
     limiter: SlidingWindow = call.request.app.state.login_limiter
     return limiter
 
 
-async def login(call: Call) -> Any:
+async def login(call: Call[Login, None]) -> JSONResponse:
     """Failed attempts count against both the client's IP and the account:
     one IP can't try many accounts, many IPs can't hammer one account."""
     check_origin(call.request, call.runtime)
-    email = call.body["email"].lower()
+    email = call.body.email.lower()
     ip = client_ip(call.request)
     limiter, now = _limiter(call), call.runtime.clock.now()
     keys = (f"ip:{ip}", f"account:{email}")
@@ -49,7 +62,7 @@ async def login(call: Call) -> Any:
             system_actor(0),
             do_start_session,
             email=email,
-            password=call.body["password"],
+            password=call.body.password,
             lifetime=timedelta(days=call.runtime.settings.session_days),
         )
     except Unauthenticated:
@@ -75,13 +88,13 @@ def _session_actor(session: NewSession) -> Actor:
     return Actor(kind=ActorKind.AGENT, workspace_id=session.workspace_id, agent_id=session.agent_id)
 
 
-def _cleared(body: dict[str, Any]) -> JSONResponse:
+def _cleared(body: JsonObject) -> JSONResponse:
     response = JSONResponse(body)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
 
 
-async def logout(call: Call) -> Any:
+async def logout(call: Call[None, None]) -> JSONResponse:
     if call.actor.session_id is None:
         raise InvalidInput(
             "logout ends a browser session; revoke a token instead", field="Authorization"
@@ -90,12 +103,12 @@ async def logout(call: Call) -> Any:
     return _cleared({"ended": 1})
 
 
-async def logout_all(call: Call) -> Any:
+async def logout_all(call: Call[None, None]) -> JSONResponse:
     ended = await perform(call.runtime, call.actor, do_end_all_sessions)
     return _cleared({"ended": ended})
 
 
-async def me(call: Call) -> Any:
+async def me(call: Call[None, None]) -> JsonValue:
     agent = await read(call.runtime, agent_detail, call.actor, call.actor.agent_id or 0)
     # Set by authenticate() for cookie sessions: a reloaded page gets its
     # CSRF token here (readable only by same-origin script).
@@ -103,14 +116,14 @@ async def me(call: Call) -> Any:
     return {"agent": agent, "csrf_token": csrf}
 
 
-async def change_password(call: Call) -> Any:
+async def change_password(call: Call[PasswordChange, None]) -> JsonValue:
     await perform(
         call.runtime,
         call.actor,
         do_change_password,
         agent_id=call.actor.agent_id or 0,
-        current_password=call.body["current_password"],
-        new_password=call.body["new_password"],
+        current_password=call.body.current_password,
+        new_password=call.body.new_password,
     )
     return {"changed": True}
 
@@ -123,7 +136,7 @@ ENDPOINTS = [
         "Log in: sets the HttpOnly session cookie and returns the CSRF token",
         "auth",
         auth="public",
-        body=obj(("email", "password"), email=Str(max_length=320, min_length=1), password=Password),
+        body=Login,
     ),
     Endpoint("POST", "/auth/logout", logout, "End this browser session", "auth"),
     Endpoint("POST", "/auth/logout-all", logout_all, "End every session of this agent", "auth"),
@@ -134,10 +147,6 @@ ENDPOINTS = [
         change_password,
         "Change your password; your other sessions end",
         "auth",
-        body=obj(
-            ("current_password", "new_password"),
-            current_password=Password,
-            new_password=Password,
-        ),
+        body=PasswordChange,
     ),
 ]

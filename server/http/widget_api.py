@@ -19,7 +19,7 @@ creation per IP, messages per session, other writes per session.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
 from server.actions.agents import check_email
 from server.actions.context import perform
@@ -36,6 +36,7 @@ from server.auth.origins import foreign_origin
 from server.auth.visitors import visitor_session
 from server.domain.actors import system_actor
 from server.domain.errors import InvalidInput, NotFound, RateLimited, Unauthenticated
+from server.domain.json_types import JsonValue
 from server.domain.widget_settings import availability
 from server.http.api import Call, Endpoint
 from server.http.ratelimit import SlidingWindow, client_ip, count, count_message, window
@@ -49,7 +50,8 @@ from server.queries.visitors import (
     visitor_view,
     widget_inbox_by_token,
 )
-from server.wire.schema import Id, JsonMap, List, Str, obj
+from server.wire.records import UNSET, Unset, arg, given, or_none, record
+from server.wire.schema import Id, JsonMap, List, Str
 
 
 class AgentsOnline(Protocol):
@@ -71,16 +73,72 @@ LIMITS = {
 }
 
 
-def limiter(call: Call, name: str) -> SlidingWindow:
+ClientId = Str(max_length=100, min_length=1, description="the widget's idempotency key")
+Email = Str(max_length=320, min_length=1)
+PersonName = Str(max_length=200, min_length=1)
+
+
+@record
+class SessionStart:
+    inbox_token: str = arg(Str(max_length=64, min_length=1))
+
+
+@record
+class VisitorMessage:
+    text: str = arg(
+        Str(max_length=65_536, description="may be empty when attachment_ids is not"), default=""
+    )
+    client_id: str = arg(ClientId)
+    attachment_ids: list[int] = arg(
+        List(Id, max_items=10, description="this session's unsent uploads"), default_factory=list
+    )
+
+
+@record
+class OfflineMessage:
+    email: str = arg(Email)
+    name: str | None = arg(PersonName, default=None)
+    text: str = arg(Str(max_length=65_536, min_length=1))
+    client_id: str = arg(ClientId)
+
+
+@record
+class Identification:
+    user_id: str | Unset = arg(Str(max_length=200, min_length=1), default=UNSET)
+    email: str | Unset = arg(Email, default=UNSET)
+    name: str | Unset = arg(PersonName, default=UNSET)
+    identity_hash: str | Unset = arg(
+        Str(max_length=128, min_length=1, description="hex HMAC-SHA256"), default=UNSET
+    )
+    identity_token: str | Unset = arg(
+        Str(max_length=4096, min_length=1, description="HS256 JWT"), default=UNSET
+    )
+
+
+@record
+class VisitorAttributes:
+    attributes: dict[str, JsonValue] = arg(JsonMap(description="keys to set; null removes"))
+
+
+@record
+class VisitorEvent:
+    name: str = arg(Str(max_length=100, min_length=1))
+    properties: dict[str, JsonValue] = arg(
+        JsonMap(description="event properties; lists and objects nest up to 3 deep", max_depth=3),
+        default_factory=dict,
+    )
+
+
+def limiter(call: Call[object, object], name: str) -> SlidingWindow:
     """The SlidingWindow `name` of this app, created on first use."""
     return window(call.request.app.state, name, LIMITS[name])
 
 
-def _count(call: Call, name: str, key: str) -> None:
+def _count(call: Call[object, object], name: str, key: str) -> None:
     count(call.request.app.state, name, LIMITS[name], [key], call.runtime.clock.now())
 
 
-def _count_message(call: Call, session: VisitorSession) -> None:
+def _count_message(call: Call[object, object], session: VisitorSession) -> None:
     """A visitor's messages: per session, and into its conversation by the
     flood limit agents' messages share."""
     _count(call, "widget_message_limiter", f"session:{session.session_id}")
@@ -92,7 +150,7 @@ def _count_message(call: Call, session: VisitorSession) -> None:
     )
 
 
-async def visitor(call: Call) -> VisitorSession:
+async def visitor(call: Call[object, object]) -> VisitorSession:
     """The session named by the X-Widget-Session header, from an allowed
     site; 401 otherwise."""
     token = call.request.headers.get(SESSION_HEADER)
@@ -104,9 +162,9 @@ async def visitor(call: Call) -> VisitorSession:
     return session
 
 
-async def widget_start_session(call: Call) -> Any:
+async def widget_start_session(call: Call[SessionStart, None]) -> JsonValue:
     _count(call, "widget_session_limiter", f"ip:{client_ip(call.request)}")
-    inbox = await read(call.runtime, widget_inbox_by_token, call.body["inbox_token"])
+    inbox = await read(call.runtime, widget_inbox_by_token, call.body.inbox_token)
     if inbox is None:
         raise NotFound("inbox_token: no widget inbox has this token", field="inbox_token")
     new = await perform(
@@ -134,7 +192,7 @@ async def widget_start_session(call: Call) -> Any:
     }
 
 
-async def widget_get_conversation(call: Call) -> Any:
+async def widget_get_conversation(call: Call[None, None]) -> JsonValue:
     session = await visitor(call)
     state, agent_ids = await read(call.runtime, widget_state, session)
     online: AgentsOnline = call.request.app.state.agents_online
@@ -146,7 +204,9 @@ async def widget_get_conversation(call: Call) -> Any:
     return state
 
 
-async def _check_new_conversation(call: Call, session: VisitorSession) -> str | None:
+async def _check_new_conversation(
+    call: Call[object, object], session: VisitorSession
+) -> str | None:
     """Refuse (429) a message that would open yet another conversation from
     an address over its limit; messages into an open one always pass. The
     key to count on if the message does open one."""
@@ -159,12 +219,12 @@ async def _check_new_conversation(call: Call, session: VisitorSession) -> str | 
     return key
 
 
-def _opened(call: Call, key: str | None, result: MessageResult) -> None:
+def _opened(call: Call[object, object], key: str | None, result: MessageResult) -> None:
     if key is not None and result.created_conversation:
         limiter(call, "widget_conversation_limiter").hit(key, call.runtime.clock.now())
 
 
-async def widget_send_message(call: Call) -> Any:
+async def widget_send_message(call: Call[VisitorMessage, None]) -> JsonValue:
     session = await visitor(call)
     _count_message(call, session)
     new_conversation = await _check_new_conversation(call, session)
@@ -173,15 +233,15 @@ async def widget_send_message(call: Call) -> Any:
         system_actor(session.workspace_id),
         do_send_visitor_message,
         session_id=session.session_id,
-        text=call.body.get("text", ""),
-        client_id=call.body["client_id"],
-        attachment_ids=call.body.get("attachment_ids", []),
+        text=call.body.text,
+        client_id=call.body.client_id,
+        attachment_ids=call.body.attachment_ids,
     )
     _opened(call, new_conversation, result)
     return {"message": visitor_view(message_view(result.message)), "replayed": result.replayed}
 
 
-async def widget_leave_offline_message(call: Call) -> Any:
+async def widget_leave_offline_message(call: Call[OfflineMessage, None]) -> JsonValue:
     session = await visitor(call)
     _count_message(call, session)
     new_conversation = await _check_new_conversation(call, session)
@@ -191,38 +251,38 @@ async def widget_leave_offline_message(call: Call) -> Any:
         system_actor(session.workspace_id),
         do_leave_offline_message,
         session_id=session.session_id,
-        email=check_email(b["email"], field="email"),
-        name=b.get("name"),
-        text=b["text"],
-        client_id=b["client_id"],
+        email=check_email(b.email, field="email"),
+        name=b.name,
+        text=b.text,
+        client_id=b.client_id,
     )
     _opened(call, new_conversation, result)
     return {"message": visitor_view(message_view(result.message)), "replayed": result.replayed}
 
 
-async def widget_identify(call: Call) -> Any:
+async def widget_identify(call: Call[Identification, None]) -> JsonValue:
     session = await visitor(call)
     b = call.body
-    if not {"user_id", "email", "name", "identity_hash", "identity_token"} & set(b):
+    if not given(b):
         raise InvalidInput("body: give user_id, email, name or identity_token", field="body")
     _count(call, "widget_write_limiter", f"session:{session.session_id}")
-    email = check_email(b["email"], field="email") if "email" in b else None
+    email = check_email(b.email, field="email") if b.email is not UNSET else None
     identified = await perform(
         call.runtime,
         system_actor(session.workspace_id),
         do_identify_visitor,
         session_id=session.session_id,
         box=call.runtime.secrets,
-        user_id=b.get("user_id"),
+        user_id=or_none(b.user_id),
         email=email,
-        name=b.get("name"),
-        identity_hash=b.get("identity_hash"),
-        identity_token=b.get("identity_token"),
+        name=or_none(b.name),
+        identity_hash=or_none(b.identity_hash),
+        identity_token=or_none(b.identity_token),
     )
     return {"contact_id": identified.contact_id, "verified": identified.verified}
 
 
-async def widget_set_attributes(call: Call) -> Any:
+async def widget_set_attributes(call: Call[VisitorAttributes, None]) -> JsonValue:
     session = await visitor(call)
     _count(call, "widget_write_limiter", f"session:{session.session_id}")
     await perform(
@@ -230,12 +290,12 @@ async def widget_set_attributes(call: Call) -> Any:
         system_actor(session.workspace_id),
         do_set_visitor_attributes,
         session_id=session.session_id,
-        attributes=call.body["attributes"],
+        attributes=call.body.attributes,
     )
     return {"ok": True}
 
 
-async def widget_track_event(call: Call) -> Any:
+async def widget_track_event(call: Call[VisitorEvent, None]) -> JsonValue:
     session = await visitor(call)
     _count(call, "widget_write_limiter", f"session:{session.session_id}")
     event_id = await perform(
@@ -243,8 +303,8 @@ async def widget_track_event(call: Call) -> Any:
         system_actor(session.workspace_id),
         do_track_contact_event,
         contact_id=session.contact_id,
-        name=call.body["name"],
-        properties=call.body.get("properties", {}),
+        name=call.body.name,
+        properties=call.body.properties,
     )
     return {"id": event_id}
 
@@ -257,7 +317,7 @@ ENDPOINTS = [
         "Start a widget session as a new anonymous visitor (the token is shown once)",
         "widget",
         auth="public",
-        body=obj(("inbox_token",), inbox_token=Str(max_length=64, min_length=1)),
+        body=SessionStart,
         status=201,
     ),
     Endpoint(
@@ -275,12 +335,7 @@ ENDPOINTS = [
         "Send a message as the visitor; client_id makes it exactly-once (X-Widget-Session)",
         "widget",
         auth="public",
-        body=obj(
-            ("client_id",),
-            text=Str(max_length=65_536, description="may be empty when attachment_ids is not"),
-            client_id=Str(max_length=100, min_length=1, description="the widget's idempotency key"),
-            attachment_ids=List(Id, max_items=10, description="this session's unsent uploads"),
-        ),
+        body=VisitorMessage,
         status=201,
     ),
     Endpoint(
@@ -290,13 +345,7 @@ ENDPOINTS = [
         "Leave a message with an email to answer by, when no agent is online (X-Widget-Session)",
         "widget",
         auth="public",
-        body=obj(
-            ("email", "text", "client_id"),
-            email=Str(max_length=320, min_length=1),
-            name=Str(max_length=200, min_length=1),
-            text=Str(max_length=65_536, min_length=1),
-            client_id=Str(max_length=100, min_length=1, description="the widget's idempotency key"),
-        ),
+        body=OfflineMessage,
         status=201,
     ),
     Endpoint(
@@ -306,13 +355,7 @@ ENDPOINTS = [
         "Say who the visitor is; verified with identity_hash or identity_token (X-Widget-Session)",
         "widget",
         auth="public",
-        body=obj(
-            user_id=Str(max_length=200, min_length=1),
-            email=Str(max_length=320, min_length=1),
-            name=Str(max_length=200, min_length=1),
-            identity_hash=Str(max_length=128, min_length=1, description="hex HMAC-SHA256"),
-            identity_token=Str(max_length=4096, min_length=1, description="HS256 JWT"),
-        ),
+        body=Identification,
     ),
     Endpoint(
         "POST",
@@ -321,7 +364,7 @@ ENDPOINTS = [
         "Merge custom attributes into the visitor's contact (X-Widget-Session)",
         "widget",
         auth="public",
-        body=obj(("attributes",), attributes=JsonMap(description="keys to set; null removes")),
+        body=VisitorAttributes,
     ),
     Endpoint(
         "POST",
@@ -330,13 +373,7 @@ ENDPOINTS = [
         "Record an event the visitor did, such as order_placed (X-Widget-Session)",
         "widget",
         auth="public",
-        body=obj(
-            ("name",),
-            name=Str(max_length=100, min_length=1),
-            properties=JsonMap(
-                description="event properties; lists and objects nest up to 3 deep", max_depth=3
-            ),
-        ),
+        body=VisitorEvent,
         status=201,
     ),
 ]

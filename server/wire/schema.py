@@ -15,22 +15,32 @@ import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeAlias, TypeVar
 
 from server.domain.errors import InvalidInput
 from server.domain.integers import parse_int
+from server.domain.json_types import JsonValue
 
 DEFAULT_MAX_STRING = 10_000
 
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 
-class Field(Protocol):
-    def parse(self, value: Any, path: str) -> Any: ...
 
-    def parse_text(self, raw: str, path: str) -> Any:
+class Parser(Protocol[T_co]):
+    """Reads one value of untrusted input (hence `Any`) into a `T_co`."""
+
+    def parse(self, value: Any, path: str) -> T_co: ...
+
+    def parse_text(self, raw: str, path: str) -> T_co:
         """Parse from a query-string value."""
         ...
 
-    def openapi(self) -> dict[str, Any]: ...
+    def openapi(self) -> dict[str, JsonValue]: ...
+
+
+# Any parser, whatever it reads into.
+Field: TypeAlias = Parser[Any]
 
 
 def _fail(path: str, message: str) -> InvalidInput:
@@ -73,8 +83,8 @@ class Str:
     def parse_text(self, raw: str, path: str) -> str:
         return self.parse(raw, path)
 
-    def openapi(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": "string", "maxLength": self.max_length}
+    def openapi(self) -> dict[str, JsonValue]:
+        out: dict[str, JsonValue] = {"type": "string", "maxLength": self.max_length}
         if self.min_length:
             out["minLength"] = self.min_length
         if self.choices is not None:
@@ -101,8 +111,12 @@ class Int:
     def parse_text(self, raw: str, path: str) -> int:
         return parse_int(raw, path, minimum=self.minimum, maximum=self.maximum)
 
-    def openapi(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": "integer", "minimum": self.minimum, "maximum": self.maximum}
+    def openapi(self) -> dict[str, JsonValue]:
+        out: dict[str, JsonValue] = {
+            "type": "integer",
+            "minimum": self.minimum,
+            "maximum": self.maximum,
+        }
         if self.description:
             out["description"] = self.description
         return out
@@ -127,7 +141,7 @@ class Bool:
             return False
         raise _fail(path, "must be true or false")
 
-    def openapi(self) -> dict[str, Any]:
+    def openapi(self) -> dict[str, JsonValue]:
         return {
             "type": "boolean",
             **({"description": self.description} if self.description else {}),
@@ -152,7 +166,7 @@ class DateTime:
     def parse_text(self, raw: str, path: str) -> datetime:
         return self.parse(raw, path)
 
-    def openapi(self) -> dict[str, Any]:
+    def openapi(self) -> dict[str, JsonValue]:
         return {
             "type": "string",
             "format": "date-time",
@@ -161,16 +175,16 @@ class DateTime:
 
 
 @dataclasses.dataclass(frozen=True)
-class Nullable:
-    inner: Field
+class Nullable(Generic[T]):
+    inner: Parser[T]
 
-    def parse(self, value: Any, path: str) -> Any:
+    def parse(self, value: Any, path: str) -> T | None:
         return None if value is None else self.inner.parse(value, path)
 
-    def parse_text(self, raw: str, path: str) -> Any:
+    def parse_text(self, raw: str, path: str) -> T | None:
         return None if raw in ("", "null") else self.inner.parse_text(raw, path)
 
-    def openapi(self) -> dict[str, Any]:
+    def openapi(self) -> dict[str, JsonValue]:
         return {**self.inner.openapi(), "nullable": True}
 
 
@@ -178,27 +192,27 @@ class Nullable:
 # the parameter repeated (`status=a&status=b`, OpenAPI's default for query
 # parameters and what generated clients send). A comma-separated value
 # (`status=a,b`) is taken too, and the two mix.
-QUERY_ARRAY_STYLE: dict[str, Any] = {"style": "form", "explode": True}
+QUERY_ARRAY_STYLE: dict[str, JsonValue] = {"style": "form", "explode": True}
 QUERY_ARRAY_NOTE = "repeat the parameter ({0}=a&{0}=b); {0}=a,b is accepted too"
 
 
 @dataclasses.dataclass(frozen=True)
-class List:
-    item: Field
+class List(Generic[T]):
+    item: Parser[T]
     max_items: int = 100
     description: str = ""
 
-    def parse(self, value: Any, path: str) -> list[Any]:
+    def parse(self, value: Any, path: str) -> list[T]:
         if not isinstance(value, list):
             raise _fail(path, "must be a list")
         if len(value) > self.max_items:
             raise _fail(path, f"must have at most {self.max_items} items")
         return [self.item.parse(v, f"{path}[{i}]") for i, v in enumerate(value)]
 
-    def parse_text(self, raw: str, path: str) -> list[Any]:
+    def parse_text(self, raw: str, path: str) -> list[T]:
         return self.parse_texts([raw], path)
 
-    def parse_texts(self, raws: list[str], path: str) -> list[Any]:
+    def parse_texts(self, raws: list[str], path: str) -> list[T]:
         """The values of a query parameter given once or repeated, each
         one a value or a comma-separated list of them (QUERY_ARRAY_STYLE)."""
         parts = [p for raw in raws for p in raw.split(",") if p.strip()]
@@ -206,8 +220,8 @@ class List:
             raise _fail(path, f"must have at most {self.max_items} items")
         return [self.item.parse_text(p, f"{path}[{i}]") for i, p in enumerate(parts)]
 
-    def openapi(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
+    def openapi(self) -> dict[str, JsonValue]:
+        out: dict[str, JsonValue] = {
             "type": "array",
             "items": self.item.openapi(),
             "maxItems": self.max_items,
@@ -229,7 +243,7 @@ class JsonMap:
     description: str = ""
     max_depth: int = 0
 
-    def parse(self, value: Any, path: str) -> dict[str, Any]:
+    def parse(self, value: Any, path: str) -> dict[str, JsonValue]:
         if not isinstance(value, dict):
             raise _fail(path, "must be an object")
         if len(value) > self.max_keys:
@@ -243,7 +257,7 @@ class JsonMap:
             raise _fail(path, f"must be at most {self.max_bytes} bytes as JSON")
         return out
 
-    def _value(self, item: Any, path: str, depth: int) -> Any:
+    def _value(self, item: Any, path: str, depth: int) -> JsonValue:
         if isinstance(item, str):
             return Str(max_length=self.max_bytes, strip=False).parse(item, path)
         if isinstance(item, float) and not math.isfinite(item):
@@ -264,16 +278,16 @@ class JsonMap:
             )
         raise _fail(path, "must be a string, number, boolean or null")
 
-    def parse_text(self, raw: str, path: str) -> dict[str, Any]:
+    def parse_text(self, raw: str, path: str) -> dict[str, JsonValue]:
         raise _fail(path, "cannot be given in a query string")
 
-    def openapi(self) -> dict[str, Any]:
+    def openapi(self) -> dict[str, JsonValue]:
         if self.max_depth > 0:
-            nested: dict[str, Any] = {"type": "object", "maxProperties": self.max_keys}
+            nested: dict[str, JsonValue] = {"type": "object", "maxProperties": self.max_keys}
             if self.description:
                 nested["description"] = self.description
             return nested
-        out: dict[str, Any] = {
+        out: dict[str, JsonValue] = {
             "type": "object",
             "maxProperties": self.max_keys,
             "additionalProperties": {
@@ -290,7 +304,8 @@ class JsonMap:
 class Obj:
     """An object with known fields; unknown fields are rejected by name so a
     typo never passes silently. The parsed dict holds only the fields that
-    were present (absent and null stay distinguishable)."""
+    were present (absent and null stay distinguishable); it is the untyped
+    form, for which a record (server.wire.records) is the typed one."""
 
     fields: Mapping[str, Field]
     required: frozenset[str] = frozenset()
@@ -331,11 +346,11 @@ class Obj:
                 out[key] = field.parse_text(values[0], key)
         return out
 
-    def parse_text(self, raw: str, path: str) -> Any:
+    def parse_text(self, raw: str, path: str) -> dict[str, Any]:
         raise _fail(path, "cannot be given in a query string")
 
-    def openapi(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
+    def openapi(self) -> dict[str, JsonValue]:
+        out: dict[str, JsonValue] = {
             "type": "object",
             "additionalProperties": False,
             "properties": {k: f.openapi() for k, f in self.fields.items()},
