@@ -89,7 +89,7 @@ async def upload_file(
     declared_type: str | None,
     inbox_id: int | None = None,
     visitor_session_id: int | None = None,
-) -> dict[str, Any]:
+) -> Attachment:
     """`store_file`, then `do_upload_attachment` in its own transaction.
     When the action refuses (a DomainError: rolled back for certain) the
     bytes are removed again. On any other failure they stay: the commit
@@ -121,7 +121,7 @@ async def do_upload_attachment(
     file: StoredFile,
     inbox_id: int | None = None,
     visitor_session_id: int | None = None,
-) -> dict[str, Any]:
+) -> Attachment:
     """Record a file `store_file` stored: uploaded by the acting agent to
     `inbox_id`, or by the widget visitor of `visitor_session_id` (to its
     session's inbox; the system actor acts for visitors). Returns the
@@ -179,7 +179,7 @@ async def do_upload_attachment(
             size=file.size,
         )
     )
-    return summary(load(Attachment, row))
+    return load(Attachment, row)
 
 
 async def claim_attachments(

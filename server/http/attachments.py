@@ -30,6 +30,7 @@ from server.http.api import Call, Endpoint
 from server.http.ratelimit import client_ip, count
 from server.http.widget_api import visitor
 from server.queries.access import access_inbox
+from server.queries.api_shapes import attachment_view
 from server.queries.attachments import AttachmentFile, access_attachment, visitor_attachment
 from server.queries.reading import read
 from server.wire.records import arg, record
@@ -69,7 +70,7 @@ async def _upload(call: Call[None, FilenameQuery], actor: Actor, **owner: int) -
         declared_type=call.request.headers.get("content-type"),
         **owner,
     )
-    return {"attachment": attachment}
+    return {"attachment": attachment_view(attachment)}
 
 
 async def upload_attachment(call: Call[None, FilenameQuery]) -> JsonObject:

@@ -27,9 +27,6 @@ from server.queries import records as r
 from server.queries.records import R, load
 from server.storage import tables as t
 
-# Rows not (yet) given a record of their own.
-AnyRow = sa.Row[Any]
-
 
 def require_admin(actor: Actor) -> None:
     if not actor.is_admin:

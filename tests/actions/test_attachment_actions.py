@@ -14,6 +14,8 @@ from server.actions.conversations import do_create_conversation
 from server.actions.messages import do_send_message
 from server.actions.visitors import do_send_visitor_message, do_start_visitor_session
 from server.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
+from server.queries.api_shapes import attachment_view
+from server.queries.records import Attachment
 from server.runtime import Runtime
 from server.storage import tables as t
 from tests.support import T0, Workspace, events_since, fetch_all, fetch_one, last_event_id
@@ -25,12 +27,9 @@ async def stored(runtime: Runtime, data: bytes = PNG, name: str = "shot.png") ->
     return await store_file(runtime.blobs, data, filename=name, declared_type="image/png")
 
 
-async def agent_upload(runtime: Runtime, ws: Workspace, data: bytes = PNG) -> dict[str, Any]:
+async def agent_upload(runtime: Runtime, ws: Workspace, data: bytes = PNG) -> Attachment:
     file = await stored(runtime, data)
-    result: dict[str, Any] = await perform(
-        runtime, ws.agent, do_upload_attachment, file=file, inbox_id=ws.inbox_id
-    )
-    return result
+    return await perform(runtime, ws.agent, do_upload_attachment, file=file, inbox_id=ws.inbox_id)
 
 
 async def attachment_row(runtime: Runtime, attachment_id: int) -> sa.Row[Any]:
@@ -67,8 +66,8 @@ async def test_agent_upload_writes_the_row_and_one_event(runtime: Runtime, ws: W
     before = await last_event_id(runtime)
     file = await stored(runtime)
     result = await perform(runtime, ws.agent, do_upload_attachment, file=file, inbox_id=ws.inbox_id)
-    row = await attachment_row(runtime, result["id"])
-    assert result == {
+    row = await attachment_row(runtime, result.id)
+    assert attachment_view(result) == {
         "id": row.id,
         "filename": "shot.png",
         "content_type": "image/png",
@@ -129,17 +128,17 @@ async def test_reply_carries_attachments_and_may_have_no_text(
         do_send_message,
         conversation_id=ws.conversation_id,
         text="",
-        attachment_ids=[second["id"], first["id"]],
+        attachment_ids=[second.id, first.id],
     )
-    carried = [second, first]
-    assert second["content_type"] == "text/plain" and second["image"] is False
+    carried = [attachment_view(second), attachment_view(first)]
+    assert carried[0]["content_type"] == "text/plain" and carried[0]["image"] is False
     [message] = await fetch_all(
         runtime, sa.select(t.messages).where(t.messages.c.id == result.message_id)
     )
     assert (message.text, message.attachments) == ("", carried)
     assert result.message.attachments == carried
-    for attachment in carried:
-        assert (await attachment_row(runtime, attachment["id"])).message_id == message.id
+    for attachment in (second, first):
+        assert (await attachment_row(runtime, attachment.id)).message_id == message.id
     [(kind, payload)] = await events_since(runtime, before)
     assert kind == "message.created"
     assert (payload["message_id"], payload["text"], payload["attachments"]) == (
@@ -168,7 +167,7 @@ async def test_someone_elses_upload_cannot_be_attached(runtime: Runtime, ws: Wor
                 do_send_message,
                 conversation_id=ws.conversation_id,
                 text="here you go",
-                attachment_ids=[mine["id"]],
+                attachment_ids=[mine.id],
             )
         assert err.value.field == "attachment_ids[0]"
     with pytest.raises(NotFound):  # and a made-up id is no different
@@ -182,7 +181,7 @@ async def test_someone_elses_upload_cannot_be_attached(runtime: Runtime, ws: Wor
         )
     assert await count(runtime, t.messages) == messages
     assert await events_since(runtime, before) == []
-    assert (await attachment_row(runtime, mine["id"])).message_id is None
+    assert (await attachment_row(runtime, mine.id)).message_id is None
 
 
 async def test_an_upload_is_sent_once(runtime: Runtime, ws: Workspace) -> None:
@@ -193,7 +192,7 @@ async def test_an_upload_is_sent_once(runtime: Runtime, ws: Workspace) -> None:
         do_send_message,
         conversation_id=ws.conversation_id,
         text="one",
-        attachment_ids=[upload["id"]],
+        attachment_ids=[upload.id],
     )
     with pytest.raises(Conflict) as err:
         await perform(
@@ -202,7 +201,7 @@ async def test_an_upload_is_sent_once(runtime: Runtime, ws: Workspace) -> None:
             do_send_message,
             conversation_id=ws.conversation_id,
             text="two",
-            attachment_ids=[upload["id"]],
+            attachment_ids=[upload.id],
         )
     assert err.value.field == "attachment_ids[0]"
     other = await agent_upload(runtime, ws)
@@ -213,7 +212,7 @@ async def test_an_upload_is_sent_once(runtime: Runtime, ws: Workspace) -> None:
             do_send_message,
             conversation_id=ws.conversation_id,
             text="dup",
-            attachment_ids=[other["id"], other["id"]],
+            attachment_ids=[other.id, other.id],
         )
     assert err2.value.field == "attachment_ids"
 
@@ -237,7 +236,7 @@ async def test_an_upload_stays_in_its_inbox(runtime: Runtime, ws: Workspace) -> 
             do_send_message,
             conversation_id=billing,
             text="see attached",
-            attachment_ids=[upload["id"]],
+            attachment_ids=[upload.id],
         )
     assert err.value.field == "attachment_ids[0]"
 
@@ -253,8 +252,8 @@ class _Send(TypedDict):
 async def test_idempotent_replay_compares_attachments(runtime: Runtime, ws: Workspace) -> None:
     upload = await agent_upload(runtime, ws)
     send: _Send = {"conversation_id": ws.conversation_id, "text": "a", "idempotency_key": "k1"}
-    first = await perform(runtime, ws.agent, do_send_message, **send, attachment_ids=[upload["id"]])
-    again = await perform(runtime, ws.agent, do_send_message, **send, attachment_ids=[upload["id"]])
+    first = await perform(runtime, ws.agent, do_send_message, **send, attachment_ids=[upload.id])
+    again = await perform(runtime, ws.agent, do_send_message, **send, attachment_ids=[upload.id])
     assert (again.replayed, again.message_id) == (True, first.message_id)
     with pytest.raises(Conflict):
         await perform(runtime, ws.agent, do_send_message, **send)
@@ -275,7 +274,7 @@ async def test_visitor_upload_and_message(runtime: Runtime, ws: Workspace) -> No
         file=await stored(runtime),
         visitor_session_id=session.session_id,
     )
-    row = await attachment_row(runtime, upload["id"])
+    row = await attachment_row(runtime, upload.id)
     assert (row.uploader_kind, row.uploader_id, row.inbox_id) == (
         "visitor",
         session.session_id,
@@ -291,7 +290,7 @@ async def test_visitor_upload_and_message(runtime: Runtime, ws: Workspace) -> No
             session_id=other.session_id,
             text="",
             client_id="c-1",
-            attachment_ids=[upload["id"]],
+            attachment_ids=[upload.id],
         )
     # ...its uploader can, without text, and a retry is the same message.
     sent = [
@@ -302,14 +301,14 @@ async def test_visitor_upload_and_message(runtime: Runtime, ws: Workspace) -> No
             session_id=session.session_id,
             text="",
             client_id="c-1",
-            attachment_ids=[upload["id"]],
+            attachment_ids=[upload.id],
         )
         for _ in range(2)
     ]
     assert [s.replayed for s in sent] == [False, True]
     assert sent[0].message_id == sent[1].message_id
-    assert sent[0].message.attachments == [upload]
-    assert (await attachment_row(runtime, upload["id"])).message_id == sent[0].message_id
+    assert sent[0].message.attachments == [attachment_view(upload)]
+    assert (await attachment_row(runtime, upload.id)).message_id == sent[0].message_id
     with pytest.raises(NotFound):  # an agent can't send a visitor's file either
         await perform(
             runtime,
@@ -317,7 +316,7 @@ async def test_visitor_upload_and_message(runtime: Runtime, ws: Workspace) -> No
             do_send_message,
             conversation_id=sent[0].conversation_id,
             text="x",
-            attachment_ids=[upload["id"]],
+            attachment_ids=[upload.id],
         )
 
 
@@ -337,4 +336,4 @@ async def test_upload_file_removes_the_bytes_when_the_upload_is_refused(
     done = await upload_file(
         runtime, ws.agent, PNG, filename="a.png", declared_type=None, inbox_id=ws.inbox_id
     )
-    assert files() == [(await attachment_row(runtime, done["id"])).storage_key]
+    assert files() == [(await attachment_row(runtime, done.id)).storage_key]

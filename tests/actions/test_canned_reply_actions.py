@@ -60,7 +60,7 @@ async def canned(
 async def upload(runtime: Runtime, ws: Workspace, actor: Actor, data: bytes = PDF) -> int:
     file = await store_file(runtime.blobs, data, filename="prices.pdf", declared_type=None)
     result = await perform(runtime, actor, do_upload_attachment, file=file, inbox_id=ws.inbox_id)
-    attachment_id: int = result["id"]
+    attachment_id: int = result.id
     return attachment_id
 
 

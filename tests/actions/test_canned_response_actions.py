@@ -89,7 +89,7 @@ async def second_agent(runtime: Runtime, ws: Workspace) -> Actor:
 async def upload(runtime: Runtime, ws: Workspace, actor: Actor, data: bytes = b"%PDF-1.7") -> int:
     file = await store_file(runtime.blobs, data, filename="prices.pdf", declared_type=None)
     result = await perform(runtime, actor, do_upload_attachment, file=file, inbox_id=ws.inbox_id)
-    attachment_id: int = result["id"]
+    attachment_id: int = result.id
     return attachment_id
 
 

@@ -111,7 +111,7 @@ async def test_messages_are_appended_in_order_with_new_seqs(
             private=i == 1,
             # The first reuses the target's key: the moved copy drops it.
             idempotency_key="k1" if i == 0 else f"s{i}",
-            attachment_ids=[attachment["id"]] if i == 0 else [],
+            attachment_ids=[attachment.id] if i == 0 else [],
         )
     await perform(
         runtime,
@@ -146,7 +146,7 @@ async def test_messages_are_appended_in_order_with_new_seqs(
         assert moved.attachments == original.attachments
         assert moved.private == original.private
         assert moved.contact_id == ws.contact_id
-    assert messages[2].attachments[0]["id"] == attachment["id"]
+    assert messages[2].attachments[0]["id"] == attachment.id
     assert [m.idempotency_key for m in messages] == [None, "k1", None, "s1", "s2"]
     assert await thread(runtime, source_id) == []
 

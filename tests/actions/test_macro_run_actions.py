@@ -48,7 +48,7 @@ async def canned(runtime: Runtime, ws: Workspace, *, files: bool = False, **kw: 
         upload = await perform(
             runtime, ws.admin, do_upload_attachment, file=file, inbox_id=ws.inbox_id
         )
-        attachment_ids.append(upload["id"])
+        attachment_ids.append(upload.id)
     fields: dict[str, Any] = {
         "scope": CannedScope.WORKSPACE,
         "shortcut": "refunded",

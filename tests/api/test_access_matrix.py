@@ -193,7 +193,7 @@ async def make_targets(runtime: Runtime, ws: Workspace) -> Targets:
         do_send_message,
         conversation_id=hidden.conversation_id,
         text="your invoice",
-        attachment_ids=[attachment["id"]],
+        attachment_ids=[attachment.id],
     )
     canned_response_id = await perform(
         runtime,
@@ -261,7 +261,7 @@ async def make_targets(runtime: Runtime, ws: Workspace) -> Targets:
             "agent_id": ws.admin_id,
             "team_id": team_id,
             "token_id": admin_token.token_id,
-            "attachment_id": attachment["id"],
+            "attachment_id": attachment.id,
             "canned_response_id": canned_response_id,
             "other_contact_id": twins[2],
             "merge_id": merge_id,
@@ -430,9 +430,9 @@ async def test_widget_routes_are_sealed_to_the_visitor(runtime: Runtime, ws: Wor
         session_id=ann.session_id,
         text="see file",
         client_id="c1",
-        attachment_ids=[attachment["id"]],
+        attachment_ids=[attachment.id],
     )
-    ids = {"attachment_id": attachment["id"]}
+    ids = {"attachment_id": attachment.id}
     bob = await perform(
         runtime, ws.system, do_start_visitor_session, inbox_id=ws.inbox_id, origin=None
     )

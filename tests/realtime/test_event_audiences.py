@@ -48,7 +48,7 @@ async def _make_admin_only_and_personal_events(runtime: Runtime, ws: Workspace) 
             declared_type="text/plain",
             inbox_id=ws.other_inbox_id,
         )
-        uploads[name] = made["id"]
+        uploads[name] = made.id
     await say(runtime, ws.admin, ws.conversation_id, MARKER)
     return uploads
 
