@@ -17,7 +17,7 @@ import asyncio
 import dataclasses
 import hashlib
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 import sqlalchemy as sa
 
@@ -28,7 +28,6 @@ from server.domain.events import AttachmentUploaded
 from server.domain.sniff import clean_filename, sniff
 from server.domain.values import UploaderKind
 from server.queries.access import access_inbox
-from server.queries.api_shapes import attachment_view
 from server.queries.records import Attachment, load
 from server.storage import tables as t
 from server.storage.blobs import BlobStore, new_key
@@ -108,11 +107,6 @@ async def upload_file(
     except DomainError:
         await writer.blobs.delete(file.storage_key)
         raise
-
-
-def summary(row: Attachment) -> dict[str, Any]:
-    """An attachment as messages list it (and the API shows it)."""
-    return attachment_view(row)
 
 
 async def do_upload_attachment(

@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from server.actions.attachments import Uploader, attach, claim_attachments, summary
+from server.actions.attachments import Uploader, attach, claim_attachments
 from server.actions.contacts import IdentityInput, find_or_create_contact
 from server.actions.context import ActionContext
 from server.actions.conversations import open_conversation, state_of, status_changed
@@ -33,6 +33,7 @@ from server.domain.values import (
     UploaderKind,
 )
 from server.queries.access import access_conversation, access_inbox
+from server.queries.api_shapes import attachment_view
 from server.queries.inboxes import get_inbox
 from server.queries.message_records import MessageRecord, message_record
 from server.queries.records import Attachment, Conversation, Message, load, load_or_none
@@ -274,7 +275,7 @@ async def append_message(
     email: dict[str, Any] | None = None,
 ) -> MessageResult:
     """Append a message to `conv` (locked by the caller) under the next seq."""
-    carried = [summary(a) for a in attachments]
+    carried = [attachment_view(a) for a in attachments]
     effect = after_message(
         state_of(conv),
         direction=direction,
