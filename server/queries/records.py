@@ -209,6 +209,7 @@ class VisitorSession:
     proven_contact_id: int
     created_at: datetime
     last_seen_at: datetime
+    timezone: str | None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -405,3 +406,154 @@ class ScheduledJob:
     last_error: str | None
     created_at: datetime
     finished_at: datetime | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Segment:
+    """A row of `segments`."""
+
+    id: int
+    workspace_id: int
+    name: str
+    filter: StoredJson
+    created_by_id: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Touchpoint:
+    """A row of `touchpoints`."""
+
+    id: int
+    workspace_id: int
+    name: str
+    description: str
+    kind: str
+    status: str
+    trigger: StoredJson
+    trigger_key: str
+    episode_key: str
+    entry_segment_id: int | None
+    exit_rules: StoredJson
+    goal: StoredJson
+    reentry: str
+    cooldown_seconds: int | None
+    priority: int
+    holdout_percent: int
+    max_lateness_seconds: int | None
+    quiet_hours: StoredJson
+    inbox_id: int | None
+    seed: str | None
+    version: int
+    created_by_id: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TouchpointStep:
+    """A row of `touchpoint_steps`."""
+
+    id: int
+    workspace_id: int
+    touchpoint_id: int
+    version: int
+    position: int
+    delay: StoredJson
+    channel: str
+    variants: StoredJson
+    step_filter: StoredJson
+    business_hours: bool
+    created_at: datetime
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Episode:
+    """A row of `episodes`."""
+
+    id: int
+    workspace_id: int
+    touchpoint_id: int
+    version: int
+    contact_id: int
+    key: str
+    state: str
+    arm: str
+    bucket: int
+    context: StoredJson
+    conversation_id: int | None
+    entered_at: datetime
+    ended_at: datetime | None
+    end_reason: str | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Decision:
+    """A row of `decisions`."""
+
+    id: int
+    workspace_id: int
+    episode_id: int
+    touchpoint_id: int
+    step_id: int
+    contact_id: int
+    position: int
+    channel: str
+    kind: str
+    priority: int
+    idempotency_key: str
+    due_at: datetime
+    run_at: datetime
+    state: str
+    reason: str | None
+    variant: str | None
+    attempts: int
+    outbox_id: int | None
+    message_id: int | None
+    channel_message_id: str | None
+    rendered: StoredJson
+    created_at: datetime
+    settled_at: datetime | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Consent:
+    """A row of `consents`."""
+
+    id: int
+    workspace_id: int
+    contact_id: int
+    channel: str
+    topic: str
+    state: str
+    source: str
+    at: datetime
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PromoPool:
+    """A row of `promo_pools`."""
+
+    id: int
+    workspace_id: int
+    name: str
+    valid_days: int | None
+    low_stock: int
+    created_at: datetime
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PromoCode:
+    """A row of `promo_codes`."""
+
+    id: int
+    workspace_id: int
+    pool_id: int
+    code: str
+    state: str
+    decision_id: int | None
+    contact_id: int | None
+    issued_at: datetime | None
+    expires_at: datetime | None
+    redeemed_at: datetime | None

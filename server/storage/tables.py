@@ -381,6 +381,9 @@ visitor_sessions = sa.Table(
     ),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("last_seen_at", UTCDateTime, nullable=False),
+    # The IANA zone the visitor's browser reports: touchpoint quiet hours
+    # and local send times use it when the contact has no zone of its own.
+    sa.Column("timezone", sa.String(64), nullable=True),
 )
 
 # What a contact did on the site (`track(name, properties)`): feeds segments
@@ -728,4 +731,264 @@ scheduled_jobs = sa.Table(
     sa.UniqueConstraint("kind", "key"),
     sa.Index("ix_scheduled_jobs_status_run_at", "status", "run_at"),
     sa.Index("ix_scheduled_jobs_kind_subject", "kind", "subject_id"),
+)
+
+# --- Touchpoints (FEATURES.md F7, design in TOUCHPOINTS.md) -------------
+
+# A saved filter over contacts (`filter`: server.domain.segments). Used by
+# touchpoint entry, broadcasts and reports.
+segments = sa.Table(
+    "segments",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    _workspace_fk(index=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("filter", Json, nullable=False),
+    sa.Column("created_by_id", Id, sa.ForeignKey("agents.id", ondelete="SET NULL"), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("workspace_id", "name"),
+)
+
+# Who was in a segment when it was last evaluated: entry is the durable
+# diff between this and a fresh evaluation, so a contact enters once.
+segment_members = sa.Table(
+    "segment_members",
+    metadata,
+    sa.Column("segment_id", Id, sa.ForeignKey("segments.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column(
+        "contact_id",
+        Id,
+        sa.ForeignKey("contacts.id", ondelete="CASCADE"),
+        primary_key=True,
+        index=True,
+    ),
+    _workspace_fk(),
+    sa.Column("entered_at", UTCDateTime, nullable=False),
+)
+
+# One automated follow-up rule. `trigger` is its spec (server.domain.
+# touchpoints); `trigger_key` is the part the event hook looks up
+# ("contact_event:cart_updated", "event:conversation.resolved", "date",
+# "segment", "broadcast"), so finding the touchpoints an event starts is
+# one indexed read. `version` counts edits: steps are stored per version
+# and an episode keeps the version it started under, so editing a live
+# touchpoint never changes what was already decided.
+touchpoints = sa.Table(
+    "touchpoints",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    _workspace_fk(index=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("description", sa.String(1000), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("trigger", Json, nullable=False),
+    sa.Column("trigger_key", sa.String(120), nullable=False),
+    sa.Column("episode_key", sa.String(200), nullable=False),
+    sa.Column(
+        "entry_segment_id",
+        Id,
+        sa.ForeignKey("segments.id", ondelete="SET NULL"),
+        nullable=True,
+        index=True,
+    ),
+    sa.Column("exit_rules", Json, nullable=False),
+    sa.Column("goal", NullableJson, nullable=True),
+    sa.Column("reentry", sa.String(16), nullable=False),
+    sa.Column("cooldown_seconds", sa.Integer, nullable=True),
+    sa.Column("priority", sa.Integer, nullable=False),
+    sa.Column("holdout_percent", sa.Integer, nullable=False),
+    sa.Column("max_lateness_seconds", sa.Integer, nullable=True),
+    sa.Column("quiet_hours", NullableJson, nullable=True),
+    sa.Column("inbox_id", Id, sa.ForeignKey("inboxes.id", ondelete="SET NULL"), nullable=True),
+    sa.Column("seed", sa.String(40), nullable=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("created_by_id", Id, sa.ForeignKey("agents.id", ondelete="SET NULL"), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("workspace_id", "name"),
+    sa.Index("ix_touchpoints_workspace_status_trigger", "workspace_id", "status", "trigger_key"),
+)
+
+# One step of a touchpoint's sequence, as of one version. `delay` and
+# `variants` are parsed by server.domain.touchpoints.
+touchpoint_steps = sa.Table(
+    "touchpoint_steps",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    _workspace_fk(),
+    sa.Column(
+        "touchpoint_id", Id, sa.ForeignKey("touchpoints.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("delay", Json, nullable=False),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("variants", Json, nullable=False),
+    sa.Column("step_filter", NullableJson, nullable=True),
+    sa.Column("business_hours", sa.Boolean, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("touchpoint_id", "version", "position"),
+)
+
+# One contact's run through one touchpoint for one business object (the
+# cart, the unanswered message, the year's birthday): `key`, UNIQUE with
+# the touchpoint and contact, is what makes a replayed trigger harmless.
+# `state`: active, goal, exited, done, expired. `arm`: treatment or
+# holdout; `bucket` (0..9999) keeps arm and variant sticky.
+episodes = sa.Table(
+    "episodes",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    _workspace_fk(),
+    sa.Column(
+        "touchpoint_id", Id, sa.ForeignKey("touchpoints.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("contact_id", Id, sa.ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("key", sa.String(200), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("arm", sa.String(16), nullable=False),
+    sa.Column("bucket", sa.Integer, nullable=False),
+    sa.Column("context", Json, nullable=False),
+    sa.Column(
+        "conversation_id",
+        Id,
+        sa.ForeignKey("conversations.id", ondelete="SET NULL"),
+        nullable=True,
+        index=True,
+    ),
+    sa.Column("entered_at", UTCDateTime, nullable=False),
+    sa.Column("ended_at", UTCDateTime, nullable=True),
+    sa.Column("end_reason", sa.String(200), nullable=True),
+    sa.UniqueConstraint("touchpoint_id", "contact_id", "key"),
+    sa.Index("ix_episodes_contact_state", "contact_id", "state"),
+)
+
+# One step's send to one contact, decided once: `idempotency_key` (UNIQUE)
+# names the episode and step, so no replay, second worker or retry can
+# make another. `due_at` is when it was meant for and never moves;
+# `run_at` is when it is next looked at (moved by quiet hours and caps).
+# `state`: scheduled, sending, sent, unknown, skipped, deferred,
+# cancelled, expired, failed (server.domain.touchpoints.DecisionState),
+# `reason` says why for every state but scheduled and sent.
+decisions = sa.Table(
+    "decisions",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    _workspace_fk(),
+    sa.Column(
+        "episode_id",
+        Id,
+        sa.ForeignKey("episodes.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column(
+        "touchpoint_id",
+        Id,
+        sa.ForeignKey("touchpoints.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column(
+        "step_id", Id, sa.ForeignKey("touchpoint_steps.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("contact_id", Id, sa.ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("priority", sa.Integer, nullable=False),
+    sa.Column("idempotency_key", sa.String(200), nullable=False, unique=True),
+    sa.Column("due_at", UTCDateTime, nullable=False),
+    sa.Column("run_at", UTCDateTime, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("reason", sa.String(200), nullable=True),
+    sa.Column("variant", sa.String(40), nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("outbox_id", Id, sa.ForeignKey("outbox.id", ondelete="SET NULL"), nullable=True),
+    sa.Column("message_id", Id, sa.ForeignKey("messages.id", ondelete="SET NULL"), nullable=True),
+    sa.Column("channel_message_id", sa.String(500), nullable=True),
+    sa.Column("rendered", NullableJson, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("settled_at", UTCDateTime, nullable=True),
+    sa.Index("ix_decisions_state_run_at", "state", "run_at"),
+    sa.Index("ix_decisions_contact_due", "contact_id", "due_at"),
+)
+
+# What frequency caps count: one row per touch that went out (or was
+# handed to its channel), across all touchpoints and channels.
+touch_ledger = sa.Table(
+    "touch_ledger",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    _workspace_fk(),
+    sa.Column("contact_id", Id, sa.ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column(
+        "decision_id",
+        Id,
+        sa.ForeignKey("decisions.id", ondelete="CASCADE"),
+        nullable=False,
+        unique=True,
+    ),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Index("ix_touch_ledger_contact_kind_at", "contact_id", "kind", "at"),
+)
+
+# Consent history per contact, channel and topic (append-only): the latest
+# row says the state, `source` and `at` say who recorded it and when
+# (GDPR asks for both). Next to email_suppressions, which block an
+# address for every kind of mail.
+consents = sa.Table(
+    "consents",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    _workspace_fk(),
+    sa.Column("contact_id", Id, sa.ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("topic", sa.String(40), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("source", sa.String(200), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Index("ix_consents_contact_channel_topic_at", "contact_id", "channel", "topic", "at"),
+)
+
+# Unique single-use promo codes: a pool uploaded or generated; a code is
+# reserved for one decision (`decision_id` UNIQUE: a retry reuses it).
+promo_pools = sa.Table(
+    "promo_pools",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    _workspace_fk(index=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("valid_days", sa.Integer, nullable=True),
+    sa.Column("low_stock", sa.Integer, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("workspace_id", "name"),
+)
+
+promo_codes = sa.Table(
+    "promo_codes",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    _workspace_fk(index=False),
+    sa.Column("pool_id", Id, sa.ForeignKey("promo_pools.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("code", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column(
+        "decision_id",
+        Id,
+        sa.ForeignKey("decisions.id", ondelete="SET NULL"),
+        nullable=True,
+        unique=True,
+    ),
+    sa.Column("contact_id", Id, sa.ForeignKey("contacts.id", ondelete="SET NULL"), nullable=True),
+    sa.Column("issued_at", UTCDateTime, nullable=True),
+    sa.Column("expires_at", UTCDateTime, nullable=True),
+    sa.Column("redeemed_at", UTCDateTime, nullable=True),
+    sa.UniqueConstraint("workspace_id", "code"),
+    sa.Index("ix_promo_codes_pool_state", "pool_id", "state"),
 )
