@@ -914,3 +914,297 @@ class ContactMergeSuggestionAccepted(Event):
     candidate_id: int
     survivor_id: int
     merged_id: int
+
+
+# -- touchpoints (F7, TOUCHPOINTS.md) --------------------------------------
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SegmentCreated(Event):
+    """A saved filter over contacts was created (`segment_id`); touchpoints,
+    broadcasts and reports can use it."""
+
+    type: ClassVar[str] = "segment.created"
+    audience: ClassVar[Audience | None] = Audience.AGENTS
+    segment_id: int
+    name: str
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SegmentUpdated(Event):
+    """A segment's name or filter changed; who is in it is evaluated anew
+    (contacts who now match enter it, once)."""
+
+    type: ClassVar[str] = "segment.updated"
+    audience: ClassVar[Audience | None] = Audience.AGENTS
+    segment_id: int
+    name: str
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SegmentDeleted(Event):
+    """A segment was deleted; touchpoints that entered from it no longer
+    start new episodes from it."""
+
+    type: ClassVar[str] = "segment.deleted"
+    audience: ClassVar[Audience | None] = Audience.AGENTS
+    segment_id: int
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TouchpointCreated(Event):
+    """An automated follow-up (`touchpoint_id`) was created, as a draft
+    unless `status` says otherwise; `seed` names the ready template it
+    came from, if any."""
+
+    type: ClassVar[str] = "touchpoint.created"
+    audience: ClassVar[Audience | None] = Audience.AGENTS
+    touchpoint_id: int
+    name: str
+    kind: str
+    status: str
+    seed: str | None
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TouchpointUpdated(Event):
+    """A touchpoint was edited (a new `version`: episodes already started
+    keep the steps of theirs) or switched live, paused or archived
+    (`status`)."""
+
+    type: ClassVar[str] = "touchpoint.updated"
+    audience: ClassVar[Audience | None] = Audience.AGENTS
+    touchpoint_id: int
+    name: str
+    status: str
+    version: int
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EpisodeStarted(Event):
+    """A contact entered a touchpoint for one business object (`key`, such
+    as `cart:c-17`), in the same transaction as what triggered it; `arm`
+    is `treatment` or `holdout` (the control group, never sent to)."""
+
+    type: ClassVar[str] = "episode.started"
+    audience: ClassVar[Audience | None] = Audience.AGENTS
+    episode_id: int
+    touchpoint_id: int
+    contact_id: int
+    key: str
+    arm: str
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EpisodeEnded(Event):
+    """An episode ended: `state` `goal` (its goal happened), `exited` (an
+    exit rule, such as the order placed or the customer replied), `done`
+    (every step settled) or `expired`; `reason` says which."""
+
+    type: ClassVar[str] = "episode.ended"
+    audience: ClassVar[Audience | None] = Audience.AGENTS
+    episode_id: int
+    touchpoint_id: int
+    contact_id: int
+    state: str
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DecisionFacts:
+    """What every decision event says: one step's send to one contact,
+    and what became of it (a mixin, not an event itself)."""
+
+    decision_id: int
+    episode_id: int
+    touchpoint_id: int
+    contact_id: int
+    position: int
+    channel: str
+    reason: str | None
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DecisionScheduled(DecisionFacts, Event):
+    """A step was decided for a contact, due at `due_at` (UTC); it is
+    decided once (its idempotency key is UNIQUE) and checked against the
+    guards again when it comes due."""
+
+    type: ClassVar[str] = "decision.scheduled"
+    audience: ClassVar[Audience | None] = Audience.AGENTS
+    due_at: datetime
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DecisionDeferred(DecisionFacts, Event):
+    """A due decision waits: a frequency cap (until the window reopens),
+    quiet hours in the contact's zone or the inbox's business hours;
+    `run_at` is when it is looked at again."""
+
+    type: ClassVar[str] = "decision.deferred"
+    audience: ClassVar[Audience | None] = Audience.AGENTS
+    run_at: datetime
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DecisionSending(DecisionFacts, Event):
+    """A decision passed every guard and was handed to its channel (email:
+    the outbox, with a Message-ID derived from its idempotency key); its
+    touch counts against the caps from now on."""
+
+    type: ClassVar[str] = "decision.sending"
+    audience: ClassVar[Audience | None] = Audience.AGENTS
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DecisionSent(DecisionFacts, Event):
+    """The channel accepted the touch (the mail server took the mail, the
+    widget message was written); `channel_message_id` identifies it there."""
+
+    type: ClassVar[str] = "decision.sent"
+    audience: ClassVar[Audience | None] = Audience.AGENTS
+    channel_message_id: str | None
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DecisionSkipped(DecisionFacts, Event):
+    """A due decision was not sent, for `reason`: no consent or
+    unsubscribed, suppressed or unreachable address, the holdout arm
+    (kept: it is the control group), a cap that stayed closed, a step
+    filter, a lower priority than a competing touch."""
+
+    type: ClassVar[str] = "decision.skipped"
+    audience: ClassVar[Audience | None] = Audience.AGENTS
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DecisionCancelled(DecisionFacts, Event):
+    """A pending decision became moot: its episode ended (`reason`: the
+    order was placed, the customer replied, the conversation was
+    resolved), or its touchpoint was paused or archived."""
+
+    type: ClassVar[str] = "decision.cancelled"
+    audience: ClassVar[Audience | None] = Audience.AGENTS
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DecisionExpired(DecisionFacts, Event):
+    """A decision came up later than its touchpoint's max lateness (after
+    downtime, say) and was dropped rather than sent out of its moment."""
+
+    type: ClassVar[str] = "decision.expired"
+    audience: ClassVar[Audience | None] = Audience.AGENTS
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DecisionFailed(DecisionFacts, Event):
+    """A decision could not be sent: its template failed to render, the
+    promo pool ran dry, or the channel refused it for good (`reason`)."""
+
+    type: ClassVar[str] = "decision.failed"
+    audience: ClassVar[Audience | None] = Audience.AGENTS
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DecisionUnknown(DecisionFacts, Event):
+    """A send may or may not have happened (the process died while the
+    channel had it): shown to admins, never resent by itself."""
+
+    type: ClassVar[str] = "decision.unknown"
+    audience: ClassVar[Audience | None] = Audience.AGENTS
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DecisionSettled(DecisionFacts, Event):
+    """An admin (`settled_by`) settled an `unknown` decision: `outcome`
+    `sent` (it did go out) or `resend` (send it again, deliberately)."""
+
+    type: ClassVar[str] = "decision.settled"
+    audience: ClassVar[Audience | None] = Audience.AGENTS
+    outcome: str
+    settled_by: int | None
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ConsentRecorded(Event):
+    """A contact's consent for a channel and topic (`marketing`) was
+    granted or withdrawn (`state`), by `source` (the unsubscribe link, an
+    agent, the shop's API); the history is kept."""
+
+    type: ClassVar[str] = "consent.recorded"
+    audience: ClassVar[Audience | None] = Audience.AGENTS
+    contact_id: int
+    channel: str
+    topic: str
+    state: str
+    source: str
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PromoPoolCreated(Event):
+    """A pool of single-use promo codes was created."""
+
+    type: ClassVar[str] = "promo_pool.created"
+    audience: ClassVar[Audience | None] = Audience.AGENTS
+    pool_id: int
+    name: str
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PromoCodesAdded(Event):
+    """Codes were uploaded to a pool or generated into it (`added`; codes
+    already in the workspace are not added twice); `free` is what the
+    pool now holds unissued."""
+
+    type: ClassVar[str] = "promo_codes.added"
+    audience: ClassVar[Audience | None] = Audience.AGENTS
+    pool_id: int
+    added: int
+    free: int
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PromoPoolLow(Event):
+    """Issuing a code left a pool with `free` codes, at or below its
+    low-stock mark: upload or generate more before sends fail."""
+
+    type: ClassVar[str] = "promo_pool.low"
+    audience: ClassVar[Audience | None] = Audience.AGENTS
+    pool_id: int
+    free: int
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PromoCodeRedeemed(Event):
+    """A promo code was redeemed (by the shop's API or a tracked
+    `order_placed` carrying it); the decision that issued it reached its
+    goal."""
+
+    type: ClassVar[str] = "promo_code.redeemed"
+    audience: ClassVar[Audience | None] = Audience.AGENTS
+    code_id: int
+    pool_id: int
+    contact_id: int | None
+    decision_id: int | None
