@@ -23,7 +23,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.actions.idempotency import current_claim, enter_claim, open_claim
-from server.bus.base import Bus, failure_text, workspace_topic
+from server.bus.base import SCHEDULER_TOPIC, Bus, failure_text, workspace_topic
 from server.clock import Clock
 from server.domain.actors import Actor
 from server.domain.errors import Conflict
@@ -66,6 +66,13 @@ class ActionContext:
         self.now = now
         self.actor = actor
         self.pending: list[PendingEvent] = []
+        self.added_due_work = False
+
+    def due_work_added(self) -> None:
+        """This transaction scheduled work with a due time (a job, a
+        decision): the schedulers are nudged after commit, so work due now
+        starts now rather than at their next poll."""
+        self.added_due_work = True
 
     async def emit(self, event: Event) -> None:
         """Record `event`; it is written to the log at the end of this
@@ -111,6 +118,8 @@ async def perform(
                 raise
             continue
         await publish(writer.bus, stored)
+        if ctx.added_due_work:
+            await nudge_schedulers(writer.bus)
         return result
     raise AssertionError("unreachable")
 
@@ -143,3 +152,12 @@ async def publish(bus: Bus, events: list[StoredEvent]) -> None:
                 "bus publish failed (%s); listeners will catch up from the log", failure_text(exc)
             )
             return
+
+
+async def nudge_schedulers(bus: Bus) -> None:
+    """Tell the schedulers of every process to look for due work now. A
+    failure is harmless: they look again within their poll interval."""
+    try:
+        await bus.publish(SCHEDULER_TOPIC, b"")
+    except Exception as exc:
+        log.debug("scheduler nudge not published (%s)", failure_text(exc))
