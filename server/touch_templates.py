@@ -41,6 +41,14 @@ Besides Liquid's standard filters (`default`, `size`, `date`, `upcase`,
 gives "12.50" and `{{ item.price | money: "EUR" }}` "12.50 EUR". The
 standard `safe` filter is removed: nothing the engine passes is trusted
 markup, and `include`/`render` are refused at parse time.
+
+Whitespace is Liquid's: a tag on a line of its own leaves that line's
+newline in the output, so a plain-text list is written with `-%}` to trim
+it (`{% for item in events.cart.items -%}`). Runs of blank lines in a plain
+body are collapsed to one, since they are nearly always left by tags.
+
+Amounts are formatted without thousands separators or locale ("1234.50");
+money amounts in `events` are numbers in the currency's major unit.
 """
 
 from __future__ import annotations
