@@ -61,6 +61,11 @@ async def _saved_filter(ws: Workspace, c: httpx.AsyncClient, n: int) -> tuple[st
     return f"{API}/saved_filters", {"json": {"name": f"Mine {n}", "query": {"mine": True}}}
 
 
+async def _segment(ws: Workspace, c: httpx.AsyncClient, n: int) -> tuple[str, dict[str, Any]]:
+    body = {"name": f"Carts {n}", "filter": {"conditions": [{"event": "cart_updated"}]}}
+    return f"{API}/segments", {"json": body}
+
+
 async def _contact(ws: Workspace, c: httpx.AsyncClient, n: int) -> tuple[str, dict[str, Any]]:
     body = {"name": f"Dora {n}", "identities": [{"kind": "email", "value": f"d{n}@x.test"}]}
     return f"{API}/contacts", {"json": body}
@@ -102,6 +107,7 @@ CREATES: dict[tuple[str, str], Build] = {
     ("POST", "/canned_responses"): _canned,
     ("POST", "/macros"): _macro,
     ("POST", "/saved_filters"): _saved_filter,
+    ("POST", "/segments"): _segment,
     ("POST", "/contacts"): _contact,
     ("POST", "/contacts/{contact_id}/identities"): _identity,
     ("POST", "/contacts/{contact_id}/merge"): _merge,
