@@ -8,6 +8,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from server.domain.json_types import JsonValue
 from server.domain.touch_guards import (
@@ -378,3 +380,59 @@ def test_a_jitter_that_would_land_in_quiet_hours_again_is_dropped() -> None:
     almost_always = QuietHours(time(8, 0), time(7, 55))
     moved = quiet_until(utc(2026, 1, 14, 22), almost_always, BERLIN, jitter_key=key)
     assert moved == utc(2026, 1, 15, 6, 55)
+
+
+# -- by property, around the 2026 switches ----------------------------------
+
+SWITCH_DAYS = [
+    (BERLIN, utc(2026, 3, 28)),
+    (BERLIN, utc(2026, 10, 24)),
+    (NEW_YORK, utc(2026, 3, 7, 5)),
+    (NEW_YORK, utc(2026, 10, 31, 4)),
+]
+MINUTE = timedelta(minutes=1)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(SWITCH_DAYS),
+    st.integers(0, 3 * 24 * 60),
+    st.integers(0, 24 * 60 - 1),
+    st.integers(0, 24 * 60 - 1),
+)
+def test_quiet_until_is_the_first_minute_out_of_quiet_hours(
+    switch: tuple[ZoneInfo, datetime], minutes: int, start: int, end: int
+) -> None:
+    # Quiet hours, zone switches and `at` all fall on whole minutes, so a
+    # scan minute by minute finds the first instant out of quiet hours.
+    zone, day = switch
+    if start == end:
+        return
+    hours = QuietHours(time(start // 60, start % 60), time(end // 60, end % 60))
+    at = day + minutes * MINUTE
+    found = quiet(at, hours, zone)
+    scan = at
+    while in_quiet_hours(scan, hours, zone):
+        scan += MINUTE
+    assert found == (None if scan == at else scan)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(SWITCH_DAYS), st.integers(0, 3), st.integers(0, 24 * 60 - 1))
+def test_a_local_instant_reads_its_wall_time_or_is_just_after_the_gap(
+    switch: tuple[ZoneInfo, datetime], days: int, minute: int
+) -> None:
+    zone, first = switch
+    day = first.date() + timedelta(days=days)
+    wall = time(minute // 60, minute % 60)
+    found = local_instant(day, wall, zone)
+    local = found.astimezone(zone)
+    if local.time() == wall:
+        assert local.date() == day
+        assert local.fold == 0  # a repeated wall time: its first occurrence
+    else:
+        # Skipped by the clock: `found` is the switch, and a second before
+        # it the clock was still short of `wall`.
+        before = (found - timedelta(seconds=1)).astimezone(zone)
+        assert before.utcoffset() != local.utcoffset()
+        assert before.time() < wall < local.time()
