@@ -5,9 +5,11 @@ in a contact's zone, and which local day a segment entry belongs to.
 
 The planner (server.actions.touch_planning) runs these for each contact
 of a page; nothing here reads a clock or the database. Times are aware
-UTC datetimes; zones are IANA names, resolved with `zoneinfo` so a DST
-change moves the UTC instant and never the meaning ("10:00 local" is ten
-on the contact's clock on both sides of a switch).
+UTC datetimes; zones are `ZoneInfo`s (server.queries.touch_contacts
+resolves a contact's), and wall-clock times become instants through
+touch_guards.local_instant, the rule every step's due time uses, so a
+DST change moves the UTC instant and never the meaning ("10:00 local" is
+ten on the contact's clock on both sides of a switch).
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from __future__ import annotations
 import dataclasses
 import re
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
+
+from server.domain.touch_guards import local_instant
 
 # The zone whose clock is furthest ahead (Pacific/Kiritimati, UTC+14): a
 # local time comes there first.
@@ -34,23 +38,6 @@ _FULL_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 _MONTH_DAY = re.compile(r"-{0,2}(\d{2})-(\d{2})")
 
 
-def zone_of(name: str) -> ZoneInfo:
-    """The zone called `name`, UTC when there is no such zone (a contact's
-    stored zone is whatever a browser reported once)."""
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
-
-
-def local_instant(wall: datetime, zone: str) -> datetime:
-    """The UTC instant the naive wall-clock time `wall` shows in `zone`.
-    A time skipped by a spring-forward gap moves on by the gap (02:30 on
-    the switch day is 03:30 summer time); one repeated in autumn is its
-    first occurrence."""
-    return wall.replace(tzinfo=zone_of(zone), fold=0).astimezone(UTC)
-
-
 def parse_at_local(at_local: str) -> datetime:
     """A broadcast's "2026-12-20T10:00" as a naive wall-clock datetime
     (the trigger's parser already checked the shape)."""
@@ -61,9 +48,12 @@ def parse_at_local(at_local: str) -> datetime:
     return datetime(year, month, day, hour, minute)
 
 
-def broadcast_at(at_local: str, zone: str) -> datetime:
-    """When the broadcast's local time comes in `zone`."""
-    return local_instant(parse_at_local(at_local), zone)
+def broadcast_at(at_local: str, zone: ZoneInfo) -> datetime:
+    """When the broadcast's local time comes in `zone`: a time skipped by
+    a spring-forward gap is the first instant after the gap, one repeated
+    in autumn its first occurrence."""
+    wall = parse_at_local(at_local)
+    return local_instant(wall.date(), wall.time(), zone)
 
 
 def broadcast_plan_due(at_local: str, now: datetime) -> datetime:
@@ -135,12 +125,14 @@ class Occurrence:
     starts_at: datetime
 
 
-def next_occurrence(annual: AnnualDate, zone: str, now: datetime, lead_days: int = 0) -> Occurrence:
+def next_occurrence(
+    annual: AnnualDate, zone: ZoneInfo, now: datetime, lead_days: int = 0
+) -> Occurrence:
     """The first occurrence whose planned day (`lead_days` from it) has not
     ended in `zone` at `now`: today's if today is the day. Years up to and
     including the attribute's own year do not count (a signup's
     anniversary is a year after it)."""
-    today = now.astimezone(zone_of(zone)).date()
+    today = now.astimezone(zone).date()
     lead = timedelta(days=lead_days)
     year = today.year - 2  # a lead of up to a year can put this year's day in the last
     if annual.year is not None:
@@ -148,11 +140,11 @@ def next_occurrence(annual: AnnualDate, zone: str, now: datetime, lead_days: int
     while occurrence_in(annual, year) + lead < today:
         year += 1
     day = occurrence_in(annual, year)
-    return Occurrence(year, day, local_instant(datetime.combine(day + lead, time()), zone))
+    return Occurrence(year, day, local_instant(day + lead, time(), zone))
 
 
 def occurrence_due(
-    annual: AnnualDate, zone: str, now: datetime, lead_days: int = 0
+    annual: AnnualDate, zone: ZoneInfo, now: datetime, lead_days: int = 0
 ) -> Occurrence | None:
     """The occurrence to plan at `now`: the next one, when its planned day
     starts within DATE_HORIZON (or has already started)."""
@@ -160,7 +152,7 @@ def occurrence_due(
     return found if found.starts_at <= now + DATE_HORIZON else None
 
 
-def local_day(at: datetime, zone: str) -> date:
+def local_day(at: datetime, zone: ZoneInfo) -> date:
     """The calendar day `at` falls on in `zone` (a segment entry's
     `entered_on`: re-entering the same local day is the same episode)."""
-    return at.astimezone(zone_of(zone)).date()
+    return at.astimezone(zone).date()
