@@ -14,9 +14,10 @@ and a restart resumes where the rows say.
   transaction) and starts each contact's episode with step 0 anchored at
   the broadcast's local time in the contact's own zone; the next page is
   a new job, due at once.
-- `run_segment_scan` (SEGMENT_SCAN, key "<id>:<due>") refreshes the
-  segment's members (the durable diff) and starts an episode for each
-  contact that entered, then schedules itself SEGMENT_SCAN_EVERY later.
+- `run_segment_scan` (SEGMENT_SCAN, key "<id>:<round due>[:after<contact
+  id>]") refreshes the segment's members (the durable diff) and starts an
+  episode for each contact that entered, PAGE per job, then schedules the
+  next round SEGMENT_SCAN_EVERY later.
 - `run_date_scan` (DATE_SCAN, key "<id>:<round due>[:after<contact id>]")
   pages through the contacts with the date attribute and starts an
   episode for each whose next occurrence, in their zone, starts within
@@ -240,27 +241,37 @@ async def run_broadcast_plan(ctx: ActionContext, job: ClaimedJob) -> JobOutcome:
 
 async def run_segment_scan(ctx: ActionContext, job: ClaimedJob) -> JobOutcome:
     """The scheduler's handler for SEGMENT_SCAN: who entered since the
-    last scan starts an episode keyed by the local day of entry."""
+    last scan starts an episode keyed by the local day of entry. A round's
+    first page refreshes the segment (the durable diff, in this
+    transaction); each page then takes up to PAGE entries since the
+    previous round, whoever's refresh recorded them, and a full page
+    leaves the rest to a next page of the same round, due at once."""
     live = await _live(ctx, job, TriggerKind.SEGMENT_ENTRY)
     if isinstance(live, JobOutcome):
         return live
     row, trigger = live
     assert trigger.segment_id is not None
-    entered = await do_refresh_segment_members(ctx, segment_id=trigger.segment_id)
-    since = job.due_at - SEGMENT_SCAN_EVERY - ENTRY_OVERLAP
-    entries = dict(await segment_entries_since(ctx.conn, trigger.segment_id, since))
-    for contact_id in entered:
-        entries.setdefault(contact_id, ctx.now)
+    round_due, after = parse_scan_key(await job_key(ctx.conn, job.id))
+    if after == 0:
+        await do_refresh_segment_members(ctx, segment_id=trigger.segment_id)
+    since = round_due - SEGMENT_SCAN_EVERY - ENTRY_OVERLAP
+    entries = await segment_entries_since(
+        ctx.conn, trigger.segment_id, since, after_id=after, limit=PAGE
+    )
     started = 0
-    for contact_id, entered_at in sorted(entries.items()):
+    for contact_id, entered_at in entries:
         zone = await contact_zone(ctx.conn, row.workspace_id, contact_id)
         facts: dict[str, JsonValue] = {
             "segment_id": trigger.segment_id,
             "entered_on": local_day(entered_at, zone).isoformat(),
         }
         started += await _start(ctx, row, contact_id, facts)
-    due = ctx.now + SEGMENT_SCAN_EVERY
-    await _next_job(ctx, row, kind=SEGMENT_SCAN, key=scan_key(row.id, due), due_at=due)
+    if len(entries) == PAGE:
+        key = scan_key(row.id, round_due, after_id=entries[-1][0])
+        await _next_job(ctx, row, kind=SEGMENT_SCAN, key=key, due_at=ctx.now)
+    else:
+        due = ctx.now + SEGMENT_SCAN_EVERY
+        await _next_job(ctx, row, kind=SEGMENT_SCAN, key=scan_key(row.id, due), due_at=due)
     return JobOutcome(JobStatus.DONE, f"{len(entries)} entries, {started} episodes started")
 
 

@@ -47,16 +47,18 @@ async def job_key(conn: AsyncConnection, job_id: int) -> str:
 
 
 async def segment_entries_since(
-    conn: AsyncConnection, segment_id: int, since: datetime
+    conn: AsyncConnection, segment_id: int, since: datetime, *, after_id: int, limit: int
 ) -> list[tuple[int, datetime]]:
-    """(contact id, entered at) of the members of `segment_id` that entered
-    at or after `since`, whoever refreshed the segment: two touchpoints on
-    one segment both see an entry that only one refresh found."""
+    """(contact id, entered at) of the next `limit` members of `segment_id`
+    above `after_id` that entered at or after `since`, whoever refreshed
+    the segment: two touchpoints on one segment both see an entry that
+    only one refresh found."""
     m = t.segment_members.c
     rows = await conn.execute(
         sa.select(m.contact_id, m.entered_at)
-        .where(m.segment_id == segment_id, m.entered_at >= since)
+        .where(m.segment_id == segment_id, m.entered_at >= since, m.contact_id > after_id)
         .order_by(m.contact_id)
+        .limit(limit)
     )
     return [(row.contact_id, row.entered_at) for row in rows]
 

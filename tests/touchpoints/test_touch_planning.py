@@ -114,6 +114,27 @@ async def set_status(
     )
 
 
+async def bulk_contacts(
+    runtime: Runtime, ws: Workspace, count: int, attributes: dict[str, JsonValue]
+) -> None:
+    """`count` contacts in one statement (one action call each would take
+    most of the test's time)."""
+    now = clock(runtime).now()
+    async with runtime.db.write() as conn:
+        await conn.execute(
+            t.contacts.insert(),
+            [
+                {
+                    "workspace_id": ws.id,
+                    "name": f"Bulk {i}",
+                    "attributes": attributes,
+                    "created_at": now,
+                }
+                for i in range(count)
+            ],
+        )
+
+
 async def run_all(runtime: Runtime) -> int:
     """Run due jobs until none is due; how many ran."""
     runner = JobRunner(runtime, HANDLERS, worker="planner", batch=5)
@@ -312,6 +333,28 @@ async def test_two_touchpoints_on_one_segment_both_see_an_entry(
     assert await run_all(runtime) == 2
     assert await episodes(runtime, one) == [(bea, "segment:2026-12-07")]
     assert await episodes(runtime, two) == [(bea, "segment:2026-12-07")]
+
+
+async def test_many_entries_are_taken_a_page_per_job(runtime: Runtime, ws: Workspace) -> None:
+    move_to(runtime, datetime(2026, 12, 7, 9, tzinfo=UTC))
+    vip = await segment(runtime, ws, "tier", "vip")
+    await bulk_contacts(runtime, ws, PAGE + 5, {"tier": "vip", "timezone": BERLIN})
+    tp = await touchpoint(runtime, ws, "Welcome, VIP", {"kind": "segment_entry", "segment_id": vip})
+    assert await run_all(runtime) == 2
+    started = await episodes(runtime, tp)
+    assert len(started) == PAGE + 5
+    assert len({contact_id for contact_id, _ in started}) == PAGE + 5
+    scans = await jobs(runtime, SEGMENT_SCAN)
+    assert [(status, note) for _, status, note in scans] == [
+        ("done", f"{PAGE} entries, {PAGE} episodes started"),
+        ("done", "5 entries, 5 episodes started"),
+        ("scheduled", None),
+    ]
+    # The next round looks at the same entries again (its window overlaps
+    # the last one's) and starts nobody twice.
+    clock(runtime).advance(minutes=5)
+    await run_all(runtime)
+    assert len(await episodes(runtime, tp)) == PAGE + 5
 
 
 async def test_a_paused_segment_scan_does_nothing_and_stops(
