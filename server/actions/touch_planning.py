@@ -252,6 +252,8 @@ async def run_segment_scan(ctx: ActionContext, job: ClaimedJob) -> JobOutcome:
     row, trigger = live
     assert trigger.segment_id is not None
     round_due, after = parse_scan_key(await job_key(ctx.conn, job.id))
+    if await planning_segment(ctx.conn, row.workspace_id, trigger.segment_id) is None:
+        return JobOutcome(JobStatus.CANCELLED, "the segment no longer exists")
     if after == 0:
         await do_refresh_segment_members(ctx, segment_id=trigger.segment_id)
     since = round_due - SEGMENT_SCAN_EVERY - ENTRY_OVERLAP

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from server.actions.contacts import do_create_contact, do_update_contact
 from server.actions.context import perform
-from server.actions.segments import do_create_segment
+from server.actions.segments import do_create_segment, do_delete_segment
 from server.actions.touch_planning import (
     BROADCAST_PLAN,
     DATE_SCAN,
@@ -355,6 +355,20 @@ async def test_many_entries_are_taken_a_page_per_job(runtime: Runtime, ws: Works
     clock(runtime).advance(minutes=5)
     await run_all(runtime)
     assert len(await episodes(runtime, tp)) == PAGE + 5
+
+
+async def test_a_scan_of_a_deleted_segment_ends_without_a_successor(
+    runtime: Runtime, ws: Workspace
+) -> None:
+    move_to(runtime, datetime(2026, 12, 7, 9, tzinfo=UTC))
+    vip = await segment(runtime, ws, "tier", "vip")
+    tp = await touchpoint(runtime, ws, "Welcome, VIP", {"kind": "segment_entry", "segment_id": vip})
+    await perform(runtime, ws.admin, do_delete_segment, segment_id=vip)
+    assert await run_all(runtime) == 1
+    scans = await jobs(runtime, SEGMENT_SCAN)
+    assert scans == [
+        (f"{tp}:{clock(runtime).now().isoformat()}", "cancelled", "the segment no longer exists")
+    ]
 
 
 async def test_a_paused_segment_scan_does_nothing_and_stops(
