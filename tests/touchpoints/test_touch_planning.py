@@ -219,6 +219,29 @@ async def test_a_broadcast_is_due_at_ten_on_each_contacts_clock(
     assert len(await first_decisions(runtime, tp)) == 3
 
 
+async def test_a_late_plan_keeps_each_contacts_true_local_time(
+    runtime: Runtime, ws: Workspace
+) -> None:
+    # Switched live at 12:00Z on the day: ten has passed in Berlin (09:00Z)
+    # and is still ahead in New York (15:00Z). Each decision keeps its true
+    # time, so the claim's lateness guard judges Berlin's, not the planner.
+    move_to(runtime, datetime(2026, 12, 20, 12, tzinfo=UTC))
+    berlin = await contact(runtime, ws, "Bea", holiday="yes", timezone=BERLIN)
+    york = await contact(runtime, ws, "Nora", holiday="yes", timezone=NEW_YORK)
+    holiday = await segment(runtime, ws, "holiday", "yes")
+    tp = await touchpoint(
+        runtime,
+        ws,
+        "Holiday picks",
+        {"kind": "broadcast", "segment_id": holiday, "at_local": "2026-12-20T10:00"},
+    )
+    assert await run_all(runtime) == 1
+    assert await first_decisions(runtime, tp) == {
+        berlin: datetime(2026, 12, 20, 9, tzinfo=UTC),
+        york: datetime(2026, 12, 20, 15, tzinfo=UTC),
+    }
+
+
 async def test_a_big_broadcast_walks_the_segment_in_pages(runtime: Runtime, ws: Workspace) -> None:
     move_to(runtime, datetime(2026, 12, 19, 12, tzinfo=UTC))
     now = clock(runtime).now()
