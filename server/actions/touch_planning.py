@@ -93,8 +93,8 @@ def _iso(at: datetime) -> str:
 
 
 def scan_key(touchpoint_id: int, due_at: datetime, after_id: int | None = None) -> str:
-    """One round of a segment or date scan (and, for a date scan, its
-    page above `after_id`)."""
+    """One round of a segment or date scan, and its page above `after_id`
+    (none: the round's first page)."""
     page = "" if after_id is None else f":after{after_id}"
     return f"{touchpoint_id}:{_iso(due_at)}{page}"
 
