@@ -63,14 +63,18 @@ async def schedule_job(
     subject_id: int,
     key: str,
     due_at: datetime,
+    supersede: bool = True,
 ) -> None:
     """Make `key` the one live job of `kind` for `subject_id`, due at
-    `due_at`. Other live jobs of the subject are cancelled (superseded).
+    `due_at`. Other live jobs of the subject are cancelled (superseded),
+    unless `supersede` is False: a running job scheduling its own
+    successor (the next page, the next round) must not cancel itself.
     Scheduling a key again is harmless: a live row stays as it is, a
     cancelled one is scheduled again, a finished one is not rerun. The
     caller holds the subject's lock, so no two of these race on it."""
     j = t.scheduled_jobs.c
-    await cancel_jobs(ctx, kind=kind, subject_id=subject_id, reason="superseded", keep_key=key)
+    if supersede:
+        await cancel_jobs(ctx, kind=kind, subject_id=subject_id, reason="superseded", keep_key=key)
     existing: str | None = await ctx.conn.scalar(
         sa.select(j.status).where(j.kind == kind, j.key == key).with_for_update()
     )

@@ -67,6 +67,7 @@ async def start_episode(
     contact_id: int,
     facts: Mapping[str, JsonValue],
     conversation_id: int | None = None,
+    anchor: datetime | None = None,
 ) -> int | None:
     """Start `touchpoint` for the contact about the object `facts` name
     (they fill the episode key and become the episode's context) and
@@ -75,7 +76,9 @@ async def start_episode(
     reentry `once`), or the cooldown since its last episode has not run.
 
     A trigger's `wait` (no reply for 24 h) comes before step 0's own
-    delay: the first step is counted from now + wait."""
+    delay: the first step is counted from now + wait, or from `anchor` +
+    wait when given (a broadcast's local time in the contact's zone, the
+    start of a birthday's day: server.actions.touch_planning)."""
     key = episode_key(touchpoint.episode_key, facts)
     if key is None:
         return None
@@ -118,7 +121,8 @@ async def start_episode(
         )
     )
     wait = parse_trigger(touchpoint.trigger).wait_seconds or 0
-    await schedule_step(ctx, episode=episode, position=0, anchor=ctx.now + timedelta(seconds=wait))
+    start = ctx.now if anchor is None else anchor
+    await schedule_step(ctx, episode=episode, position=0, anchor=start + timedelta(seconds=wait))
     return episode.id
 
 

@@ -30,6 +30,7 @@ import sqlalchemy as sa
 
 from server.actions.action_context import ActionContext
 from server.actions.touch_episodes import cancel_decisions
+from server.actions.touch_planning import plan_touchpoint
 from server.domain.errors import Conflict, InvalidInput
 from server.domain.events import EpisodeEnded, TouchpointCreated, TouchpointUpdated
 from server.domain.touch_timing import delay_json, quiet_hours_json
@@ -87,6 +88,7 @@ async def do_create_touchpoint(
         )
     ).scalar_one()
     await _write_steps(ctx, touchpoint_id, 1, spec)
+    await plan_touchpoint(ctx, touchpoint_id=touchpoint_id)
     await ctx.emit(
         TouchpointCreated(
             workspace_id=ctx.actor.workspace_id,
@@ -149,6 +151,7 @@ async def do_set_touchpoint_status(
     )
     if status is TouchStatus.ARCHIVED:
         await _end_all(ctx, row.id)
+    await plan_touchpoint(ctx, touchpoint_id=row.id)
     await ctx.emit(
         TouchpointUpdated(
             workspace_id=row.workspace_id,

@@ -27,6 +27,14 @@ from server.actions.context import perform
 from server.actions.jobs import ClaimLost, Handler, do_claim_jobs, do_fail_job, do_run_job
 from server.actions.snooze_jobs import SNOOZE_WAKE
 from server.actions.snoozes import wake_snooze_job
+from server.actions.touch_planning import (
+    BROADCAST_PLAN,
+    DATE_SCAN,
+    SEGMENT_SCAN,
+    run_broadcast_plan,
+    run_date_scan,
+    run_segment_scan,
+)
 from server.domain.actors import system_actor
 from server.domain.jobs import ClaimedJob
 from server.queries.jobs import next_job_due
@@ -36,7 +44,12 @@ from server.workers.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
 
-HANDLERS: dict[str, Handler] = {SNOOZE_WAKE: wake_snooze_job}
+HANDLERS: dict[str, Handler] = {
+    SNOOZE_WAKE: wake_snooze_job,
+    BROADCAST_PLAN: run_broadcast_plan,
+    SEGMENT_SCAN: run_segment_scan,
+    DATE_SCAN: run_date_scan,
+}
 
 
 def worker_name() -> str:
