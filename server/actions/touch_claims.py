@@ -78,16 +78,9 @@ from server.domain.events import (
     DecisionSkipped,
     Event,
 )
+from server.domain.touch_guards import cap_reopens_at, pick_variant, quiet_until, too_late
 from server.domain.touch_settings import ConsentMode, TouchSettings, touch_settings_of
-from server.domain.touch_timing import (
-    FrequencyCap,
-    QuietHours,
-    cap_reopens_at,
-    parse_quiet_hours,
-    pick_variant,
-    quiet_until,
-    too_late,
-)
+from server.domain.touch_timing import FrequencyCap, QuietHours, parse_quiet_hours
 from server.domain.touchpoints import (
     PENDING,
     Arm,
@@ -606,7 +599,8 @@ class _Batch:
             variants = parse_variants(step.variants, "variants", channel)
         except InvalidInput as exc:
             return _Outcome(DecisionState.FAILED, f"step: {exc}"[:MAX_REASON])
-        variant: Variant = variants[pick_variant([v.weight for v in variants], episode.bucket)]
+        chosen = pick_variant([(v.id, v.weight) for v in variants], episode.bucket)
+        variant: Variant = next(v for v in variants if v.id == chosen)
         promo = None
         if variant.promo_pool_id is not None:
             code = await reserve_code(
