@@ -131,4 +131,4 @@ async def test_a_chase_in_an_email_conversation_continues_its_thread(
     msg = await fetch_one(runtime, sa.select(t.messages).where(t.messages.c.id == row.message_id))
     assert msg.conversation_id == conv.id
     assert msg.email["in_reply_to"] == ["<q1@customer.test>"]
-    assert msg.email["subject"] == "Where is my order?"
+    assert msg.email["subject"] == "Re: Where is my order?"
