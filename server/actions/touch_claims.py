@@ -78,6 +78,7 @@ from server.domain.events import (
     DecisionSkipped,
     Event,
 )
+from server.domain.json_types import JsonValue
 from server.domain.touch_guards import cap_reopens_at, pick_variant, quiet_until, too_late
 from server.domain.touch_settings import ConsentMode, TouchSettings, touch_settings_of
 from server.domain.touch_timing import FrequencyCap, QuietHours, parse_quiet_hours
@@ -119,7 +120,7 @@ from server.queries.records import (
     load_or_none,
 )
 from server.queries.touch_contacts import contact_zone
-from server.queries.touch_data import touch_data
+from server.queries.touch_data import POPULAR_WINDOW, popular_products, touch_data
 from server.storage import tables as t
 from server.touch_templates import TemplateError, TemplateSource, render_template
 
@@ -221,6 +222,7 @@ class _Batch:
         self.settings: dict[int, TouchSettings] = {}
         self.inboxes: dict[int, Inbox] = {}
         self.addresses: dict[int, str | None] = {}
+        self.popular: dict[int, list[dict[str, JsonValue]]] = {}
 
     @classmethod
     async def load(
@@ -629,6 +631,10 @@ class _Batch:
         links: dict[str, Any] = {"unsubscribe": None}
         if channel is Channel.EMAIL and address is not None and self.unsubscribe_link:
             links["unsubscribe"] = self.unsubscribe_link(decision.workspace_id, address)
+        if decision.workspace_id not in self.popular:
+            self.popular[decision.workspace_id] = await popular_products(
+                ctx.conn, decision.workspace_id, ctx.now - POPULAR_WINDOW
+            )
         data = await touch_data(
             ctx.conn,
             workspace_id=decision.workspace_id,
@@ -638,6 +644,7 @@ class _Batch:
             links=links,
             touchpoint_name=touchpoint.name,
             now=ctx.now,
+            popular=self.popular[decision.workspace_id],
         )
         try:
             rendered = render_template(

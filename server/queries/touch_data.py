@@ -13,7 +13,7 @@ Anything else is left out rather than failing a send.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -104,7 +104,7 @@ async def _events(
     return [p for (p,) in rows if isinstance(p, Mapping)]
 
 
-async def _popular(
+async def popular_products(
     conn: AsyncConnection, workspace_id: int, since: datetime | None
 ) -> list[dict[str, JsonValue]]:
     """The workspace's most ordered products since `since` (its latest
@@ -140,10 +140,12 @@ async def touch_data(
     links: Mapping[str, JsonValue],
     touchpoint_name: str,
     now: datetime | None = None,
+    popular: Sequence[Mapping[str, JsonValue]] | None = None,
 ) -> dict[str, JsonValue]:
     """The template data for one contact. `now` starts the 90-day window
     of popular products for recommendations (None: the latest orders,
-    whenever they were)."""
+    whenever they were). `popular` is `popular_products` read already
+    (the claim reads it once per workspace and batch)."""
     c = t.contacts.c
     contact = (
         await conn.execute(sa.select(c.id, c.name, c.attributes).where(c.id == contact_id))
@@ -169,24 +171,26 @@ async def touch_data(
     viewed: list[dict[str, JsonValue]] = []
     seen: set[str] = set()
     for props in await _events(conn, contact_id, VIEW_EVENT):
-        item = product(props.get("product", props))
-        if item is None or _key(item) in seen:
+        found = product(props.get("product", props))
+        if found is None or _key(found) in seen:
             continue
-        seen.add(_key(item))
-        viewed.append(item)
+        seen.add(_key(found))
+        viewed.append(found)
         if len(viewed) == MAX_VIEWED:
             break
 
     bought = {_key(item) for props in orders for item in _items(props) if isinstance(item, dict)}
-    popular = await _popular(conn, workspace_id, None if now is None else now - POPULAR_WINDOW)
+    if popular is None:
+        since = None if now is None else now - POPULAR_WINDOW
+        popular = await popular_products(conn, workspace_id, since)
     recommended: list[JsonValue] = []
     picked: set[str] = set()
-    for item in [*viewed, *popular]:
-        key = _key(item)
+    for candidate in [*viewed, *popular]:
+        key = _key(candidate)
         if key in bought or key in picked:
             continue
         picked.add(key)
-        recommended.append(_shown(item))
+        recommended.append(_shown(candidate))
         if len(recommended) == MAX_RECOMMENDED:
             break
 
