@@ -657,6 +657,15 @@ class _Batch:
         inbox, thread = await self._sending_place(decision, touchpoint, episode)
         assert inbox is not None  # the reachability guard found it
         conv = await self._conversation(decision, touchpoint, inbox, thread, rendered.subject)
+        if episode.conversation_id is None:
+            # The episode's later steps continue this conversation (and
+            # its mail thread) instead of opening one each.
+            await ctx.conn.execute(
+                t.episodes.update()
+                .where(t.episodes.c.id == episode.id, t.episodes.c.conversation_id.is_(None))
+                .values(conversation_id=conv.id)
+            )
+            self.episodes[episode.id] = dataclasses.replace(episode, conversation_id=conv.id)
         headers = None
         if channel is Channel.EMAIL:
             assert address is not None

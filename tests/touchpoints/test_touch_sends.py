@@ -17,6 +17,7 @@ from server.storage import tables as t
 from tests.email.mails import mail
 from tests.support import Workspace, fetch_all, fetch_one
 from tests.touchpoints.claim_support import (
+    clock,
     contact,
     decision,
     decisions_of,
@@ -132,3 +133,24 @@ async def test_a_chase_in_an_email_conversation_continues_its_thread(
     assert msg.conversation_id == conv.id
     assert msg.email["in_reply_to"] == ["<q1@customer.test>"]
     assert msg.email["subject"] == "Re: Where is my order?"
+
+
+async def test_the_steps_of_an_episode_continue_one_conversation(
+    runtime: Runtime, ws: Workspace
+) -> None:
+    tp = await make_touchpoint(
+        runtime, ws, kind="transactional", steps=[email_step(), email_step(after=60)]
+    )
+    cid = await contact(runtime, ws, "ann@shop.test", name="Ann")
+    started = await start(runtime, tp, cid)
+    await process(runtime)
+    clock(runtime).advance(seconds=60)
+    await process(runtime)
+
+    first, second = await decisions_of(runtime, started.episode_id)
+    assert (first.state, second.state) == ("sending", "sending")
+    messages = await fetch_all(
+        runtime,
+        sa.select(t.messages).where(t.messages.c.id.in_([first.message_id, second.message_id])),
+    )
+    assert len({m.conversation_id for m in messages}) == 1
