@@ -12,7 +12,9 @@ emitted (`ctx.pending`) and:
   agent message), a resolved conversation, a tracked event matching an
   exit rule with the episode's own values (`order_placed` for this cart);
   a tracked event that is the touchpoint's goal, within the goal window
-  after the episode's first send, ends it `goal` instead;
+  after the episode's first send, ends it `goal` instead (also once every
+  step settled and the episode is `done`: the order a day after the last
+  reminder is what the reminder was for);
 - then starts episodes of the live touchpoints the events trigger
   (server.actions.touch_episodes.start_episode).
 
@@ -39,8 +41,9 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from server.actions.action_context import ActionContext
-from server.actions.touch_episodes import end_episode, start_episode
+from server.actions.touch_episodes import end_episode, reach_goal, start_episode
 from server.domain.json_types import JsonObject, JsonValue
+from server.domain.touch_timing import MAX_DELAY_SECONDS
 from server.domain.touchpoints import (
     DecisionState,
     EpisodeState,
@@ -75,6 +78,9 @@ RELEVANT = frozenset(
 )
 
 SUPERSEDED = "superseded by a newer reply"
+# The longest goal window a touchpoint may have (server.domain.touchpoints
+# parses it with this bound): older done episodes can't reach theirs.
+MAX_GOAL_SECONDS = MAX_DELAY_SECONDS
 _EXIT_REASONS = {
     ExitKind.CUSTOMER_REPLY: "customer replied",
     ExitKind.AGENT_REPLY: "agent replied",
@@ -220,8 +226,9 @@ def _facts(p: JsonObject) -> dict[str, JsonValue]:
 
 
 @dataclasses.dataclass(frozen=True)
-class _Active:
-    """An active episode with what decides its end."""
+class _Candidate:
+    """An episode the events may end (an active one, or a done one that
+    may still reach its goal) with what decides its end."""
 
     episode: Episode
     trigger: Trigger
@@ -246,13 +253,17 @@ async def _end_episodes(
     sends = await _first_sends(ctx, candidates) if candidates else {}
     for item in active:
         ending = _ending(item, happenings, sends.get(item.episode.id), ctx.now)
-        if ending is not None:
-            state, reason = ending
+        if ending is None:
+            continue
+        state, reason = ending
+        if state is EpisodeState.GOAL:
+            await reach_goal(ctx, episode_id=item.episode.id, reason=reason)
+        else:
             await end_episode(ctx, episode_id=item.episode.id, state=state, reason=reason)
 
 
 def _ending(
-    item: _Active,
+    item: _Candidate,
     happenings: Sequence[_Happening],
     first_send: datetime | None,
     now: datetime,
@@ -261,6 +272,8 @@ def _ending(
     does decides)."""
     episode = item.episode
     context: JsonObject = episode.context if isinstance(episode.context, Mapping) else {}
+    # A done episode can still reach its goal, nothing else.
+    active = episode.state == EpisodeState.ACTIVE.value
     for h in happenings:
         if h.kind is ExitKind.CONTACT_EVENT:
             if h.contact_id != episode.contact_id:
@@ -274,7 +287,7 @@ def _ending(
                 and matches(resolve_match(goal.match, context), h.properties)
             ):
                 return EpisodeState.GOAL, f"goal: {h.name}"
-            for rule in item.exits:
+            for rule in item.exits if active else ():
                 if (
                     rule.kind is ExitKind.CONTACT_EVENT
                     and rule.name == h.name
@@ -282,7 +295,11 @@ def _ending(
                 ):
                     return EpisodeState.EXITED, f"exit: {h.name}"
             continue
-        if episode.conversation_id is None or h.conversation_id != episode.conversation_id:
+        if (
+            not active
+            or episode.conversation_id is None
+            or h.conversation_id != episode.conversation_id
+        ):
             continue
         if any(rule.kind is h.kind for rule in item.exits):
             return EpisodeState.EXITED, _EXIT_REASONS[h.kind]
@@ -293,9 +310,10 @@ def _ending(
 
 async def _active_episodes(
     ctx: ActionContext, workspace_id: int, conversations: set[int], contacts: set[int]
-) -> list[_Active]:
+) -> list[_Candidate]:
     """The active episodes in these conversations or of these contacts,
-    with their touchpoints' exit rules and goals: one read."""
+    and the contacts' done episodes of touchpoints with a goal, with their
+    touchpoints' exit rules and goals: one read."""
     e, tp = t.episodes.c, t.touchpoints.c
     where = []
     if conversations:
@@ -304,21 +322,27 @@ async def _active_episodes(
         where.append(e.contact_id.in_(sorted(contacts)))
     if not where:
         return []
+    active = sa.and_(e.state == EpisodeState.ACTIVE.value, sa.or_(*where))
+    if contacts:
+        # Episodes whose steps all settled may still see their goal.
+        done = sa.and_(
+            e.state == EpisodeState.DONE.value,
+            e.contact_id.in_(sorted(contacts)),
+            e.ended_at >= ctx.now - timedelta(seconds=MAX_GOAL_SECONDS),
+            tp.goal.is_not(None),
+        )
+        active = sa.or_(active, done)
     rows = await ctx.conn.execute(
         sa.select(t.episodes, tp.trigger, tp.exit_rules, tp.goal)
         .join(t.touchpoints, tp.id == e.touchpoint_id)
-        .where(
-            e.workspace_id == workspace_id,
-            e.state == EpisodeState.ACTIVE.value,
-            sa.or_(*where),
-        )
+        .where(e.workspace_id == workspace_id, active)
         .order_by(e.id)
     )
     out = []
     for row in rows:
         trigger = parse_trigger(row.trigger)
         exits = parse_exit_rules(row.exit_rules) + implied_exits(trigger)
-        out.append(_Active(load(Episode, row), trigger, exits, parse_goal(row.goal)))
+        out.append(_Candidate(load(Episode, row), trigger, exits, parse_goal(row.goal)))
     return out
 
 

@@ -17,12 +17,13 @@ from server.actions.contacts import IdentityInput, do_create_contact
 from server.actions.context import ActionContext, perform
 from server.actions.conversations import do_change_conversation_status
 from server.actions.messages import do_receive_message, do_send_message
-from server.actions.touch_episodes import start_episode
+from server.actions.touch_episodes import schedule_step, start_episode
 from server.actions.touch_triggers import react_to_events
 from server.actions.visitors import do_track_contact_event
 from server.domain.events import MessageCreated
 from server.domain.json_types import JsonValue
 from server.domain.values import ConversationStatus, IdentityKind
+from server.queries.records import Episode, load
 from server.queries.touchpoints import touchpoint_row
 from server.runtime import Runtime
 from server.storage import tables as t
@@ -112,12 +113,9 @@ async def test_a_tracked_cart_starts_its_reminder_in_the_same_transaction(
     }
     [decision] = await decisions_of(runtime, tp)
     assert (decision.state, decision.due_at) == ("scheduled", T0 + timedelta(hours=4))
-    rows = await fetch_all(
-        runtime,
-        sa.select(t.events.c.type, t.events.c.created_at).where(t.events.c.id > before),
-    )
-    # One transaction: one write, one timestamp, the tracking first.
-    assert [r.type for r in rows] == [
+    # The tracking's own perform wrote them (the rollback test below shows
+    # they share its transaction).
+    assert [kind for kind, _ in await events_since(runtime, before)] == [
         "contact.event_tracked",
         "episode.started",
         "decision.scheduled",
@@ -229,6 +227,36 @@ async def test_the_goal_after_a_send_ends_the_episode_as_reached(
     assert (first.state, first.end_reason) == ("goal", "goal: order_placed")
     # Nothing was sent for the second cart: its order is an exit, not a goal.
     assert (second.state, second.end_reason) == ("exited", "exit: order_placed")
+
+
+async def _finish(ctx: ActionContext, *, episode_id: int) -> None:
+    """What the claim worker does when the last step settled."""
+    row = (await ctx.conn.execute(sa.select(t.episodes).where(t.episodes.c.id == episode_id))).one()
+    await schedule_step(ctx, episode=load(Episode, row), position=1, anchor=ctx.now)
+
+
+async def test_the_goal_after_the_last_step_still_counts_within_its_window(
+    runtime: Runtime, ws: Workspace
+) -> None:
+    goal = {"name": "order_placed", "within": "2d", "match": {"cart_id": "{cart_id}"}}
+    tp = await make_touchpoint(runtime, ws, cart_reminder(goal=goal))
+    for cart in ("c-1", "c-2"):
+        await track(runtime, ws, "cart_updated", cart_id=cart)
+    async with runtime.db.write() as conn:
+        await conn.execute(
+            t.decisions.update().values(state="sent", settled_at=T0 + timedelta(hours=4))
+        )
+    for episode in await episodes_of(runtime, tp):
+        await perform(runtime, ws.system, _finish, episode_id=episode.id)
+    assert [e.state for e in await episodes_of(runtime, tp)] == ["done", "done"]
+    runtime.clock.advance(days=1)  # type: ignore[attr-defined]
+    await track(runtime, ws, "order_placed", cart_id="c-1")
+    runtime.clock.advance(days=2)  # type: ignore[attr-defined]
+    await track(runtime, ws, "order_placed", cart_id="c-2")
+    first, second = await episodes_of(runtime, tp)
+    assert (first.state, first.end_reason) == ("goal", "goal: order_placed")
+    # Three days after the send: past the window, the episode stays done.
+    assert (second.state, second.end_reason) == ("done", "all steps done")
 
 
 # -- replies -----------------------------------------------------------------
