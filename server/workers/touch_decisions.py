@@ -32,6 +32,8 @@ from server.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
+HELD_RETRY = 0.1  # seconds
+
 
 class DecisionRunner:
     name = "touchpoint decisions"
@@ -53,9 +55,15 @@ class DecisionRunner:
         while not stop.is_set():
             try:
                 due = await self._next_due()
-                if self._is_due(due) and (await self.process_batch()).claimed:
-                    continue  # maybe more are due: the next batch at once
-                wait = self._wait(due)
+                if self._is_due(due):
+                    if (await self.process_batch()).claimed:
+                        continue  # maybe more are due: the next batch at once
+                    # Due, but held by other transactions (another runner,
+                    # an exit being written): look again shortly, not in a
+                    # tight loop.
+                    wait = min(HELD_RETRY, self.poll_interval)
+                else:
+                    wait = self._wait(due)
             except Exception:
                 log.exception("touchpoint decisions: a round failed")
                 wait = self.poll_interval
