@@ -222,6 +222,8 @@ class _Batch:
         self.settings: dict[int, TouchSettings] = {}
         self.inboxes: dict[int, Inbox] = {}
         self.addresses: dict[int, str | None] = {}
+        self.suppressions: dict[tuple[int, str], tuple[str, str]] = {}
+        self.consents: dict[tuple[int, str, str], str] = {}
         self.popular: dict[int, list[dict[str, JsonValue]]] = {}
 
     @classmethod
@@ -264,12 +266,41 @@ class _Batch:
             )
         ):
             batch.steps[row.id] = load(TouchpointStep, row)
+        await batch._prefetch_reachability({x.contact_id for x in decisions})
         w = t.workspaces.c
         for ws_id, settings in await conn.execute(
             sa.select(w.id, w.settings).where(w.id.in_({x.workspace_id for x in decisions}))
         ):
             batch.settings[ws_id] = touch_settings_of(settings)
         return batch
+
+    async def _prefetch_reachability(self, contact_ids: set[int]) -> None:
+        """The batch's contacts' email addresses, suppressions and latest
+        consents, in three reads rather than three per decision."""
+        conn = self.ctx.conn
+        i = t.contact_identities.c
+        self.addresses = dict.fromkeys(contact_ids)
+        for contact_id, value in await conn.execute(
+            sa.select(i.contact_id, i.value)
+            .where(i.contact_id.in_(contact_ids), i.kind == IdentityKind.EMAIL.value)
+            .order_by(i.verified, i.id.desc())
+        ):
+            # The last one read wins: a verified address, the oldest first.
+            self.addresses[contact_id] = value
+        wanted = {a for a in self.addresses.values() if a is not None}
+        if wanted:
+            s = t.email_suppressions.c
+            for workspace_id, address, scope, reason in await conn.execute(
+                sa.select(s.workspace_id, s.address, s.scope, s.reason).where(s.address.in_(wanted))
+            ):
+                self.suppressions[(workspace_id, address)] = (scope, reason)
+        c = t.consents.c
+        for contact_id, channel, topic, state in await conn.execute(
+            sa.select(c.contact_id, c.channel, c.topic, c.state)
+            .where(c.contact_id.in_(contact_ids))
+            .order_by(c.at, c.id)
+        ):
+            self.consents[(contact_id, channel, topic)] = state  # the latest wins
 
     # -- one decision ------------------------------------------------------
 
@@ -524,16 +555,8 @@ class _Batch:
         return (None, None) if first is None else (await self._inbox(first), None)
 
     async def _email_address(self, contact_id: int) -> str | None:
-        """The contact's address (a verified one first), read once a batch."""
-        if contact_id not in self.addresses:
-            i = t.contact_identities.c
-            self.addresses[contact_id] = await self.ctx.conn.scalar(
-                sa.select(i.value)
-                .where(i.contact_id == contact_id, i.kind == IdentityKind.EMAIL.value)
-                .order_by(i.verified.desc(), i.id)
-                .limit(1)
-            )
-        return self.addresses[contact_id]
+        """The contact's address (a verified one first), read with the batch."""
+        return self.addresses.get(contact_id)
 
     async def _unreachable(
         self, decision: Decision, channel: Channel, inbox: Inbox, settings: TouchSettings
@@ -544,17 +567,11 @@ class _Batch:
             address = await self._email_address(decision.contact_id)
             if address is None:
                 return "no email address"
-            s = t.email_suppressions.c
-            blocked = (
-                await conn.execute(
-                    sa.select(s.scope, s.reason).where(
-                        s.workspace_id == decision.workspace_id, s.address == address
-                    )
-                )
-            ).first()
+            blocked = self.suppressions.get((decision.workspace_id, address))
             if blocked is not None:
-                if blocked.scope == "all":
-                    return f"suppressed: {blocked.reason}"[:MAX_REASON]
+                scope, why = blocked
+                if scope == "all":
+                    return f"suppressed: {why}"[:MAX_REASON]
                 # An unsubscribe stops automatic mail; a receipt the
                 # customer asked for still goes.
                 if decision.kind != TouchKind.TRANSACTIONAL.value:
@@ -573,17 +590,7 @@ class _Batch:
     async def _consent_refused(self, decision: Decision, settings: TouchSettings) -> str | None:
         if decision.kind == TouchKind.TRANSACTIONAL.value:
             return None
-        c = t.consents.c
-        state = await self.ctx.conn.scalar(
-            sa.select(c.state)
-            .where(
-                c.contact_id == decision.contact_id,
-                c.channel == decision.channel,
-                c.topic == decision.kind,
-            )
-            .order_by(c.at.desc(), c.id.desc())
-            .limit(1)
-        )
+        state = self.consents.get((decision.contact_id, decision.channel, decision.kind))
         if state == CONSENT_WITHDRAWN:
             return "unsubscribed"
         if (
