@@ -55,6 +55,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
@@ -224,6 +225,7 @@ class _Batch:
         self.addresses: dict[int, str | None] = {}
         self.suppressions: dict[tuple[int, str], tuple[str, str]] = {}
         self.consents: dict[tuple[int, str, str], str] = {}
+        self.zones: dict[int, ZoneInfo] = {}
         self.popular: dict[int, list[dict[str, JsonValue]]] = {}
 
     @classmethod
@@ -363,7 +365,10 @@ class _Batch:
         # f. quiet hours, in the contact's zone (a receipt is never held)
         if decision.kind != TouchKind.TRANSACTIONAL.value:
             quiet = _quiet_hours(touchpoint) or settings.quiet_hours
-            zone = await contact_zone(self.ctx.conn, decision.workspace_id, decision.contact_id)
+            zone = self.zones.get(decision.contact_id)
+            if zone is None:
+                zone = await contact_zone(self.ctx.conn, decision.workspace_id, decision.contact_id)
+                self.zones[decision.contact_id] = zone
             until = quiet_until(now, quiet, zone, jitter_key=decision.idempotency_key)
             if until is not None and until > now:
                 return _Outcome(DecisionState.DEFERRED, "quiet hours", until)
