@@ -21,6 +21,7 @@ from server.http.merges import ENDPOINTS as MERGE_ENDPOINTS
 from server.http.message_html import ENDPOINTS as MESSAGE_HTML_ENDPOINTS
 from server.http.saved_filters import ENDPOINTS as SAVED_FILTER_ENDPOINTS
 from server.http.search import ENDPOINTS as SEARCH_ENDPOINTS
+from server.http.segments import ENDPOINTS as SEGMENT_ENDPOINTS
 from server.http.widget_api import ENDPOINTS as WIDGET_ENDPOINTS
 
 API_PREFIX = "/api/v1"
@@ -35,6 +36,7 @@ ENDPOINTS: list[Endpoint] = [
     *canned_responses.ENDPOINTS,
     *MACRO_ENDPOINTS,
     *SAVED_FILTER_ENDPOINTS,
+    *SEGMENT_ENDPOINTS,
     *CONTACT_ENDPOINTS,
     *MERGE_ENDPOINTS,
     *MERGE_SUGGESTION_ENDPOINTS,
