@@ -204,7 +204,7 @@ export function filterRows(options) {
     /** @type {HTMLElement | null} */ (list.lastElementChild && list.lastElementChild.querySelector("select"))?.focus();
   });
   draw();
-  return h("div", { class: "field", dataset: { field: "filter" } },
+  return h("div", { class: "field-group", dataset: { field: "filter" } },
     h("p", { class: "segment-match" }, "Contacts matching ", match),
     h("p", { class: "field-error", role: "alert" }),
     list,

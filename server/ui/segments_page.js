@@ -27,7 +27,7 @@ export function segmentsPage(page, tabs) {
       admin ? h("button", { type: "button", class: "primary", text: "New segment", on: { click: () => edit(null) } }) : null),
     tabs,
     h("p", { class: "muted", text: "Saved filters over contacts: who enters a touchpoint, who a broadcast goes to." }),
-    h("div", { class: "settings-columns" }, list, editor),
+    h("div", { class: "settings-columns segment-columns" }, list, editor),
   );
 
   const load = async () => {
@@ -53,7 +53,8 @@ export function segmentsPage(page, tabs) {
    */
   const append = (body, segments) => {
     for (const s of segments) {
-      const count = h("td", { class: "number", text: s.count === undefined || s.count === null ? "…" : String(s.count) });
+      // As of the last membership refresh, until the live count answers.
+      const count = h("td", { class: "number", text: s.members === undefined || s.members === null ? "…" : String(s.members) });
       body.append(h("tr", { dataset: { segmentId: s.id } },
         h("td", null, h("button", { type: "button", class: "link", text: s.name, on: { click: () => edit(s) } })),
         count));
@@ -81,12 +82,14 @@ export function segmentsPage(page, tabs) {
         const answer = await post("/segments/preview", { filter });
         if (mine !== generation) return;
         count.textContent = `${plural(answer.count, "contact matches", "contacts match")} now`;
-        count.classList.remove("form-error");
-        replace(who, (answer.contacts || []).slice(0, 10).map((/** @type {any} */ c) => h("li", null, h("a", { href: `#/contact/${Number(c.id)}`, text: c.name }))));
+        showFieldError(form, { field: null, message: "" });
+        replace(who, (answer.contacts || []).slice(0, 10).map((/** @type {any} */ c) => h("li", null, h("a", { href: `#/contact/${Number(c.id)}`, text: c.name }), c.email ? h("span", { class: "muted", text: ` ${c.email}` }) : null)));
       } catch (error) {
         if (mine !== generation) return;
-        count.textContent = /** @type {Error} */ (error).message;
-        count.classList.add("form-error");
+        // Shown at the row it names; the count waits for a filter it can run.
+        count.textContent = "Not counted: the filter has an error";
+        replace(who);
+        showFieldError(form, error);
       }
     };
     const changed = () => {

@@ -75,12 +75,10 @@ export function previewPane(options) {
     if (!source) return;
     status.textContent = "Rendering…";
     try {
-      const answer = await post("/touchpoints/preview", {
-        contact_id: contact ? contact.id : null,
-        subject: source.subject || "",
-        body: source.body || "",
-        html: Boolean(source.html),
-      });
+      /** @type {Record<string, unknown>} */
+      const request = { subject: source.subject || "", body: source.body || "", html: Boolean(source.html) };
+      if (contact) request.contact_id = contact.id;
+      const answer = await post("/touchpoints/preview", request);
       if (mine !== generation) return;
       status.textContent = contact ? `Rendered with ${contact.name}'s latest data` : "Rendered with sample data";
       error.textContent = "";

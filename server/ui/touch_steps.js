@@ -185,7 +185,7 @@ export function stepsEditor(options) {
     if (last) /** @type {HTMLElement | null} */ (last.querySelector("select, input"))?.focus();
   });
   draw();
-  return { element: h("div", { class: "field", dataset: { field: "steps" } }, h("p", { class: "field-error", role: "alert" }), box, add), redraw: draw, markSelected };
+  return { element: h("div", { class: "field-group", dataset: { field: "steps" } }, h("p", { class: "field-error", role: "alert" }), box, add), redraw: draw, markSelected };
 }
 
 /**

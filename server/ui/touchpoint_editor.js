@@ -276,7 +276,7 @@ function triggerEditor(spec, segments) {
       default:
         break;
     }
-    replace(box, h("div", { class: "touch-row" }, fields), h("div", { class: "field", dataset: { field: "trigger" } }, h("p", { class: "field-error", role: "alert" })));
+    replace(box, h("div", { class: "touch-row" }, fields), h("div", { class: "field-group", dataset: { field: "trigger" } }, h("p", { class: "field-error", role: "alert" })));
   };
   draw();
   return h("div", null, box,
@@ -323,7 +323,7 @@ function endingEditor(spec) {
   reentry.addEventListener("change", showCooldown);
   showCooldown();
   return h("div", null,
-    h("div", { class: "field", dataset: { field: "exit_rules" } }, h("span", { class: "field-label", text: "Exit rules (the pending step is cancelled)" }), h("p", { class: "field-error", role: "alert" }), rules, h("div", null, addRule)),
+    h("div", { class: "field-group", dataset: { field: "exit_rules" } }, h("span", { class: "field-label", text: "Exit rules (the pending step is cancelled)" }), h("p", { class: "field-error", role: "alert" }), rules, h("div", null, addRule)),
     h("div", { class: "touch-row", dataset: { field: "goal" } },
       field("Goal event", goalName, "goal.name"), field("Within", goalWithin, "goal.within"), field("Goal match", goalMatch, "goal.match"),
       h("p", { class: "field-error", role: "alert" })),
