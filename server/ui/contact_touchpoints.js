@@ -65,7 +65,8 @@ export function contactTouchpoints(contact) {
         h("a", { href: `#/touchpoints/${Number(d.touchpoint_id)}`, class: "touch-decision-name", text: d.touchpoint_name }),
         h("span", { class: "muted", text: ` · step ${d.position + 1}` })),
       h("div", { class: "touch-decision-line" },
-        h("span", { class: `touch-outcome outcome-${d.state}`, text: upcoming && d.state === "scheduled" ? d.channel : outcomeWords(d) }),
+        h("span", { class: `touch-outcome outcome-${d.state}`, text: upcoming && d.state === "scheduled" ? `by ${d.channel}` : outcomeWords(d) }),
+        " · ",
         when(upcoming ? d.run_at || d.due_at : d.settled_at || d.run_at || d.due_at, zone)));
   /** @param {any} answer */
   const draw = (answer) => {

@@ -145,9 +145,12 @@ export function stepsEditor(options) {
    */
   const variantCard = (step, i, variant, j) => {
     const path = `steps[${i}].variants[${j}]`;
-    const subject = h("input", { type: "text", value: variant.subject || "", autocomplete: "off" });
-    const body = h("textarea", { rows: 9, value: variant.body || "", spellcheck: "true" });
-    const weight = h("input", { type: "number", min: 1, max: 10000, value: variant.weight ?? 1, class: "touch-weight" });
+    // Short labels on screen (the legend says which variant); full names
+    // for assistive technology, where the legend may not be read out.
+    const named = `step ${i + 1}, variant ${variant.id}`;
+    const subject = h("input", { type: "text", value: variant.subject || "", autocomplete: "off", "aria-label": `Subject (${named})` });
+    const body = h("textarea", { rows: 9, value: variant.body || "", spellcheck: "true", "aria-label": `Body (${named})` });
+    const weight = h("input", { type: "number", min: 1, max: 10000, value: variant.weight ?? 1, class: "touch-weight", "aria-label": `Weight (${named})` });
     subject.addEventListener("input", () => {
       variant.subject = subject.value;
       options.onChange();
@@ -164,8 +167,8 @@ export function stepsEditor(options) {
     const card = h("fieldset", { class: "touch-variant", dataset: { field: path, step: i, variant: j } },
       h("legend", { text: `Step ${i + 1}, variant ${variant.id}` }),
       h("p", { class: "field-error", role: "alert" }),
-      field(`Subject (step ${i + 1}, variant ${variant.id})`, subject, `${path}.subject`),
-      field(`Body (step ${i + 1}, variant ${variant.id})`, body, `${path}.body`),
+      field("Subject", subject, `${path}.subject`),
+      field("Body", body, `${path}.body`),
       h("div", { class: "touch-row" }, field("Weight", weight, `${path}.weight`), remove),
     );
     // Whatever the author works on is what the preview shows.

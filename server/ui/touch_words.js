@@ -63,12 +63,16 @@ export function durationText(value) {
   return `${seconds}s`;
 }
 
-// For reading: "48 h", "2 d", "10 min".
+// For reading: "48 h", "3 d", "10 min" (hours up to two days, as people
+// say "48 hours").
 /** @param {unknown} value */
 export function durationWords(value) {
   const seconds = durationSeconds(value);
   if (seconds === null) return String(value ?? "");
-  for (const [size, , long] of UNITS.slice(1)) if (seconds >= size && seconds % size === 0) return `${seconds / size} ${long}`;
+  for (const [size, , long] of UNITS.slice(1)) {
+    if (size === 86400 && seconds <= 2 * 86400) continue;
+    if (seconds >= size && seconds % size === 0) return `${seconds / size} ${long}`;
+  }
   return `${seconds} s`;
 }
 

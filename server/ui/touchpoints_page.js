@@ -107,7 +107,7 @@ function touchpointList(page, tabs) {
       h("td", null, h("a", { href: `#/touchpoints/${Number(t.id)}`, class: "touch-name", text: t.name }),
         t.description ? h("div", { class: "muted touch-description", text: t.description }) : null),
       h("td", null, h("span", { class: `touch-kind kind-${t.kind}`, text: t.kind })),
-      h("td", { class: "touch-trigger", text: triggerWords(t.trigger, segmentName) }),
+      h("td", { class: "touch-trigger-cell", text: triggerWords(t.trigger, segmentName) }),
       h("td", { class: "touch-status-cell" }, statusControl(t, admin, load)),
       h("td", { class: "number", title: `${counts.scheduled || 0} scheduled, ${counts.deferred || 0} deferred, ${counts.sending || 0} sending`, text: String(pending) }),
       h("td", { class: "number", text: String(counts.sent || 0) }),
