@@ -123,7 +123,14 @@ export async function showTouchpointEditor(page, id) {
     h("section", { class: "touch-section", "aria-labelledby": "touch-end-title" }, h("h2", { id: "touch-end-title", text: "When it ends" }), endingEditor(spec)),
     h("section", { class: "touch-section", "aria-labelledby": "touch-guards-title" }, h("h2", { id: "touch-guards-title", text: "Delivery" }), guardsEditor(spec, segments)),
   );
-  replace(form, body, h("div", { class: "touch-save-bar" }, h("p", { class: "form-error", role: "alert" }), admin ? save : h("p", { class: "muted", text: "Only admins change touchpoints." })));
+  replace(form, body, h("div", { class: "touch-save-bar" }, h("p", { class: "form-error", role: "alert" }), admin ? [h("span", { class: "composer-hint", text: "Ctrl+S to save" }), save] : h("p", { class: "muted", text: "Only admins change touchpoints." })));
+  // Ctrl+S (⌘S) saves from any field, as editors do.
+  form.addEventListener("keydown", (event) => {
+    if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "s") {
+      event.preventDefault();
+      form.requestSubmit();
+    }
+  });
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     if (!admin) return;
