@@ -11,6 +11,8 @@ from starlette.routing import BaseRoute, Route
 from server.http import attachments, canned_responses, conversations, reads, sessions, view_counts
 from server.http.api import Endpoint, openapi_document, to_route
 from server.http.audit import ENDPOINTS as AUDIT_ENDPOINTS
+from server.http.consents import ENDPOINTS as CONSENT_ENDPOINTS
+from server.http.contact_events import ENDPOINTS as CONTACT_EVENT_ENDPOINTS
 from server.http.contacts import ENDPOINTS as CONTACT_ENDPOINTS
 from server.http.directory import ENDPOINTS as DIRECTORY_ENDPOINTS
 from server.http.health import healthz, readyz
@@ -36,6 +38,8 @@ ENDPOINTS: list[Endpoint] = [
     *MACRO_ENDPOINTS,
     *SAVED_FILTER_ENDPOINTS,
     *CONTACT_ENDPOINTS,
+    *CONTACT_EVENT_ENDPOINTS,
+    *CONSENT_ENDPOINTS,
     *MERGE_ENDPOINTS,
     *MERGE_SUGGESTION_ENDPOINTS,
     *AUDIT_ENDPOINTS,

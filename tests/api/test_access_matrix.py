@@ -123,6 +123,14 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("GET", "/messages/{message_id}/original"): Case(404),
     ("GET", "/messages/{message_id}/html"): Case(404),
     ("GET", "/conversations/{conversation_id}/email_defaults"): Case(404),
+    # Touchpoints (F7). A contact's tracked events and consents are every
+    # agent's, as the contact is (the shop's backend calls with any
+    # agent's token).
+    ("POST", "/contacts/{contact_id}/events"): Case(201, {"name": "order_placed"}),
+    ("GET", "/contacts/{contact_id}/consents"): Case(200),
+    ("POST", "/contacts/{contact_id}/consents"): Case(
+        201, {"channel": "email", "topic": "marketing", "state": "withdrawn"}
+    ),
 }
 
 

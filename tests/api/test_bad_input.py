@@ -81,6 +81,12 @@ VALID: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/saved_filters/{saved_filter_id}"): {"name": "Fuzzed"},
     ("POST", "/contacts/{contact_id}/merge"): {"other_id": "{contact_id}"},
     ("POST", "/conversations/{conversation_id}/merge"): {"source_id": "{conversation_id}"},
+    ("POST", "/contacts/{contact_id}/events"): {"name": "order_placed", "properties": {"a": 1}},
+    ("POST", "/contacts/{contact_id}/consents"): {
+        "channel": "email",
+        "topic": "marketing",
+        "state": "granted",
+    },
 }
 
 # Valid required query parameters of GET routes that have some, so that
@@ -158,6 +164,8 @@ async def counts(runtime: Runtime) -> dict[str, int]:
                 t.canned_responses,
                 t.macros,
                 t.saved_filters,
+                t.contact_events,
+                t.consents,
             )
         }
 

@@ -96,6 +96,16 @@ async def _token(ws: Workspace, c: httpx.AsyncClient, n: int) -> tuple[str, dict
     return f"{API}/tokens", {"json": {"name": f"script {n}"}}
 
 
+async def _contact_event(ws: Workspace, c: httpx.AsyncClient, n: int) -> tuple[str, dict[str, Any]]:
+    body = {"name": "order_placed", "properties": {"order_id": f"o-{n}", "total": 12.5}}
+    return f"{API}/contacts/{ws.contact_id}/events", {"json": body}
+
+
+async def _consent(ws: Workspace, c: httpx.AsyncClient, n: int) -> tuple[str, dict[str, Any]]:
+    body = {"channel": "email", "topic": "marketing", "state": ("granted", "withdrawn")[n]}
+    return f"{API}/contacts/{ws.contact_id}/consents", {"json": body}
+
+
 CREATES: dict[tuple[str, str], Build] = {
     ("POST", "/conversations"): _conversation,
     ("POST", "/inboxes/{inbox_id}/attachments"): _upload,
@@ -105,6 +115,8 @@ CREATES: dict[tuple[str, str], Build] = {
     ("POST", "/contacts"): _contact,
     ("POST", "/contacts/{contact_id}/identities"): _identity,
     ("POST", "/contacts/{contact_id}/merge"): _merge,
+    ("POST", "/contacts/{contact_id}/events"): _contact_event,
+    ("POST", "/contacts/{contact_id}/consents"): _consent,
     ("POST", "/agents"): _agent,
     ("POST", "/teams"): _team,
     ("POST", "/inboxes"): _inbox,
