@@ -26,6 +26,7 @@ from typing import TypeVar
 from server.domain.errors import InvalidInput
 from server.domain.json_types import JsonValue
 from server.domain.touch_timing import (
+    MAX_DELAY_SECONDS,
     QuietHours,
     StepDelay,
     delay_json,
@@ -269,6 +270,8 @@ def _id(value: JsonValue, field: str) -> int:
 
 def _choice(enum: type[E], value: JsonValue, field: str) -> E:
     try:
+        if not isinstance(value, str):
+            raise ValueError(value)
         return enum(value)
     except ValueError:
         names = ", ".join(member.value for member in enum)
@@ -339,7 +342,7 @@ def parse_trigger(value: JsonValue, field: str = "trigger") -> Trigger:
     if kind in (TriggerKind.NO_CUSTOMER_REPLY, TriggerKind.NO_AGENT_REPLY):
         if "wait" not in raw:
             raise _fail(f"{field}.wait", 'is required, such as "24h"')
-        wait = parse_duration(raw["wait"], f"{field}.wait")
+        wait = parse_duration(raw["wait"], f"{field}.wait", minimum=0, maximum=MAX_DELAY_SECONDS)
         if wait <= 0:
             raise _fail(f"{field}.wait", "must be longer than zero")
         return Trigger(kind, wait_seconds=wait)
@@ -489,7 +492,9 @@ def parse_goal(value: JsonValue, field: str = "goal") -> Goal | None:
     raw = _object(value, field)
     _unknown_keys(raw, ("name", "within", "match"), field)
     name = _event_name(raw.get("name"), f"{field}.name")
-    within = parse_duration(raw.get("within", "7d"), f"{field}.within")
+    within = parse_duration(
+        raw.get("within", "7d"), f"{field}.within", minimum=0, maximum=MAX_DELAY_SECONDS
+    )
     if within <= 0:
         raise _fail(f"{field}.within", "must be longer than zero")
     match = _match(raw["match"], f"{field}.match") if raw.get("match") is not None else {}
@@ -552,7 +557,8 @@ def variant_json(variant: Variant) -> dict[str, JsonValue]:
     }
 
 
-_STEP_FIELDS = ("delay", "channel", "variants", "business_hours")
+# `position` is what step_json writes; the list order is what counts.
+_STEP_FIELDS = ("position", "delay", "channel", "variants", "business_hours")
 
 
 def parse_steps(value: JsonValue, field: str = "steps") -> tuple[Step, ...]:
@@ -617,7 +623,7 @@ def parse_touchpoint(raw: Mapping[str, JsonValue]) -> TouchpointSpec:
     if reentry is Reentry.COOLDOWN:
         if "cooldown" not in raw:
             raise _fail("cooldown", 'is required with reentry "cooldown", such as "30d"')
-        cooldown = parse_duration(raw["cooldown"], "cooldown")
+        cooldown = parse_duration(raw["cooldown"], "cooldown", minimum=0, maximum=MAX_DELAY_SECONDS)
     key = raw.get("episode_key")
     lateness = raw.get("max_lateness", 6 * 3600)
     return TouchpointSpec(
@@ -639,7 +645,7 @@ def parse_touchpoint(raw: Mapping[str, JsonValue]) -> TouchpointSpec:
         ),
         max_lateness_seconds=None
         if lateness is None
-        else parse_duration(lateness, "max_lateness"),
+        else parse_duration(lateness, "max_lateness", minimum=0, maximum=MAX_DELAY_SECONDS),
         quiet_hours=parse_quiet_hours(raw.get("quiet_hours"), "quiet_hours"),
         inbox_id=None if raw.get("inbox_id") is None else _id(raw["inbox_id"], "inbox_id"),
         entry_segment_id=None
