@@ -77,10 +77,11 @@ class AfterDelay:
 
 @dataclasses.dataclass(frozen=True)
 class AtLocalDelay:
-    """Due at the first `time` on the contact's wall clock that is at or
-    after the anchor and on a local date at least `day_offset` days after
-    the anchor's local date. So 0 means "today if that time is still
-    ahead (or now), else tomorrow"; 1 means "tomorrow at that time"."""
+    """Due at `time` on the contact's wall clock, on the first local date
+    at least `day_offset` days after the anchor's local date on which that
+    instant is not before the anchor. So 0 means "today if that time is
+    still ahead (or is now), else tomorrow"; 1 means "tomorrow at that
+    time", whatever the time of the anchor."""
 
     time: time
     day_offset: int
