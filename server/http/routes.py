@@ -21,6 +21,7 @@ from server.http.macros import ENDPOINTS as MACRO_ENDPOINTS
 from server.http.merge_suggestions import ENDPOINTS as MERGE_SUGGESTION_ENDPOINTS
 from server.http.merges import ENDPOINTS as MERGE_ENDPOINTS
 from server.http.message_html import ENDPOINTS as MESSAGE_HTML_ENDPOINTS
+from server.http.promo_codes import ENDPOINTS as PROMO_CODE_ENDPOINTS
 from server.http.saved_filters import ENDPOINTS as SAVED_FILTER_ENDPOINTS
 from server.http.search import ENDPOINTS as SEARCH_ENDPOINTS
 from server.http.widget_api import ENDPOINTS as WIDGET_ENDPOINTS
@@ -48,6 +49,7 @@ ENDPOINTS: list[Endpoint] = [
     *INBOUND_EMAIL_ENDPOINTS,
     *MESSAGE_HTML_ENDPOINTS,
     *WIDGET_ENDPOINTS,
+    *PROMO_CODE_ENDPOINTS,
 ]
 
 

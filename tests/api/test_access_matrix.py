@@ -22,6 +22,7 @@ from server.actions.context import perform
 from server.actions.conversations import do_create_conversation
 from server.actions.macros import do_create_macro
 from server.actions.messages import do_receive_message, do_send_message
+from server.actions.promo_codes import do_create_promo_pool
 from server.actions.saved_filters import do_create_saved_filter
 from server.actions.teams import do_create_team
 from server.actions.tokens import do_create_api_token, do_revoke_api_token
@@ -131,6 +132,8 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("POST", "/contacts/{contact_id}/consents"): Case(
         201, {"channel": "email", "topic": "marketing", "state": "withdrawn"}
     ),
+    # Promo pools: every agent sees them, admins fill them.
+    ("POST", "/promo_pools/{pool_id}/codes"): Case(403, {"generate": {"count": 1}}),
 }
 
 
@@ -145,6 +148,11 @@ SEARCHES: dict[tuple[str, str], list[dict[str, str]]] = {
         {"q": "your invoice"},
     ],
 }
+
+
+# GET lists whose items are under another key than `items` (API.md of
+# the touchpoint engine).
+LIST_KEYS = {"/promo_pools": "pools"}
 
 
 # Required body fields that end in `_id` but name no object of a workspace:
@@ -257,6 +265,9 @@ async def make_targets(runtime: Runtime, ws: Workspace) -> Targets:
     saved_filter_id = await perform(
         runtime, ws.admin, do_create_saved_filter, name="Billing", query={"mine": True}
     )
+    pool_id = await perform(
+        runtime, ws.admin, do_create_promo_pool, name="Birthday", valid_days=30, low_stock=5
+    )
     admin_token = await perform(runtime, ws.admin, do_create_api_token, name="admin script")
     agent_token = await perform(runtime, ws.agent, do_create_api_token, name="old script")
     await perform(runtime, ws.agent, do_revoke_api_token, token_id=agent_token.token_id)
@@ -280,6 +291,7 @@ async def make_targets(runtime: Runtime, ws: Workspace) -> Targets:
             "mail_id": mail.inbound_mail_id,
             "inbound_mail_id": mail.inbound_mail_id,
             "suggestion_id": suggestion.suggestion.id,
+            "pool_id": pool_id,
         },
         revoked_token=agent_token.token,
     )
@@ -368,7 +380,9 @@ async def test_another_workspace_sees_nothing(
             ):
                 res = await outsider.get(API_PREFIX + ep.path)
                 assert res.status_code == 200, ep.path
-                ids = {item["id"] for item in res.json()["items"]}
+                # The touchpoint engine's lists are named by what they hold.
+                listed = LIST_KEYS.get(ep.path, "items")
+                ids = {item["id"] for item in res.json()[listed]}
                 key = {
                     "/conversations": "conversation_id",
                     "/contacts": "contact_id",
@@ -381,6 +395,7 @@ async def test_another_workspace_sees_nothing(
                     "/macros": "macro_id",
                     "/saved_filters": "saved_filter_id",
                     "/inbound_mails": "inbound_mail_id",
+                    "/promo_pools": "pool_id",
                 }[ep.path]
                 assert targets.ids[key] not in ids, ep.path
         # So is search: the targets' names and texts find nothing.

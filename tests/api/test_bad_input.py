@@ -18,6 +18,7 @@ from starlette.types import Message, Scope
 from server.actions.canned_responses import do_create_canned_response
 from server.actions.context import perform
 from server.actions.macros import do_create_macro
+from server.actions.promo_codes import do_create_promo_pool
 from server.actions.saved_filters import do_create_saved_filter
 from server.actions.teams import do_create_team
 from server.actions.visitors import do_start_visitor_session
@@ -28,6 +29,7 @@ from server.http.api import Endpoint
 from server.http.routes import API_PREFIX, ENDPOINTS
 from server.runtime import Runtime
 from server.storage import tables as t
+from server.wire.records import Nested
 from server.wire.schema import Bool, DateTime, Field, Int, JsonMap, List, Nullable, Obj, Str
 from tests.support import BAD_INTEGERS, PASSWORD, Workspace, fetch_all
 
@@ -87,6 +89,9 @@ VALID: dict[tuple[str, str], dict[str, Any]] = {
         "topic": "marketing",
         "state": "granted",
     },
+    ("POST", "/promo_pools"): {"name": "Fuzz pool", "valid_days": 30, "low_stock": 10},
+    ("POST", "/promo_pools/{pool_id}/codes"): {"csv": "FUZZ-1"},
+    ("POST", "/promo_codes/redeem"): {"code": "NO-SUCH-CODE"},
 }
 
 # Valid required query parameters of GET routes that have some, so that
@@ -116,7 +121,7 @@ def bad_values(field: Field) -> list[Any]:
         return [["not", "a", "map"], too_deep, nul, {"": 1}]
     if isinstance(field, List):
         return ["not a list", [None], list(range(field.max_items + 1))]
-    if isinstance(field, Obj):
+    if isinstance(field, Obj | Nested):
         return ["not an object", {"unknown_field": 1}]
     raise AssertionError(f"no bad values for {field!r}: add them here")
 
@@ -166,6 +171,8 @@ async def counts(runtime: Runtime) -> dict[str, int]:
                 t.saved_filters,
                 t.contact_events,
                 t.consents,
+                t.promo_pools,
+                t.promo_codes,
             )
         }
 
@@ -211,6 +218,9 @@ async def test_malformed_bodies_are_refused_by_field_and_write_nothing(
     )
     ids["saved_filter_id"] = await perform(
         runtime, ws.admin, do_create_saved_filter, name="Existing", query={}
+    )
+    ids["pool_id"] = await perform(
+        runtime, ws.admin, do_create_promo_pool, name="Existing", valid_days=None, low_stock=0
     )
     before = await counts(runtime)
     for ep in ENDPOINTS:

@@ -106,6 +106,10 @@ async def _consent(ws: Workspace, c: httpx.AsyncClient, n: int) -> tuple[str, di
     return f"{API}/contacts/{ws.contact_id}/consents", {"json": body}
 
 
+async def _promo_pool(ws: Workspace, c: httpx.AsyncClient, n: int) -> tuple[str, dict[str, Any]]:
+    return f"{API}/promo_pools", {"json": {"name": f"Pool {n}", "valid_days": 30}}
+
+
 CREATES: dict[tuple[str, str], Build] = {
     ("POST", "/conversations"): _conversation,
     ("POST", "/inboxes/{inbox_id}/attachments"): _upload,
@@ -117,6 +121,7 @@ CREATES: dict[tuple[str, str], Build] = {
     ("POST", "/contacts/{contact_id}/merge"): _merge,
     ("POST", "/contacts/{contact_id}/events"): _contact_event,
     ("POST", "/contacts/{contact_id}/consents"): _consent,
+    ("POST", "/promo_pools"): _promo_pool,
     ("POST", "/agents"): _agent,
     ("POST", "/teams"): _team,
     ("POST", "/inboxes"): _inbox,
