@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from server.actions.context import ActionContext
+from server.actions.touch_episodes import end_episode
 from server.domain.errors import Conflict, InvalidInput, NotFound
 from server.domain.events import PromoCodeRedeemed, PromoCodesAdded, PromoPoolCreated
 from server.domain.json_types import JsonValue
@@ -35,6 +36,7 @@ from server.domain.promo_codes import (
     normalize_code,
     parse_code_csv,
 )
+from server.domain.touchpoints import EpisodeState
 from server.queries.access import require_admin
 from server.queries.promo_codes import access_promo_pool, free_codes
 from server.queries.records import PromoCode, load
@@ -182,8 +184,13 @@ async def do_add_promo_codes(
 
 
 async def _end_goal_episode(ctx: ActionContext, decision_id: int) -> None:
-    """The issuing decision reached its goal: end its episode if active."""
-    del ctx, decision_id  # wired to the episode actions once they exist
+    """The issuing decision reached its goal: its episode ends `goal` if
+    still active (its pending steps are cancelled with the same reason)."""
+    episode_id = await ctx.conn.scalar(
+        sa.select(t.decisions.c.episode_id).where(t.decisions.c.id == decision_id)
+    )
+    if episode_id is not None:
+        await end_episode(ctx, episode_id=episode_id, state=EpisodeState.GOAL, reason=REDEEMED_GOAL)
 
 
 async def _redeem(ctx: ActionContext, row: PromoCode, contact_id: int | None) -> Redeemed:

@@ -23,6 +23,14 @@ from tests.support import (
     login,
     seed_workspace,
 )
+from tests.touchpoints.support import (
+    cart_reminder,
+    decisions_of,
+    episodes_of,
+    make_touchpoint,
+    started,
+    step,
+)
 
 API = "/api/v1"
 
@@ -175,3 +183,33 @@ async def test_a_tracked_order_with_the_code_redeems_it(
         )
         assert res.status_code == 201, res.text
     assert len(await fetch_all(runtime, sa.select(t.contact_events))) == 4
+
+
+async def test_redeeming_a_code_is_the_goal_of_the_decision_that_issued_it(
+    runtime: Runtime, ws: Workspace, admin_client: httpx.AsyncClient
+) -> None:
+    touchpoint_id = await make_touchpoint(
+        runtime, ws, cart_reminder(steps=[step("1h"), step("1d")])
+    )
+    episode_id = await started(runtime, ws, touchpoint_id, {"cart_id": "c-1"})
+    [decision] = await decisions_of(runtime, touchpoint_id)
+    pool = await made_pool(admin_client, "Cart")
+    await add(admin_client, pool["id"], {"csv": "CART-GOAL1"})
+    # Issued to the decision, as the claim reserves it (fix/claims' reserve_code).
+    async with runtime.db.write() as conn:
+        await conn.execute(
+            t.promo_codes.update().values(
+                state="issued", decision_id=decision.id, contact_id=ws.contact_id, issued_at=T0
+            )
+        )
+    res = await admin_client.post(f"{API}/promo_codes/redeem", json={"code": "cart-goal1"})
+    assert res.status_code == 200, res.text
+    assert res.json() == {"code": "CART-GOAL1", "state": "redeemed", "decision_id": decision.id}
+    [episode] = await episodes_of(runtime, touchpoint_id)
+    assert (episode.id, episode.state, episode.end_reason) == (
+        episode_id,
+        "goal",
+        "promo code redeemed",
+    )
+    [after] = await decisions_of(runtime, touchpoint_id)
+    assert (after.state, after.reason) == ("cancelled", "promo code redeemed")
