@@ -31,6 +31,13 @@ class ActionContext:
         self.now = now
         self.actor = actor
         self.pending: list[PendingEvent] = []
+        self.added_due_work = False
+
+    def due_work_added(self) -> None:
+        """This transaction scheduled work with a due time (a job, a
+        decision): the schedulers are nudged after commit, so work due now
+        starts now rather than at their next poll."""
+        self.added_due_work = True
 
     async def emit(self, event: Event) -> None:
         """Record `event`; it is written to the log at the end of this

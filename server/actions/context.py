@@ -22,7 +22,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from server.actions.action_context import ActionContext
 from server.actions.idempotency import current_claim, enter_claim, open_claim
-from server.bus.base import Bus, failure_text, workspace_topic
+from server.bus.base import SCHEDULER_TOPIC, Bus, failure_text, workspace_topic
 from server.clock import Clock
 from server.domain.actors import Actor
 from server.domain.errors import Conflict
@@ -89,6 +89,8 @@ async def perform(
                 raise
             continue
         await publish(writer.bus, stored)
+        if ctx.added_due_work:
+            await nudge_schedulers(writer.bus)
         return result
     raise AssertionError("unreachable")
 
@@ -121,3 +123,12 @@ async def publish(bus: Bus, events: list[StoredEvent]) -> None:
                 "bus publish failed (%s); listeners will catch up from the log", failure_text(exc)
             )
             return
+
+
+async def nudge_schedulers(bus: Bus) -> None:
+    """Tell the schedulers of every process to look for due work now. A
+    failure is harmless: they look again within their poll interval."""
+    try:
+        await bus.publish(SCHEDULER_TOPIC, b"")
+    except Exception as exc:
+        log.debug("scheduler nudge not published (%s)", failure_text(exc))

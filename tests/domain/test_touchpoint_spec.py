@@ -102,10 +102,9 @@ def test_exit_matches_compare_the_episode_values_as_text() -> None:
 
 
 def test_reply_chases_end_when_the_reply_comes() -> None:
-    # No episode key of its own: the chase is about the unanswered message.
-    spec = parse_touchpoint(
-        cart_reminder(trigger={"kind": "no_customer_reply", "wait": "24h"}, episode_key=None)
-    )
+    body = cart_reminder(trigger={"kind": "no_customer_reply", "wait": "24h"})
+    del body["episode_key"]
+    spec = parse_touchpoint(body)
     assert spec.episode_key == "awaiting_reply:{message_id}"
     assert [rule.kind for rule in implied_exits(spec.trigger)] == [ExitKind.CUSTOMER_REPLY]
 
