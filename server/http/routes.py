@@ -24,6 +24,7 @@ from server.http.message_html import ENDPOINTS as MESSAGE_HTML_ENDPOINTS
 from server.http.promo_codes import ENDPOINTS as PROMO_CODE_ENDPOINTS
 from server.http.saved_filters import ENDPOINTS as SAVED_FILTER_ENDPOINTS
 from server.http.search import ENDPOINTS as SEARCH_ENDPOINTS
+from server.http.segments import ENDPOINTS as SEGMENT_ENDPOINTS
 from server.http.widget_api import ENDPOINTS as WIDGET_ENDPOINTS
 
 API_PREFIX = "/api/v1"
@@ -38,6 +39,7 @@ ENDPOINTS: list[Endpoint] = [
     *canned_responses.ENDPOINTS,
     *MACRO_ENDPOINTS,
     *SAVED_FILTER_ENDPOINTS,
+    *SEGMENT_ENDPOINTS,
     *CONTACT_ENDPOINTS,
     *CONTACT_EVENT_ENDPOINTS,
     *CONSENT_ENDPOINTS,

@@ -24,6 +24,7 @@ from server.actions.macros import do_create_macro
 from server.actions.messages import do_receive_message, do_send_message
 from server.actions.promo_codes import do_create_promo_pool
 from server.actions.saved_filters import do_create_saved_filter
+from server.actions.segments import do_create_segment
 from server.actions.teams import do_create_team
 from server.actions.tokens import do_create_api_token, do_revoke_api_token
 from server.actions.visitors import do_send_visitor_message, do_start_visitor_session
@@ -100,6 +101,13 @@ MATRIX: dict[tuple[str, str], Case] = {
     # The admin's own saved filter: nobody else's to see.
     ("PATCH", "/saved_filters/{saved_filter_id}"): Case(404, {"name": "Renamed"}),
     ("DELETE", "/saved_filters/{saved_filter_id}"): Case(404),
+    # Segments are the workspace's: every agent reads, counts and previews
+    # them; only admins change them.
+    ("GET", "/segments/{segment_id}"): Case(200),
+    ("PATCH", "/segments/{segment_id}"): Case(403, {"name": "Renamed"}),
+    ("DELETE", "/segments/{segment_id}"): Case(403),
+    ("GET", "/segments/{segment_id}/count"): Case(200),
+    ("GET", "/segments/{segment_id}/preview"): Case(200),
     # Contacts are every agent's to see, but merging one (or previewing the
     # merge) takes every conversation of both: the target contact has one
     # behind the other inbox.
@@ -268,6 +276,13 @@ async def make_targets(runtime: Runtime, ws: Workspace) -> Targets:
     pool_id = await perform(
         runtime, ws.admin, do_create_promo_pool, name="Birthday", valid_days=30, low_stock=5
     )
+    segment_id = await perform(
+        runtime,
+        ws.admin,
+        do_create_segment,
+        name="Hidden customers",
+        filter={"conditions": [{"identity": "email"}]},
+    )
     admin_token = await perform(runtime, ws.admin, do_create_api_token, name="admin script")
     agent_token = await perform(runtime, ws.agent, do_create_api_token, name="old script")
     await perform(runtime, ws.agent, do_revoke_api_token, token_id=agent_token.token_id)
@@ -288,6 +303,7 @@ async def make_targets(runtime: Runtime, ws: Workspace) -> Targets:
             "audit_entry_id": newest_entry.id,
             "macro_id": macro_id,
             "saved_filter_id": saved_filter_id,
+            "segment_id": segment_id,
             "mail_id": mail.inbound_mail_id,
             "inbound_mail_id": mail.inbound_mail_id,
             "suggestion_id": suggestion.suggestion.id,
@@ -394,6 +410,7 @@ async def test_another_workspace_sees_nothing(
                     "/audit_log": "audit_entry_id",
                     "/macros": "macro_id",
                     "/saved_filters": "saved_filter_id",
+                    "/segments": "segment_id",
                     "/inbound_mails": "inbound_mail_id",
                     "/promo_pools": "pool_id",
                 }[ep.path]

@@ -20,6 +20,7 @@ from server.actions.context import perform
 from server.actions.macros import do_create_macro
 from server.actions.promo_codes import do_create_promo_pool
 from server.actions.saved_filters import do_create_saved_filter
+from server.actions.segments import do_create_segment
 from server.actions.teams import do_create_team
 from server.actions.visitors import do_start_visitor_session
 from server.app import create_app
@@ -27,6 +28,7 @@ from server.domain.macros import MacroScope
 from server.domain.values import CannedScope
 from server.http.api import Endpoint
 from server.http.routes import API_PREFIX, ENDPOINTS
+from server.http.segments import SegmentFilter
 from server.runtime import Runtime
 from server.storage import tables as t
 from server.wire.records import Nested
@@ -81,6 +83,9 @@ VALID: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/macros/{macro_id}/run"): {"conversation_id": "{conversation_id}"},
     ("POST", "/saved_filters"): {"name": "Fuzz", "query": {"status": ["open"]}},
     ("PATCH", "/saved_filters/{saved_filter_id}"): {"name": "Fuzzed"},
+    ("POST", "/segments"): {"name": "Fuzz", "filter": {"conditions": [{"label": "vip"}]}},
+    ("PATCH", "/segments/{segment_id}"): {"name": "Fuzzed"},
+    ("POST", "/segments/preview"): {"filter": {"conditions": []}},
     ("POST", "/contacts/{contact_id}/merge"): {"other_id": "{contact_id}"},
     ("POST", "/conversations/{conversation_id}/merge"): {"source_id": "{conversation_id}"},
     ("POST", "/contacts/{contact_id}/events"): {"name": "order_placed", "properties": {"a": 1}},
@@ -123,6 +128,14 @@ def bad_values(field: Field) -> list[Any]:
         return ["not a list", [None], list(range(field.max_items + 1))]
     if isinstance(field, Obj | Nested):
         return ["not an object", {"unknown_field": 1}]
+    if isinstance(field, SegmentFilter):
+        return [
+            "not an object",
+            {"conditions": [{"label": "vip"}], "unknown_field": 1},
+            {"conditions": [{"event": "x", "within": "4 hours"}]},
+            {"conditions": [{"attribute": "plan", "op": "eq", "value": "v\x00"}]},
+            {"match": "any", "conditions": []},
+        ]
     raise AssertionError(f"no bad values for {field!r}: add them here")
 
 
@@ -173,6 +186,7 @@ async def counts(runtime: Runtime) -> dict[str, int]:
                 t.consents,
                 t.promo_pools,
                 t.promo_codes,
+                t.segments,
             )
         }
 
@@ -221,6 +235,9 @@ async def test_malformed_bodies_are_refused_by_field_and_write_nothing(
     )
     ids["pool_id"] = await perform(
         runtime, ws.admin, do_create_promo_pool, name="Existing", valid_days=None, low_stock=0
+    )
+    ids["segment_id"] = await perform(
+        runtime, ws.admin, do_create_segment, name="Existing", filter={"conditions": []}
     )
     before = await counts(runtime)
     for ep in ENDPOINTS:
