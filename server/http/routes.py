@@ -25,6 +25,7 @@ from server.http.promo_codes import ENDPOINTS as PROMO_CODE_ENDPOINTS
 from server.http.saved_filters import ENDPOINTS as SAVED_FILTER_ENDPOINTS
 from server.http.search import ENDPOINTS as SEARCH_ENDPOINTS
 from server.http.segments import ENDPOINTS as SEGMENT_ENDPOINTS
+from server.http.touchpoints import ENDPOINTS as TOUCHPOINT_ENDPOINTS
 from server.http.widget_api import ENDPOINTS as WIDGET_ENDPOINTS
 
 API_PREFIX = "/api/v1"
@@ -52,6 +53,7 @@ ENDPOINTS: list[Endpoint] = [
     *MESSAGE_HTML_ENDPOINTS,
     *WIDGET_ENDPOINTS,
     *PROMO_CODE_ENDPOINTS,
+    *TOUCHPOINT_ENDPOINTS,
 ]
 
 

@@ -32,8 +32,20 @@ from server.http.segments import SegmentFilter
 from server.runtime import Runtime
 from server.storage import tables as t
 from server.wire.records import Nested
-from server.wire.schema import Bool, DateTime, Field, Int, JsonMap, List, Nullable, Obj, Str
+from server.wire.schema import (
+    Bool,
+    DateTime,
+    Duration,
+    Field,
+    Int,
+    JsonMap,
+    List,
+    Nullable,
+    Obj,
+    Str,
+)
 from tests.support import BAD_INTEGERS, PASSWORD, Workspace, fetch_all
+from tests.touchpoints.support import cart_reminder, make_touchpoint
 
 JSON = {"content-type": "application/json"}
 
@@ -97,6 +109,14 @@ VALID: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/promo_pools"): {"name": "Fuzz pool", "valid_days": 30, "low_stock": 10},
     ("POST", "/promo_pools/{pool_id}/codes"): {"csv": "FUZZ-1"},
     ("POST", "/promo_codes/redeem"): {"code": "NO-SUCH-CODE"},
+    ("POST", "/touchpoints"): cart_reminder(name="Fuzz"),
+    ("PUT", "/touchpoints/{touchpoint_id}"): cart_reminder(name="Fuzzed"),
+    ("POST", "/touchpoints/{touchpoint_id}/status"): {"status": "paused"},
+    ("POST", "/touchpoints/{touchpoint_id}/preview"): {"contact_id": "{contact_id}"},
+    ("POST", "/touchpoints/preview"): {"subject": "Hi", "body": "Hello {{ contact.name }}"},
+    ("POST", "/touchpoint_seeds/install"): {"seed": "abandoned_cart"},
+    ("POST", "/decisions/{decision_id}/settle"): {"outcome": "sent"},
+    ("PATCH", "/settings/touchpoints"): {"timezone": "Europe/Berlin"},
 }
 
 # Valid required query parameters of GET routes that have some, so that
@@ -114,6 +134,8 @@ def bad_values(field: Field) -> list[Any]:
         return [12345, ["list"], "nul\x00byte", "x" * (field.max_length + 1), "\ud800"]
     if isinstance(field, Int):
         return ["12", "²", True, 2**70, 1.5]
+    if isinstance(field, Duration):
+        return [["4h"], True, 1.5, -1, "nul\x00", "x" * (field.max_length + 1)]
     if isinstance(field, Bool):
         return ["yes", 1]
     if isinstance(field, DateTime):
@@ -187,6 +209,9 @@ async def counts(runtime: Runtime) -> dict[str, int]:
                 t.promo_pools,
                 t.promo_codes,
                 t.segments,
+                t.touchpoints,
+                t.touchpoint_steps,
+                t.workspaces,
             )
         }
 
@@ -239,6 +264,9 @@ async def test_malformed_bodies_are_refused_by_field_and_write_nothing(
     ids["segment_id"] = await perform(
         runtime, ws.admin, do_create_segment, name="Existing", filter={"conditions": []}
     )
+    ids["touchpoint_id"] = await make_touchpoint(runtime, ws, cart_reminder(name="Existing"))
+    # Bodies are refused before the decision is looked up: any id will do.
+    ids["decision_id"] = 1
     before = await counts(runtime)
     for ep in ENDPOINTS:
         if ep.body is None:
