@@ -235,11 +235,31 @@ async def end_episode(
     """End an active episode in `state` for `reason`, cancelling its
     pending decisions with the same reason. False (and nothing written)
     when it was not active any more: someone else ended it first."""
+    return await _end(ctx, episode_id, state, reason, (EpisodeState.ACTIVE,))
+
+
+async def reach_goal(ctx: ActionContext, *, episode_id: int, reason: str) -> bool:
+    """The episode's goal happened: it ends `goal`, from `active` (its
+    pending decisions cancelled) or from `done` (every step had settled,
+    and the goal came within its window after a send: the order placed a
+    day after the last reminder is what that reminder was for)."""
+    return await _end(
+        ctx, episode_id, EpisodeState.GOAL, reason, (EpisodeState.ACTIVE, EpisodeState.DONE)
+    )
+
+
+async def _end(
+    ctx: ActionContext,
+    episode_id: int,
+    state: EpisodeState,
+    reason: str,
+    from_states: tuple[EpisodeState, ...],
+) -> bool:
     c = t.episodes.c
     ended = (
         await ctx.conn.execute(
             t.episodes.update()
-            .where(c.id == episode_id, c.state == EpisodeState.ACTIVE.value)
+            .where(c.id == episode_id, c.state.in_([s.value for s in from_states]))
             .values(state=state.value, ended_at=ctx.now, end_reason=reason[:200])
             .returning(c.workspace_id, c.touchpoint_id, c.contact_id)
         )
