@@ -62,6 +62,11 @@ class DecisionRunner:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), wait)
 
+    async def idle_seconds(self) -> float:
+        """How long to sleep: until the next decision is due, at most
+        `poll_interval`."""
+        return self._wait(await self._next_due())
+
     async def run_due(self) -> ProcessedBatch:
         """One round: claim what is due (after asking in a read whether
         anything is)."""

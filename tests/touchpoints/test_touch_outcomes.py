@@ -20,10 +20,13 @@ from server.actions.touch_claims import do_process_due_decisions
 from server.actions.touch_settlement import do_settle_decision
 from server.domain.actors import system_actor
 from server.domain.errors import Conflict, Forbidden
+from server.email.ingest import ingest_mail
+from server.email.intake import MailIntake
 from server.runtime import Runtime
 from server.storage import tables as t
 from server.workers.email_delivery import EmailDelivery
 from server.workers.touch_decisions import DecisionRunner
+from tests.email.mails import mail
 from tests.services.smtp import SmtpSink
 from tests.support import Workspace, fetch_all, fetch_one, make_runtime
 from tests.touchpoints.claim_support import (
@@ -254,3 +257,42 @@ async def test_two_runners_over_200_due_decisions_send_each_mail_once(
     recipients = sorted(r for m in sink.received for r in m.rcpt_tos)
     assert recipients == sorted(f"c{i}@shop.test" for i in range(200))
     assert len(await fetch_all(runtime, sa.select(t.touch_ledger))) == 200
+
+
+async def test_a_reply_to_a_touch_reopens_its_conversation_in_the_timeline(
+    runtime: Runtime, ws: Workspace, sink: SmtpSink
+) -> None:
+    await _mail_inbox(runtime, ws, sink)
+    tp = await make_touchpoint(runtime, ws)
+    cid = await contact(runtime, ws, "ann@shop.test", name="Ann")
+    started = await start(runtime, tp, cid)
+    await process(runtime)
+    await _deliver_all(runtime)
+    [received] = sink.received
+    sent = email.message_from_bytes(received.data, policy=email.policy.default)
+    row = await decision(runtime, started.decision_id)
+    conv_id = (
+        await fetch_one(runtime, sa.select(t.messages).where(t.messages.c.id == row.message_id))
+    ).conversation_id
+
+    answer = mail(
+        sender="Ann <ann@shop.test>",
+        to=str(sent["Reply-To"]),
+        subject=f"Re: {sent['Subject']}",
+        in_reply_to=sent["Message-ID"],
+        references=sent["Message-ID"],
+        text="Is the blue one still in stock?",
+    )
+    outcome = await ingest_mail(
+        MailIntake.of(runtime),
+        inbox_id=ws.other_inbox_id,
+        raw=answer,
+        source="smtp",
+        envelope_to=[str(sent["Reply-To"])],
+    )
+
+    assert (outcome.status, outcome.conversation_id) == ("stored", conv_id)
+    conv = await fetch_one(
+        runtime, sa.select(t.conversations).where(t.conversations.c.id == conv_id)
+    )
+    assert conv.status == "open" and conv.contact_id == cid
