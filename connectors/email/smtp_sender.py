@@ -1,4 +1,7 @@
-"""Outbound mail by SMTP (aiosmtplib): one message, one connection.
+"""Outbound mail by SMTP (aiosmtplib): `send_message` sends one message
+on its own connection; `SmtpPool` keeps a few connections open and sends
+one message after another on each, for bulk mail (touchpoints), where a
+TCP + TLS + AUTH handshake per mail would be most of the cost.
 
 `send_message` never raises for network or SMTP trouble: every way a send
 can end is a `SendOutcome` the delivery consumer records (PROTOCOLS.md P1).
@@ -9,12 +12,13 @@ bare LF becomes CRLF (the wire needs it) and dots are stuffed on the way.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import socket
 import ssl
-from collections.abc import Sequence
-from typing import Literal
+from collections.abc import Awaitable, Sequence
+from typing import Literal, TypeVar
 
 import aiosmtplib
 from aiosmtplib.email import quote_address
@@ -25,6 +29,8 @@ Status = Literal["sent", "temporary", "permanent"]
 Stage = Literal["connect", "starttls", "auth", "mail", "rcpt", "data"]
 
 _QUIT_TIMEOUT = 5.0
+
+R = TypeVar("R")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,7 +80,17 @@ async def send_message(
     for address in (mail_from, *recipients):
         if problem := _address_problem(address):
             return SendOutcome("permanent", None, f"invalid address: {problem}")
-    client = aiosmtplib.SMTP(
+    client = _client(account)
+    try:
+        outcome = await _Transaction(client, account).attempt(raw, mail_from, recipients)
+        await _quit(client)
+        return outcome
+    finally:
+        client.close()  # also when cancelled: no QUIT then
+
+
+def _client(account: SmtpAccount) -> aiosmtplib.SMTP:
+    return aiosmtplib.SMTP(
         hostname=account.host,
         port=account.port,
         use_tls=account.security == "tls",
@@ -83,15 +99,13 @@ async def send_message(
         timeout=account.timeout,
         local_hostname=account.local_hostname,
     )
-    try:
-        outcome = await _Transaction(client, account).attempt(raw, mail_from, recipients)
-        if client.is_connected:
-            # Politely, and briefly: the outcome is decided already.
-            with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
-                await client.quit(timeout=_QUIT_TIMEOUT)
-        return outcome
-    finally:
-        client.close()  # also when cancelled: no QUIT then
+
+
+async def _quit(client: aiosmtplib.SMTP) -> None:
+    if client.is_connected:
+        # Politely, and briefly: the outcome is decided already.
+        with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
+            await client.quit(timeout=_QUIT_TIMEOUT)
 
 
 class _Transaction:
@@ -103,8 +117,21 @@ class _Transaction:
         self.stage: Stage = "connect"
 
     async def attempt(self, raw: bytes, mail_from: str, recipients: Sequence[str]) -> SendOutcome:
+        """Connect, then send: the whole of one `send_message`."""
+        return await self._guarded(self._open_and_send(raw, mail_from, recipients))
+
+    async def open(self) -> SendOutcome | None:
+        """Connect, greet, STARTTLS and log in; None when ready to send,
+        else the outcome that stopped it."""
+        return await self._guarded(self._open())
+
+    async def send(self, raw: bytes, mail_from: str, recipients: Sequence[str]) -> SendOutcome:
+        """Send one message on the open connection (the next one may follow)."""
+        return await self._guarded(self._send(raw, mail_from, recipients))
+
+    async def _guarded(self, step: Awaitable[R]) -> R | SendOutcome:
         try:
-            return await self._run(raw, mail_from, recipients)
+            return await step
         except aiosmtplib.SMTPResponseException as exc:
             return _refusal(self.stage, exc.code, exc.message)
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
@@ -112,8 +139,15 @@ class _Transaction:
             # connect errors, AUTH or SMTPUTF8 not offered.
             return _failure(self.stage, exc, f"{self.account.host}:{self.account.port}")
 
-    async def _run(self, raw: bytes, mail_from: str, recipients: Sequence[str]) -> SendOutcome:
+    async def _open_and_send(
+        self, raw: bytes, mail_from: str, recipients: Sequence[str]
+    ) -> SendOutcome:
+        refused = await self._open()
+        return refused or await self._send(raw, mail_from, recipients)
+
+    async def _open(self) -> SendOutcome | None:
         client, account = self.client, self.account
+        self.stage = "connect"
         await client.connect()
         await self._greet()
         if account.security == "starttls":
@@ -130,7 +164,10 @@ class _Transaction:
         if account.username is not None:
             self.stage = "auth"
             await client.login(account.username, account.password or "")
+        return None
 
+    async def _send(self, raw: bytes, mail_from: str, recipients: Sequence[str]) -> SendOutcome:
+        client = self.client
         utf8 = not all(address.isascii() for address in (mail_from, *recipients))
         options = self._mail_options(raw, utf8=utf8)
         encoding = "utf-8" if utf8 else "ascii"
@@ -273,3 +310,74 @@ def _root_cause(exc: BaseException) -> BaseException:
 
 def _one_line(code: int, message: str) -> str:
     return f"{code} {' '.join(message.split())}"
+
+
+class SmtpPool:
+    """Up to `size` open connections to one account, each carrying one
+    message after another (RFC 5321 allows any number of mail
+    transactions per session). `send` has `send_message`'s contract.
+
+    A connection that ended a send in anything but success is closed, not
+    reused: after a refusal the session is mid-transaction, after a
+    failure its state is unknown. A reused connection that the server
+    dropped while idle fails at MAIL, before anything was sent; that send
+    is tried once more on a fresh connection."""
+
+    def __init__(self, account: SmtpAccount, *, size: int = 4) -> None:
+        self.account = account
+        self._slots = asyncio.Semaphore(size)
+        self._idle: list[aiosmtplib.SMTP] = []
+        self._closed = False
+
+    async def send(self, *, raw: bytes, mail_from: str, recipients: Sequence[str]) -> SendOutcome:
+        if not recipients:
+            return SendOutcome("permanent", None, "no recipients")
+        for address in (mail_from, *recipients):
+            if problem := _address_problem(address):
+                return SendOutcome("permanent", None, f"invalid address: {problem}")
+        async with self._slots:
+            idle = self._idle.pop() if self._idle else None
+            outcome, client, stage = await self._send_on(idle, raw, mail_from, recipients)
+            if idle is not None and stage == "mail" and outcome.code is None:
+                # The server dropped the idle session; MAIL never got through.
+                outcome, client, stage = await self._send_on(None, raw, mail_from, recipients)
+            if client is not None and outcome.status == "sent" and not self._closed:
+                self._idle.append(client)
+            elif client is not None:
+                client.close()
+            return outcome
+
+    async def _send_on(
+        self,
+        client: aiosmtplib.SMTP | None,
+        raw: bytes,
+        mail_from: str,
+        recipients: Sequence[str],
+    ) -> tuple[SendOutcome, aiosmtplib.SMTP | None, Stage]:
+        """Send on `client` (None: a new connection); the outcome, the
+        connection if still open, and the stage the send ended at."""
+        fresh = client is None
+        client = client or _client(self.account)
+        try:
+            if fresh:
+                opening = _Transaction(client, self.account)
+                refused = await opening.open()
+                if refused is not None:
+                    client.close()
+                    return refused, None, opening.stage
+            sending = _Transaction(client, self.account)
+            outcome = await sending.send(raw, mail_from, recipients)
+            return outcome, client if client.is_connected else None, sending.stage
+        except BaseException:
+            client.close()  # cancelled mid-send: the session is unusable
+            raise
+
+    async def close(self) -> None:
+        """QUIT every idle connection; sends still running finish first."""
+        self._closed = True
+        idle, self._idle = self._idle, []
+        for client in idle:
+            try:
+                await _quit(client)
+            finally:
+                client.close()

@@ -16,20 +16,23 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from server.actions.action_context import ActionContext
 from server.actions.idempotency import current_claim, enter_claim, open_claim
-from server.bus.base import Bus, failure_text, workspace_topic
+from server.actions.touch_triggers import react_to_events
+from server.bus.base import SCHEDULER_TOPIC, Bus, failure_text, workspace_topic
 from server.clock import Clock
 from server.domain.actors import Actor
 from server.domain.errors import Conflict
-from server.domain.events import Event
 from server.storage.db import Database
-from server.storage.events import PendingEvent, StoredEvent, append_events
+from server.storage.events import StoredEvent, append_events
+
+# ActionContext is defined in server.actions.action_context and re-exported:
+# every action imports it from here.
+__all__ = ["Action", "ActionContext", "Writer", "perform", "publish"]
 
 log = logging.getLogger(__name__)
 
@@ -58,30 +61,6 @@ class Writer(Protocol):
     def clock(self) -> Clock: ...
 
 
-class ActionContext:
-    """What an action works with: the open transaction, the time, the actor."""
-
-    def __init__(self, conn: AsyncConnection, now: datetime, actor: Actor) -> None:
-        self.conn = conn
-        self.now = now
-        self.actor = actor
-        self.pending: list[PendingEvent] = []
-
-    async def emit(self, event: Event) -> None:
-        """Record `event`; it is written to the log at the end of this
-        transaction and published after commit."""
-        self.pending.append(
-            PendingEvent(
-                workspace_id=event.workspace_id,
-                type=event.type,
-                inbox_id=event.scope_inbox_id,
-                conversation_id=event.scope_conversation_id,
-                private=event.is_private,
-                payload=event.payload(),
-            )
-        )
-
-
 Action = Callable[Concatenate[ActionContext, P], Awaitable[T]]
 
 
@@ -100,6 +79,9 @@ async def perform(
                 if claim is not None:
                     await enter_claim(ctx, claim)
                 result = await action(ctx, *args, **kwargs)
+                # Touchpoints start and end with what the action did, in its
+                # transaction: a rollback takes their episodes with it.
+                await react_to_events(ctx)
                 stored = await append_events(conn, ctx.pending, ctx.now) if ctx.pending else []
         except IntegrityError as exc:
             if attempt == _ATTEMPTS:
@@ -111,6 +93,8 @@ async def perform(
                 raise
             continue
         await publish(writer.bus, stored)
+        if ctx.added_due_work:
+            await nudge_schedulers(writer.bus)
         return result
     raise AssertionError("unreachable")
 
@@ -143,3 +127,12 @@ async def publish(bus: Bus, events: list[StoredEvent]) -> None:
                 "bus publish failed (%s); listeners will catch up from the log", failure_text(exc)
             )
             return
+
+
+async def nudge_schedulers(bus: Bus) -> None:
+    """Tell the schedulers of every process to look for due work now. A
+    failure is harmless: they look again within their poll interval."""
+    try:
+        await bus.publish(SCHEDULER_TOPIC, b"")
+    except Exception as exc:
+        log.debug("scheduler nudge not published (%s)", failure_text(exc))

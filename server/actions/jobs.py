@@ -74,6 +74,9 @@ async def schedule_job(
     existing: str | None = await ctx.conn.scalar(
         sa.select(j.status).where(j.kind == kind, j.key == key).with_for_update()
     )
+    if existing not in (None, JobStatus.CANCELLED.value):
+        return  # live or finished: stays as it is
+    ctx.due_work_added()
     if existing is None:
         await ctx.conn.execute(
             t.scheduled_jobs.insert().values(
@@ -88,7 +91,7 @@ async def schedule_job(
                 created_at=ctx.now,
             )
         )
-    elif existing == JobStatus.CANCELLED.value:
+    else:
         await ctx.conn.execute(
             t.scheduled_jobs.update()
             .where(j.kind == kind, j.key == key)

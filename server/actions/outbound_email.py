@@ -20,6 +20,14 @@ the replies' own `delivery_status` is their delivery in the chat and is
 never turned into an email status. A continuity row whose replies the
 visitor has read in the chat by the time it is claimed is `cancelled`
 rather than sent late.
+
+And it carries touchpoint mail (server.actions.touch_claims): a row
+whose payload has `kind: "touch"` sends the message the claim wrote,
+like a reply (its recipients and subject are the message's `email`), but
+as automatic mail: `Auto-Submitted: auto-generated` and a one-click
+unsubscribe, sent at most once (an attempt whose outcome is uncertain
+becomes `unknown`, never resent), and its outcome also moves the
+decision on (server.actions.touch_outcomes), in the same transaction.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.actions.context import ActionContext
+from server.actions.touch_outcomes import TOUCH, touch_decision_id, touch_delivery_recorded
 from server.domain.continuity import VISITOR_CHAT_PREFIX, seen_through
 from server.domain.email_address import envelope_address
 from server.domain.email_headers import EmailHeaders, addressed_to, continuity_mail
@@ -155,6 +164,40 @@ async def enqueue_email(
     )
 
 
+async def enqueue_touch_email(
+    ctx: ActionContext,
+    *,
+    message_id: int,
+    workspace_id: int,
+    inbox_id: int,
+    decision_id: int,
+    resend: int = 0,
+) -> int:
+    """The outbox row that sends touch `decision_id`'s message (written
+    with it). `resend` > 0 is an admin's deliberate resend of an
+    `unknown` one: a row of its own, under a new stable id."""
+    stable_id = f"{TOUCH}:{decision_id}" + (f":resend:{resend}" if resend else "")
+    outbox_id: int = (
+        await ctx.conn.execute(
+            t.outbox.insert()
+            .values(
+                workspace_id=workspace_id,
+                inbox_id=inbox_id,
+                message_id=message_id,
+                channel=CHANNEL,
+                stable_id=stable_id,
+                payload={"kind": TOUCH, "decision_id": decision_id},
+                status=OutboxStatus.PENDING,
+                attempts=0,
+                due_at=ctx.now,
+                created_at=ctx.now,
+            )
+            .returning(t.outbox.c.id)
+        )
+    ).scalar_one()
+    return outbox_id
+
+
 @dataclasses.dataclass(frozen=True)
 class JobFile:
     """An attachment of a claimed send, in the blob store."""
@@ -231,8 +274,9 @@ async def _job(ctx: ActionContext, row: OutboxItem) -> OutboxJob | None:
         )
         return None
     msg = load(Message, found)
-    if _automatic(row):
+    if _continuity(row):
         return await _continuity_job(ctx, row, msg, inbox)
+    touch = touch_decision_id(row.payload) is not None
     sender_name = None
     if msg.sender_id is not None and msg.sender_kind == "agent":
         sender_name = await ctx.conn.scalar(
@@ -255,6 +299,9 @@ async def _job(ctx: ActionContext, row: OutboxItem) -> OutboxJob | None:
         inbox_mail=mail_settings_of(inbox.settings),
         inbox_secret=inbox.secret_encrypted,
         attachments=files,
+        # A touch's rendered HTML part; a reply's is made from its text.
+        html=msg.html if touch else None,
+        auto_submitted="auto-generated" if touch else None,
     )
 
 
@@ -375,7 +422,7 @@ async def do_record_delivery(
             :MAX_ERROR
         ]
         values = {"last_error": reason}
-    continuity = _automatic(row)
+    continuity = _continuity(row)
     if continuity and new == OutboxStatus.SENT and email_message_id is not None:
         # What the next continuity mail of the conversation answers to, so
         # the visitor's mail client threads them.
@@ -388,13 +435,36 @@ async def do_record_delivery(
             await _continuity_settled(ctx, row, new, error)
     elif row.message_id is not None:
         await _update_message(ctx, row.message_id, delivery, error, email_message_id)
+    await _touch_settled(ctx, row, new, error, email_message_id)
     return new
 
 
-def _automatic(row: OutboxItem) -> bool:
-    """Automatic mail (chat continuity) is sent at most once; people's
-    replies at least once (the receiver dedupes by Message-ID)."""
+def _continuity(row: OutboxItem) -> bool:
     return bool((row.payload or {}).get("kind") == CONTINUITY)
+
+
+def _automatic(row: OutboxItem) -> bool:
+    """Automatic mail (chat continuity, touches) is sent at most once;
+    people's replies at least once (the receiver dedupes by Message-ID)."""
+    return _continuity(row) or touch_decision_id(row.payload) is not None
+
+
+async def _touch_settled(
+    ctx: ActionContext,
+    row: OutboxItem,
+    status: str,
+    error: str | None,
+    email_message_id: str | None,
+) -> None:
+    decision_id = touch_decision_id(row.payload)
+    if decision_id is not None and status != OutboxStatus.PENDING:
+        await touch_delivery_recorded(
+            ctx,
+            decision_id=decision_id,
+            outbox_status=status,
+            error=error,
+            email_message_id=email_message_id,
+        )
 
 
 async def _settle_unknown(ctx: ActionContext, row: OutboxItem, reason: str) -> str:
@@ -404,7 +474,11 @@ async def _settle_unknown(ctx: ActionContext, row: OutboxItem, reason: str) -> s
         .where(t.outbox.c.id == row.id)
         .values(status=OutboxStatus.UNKNOWN, locked_until=None, last_error=error)
     )
-    await _continuity_settled(ctx, row, OutboxStatus.UNKNOWN, error)
+    if _continuity(row):
+        await _continuity_settled(ctx, row, OutboxStatus.UNKNOWN, error)
+    elif row.message_id is not None:
+        await _update_message(ctx, row.message_id, DeliveryStatus.PENDING, error, None)
+    await _touch_settled(ctx, row, OutboxStatus.UNKNOWN, error, None)
     return OutboxStatus.UNKNOWN
 
 

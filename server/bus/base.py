@@ -101,6 +101,12 @@ def workspace_topic(workspace_id: int) -> str:
     return f"ws.{workspace_id}"
 
 
+# A nudge to the schedulers of every process: a write just added work that
+# may be due before their next look (server.workers.wakeup). The message
+# carries nothing; a lost one only costs the poll interval.
+SCHEDULER_TOPIC = "scheduler.due"
+
+
 def failure_text(exc: BaseException) -> str:
     """A failed publish, for a one-line log: during a Redis outage every
     write and every keystroke's typing signal fails the same expected way,

@@ -82,13 +82,15 @@ def parse_business_hours(raw: Any, field: str = "settings.business_hours") -> Bu
     for key in ("timezone", "weekly"):
         if key not in raw:
             raise _fail(f"{field}.{key}", "is required")
-    zone = _parse_zone(raw["timezone"], f"{field}.timezone")
+    zone = parse_zone(raw["timezone"], f"{field}.timezone")
     weekly = _parse_weekly(raw["weekly"], f"{field}.weekly")
     holidays = _parse_holidays(raw.get("holidays", []), f"{field}.holidays")
     return BusinessHours(zone=zone, weekly=weekly, holidays=holidays)
 
 
-def _parse_zone(value: Any, field: str) -> ZoneInfo:
+def parse_zone(value: Any, field: str) -> ZoneInfo:
+    """An IANA zone name as a ZoneInfo, or an InvalidInput naming `field`.
+    Shared by every setting that names a zone (touchpoints use it too)."""
     # "localtime" names whatever zone the server machine is set to: the
     # same settings would mean different hours on another host.
     if not isinstance(value, str) or not value or len(value) > 64 or value == "localtime":

@@ -179,6 +179,7 @@ Condition: TypeAlias = (
     | Group
 )
 
+# The key that says what a condition is; "match" (or "conditions") is a group.
 KINDS = ("attribute", "event", "last_seen", "created", "identity", "consent", "label", "match")
 
 
@@ -255,7 +256,8 @@ def _group(raw: Any, field: str, depth: int, budget: list[int]) -> Group:
 def _condition(raw: Any, field: str, depth: int, budget: list[int]) -> Condition:
     if not isinstance(raw, Mapping):
         raise _fail(field, "must be an object")
-    kinds = [k for k in KINDS if k in raw]
+    # A group is known by its `conditions` ("match" may be left to default).
+    kinds = [k for k in KINDS if k in raw or (k == "match" and "conditions" in raw)]
     if len(kinds) != 1:
         raise _fail(field, "must name exactly one of: " + ", ".join(KINDS))
     kind = kinds[0]

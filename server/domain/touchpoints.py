@@ -46,6 +46,8 @@ MAX_KEY = 200
 MAX_PRIORITY = 100
 MAX_HOLDOUT = 50
 MAX_MATCH_KEYS = 10
+# The longest wait, cooldown, goal window or lateness a touchpoint names.
+MAX_WINDOW = 366 * 24 * 3600
 
 E = TypeVar("E", bound=StrEnum)
 
@@ -269,10 +271,12 @@ def _id(value: JsonValue, field: str) -> int:
 
 def _choice(enum: type[E], value: JsonValue, field: str) -> E:
     try:
-        return enum(value)
+        if isinstance(value, str):
+            return enum(value)
     except ValueError:
-        names = ", ".join(member.value for member in enum)
-        raise _fail(field, f"must be one of {names}") from None
+        pass
+    names = ", ".join(member.value for member in enum)
+    raise _fail(field, f"must be one of {names}")
 
 
 def _unknown_keys(raw: Mapping[str, JsonValue], allowed: Sequence[str], field: str) -> None:
@@ -290,6 +294,13 @@ def _event_name(value: JsonValue, field: str) -> str:
     if not _NAME.fullmatch(name):
         raise _fail(field, "lower-case letters, digits and _ . : - , starting with a letter")
     return name
+
+
+def parse_event_name(value: JsonValue, field: str = "name") -> str:
+    """A tracked event's name by the rule triggers, exits and goals use:
+    the shop's API refuses any other, so whatever it records can start or
+    end a touchpoint."""
+    return _event_name(value, field)
 
 
 def _where(value: JsonValue, field: str) -> dict[str, JsonValue]:
@@ -332,9 +343,7 @@ def parse_trigger(value: JsonValue, field: str = "trigger") -> Trigger:
     if kind in (TriggerKind.NO_CUSTOMER_REPLY, TriggerKind.NO_AGENT_REPLY):
         if "wait" not in raw:
             raise _fail(f"{field}.wait", 'is required, such as "24h"')
-        wait = parse_duration(raw["wait"], f"{field}.wait")
-        if wait <= 0:
-            raise _fail(f"{field}.wait", "must be longer than zero")
+        wait = parse_duration(raw["wait"], f"{field}.wait", minimum=1, maximum=MAX_WINDOW)
         return Trigger(kind, wait_seconds=wait)
     if kind in (TriggerKind.SEGMENT_ENTRY, TriggerKind.BROADCAST):
         segment = _id(raw.get("segment_id"), f"{field}.segment_id")
@@ -482,9 +491,9 @@ def parse_goal(value: JsonValue, field: str = "goal") -> Goal | None:
     raw = _object(value, field)
     _unknown_keys(raw, ("name", "within", "match"), field)
     name = _event_name(raw.get("name"), f"{field}.name")
-    within = parse_duration(raw.get("within", "7d"), f"{field}.within")
-    if within <= 0:
-        raise _fail(f"{field}.within", "must be longer than zero")
+    within = parse_duration(
+        raw.get("within", "7d"), f"{field}.within", minimum=1, maximum=MAX_WINDOW
+    )
     match = _match(raw["match"], f"{field}.match") if raw.get("match") is not None else {}
     return Goal(name, within, match)
 
@@ -520,7 +529,9 @@ def parse_variants(value: JsonValue, field: str, channel: Channel) -> tuple[Vari
             raise _fail(f"{path}.id", f"{vid!r} is used twice")
         seen.add(vid)
         weight = _int(raw.get("weight", 1), f"{path}.weight", low=1, high=10_000)
-        empty_subject = channel is Channel.WIDGET
+        # A widget message has no subject; an email's blank subject means
+        # "the thread's own" (checked against the trigger by parse_touchpoint).
+        empty_subject = True
         subject = _text(
             raw.get("subject", ""), f"{path}.subject", limit=MAX_SUBJECT, empty=empty_subject
         )
@@ -545,7 +556,8 @@ def variant_json(variant: Variant) -> dict[str, JsonValue]:
     }
 
 
-_STEP_FIELDS = ("delay", "channel", "variants", "business_hours")
+# `position` is read back from stored steps and ignored: the order is the list's.
+_STEP_FIELDS = ("position", "delay", "channel", "variants", "business_hours")
 
 
 def parse_steps(value: JsonValue, field: str = "steps") -> tuple[Step, ...]:
@@ -599,6 +611,23 @@ _FIELDS = (
 )
 
 
+# Triggers whose touches answer in an existing thread, so an email may
+# leave its subject to the thread ("Re: ...").
+_IN_THREAD = (TriggerKind.NO_CUSTOMER_REPLY, TriggerKind.NO_AGENT_REPLY)
+
+
+def _check_subjects(trigger: Trigger, steps: Sequence[Step]) -> None:
+    if trigger.kind in _IN_THREAD:
+        return
+    for step in steps:
+        if step.channel is not Channel.EMAIL:
+            continue
+        for j, variant in enumerate(step.variants):
+            if not variant.subject.strip():
+                field = f"steps[{step.position}].variants[{j}].subject"
+                raise _fail(field, "an email needs a subject")
+
+
 def parse_touchpoint(raw: Mapping[str, JsonValue]) -> TouchpointSpec:
     """A whole touchpoint from a request body (`status` is the caller's to
     read; it is allowed here so one body can create a live touchpoint)."""
@@ -610,7 +639,9 @@ def parse_touchpoint(raw: Mapping[str, JsonValue]) -> TouchpointSpec:
     if reentry is Reentry.COOLDOWN:
         if "cooldown" not in raw:
             raise _fail("cooldown", 'is required with reentry "cooldown", such as "30d"')
-        cooldown = parse_duration(raw["cooldown"], "cooldown")
+        cooldown = parse_duration(raw["cooldown"], "cooldown", minimum=1, maximum=MAX_WINDOW)
+    steps = parse_steps(raw.get("steps"))
+    _check_subjects(trigger, steps)
     key = raw.get("episode_key")
     lateness = raw.get("max_lateness", 6 * 3600)
     return TouchpointSpec(
@@ -620,7 +651,7 @@ def parse_touchpoint(raw: Mapping[str, JsonValue]) -> TouchpointSpec:
         ),
         kind=_choice(TouchKind, raw.get("kind", "marketing"), "kind"),
         trigger=trigger,
-        steps=parse_steps(raw.get("steps")),
+        steps=steps,
         episode_key=default_episode_key(trigger) if key is None else parse_episode_key(key),
         exit_rules=parse_exit_rules(raw.get("exit_rules", [])),
         goal=parse_goal(raw.get("goal")),
@@ -632,7 +663,7 @@ def parse_touchpoint(raw: Mapping[str, JsonValue]) -> TouchpointSpec:
         ),
         max_lateness_seconds=None
         if lateness is None
-        else parse_duration(lateness, "max_lateness"),
+        else parse_duration(lateness, "max_lateness", minimum=60, maximum=MAX_WINDOW),
         quiet_hours=parse_quiet_hours(raw.get("quiet_hours"), "quiet_hours"),
         inbox_id=None if raw.get("inbox_id") is None else _id(raw["inbox_id"], "inbox_id"),
         entry_segment_id=None

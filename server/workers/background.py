@@ -14,6 +14,7 @@ from server.workers.jobs import HANDLERS, JobRunner
 from server.workers.pruning import Pruning
 from server.workers.runner import Worker
 from server.workers.smtp_listener import SmtpListening
+from server.workers.touch_decisions import DecisionRunner
 
 
 def background_workers(runtime: Runtime, *, smtp_listener: bool) -> list[Worker]:
@@ -26,6 +27,7 @@ def background_workers(runtime: Runtime, *, smtp_listener: bool) -> list[Worker]
         ChatContinuity(runtime),
         ImapPolling(runtime),
         JobRunner(runtime, HANDLERS),
+        DecisionRunner(runtime),
     ]
     config = listener_config(runtime.settings) if smtp_listener else None
     if config is not None:

@@ -16,7 +16,6 @@ transaction (on SQLite, the database's one write lock) to find nothing.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -33,6 +32,7 @@ from server.domain.jobs import ClaimedJob
 from server.queries.jobs import next_job_due
 from server.queries.reading import read
 from server.runtime import Runtime
+from server.workers.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
 
@@ -64,18 +64,24 @@ class JobRunner:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run due jobs until `stop` is set; an error in one round is logged
-        and the next round tries again after `poll_interval`."""
-        while not stop.is_set():
-            try:
-                due = await self._next_due()
-                if self._is_due(due) and await self.claim_and_run():
-                    continue  # maybe more are due: claim the next batch at once
-                wait = self._wait(due)
-            except Exception:
-                log.exception("scheduled jobs: a round failed")
-                wait = self.poll_interval
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), wait)
+        and the next round tries again after `poll_interval`. Sleeps are cut
+        short by a nudge (server.workers.wakeup): a job scheduled due now,
+        by any process, runs now."""
+        wakeup = Wakeup(self.runtime.bus)
+        await wakeup.start()
+        try:
+            while not stop.is_set():
+                try:
+                    due = await self._next_due()
+                    if self._is_due(due) and await self.claim_and_run():
+                        continue  # maybe more are due: claim the next batch at once
+                    wait = self._wait(due)
+                except Exception:
+                    log.exception("scheduled jobs: a round failed")
+                    wait = self.poll_interval
+                await wakeup.sleep(stop, wait)
+        finally:
+            await wakeup.close()
 
     async def idle_seconds(self) -> float:
         """How long to sleep: until the next job is due, at most `poll_interval`."""

@@ -1,0 +1,305 @@
+"""Episodes and their decisions (TOUCHPOINTS.md rules 1 and 3): the
+primitives the triggers (server.actions.touch_triggers) and the claim
+worker share.
+
+- `start_episode` writes a contact's episode of a touchpoint and the
+  decision for its first step, in the caller's transaction: that of the
+  event that triggered it. UNIQUE (touchpoint, contact, key) with ON
+  CONFLICT DO NOTHING makes a replayed trigger, a second process or a
+  retried transaction start nothing.
+- `schedule_step` decides one step of an episode (UNIQUE idempotency key
+  per episode and position): the trigger calls it for step 0, the claim
+  worker for the next step when one settles. A step due on a date the
+  contact lacks (no birthday) is recorded `skipped` and the next is
+  decided; past the last step the episode is `done`.
+- `end_episode` ends an active episode and cancels what it still had
+  pending. It only moves `active` rows (UPDATE ... WHERE state='active'),
+  so when an exit, a goal and the worker race, exactly one ends it.
+
+These are helpers that run inside an action, not actions of their own:
+they take the records the caller already read and never check the
+actor's role (the trigger runs for whoever posted the message).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from server.actions.action_context import ActionContext
+from server.domain.events import (
+    DecisionCancelled,
+    DecisionScheduled,
+    DecisionSkipped,
+    EpisodeEnded,
+    EpisodeStarted,
+)
+from server.domain.json_types import JsonValue
+from server.domain.touch_guards import bucket_of, in_holdout, step_due_at
+from server.domain.touch_timing import RelativeDelay, parse_delay
+from server.domain.touchpoints import (
+    PENDING,
+    Arm,
+    DecisionState,
+    EpisodeState,
+    Reentry,
+    decision_key,
+    episode_key,
+    parse_trigger,
+)
+from server.queries.records import Decision, Episode, Touchpoint, load
+from server.queries.touch_contacts import contact_timing
+from server.queries.touchpoints import step_at
+from server.storage import tables as t
+from server.storage.inserts import insert_unless_taken
+
+ONCE_KEY = "once"
+ALL_STEPS_DONE = "all steps done"
+
+
+async def start_episode(
+    ctx: ActionContext,
+    *,
+    touchpoint: Touchpoint,
+    contact_id: int,
+    facts: Mapping[str, JsonValue],
+    conversation_id: int | None = None,
+) -> int | None:
+    """Start `touchpoint` for the contact about the object `facts` name
+    (they fill the episode key and become the episode's context) and
+    decide its first step. None when nothing started: a placeholder of
+    the key has no value, the contact had this key already (a replay, or
+    reentry `once`), or the cooldown since its last episode has not run.
+
+    A trigger's `wait` (no reply for 24 h) comes before step 0's own
+    delay: the first step is counted from now + wait."""
+    key = episode_key(touchpoint.episode_key, facts)
+    if key is None:
+        return None
+    reentry = Reentry(touchpoint.reentry)
+    if reentry is Reentry.ONCE:
+        key = ONCE_KEY
+    elif reentry is Reentry.COOLDOWN and await _cooling_down(ctx, touchpoint, contact_id):
+        return None
+    bucket = bucket_of(touchpoint.id, contact_id)
+    arm = Arm.HOLDOUT if in_holdout(bucket, touchpoint.holdout_percent) else Arm.TREATMENT
+    row = await insert_unless_taken(
+        ctx.conn,
+        t.episodes,
+        {
+            "workspace_id": touchpoint.workspace_id,
+            "touchpoint_id": touchpoint.id,
+            "version": touchpoint.version,
+            "contact_id": contact_id,
+            "key": key,
+            "state": EpisodeState.ACTIVE.value,
+            "arm": arm.value,
+            "bucket": bucket,
+            "context": dict(facts),
+            "conversation_id": conversation_id,
+            "entered_at": ctx.now,
+        },
+        keys=("touchpoint_id", "contact_id", "key"),
+    )
+    if row is None:
+        return None
+    episode = load(Episode, row)
+    await ctx.emit(
+        EpisodeStarted(
+            workspace_id=episode.workspace_id,
+            episode_id=episode.id,
+            touchpoint_id=touchpoint.id,
+            contact_id=contact_id,
+            key=key,
+            arm=arm.value,
+        )
+    )
+    wait = parse_trigger(touchpoint.trigger).wait_seconds or 0
+    await schedule_step(ctx, episode=episode, position=0, anchor=ctx.now + timedelta(seconds=wait))
+    return episode.id
+
+
+async def _cooling_down(ctx: ActionContext, touchpoint: Touchpoint, contact_id: int) -> bool:
+    """Whether the contact's latest episode of this touchpoint entered
+    within its cooldown."""
+    c = t.episodes.c
+    latest: datetime | None = await ctx.conn.scalar(
+        sa.select(sa.func.max(c.entered_at)).where(
+            c.touchpoint_id == touchpoint.id, c.contact_id == contact_id
+        )
+    )
+    if latest is None:
+        return False
+    return ctx.now - latest < timedelta(seconds=touchpoint.cooldown_seconds or 0)
+
+
+async def schedule_step(
+    ctx: ActionContext, *, episode: Episode, position: int, anchor: datetime
+) -> int | None:
+    """Decide step `position` of the episode's version, due by its delay
+    from `anchor` in the contact's zone. A step due on a date attribute
+    the contact lacks is recorded `skipped` and the next one is decided;
+    past the last step the episode ends `done` and None is returned.
+
+    The decision's key is the episode's and the position's: deciding the
+    same step again (a retry, a second worker) writes nothing and returns
+    the id decided first."""
+    touchpoint = await _touchpoint_of(ctx, episode)
+    timing = None
+    while True:
+        step = await step_at(ctx.conn, episode.touchpoint_id, episode.version, position)
+        if step is None:
+            await end_episode(
+                ctx, episode_id=episode.id, state=EpisodeState.DONE, reason=ALL_STEPS_DONE
+            )
+            return None
+        if timing is None:
+            timing = await contact_timing(ctx.conn, episode.workspace_id, episode.contact_id)
+        delay = parse_delay(step.delay, f"steps[{position}].delay")
+        due = step_due_at(delay, anchor=anchor, zone=timing.zone, attributes=timing.attributes)
+        values: dict[str, Any] = {
+            "workspace_id": episode.workspace_id,
+            "episode_id": episode.id,
+            "touchpoint_id": episode.touchpoint_id,
+            "step_id": step.id,
+            "contact_id": episode.contact_id,
+            "position": position,
+            "channel": step.channel,
+            "kind": touchpoint.kind,
+            "priority": touchpoint.priority,
+            "idempotency_key": decision_key(episode.id, position),
+            "due_at": due or anchor,
+            "run_at": due or anchor,
+            "attempts": 0,
+            "created_at": ctx.now,
+        }
+        if due is None:
+            attribute = delay.attribute if isinstance(delay, RelativeDelay) else "date"
+            reason = f"no {attribute} on the contact"
+            values |= {
+                "state": DecisionState.SKIPPED.value,
+                "reason": reason,
+                "settled_at": ctx.now,
+            }
+            row = await insert_unless_taken(ctx.conn, t.decisions, values, keys=_DECISION_KEY)
+            if row is not None:
+                await ctx.emit(DecisionSkipped(**_facts(load(Decision, row))))
+            position += 1
+            continue
+        values["state"] = DecisionState.SCHEDULED.value
+        row = await insert_unless_taken(ctx.conn, t.decisions, values, keys=_DECISION_KEY)
+        if row is None:
+            decided: int | None = await ctx.conn.scalar(
+                sa.select(t.decisions.c.id).where(
+                    t.decisions.c.idempotency_key == values["idempotency_key"]
+                )
+            )
+            return decided
+        decision = load(Decision, row)
+        await ctx.emit(DecisionScheduled(**_facts(decision), due_at=decision.due_at))
+        return decision.id
+
+
+_DECISION_KEY = ("idempotency_key",)
+
+
+async def _touchpoint_of(ctx: ActionContext, episode: Episode) -> Touchpoint:
+    row = (
+        await ctx.conn.execute(
+            sa.select(t.touchpoints).where(t.touchpoints.c.id == episode.touchpoint_id)
+        )
+    ).one()
+    return load(Touchpoint, row)
+
+
+def _facts(decision: Decision) -> dict[str, Any]:
+    """What every decision event says about its decision."""
+    return {
+        "workspace_id": decision.workspace_id,
+        "decision_id": decision.id,
+        "episode_id": decision.episode_id,
+        "touchpoint_id": decision.touchpoint_id,
+        "contact_id": decision.contact_id,
+        "position": decision.position,
+        "channel": decision.channel,
+        "reason": decision.reason,
+    }
+
+
+async def end_episode(
+    ctx: ActionContext, *, episode_id: int, state: EpisodeState, reason: str
+) -> bool:
+    """End an active episode in `state` for `reason`, cancelling its
+    pending decisions with the same reason. False (and nothing written)
+    when it was not active any more: someone else ended it first."""
+    return await _end(ctx, episode_id, state, reason, (EpisodeState.ACTIVE,))
+
+
+async def reach_goal(ctx: ActionContext, *, episode_id: int, reason: str) -> bool:
+    """The episode's goal happened: it ends `goal`, from `active` (its
+    pending decisions cancelled) or from `done` (every step had settled,
+    and the goal came within its window after a send: the order placed a
+    day after the last reminder is what that reminder was for)."""
+    return await _end(
+        ctx, episode_id, EpisodeState.GOAL, reason, (EpisodeState.ACTIVE, EpisodeState.DONE)
+    )
+
+
+async def _end(
+    ctx: ActionContext,
+    episode_id: int,
+    state: EpisodeState,
+    reason: str,
+    from_states: tuple[EpisodeState, ...],
+) -> bool:
+    c = t.episodes.c
+    ended = (
+        await ctx.conn.execute(
+            t.episodes.update()
+            .where(c.id == episode_id, c.state.in_([s.value for s in from_states]))
+            .values(state=state.value, ended_at=ctx.now, end_reason=reason[:200])
+            .returning(c.workspace_id, c.touchpoint_id, c.contact_id)
+        )
+    ).first()
+    if ended is None:
+        return False
+    await cancel_decisions(ctx, t.decisions.c.episode_id == episode_id, reason=reason)
+    await ctx.emit(
+        EpisodeEnded(
+            workspace_id=ended.workspace_id,
+            episode_id=episode_id,
+            touchpoint_id=ended.touchpoint_id,
+            contact_id=ended.contact_id,
+            state=state.value,
+            reason=reason[:200],
+        )
+    )
+    return True
+
+
+async def cancel_decisions(
+    ctx: ActionContext, which: sa.ColumnElement[bool], *, reason: str
+) -> list[int]:
+    """Cancel the pending decisions among `which` (a condition on
+    `decisions`) for `reason`, one DecisionCancelled each; returns their
+    ids. Decisions already claimed, sent or settled are left alone: the
+    claim checks the episode again inside its own transaction."""
+    c = t.decisions.c
+    rows = await ctx.conn.execute(
+        t.decisions.update()
+        .where(which, c.state.in_([s.value for s in PENDING]))
+        .values(state=DecisionState.CANCELLED.value, reason=reason[:200], settled_at=ctx.now)
+        .returning(*t.decisions.c)
+    )
+    cancelled = sorted((load(Decision, row) for row in rows), key=lambda d: d.id)
+    for decision in cancelled:
+        await ctx.emit(DecisionCancelled(**_facts(decision)))
+    return [d.id for d in cancelled]
+
+
+async def cancel_decision(ctx: ActionContext, *, decision_id: int, reason: str) -> bool:
+    """Cancel one decision if it is still pending."""
+    return bool(await cancel_decisions(ctx, t.decisions.c.id == decision_id, reason=reason))

@@ -1,0 +1,102 @@
+"""What became of a touch the outbox sent (TOUCHPOINTS.md rule 4): the
+delivery worker records each attempt (server.actions.outbound_email.
+do_record_delivery), and in that same transaction the decision whose
+mail it is moves on from `sending`:
+
+- the server took the mail → `sent`, with the Message-ID as
+  `channel_message_id`;
+- the attempt may have delivered it (the worker died with the mail at the
+  server, or the connection broke during DATA) → `unknown`: shown to
+  admins, never sent again by itself (server.actions.touch_settlement
+  settles it);
+- refused for good (5xx), or too many temporary failures → `failed`
+  ("bounced: ...").
+
+A temporary failure that will be retried leaves the decision `sending`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from server.actions.context import ActionContext
+from server.domain.events import DecisionFailed, DecisionSent, DecisionUnknown
+from server.domain.touchpoints import DecisionState
+from server.queries.records import Decision, load_or_none
+from server.storage import tables as t
+
+# `payload.kind` of an outbox row that sends a touch (and its stable_id's
+# prefix); `payload.decision_id` names the decision.
+TOUCH = "touch"
+MAX_REASON = 200
+
+
+def touch_decision_id(payload: object) -> int | None:
+    """The decision an outbox row's payload sends, if it is a touch."""
+    if not isinstance(payload, dict) or payload.get("kind") != TOUCH:
+        return None
+    value = payload.get("decision_id")
+    return value if isinstance(value, int) else None
+
+
+async def touch_delivery_recorded(
+    ctx: ActionContext,
+    *,
+    decision_id: int,
+    outbox_status: str,
+    error: str | None,
+    email_message_id: str | None,
+) -> None:
+    """Move decision `decision_id` on from `sending` after its mail's
+    outbox row became `outbox_status` (sent, unknown, failed; pending:
+    nothing to do yet)."""
+    d = t.decisions.c
+    decision = load_or_none(
+        Decision,
+        (
+            await ctx.conn.execute(
+                sa.select(t.decisions).where(d.id == decision_id).with_for_update()
+            )
+        ).first(),
+    )
+    if decision is None or decision.state != DecisionState.SENDING.value:
+        return
+    facts: dict[str, Any] = {
+        "workspace_id": decision.workspace_id,
+        "decision_id": decision.id,
+        "episode_id": decision.episode_id,
+        "touchpoint_id": decision.touchpoint_id,
+        "contact_id": decision.contact_id,
+        "position": decision.position,
+        "channel": decision.channel,
+    }
+    if outbox_status == "sent":
+        await ctx.conn.execute(
+            t.decisions.update()
+            .where(d.id == decision_id)
+            .values(
+                state=DecisionState.SENT.value,
+                reason=None,
+                channel_message_id=email_message_id,
+                settled_at=ctx.now,
+            )
+        )
+        await ctx.emit(DecisionSent(**facts, reason=None, channel_message_id=email_message_id))
+    elif outbox_status == "unknown":
+        reason = (error or "delivery unknown")[:MAX_REASON]
+        await ctx.conn.execute(
+            t.decisions.update()
+            .where(d.id == decision_id)
+            .values(state=DecisionState.UNKNOWN.value, reason=reason, settled_at=ctx.now)
+        )
+        await ctx.emit(DecisionUnknown(**facts, reason=reason))
+    elif outbox_status == "failed":
+        reason = f"bounced: {error or 'refused'}"[:MAX_REASON]
+        await ctx.conn.execute(
+            t.decisions.update()
+            .where(d.id == decision_id)
+            .values(state=DecisionState.FAILED.value, reason=reason, settled_at=ctx.now)
+        )
+        await ctx.emit(DecisionFailed(**facts, reason=reason))
