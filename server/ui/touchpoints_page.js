@@ -163,7 +163,7 @@ function pickSeed() {
     },
     onPick: async (item) => {
       try {
-        const made = await post(`/touchpoint_seeds/${encodeURIComponent(item.id)}/install`, {});
+        const made = await post("/touchpoint_seeds/install", { seed: item.id });
         toast(`Installed ${made.name} as a draft`);
         location.hash = `#/touchpoints/${Number(made.id)}`;
       } catch (error) {
