@@ -224,7 +224,7 @@ function delayFields(step, path, changed, redraw) {
   const whole = (/** @type {string} */ v) => (v.trim() === "" ? 0 : Number(v));
   const fields = [field("When", mode, `${path}.delay`)];
   if (mode.value === "after") {
-    fields.push(field("Wait (e.g. 0, 30m, 4h, 2d)", bind("after", text, h("input", { type: "text", value: durationText(delay.after ?? 0), autocomplete: "off" })), `${path}.delay.after`));
+    fields.push(field("Wait", bind("after", text, h("input", { type: "text", value: durationText(delay.after ?? 0), placeholder: "0, 30m, 4h, 2d", autocomplete: "off" })), `${path}.delay.after`));
   } else if (mode.value === "at_local") {
     fields.push(
       field("Local time", bind("at_local", text, h("input", { type: "time", value: delay.at_local || "09:00" })), `${path}.delay.at_local`),

@@ -114,6 +114,9 @@ export async function showTouchpointEditor(page, id) {
 
   const form = h("form", { class: "settings-form touch-form", "aria-label": "Edit touchpoint", novalidate: true });
   const save = h("button", { type: "submit", class: "primary", text: "Save" });
+  // Where the save bar says how the last save went (the error itself is
+  // at its field, which may be scrolled away).
+  const saveStatus = h("p", { class: "touch-save-status", role: "status" });
   const body = h("fieldset", { class: "touch-form-body", disabled: !admin },
     basics(spec),
     h("section", { class: "touch-section", "aria-labelledby": "touch-trigger-title" }, h("h2", { id: "touch-trigger-title", text: "Trigger" }), triggerEditor(spec, segments)),
@@ -123,7 +126,7 @@ export async function showTouchpointEditor(page, id) {
     h("section", { class: "touch-section", "aria-labelledby": "touch-end-title" }, h("h2", { id: "touch-end-title", text: "When it ends" }), endingEditor(spec)),
     h("section", { class: "touch-section", "aria-labelledby": "touch-guards-title" }, h("h2", { id: "touch-guards-title", text: "Delivery" }), guardsEditor(spec, segments)),
   );
-  replace(form, body, h("div", { class: "touch-save-bar" }, h("p", { class: "form-error", role: "alert" }), admin ? [h("span", { class: "composer-hint", text: "Ctrl+S to save" }), save] : h("p", { class: "muted", text: "Only admins change touchpoints." })));
+  replace(form, body, h("div", { class: "touch-save-bar" }, saveStatus, h("p", { class: "form-error", role: "alert" }), admin ? [h("span", { class: "composer-hint", text: "Ctrl+S to save" }), save] : h("p", { class: "muted", text: "Only admins change touchpoints." })));
   // Ctrl+S (⌘S) saves from any field, as editors do.
   form.addEventListener("keydown", (event) => {
     if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "s") {
@@ -138,11 +141,16 @@ export async function showTouchpointEditor(page, id) {
     try {
       detail = await put(`/touchpoints/${id}`, payload(spec));
       showFieldError(form, { field: null, message: "" });
+      saveStatus.textContent = `Saved: version ${detail.version}`;
+      saveStatus.classList.remove("failed");
       drawHead();
       setTitle(detail.name);
       toast(`Saved ${detail.name} (version ${detail.version})`);
     } catch (error) {
       showFieldError(form, error);
+      const at = /** @type {any} */ (error).field;
+      saveStatus.textContent = at ? `Not saved: see ${where(at, spec)}` : "Not saved";
+      saveStatus.classList.add("failed");
     } finally {
       save.disabled = false;
     }
@@ -156,6 +164,20 @@ export async function showTouchpointEditor(page, id) {
     h("div", { class: "touch-editor-columns" }, form, preview.element),
   );
   preview.refresh(true);
+}
+
+// A field the API named, as the author sees it: "step 1, variant a".
+/**
+ * @param {string} field
+ * @param {Spec} spec
+ */
+function where(field, spec) {
+  const step = /^steps\[(\d+)\](?:\.variants\[(\d+)\])?/.exec(field);
+  if (!step) return field.split(/[.[]/)[0].replace(/_/g, " ");
+  const n = Number(step[1]);
+  if (step[2] === undefined) return `step ${n + 1}`;
+  const variant = spec.steps[n] && spec.steps[n].variants[Number(step[2])];
+  return `step ${n + 1}, variant ${variant ? variant.id : Number(step[2]) + 1}`;
 }
 
 // The editable spec, from a touchpoint's detail.

@@ -176,12 +176,16 @@ async def test_a_template_is_installed_edited_previewed_and_switched_live(
     error = page.locator('[data-field="steps[0].variants[0].body"] > .field-error')
     await expect(error).to_contain_text("line")
     await expect(body).to_have_attribute("aria-invalid", "true")
+    await expect(page.locator(".touch-save-status")).to_have_text(
+        "Not saved: see step 1, variant a"
+    )
     await shot(page, "touchpoint_editor_422")
     assert (await fetch_one(runtime, sa.select(t.touchpoints.c.version))).version == 1
     await body.fill("Hello {{ contact.name }}, {{ events.cart.items | size }} things wait.")
     await body.press("Control+s")
     await expect(error).to_be_empty()
     await expect(page.locator(".touch-meta")).to_contain_text("version 2")
+    await expect(page.locator(".touch-save-status")).to_have_text("Saved: version 2")
     [step] = await fetch_all(
         runtime,
         sa.select(t.touchpoint_steps.c.variants).where(
