@@ -31,7 +31,7 @@ export function mountUnknownDecisions(box, onSettled = () => {}) {
       h("h2", { class: "unknown-title", text: items.length === 1 ? "1 touch may or may not have gone out" : `${items.length} touches may or may not have gone out` }),
       h("p", { class: "unknown-lead", text: "Threadline handed these to their channel but could not record the outcome, so it never resends them by itself. Check, then mark each sent or send it again." }),
       h("table", { class: "settings-table unknown-table" },
-        h("thead", null, h("tr", null, ["Touchpoint", "Contact", "Step", "Handed over", ""].map((t) => h("th", { text: t })))),
+        h("thead", null, h("tr", null, ["Touchpoint", "Contact", "Step", "Handed over", "What happened", ""].map((t) => h("th", { text: t })))),
         h("tbody", null, items.map((/** @type {any} */ d) => row(d)))),
     );
   };
@@ -61,6 +61,7 @@ export function mountUnknownDecisions(box, onSettled = () => {}) {
       h("td", null, h("a", { href: `#/contact/${Number(d.contact_id)}`, text: d.contact_name })),
       h("td", { text: `${d.position + 1} · ${d.channel}` }),
       h("td", null, h("time", { datetime: d.run_at || d.due_at, text: fullTime(d.run_at || d.due_at) })),
+      h("td", { class: "unknown-reason", text: d.reason || "" }),
       h("td", { class: "unknown-actions" }, sent, again),
     );
   };

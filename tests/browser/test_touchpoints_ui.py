@@ -197,6 +197,39 @@ async def test_a_template_is_installed_edited_previewed_and_switched_live(
         == "Hello {{ contact.name }}, {{ events.cart.items | size }} things wait."
     )
 
+    # A third step, at 09:30 the next morning in Cora's time, moved up to
+    # come second; a variant added to it and removed again.
+    await page.get_by_role("button", name="Add a step").click()
+    third = page.locator('.touch-step[data-field="steps[2]"]')
+    await third.get_by_label("When").select_option("at_local")
+    await third.get_by_label("Local time").fill("09:30")
+    await third.get_by_label("Days later").fill("1")
+    await page.get_by_label("Subject (step 3, variant a)").fill("Last call")
+    await page.get_by_label("Body (step 3, variant a)").fill("Last call, {{ contact.name }}")
+    await expect(text).to_have_text("Last call, Cora Customer")
+    await page.get_by_role("button", name="Add a variant to step 3").click()
+    await expect(page.get_by_label("Body (step 3, variant b)")).to_have_value(
+        "Last call, {{ contact.name }}"
+    )
+    await page.get_by_role("button", name="Remove variant b of step 3").click()
+    await page.get_by_role("button", name="Move step 3 up").click()
+    await expect(page.locator(".touch-step h3")).to_have_text(["Step 1", "Step 2", "Step 3"])
+    await expect(
+        page.locator('.touch-step[data-field="steps[1]"] .touch-step-summary')
+    ).to_have_text("At 09:30 local, the next day")
+    await page.get_by_role("button", name="Save").click()
+    await expect(page.locator(".touch-save-status")).to_have_text("Saved: version 3")
+    s = t.touchpoint_steps.c
+    steps = await fetch_all(
+        runtime,
+        sa.select(s.position, s.delay, s.variants).where(s.version == 3).order_by(s.position),
+    )
+    assert [(r.delay, [v["subject"] for v in r.variants]) for r in steps] == [
+        ({"after": "4h"}, ["You left {{ events.cart.items | size }} things in your cart"]),
+        ({"at_local": "09:30", "day_offset": 1}, ["Last call"]),
+        ({"after": "20h"}, ["Still thinking about {{ events.cart.items.first.name }}?"]),
+    ]
+
     # Live, with the switch.
     switch = page.get_by_role("switch", name="Live: Abandoned cart")
     await expect(switch).to_have_attribute("aria-checked", "false")
