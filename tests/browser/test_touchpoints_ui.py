@@ -292,6 +292,30 @@ async def test_the_contact_column_shows_a_skipped_touch_with_its_reason(
         "skipped: frequency cap"
     )
 
+    # An agent reads the touchpoints, on a narrower screen too, and
+    # changes nothing: no switch, no template picker, a read-only editor.
+    await page.set_viewport_size({"width": 1024, "height": 768})
+    await column.get_by_role("link", name="Club invitation").click()
+    await expect(page.get_by_role("heading", name="Club invitation", level=1)).to_be_visible()
+    await expect(page.get_by_text("Only admins change touchpoints.")).to_be_visible()
+    await expect(page.get_by_label("Name", exact=True)).to_be_disabled()
+    await expect(page.get_by_role("switch")).to_have_count(0)
+    await shot(page, "touchpoint_editor_agent_1024")
+    assert await no_horizontal_overflow(page)
+    await page.get_by_role("link", name="← Touchpoints").click()
+    row = page.locator(".touch-table tbody tr", has_text="Club invitation")
+    await expect(row.locator(".touch-status")).to_have_text("Live")
+    skipped = row.locator(".touch-skipped summary")
+    await expect(skipped).to_have_text("1")
+    await expect(row.locator(".touch-skipped li")).to_be_hidden()
+    await skipped.focus()
+    await page.keyboard.press("Enter")
+    await expect(row.locator(".touch-skipped li")).to_have_text(["frequency cap1"])
+    await expect(page.get_by_role("button", name="New from a template")).to_have_count(0)
+    await expect(page.get_by_role("switch")).to_have_count(0)
+    await shot(page, "touchpoints_list_agent_1024")
+    assert await no_horizontal_overflow(page)
+
 
 async def test_an_admin_settles_unknown_touches(
     page: Page, threadline: LiveServer, runtime: Runtime, ws: Workspace, api: httpx.AsyncClient
