@@ -295,3 +295,32 @@ async def test_touchpoint_settings(
     # The workspace's other settings are left alone.
     [row] = await fetch_all(runtime, sa.select(t.workspaces.c.settings).limit(1))
     assert set(row.settings) >= {"touchpoints"}
+
+
+async def test_the_shops_event_starts_a_live_touchpoint_once(
+    runtime: Runtime, ws: Workspace, admin_client: httpx.AsyncClient
+) -> None:
+    touchpoint_id = await make_touchpoint(runtime, ws, cart_reminder())
+    url = f"{API}/contacts/{ws.contact_id}/events"
+    sent = {"name": "cart_updated", "properties": {"cart_id": "c-9"}}
+    key = {"Idempotency-Key": "cart-c-9"}
+    for _ in range(2):  # the shop retries: one event, one episode, one decision
+        res = await admin_client.post(url, json=sent, headers=key)
+        assert res.status_code == 201, res.text
+    assert len(await fetch_all(runtime, sa.select(t.contact_events))) == 1
+    [decision] = await decisions_of(runtime, touchpoint_id)
+    assert decision.state == "scheduled"
+    touches = (await admin_client.get(f"{API}/contacts/{ws.contact_id}/touchpoints")).json()
+    assert [x["id"] for x in touches["upcoming"]] == [decision.id]
+
+
+async def test_a_draft_preview_of_another_workspaces_contact_is_404(
+    runtime: Runtime, ws: Workspace
+) -> None:
+    other = await seed_workspace(runtime, "Other Co")
+    async with client(runtime) as outsider:
+        await login(outsider, other.admin_email)
+        res = await outsider.post(
+            f"{TP}/preview", json={"contact_id": ws.contact_id, "body": "{{ contact.name }}"}
+        )
+        assert res.status_code == 404
