@@ -276,7 +276,13 @@ async def test_touchpoint_settings(
         url,
         json={
             "timezone": "Europe/Berlin",
-            "caps": {"marketing": [{"count": 2, "window": "1d"}]},
+            "caps": {
+                "marketing": [
+                    {"count": 1, "window": "16h"},
+                    {"count": 2, "window": "3d"},
+                    {"count": 4, "window": "30d"},
+                ]
+            },
             "quiet_hours": {"start": "22:00", "end": "07:30"},
             "consent": "opt_in",
         },
@@ -285,6 +291,7 @@ async def test_touchpoint_settings(
     changed = res.json()
     assert (changed["timezone"], changed["consent"]) == ("Europe/Berlin", "opt_in")
     assert changed["quiet_hours"] == {"start": "22:00", "end": "07:30"}
+    assert [c["count"] for c in changed["caps"]["marketing"]] == [1, 2, 4]
     assert changed["caps"]["service"] == defaults["caps"]["service"]
     assert (await agent_client.get(url)).json() == changed
     assert_error(await admin_client.patch(url, json={"timezone": "Mars/Base"}), 422, "timezone")
