@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from connectors.email import Bounce
 from server.actions.consents import withdraw_for_address
 from server.actions.context import ActionContext
+from server.actions.touch_outcomes import touch_bounced
 from server.domain.consents import UNSUBSCRIBE_SOURCE
 from server.domain.email_threading import normalize_address, normalize_message_id
 from server.domain.events import EmailSuppressed, MessageDeliveryChanged
@@ -52,6 +53,8 @@ async def record_bounce(
             )
         )
         done.append(f"message {message.id} marked failed")
+        if await touch_bounced(ctx, message_id=message.id, reason=error):
+            done.append("its touch marked failed")
     if bounce.permanent and bounce.recipient:
         address = normalize_address(bounce.recipient)
         if await suppress_address(

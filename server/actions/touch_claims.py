@@ -220,6 +220,7 @@ class _Batch:
         self.contacts: set[int] = set()
         self.settings: dict[int, TouchSettings] = {}
         self.inboxes: dict[int, Inbox] = {}
+        self.addresses: dict[int, str | None] = {}
 
     @classmethod
     async def load(
@@ -521,14 +522,16 @@ class _Batch:
         return (None, None) if first is None else (await self._inbox(first), None)
 
     async def _email_address(self, contact_id: int) -> str | None:
-        i = t.contact_identities.c
-        address: str | None = await self.ctx.conn.scalar(
-            sa.select(i.value)
-            .where(i.contact_id == contact_id, i.kind == IdentityKind.EMAIL.value)
-            .order_by(i.verified.desc(), i.id)
-            .limit(1)
-        )
-        return address
+        """The contact's address (a verified one first), read once a batch."""
+        if contact_id not in self.addresses:
+            i = t.contact_identities.c
+            self.addresses[contact_id] = await self.ctx.conn.scalar(
+                sa.select(i.value)
+                .where(i.contact_id == contact_id, i.kind == IdentityKind.EMAIL.value)
+                .order_by(i.verified.desc(), i.id)
+                .limit(1)
+            )
+        return self.addresses[contact_id]
 
     async def _unreachable(
         self, decision: Decision, channel: Channel, inbox: Inbox, settings: TouchSettings
@@ -644,13 +647,15 @@ class _Batch:
             await release_code(ctx, decision_id=decision.id)
             return _Outcome(DecisionState.FAILED, f"template: {exc}"[:MAX_REASON])
 
-        inbox, conv = await self._sending_place(decision, touchpoint, episode)
+        inbox, thread = await self._sending_place(decision, touchpoint, episode)
         assert inbox is not None  # the reachability guard found it
-        conv = await self._conversation(decision, touchpoint, inbox, conv, rendered.subject)
+        conv = await self._conversation(decision, touchpoint, inbox, thread, rendered.subject)
         headers = None
         if channel is Channel.EMAIL:
             assert address is not None
-            headers = await self._headers(conv, inbox, address, rendered.subject)
+            headers = EmailHeaders(subject=rendered.subject, to=addressed_to([address]))
+            if thread is not None:
+                headers = await self._in_thread(headers, conv, inbox)
         await ctx.conn.execute(
             t.touch_ledger.insert().values(
                 workspace_id=decision.workspace_id,
@@ -719,13 +724,23 @@ class _Batch:
         subject: str,
     ) -> Conversation:
         """The conversation the touch is written in, locked. A new one for
-        a marketing touch starts resolved, out of the agents' queue; the
-        customer's reply reopens it like any reply does."""
+        a marketing touch stays out of the agents' queue until the
+        customer answers: an email one starts resolved (the reply, signed
+        Reply-To or In-Reply-To, reopens it like any reply to a resolved
+        thread); a widget one starts pending, because a visitor's message
+        continues the contact's unresolved conversation of the inbox and
+        wakes a pending one (server.actions.messages), so the answer lands
+        next to the touch instead of in a conversation of its own."""
         ctx = self.ctx
         cv = t.conversations.c
         if conv is None:
             marketing = touchpoint.kind == TouchKind.MARKETING.value
-            status = ConversationStatus.RESOLVED if marketing else ConversationStatus.OPEN
+            if not marketing:
+                status = ConversationStatus.OPEN
+            elif decision.channel == Channel.WIDGET.value:
+                status = ConversationStatus.PENDING
+            else:
+                status = ConversationStatus.RESOLVED
             conversation_id = await open_conversation(
                 ctx,
                 workspace_id=decision.workspace_id,
@@ -734,7 +749,7 @@ class _Batch:
                 subject=(subject or touchpoint.name)[:500],
                 status=status,
             )
-            if marketing:
+            if status is ConversationStatus.RESOLVED:
                 await ctx.conn.execute(
                     t.conversations.update()
                     .where(cv.id == conversation_id)
@@ -749,16 +764,17 @@ class _Batch:
         ).one()
         return load(Conversation, row)
 
-    async def _headers(
-        self, conv: Conversation, inbox: Inbox, address: str, subject: str
+    async def _in_thread(
+        self, headers: EmailHeaders, conv: Conversation, inbox: Inbox
     ) -> EmailHeaders:
-        """To the contact's address, continuing the conversation's thread
-        when it has one (In-Reply-To, References)."""
+        """A touch in an existing conversation (a chase) continues its
+        mail thread: In-Reply-To, References, and its subject when the
+        template rendered none."""
         own = [mail_settings_of(inbox.settings).address or ""]
         defaults = await reply_defaults(self.ctx.conn, conv, own_addresses=own)
-        return EmailHeaders(
-            subject=subject or defaults.subject,
-            to=addressed_to([address]),
+        return dataclasses.replace(
+            headers,
+            subject=headers.subject or defaults.subject,
             in_reply_to=defaults.in_reply_to,
             references=tuple(defaults.references[-20:]),
         )

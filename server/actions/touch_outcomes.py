@@ -13,6 +13,9 @@ mail it is moves on from `sending`:
   ("bounced: ...").
 
 A temporary failure that will be retried leaves the decision `sending`.
+A bounce that comes back later (server.actions.email_bounces) fails the
+decision of the mail it names too, even one already `sent`: the server
+took it, the mailbox did not (`touch_bounced`).
 """
 
 from __future__ import annotations
@@ -63,6 +66,49 @@ async def touch_delivery_recorded(
     )
     if decision is None or decision.state != DecisionState.SENDING.value:
         return
+    await _move(ctx, decision, outbox_status, error, email_message_id)
+
+
+async def touch_bounced(ctx: ActionContext, *, message_id: int, reason: str) -> bool:
+    """A permanent bounce of message `message_id`: its touch's decision,
+    if it has one that went out (or may have), becomes `failed` with the
+    bounce as its reason. False when the message is no touch's."""
+    d = t.decisions.c
+    decision = load_or_none(
+        Decision,
+        (
+            await ctx.conn.execute(
+                sa.select(t.decisions)
+                .where(
+                    d.message_id == message_id,
+                    d.state.in_(
+                        [
+                            DecisionState.SENDING.value,
+                            DecisionState.SENT.value,
+                            DecisionState.UNKNOWN.value,
+                        ]
+                    ),
+                )
+                .with_for_update()
+            )
+        ).first(),
+    )
+    if decision is None:
+        return False
+    said = reason.removeprefix("bounced: ")
+    await _move(ctx, decision, "failed", said, None)
+    return True
+
+
+async def _move(
+    ctx: ActionContext,
+    decision: Decision,
+    outbox_status: str,
+    error: str | None,
+    email_message_id: str | None,
+) -> None:
+    d = t.decisions.c
+    decision_id = decision.id
     facts: dict[str, Any] = {
         "workspace_id": decision.workspace_id,
         "decision_id": decision.id,

@@ -32,6 +32,7 @@ from server.domain.errors import InvalidInput
 from server.domain.json_types import JsonValue
 from server.domain.touch_seeds import SEEDS
 from server.domain.touch_settings import ConsentMode
+from server.domain.touch_timing import MAX_CAPS
 from server.domain.touchpoints import (
     MAX_DESCRIPTION,
     MAX_EXIT_RULES,
@@ -159,7 +160,7 @@ class SettingsChange:
     timezone: str | Unset = arg(Str(max_length=64, description="IANA zone"), default=UNSET)
     caps: dict[str, JsonValue] | Unset = arg(
         JsonMap(
-            max_keys=2,
+            max_keys=MAX_CAPS,
             max_depth=2,
             description='{"marketing": [{"count": 1, "window": "16h"}], "service": [...]}',
         ),

@@ -276,7 +276,13 @@ async def test_touchpoint_settings(
         url,
         json={
             "timezone": "Europe/Berlin",
-            "caps": {"marketing": [{"count": 2, "window": "1d"}]},
+            "caps": {
+                "marketing": [
+                    {"count": 1, "window": "16h"},
+                    {"count": 2, "window": "3d"},
+                    {"count": 4, "window": "30d"},
+                ]
+            },
             "quiet_hours": {"start": "22:00", "end": "07:30"},
             "consent": "opt_in",
         },
@@ -285,6 +291,7 @@ async def test_touchpoint_settings(
     changed = res.json()
     assert (changed["timezone"], changed["consent"]) == ("Europe/Berlin", "opt_in")
     assert changed["quiet_hours"] == {"start": "22:00", "end": "07:30"}
+    assert [c["count"] for c in changed["caps"]["marketing"]] == [1, 2, 4]
     assert changed["caps"]["service"] == defaults["caps"]["service"]
     assert (await agent_client.get(url)).json() == changed
     assert_error(await admin_client.patch(url, json={"timezone": "Mars/Base"}), 422, "timezone")
@@ -295,3 +302,32 @@ async def test_touchpoint_settings(
     # The workspace's other settings are left alone.
     [row] = await fetch_all(runtime, sa.select(t.workspaces.c.settings).limit(1))
     assert set(row.settings) >= {"touchpoints"}
+
+
+async def test_the_shops_event_starts_a_live_touchpoint_once(
+    runtime: Runtime, ws: Workspace, admin_client: httpx.AsyncClient
+) -> None:
+    touchpoint_id = await make_touchpoint(runtime, ws, cart_reminder())
+    url = f"{API}/contacts/{ws.contact_id}/events"
+    sent = {"name": "cart_updated", "properties": {"cart_id": "c-9"}}
+    key = {"Idempotency-Key": "cart-c-9"}
+    for _ in range(2):  # the shop retries: one event, one episode, one decision
+        res = await admin_client.post(url, json=sent, headers=key)
+        assert res.status_code == 201, res.text
+    assert len(await fetch_all(runtime, sa.select(t.contact_events))) == 1
+    [decision] = await decisions_of(runtime, touchpoint_id)
+    assert decision.state == "scheduled"
+    touches = (await admin_client.get(f"{API}/contacts/{ws.contact_id}/touchpoints")).json()
+    assert [x["id"] for x in touches["upcoming"]] == [decision.id]
+
+
+async def test_a_draft_preview_of_another_workspaces_contact_is_404(
+    runtime: Runtime, ws: Workspace
+) -> None:
+    other = await seed_workspace(runtime, "Other Co")
+    async with client(runtime) as outsider:
+        await login(outsider, other.admin_email)
+        res = await outsider.post(
+            f"{TP}/preview", json={"contact_id": ws.contact_id, "body": "{{ contact.name }}"}
+        )
+        assert res.status_code == 404

@@ -296,3 +296,44 @@ async def test_a_reply_to_a_touch_reopens_its_conversation_in_the_timeline(
         runtime, sa.select(t.conversations).where(t.conversations.c.id == conv_id)
     )
     assert conv.status == "open" and conv.contact_id == cid
+
+
+async def test_a_bounce_after_the_server_took_the_mail_fails_the_sent_touch(
+    runtime: Runtime, ws: Workspace, sink: SmtpSink
+) -> None:
+    await _mail_inbox(runtime, ws, sink)
+    tp = await make_touchpoint(runtime, ws)
+    started = await start(runtime, tp, await contact(runtime, ws, "gone@shop.test"))
+    await process(runtime)
+    await _deliver_all(runtime)
+    assert (await decision(runtime, started.decision_id)).state == "sent"
+    [received] = sink.received
+    ours = email.message_from_bytes(received.data, policy=email.policy.default)
+    report = (
+        "From: MAILER-DAEMON@shop.test\r\n"
+        f"To: {received.mail_from}\r\n"
+        "Subject: Undelivered Mail Returned to Sender\r\n"
+        "Message-ID: <bounce-1@shop.test>\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n'
+        "\r\n--b\r\nContent-Type: text/plain\r\n\r\nDelivery failed.\r\n"
+        "--b\r\nContent-Type: message/delivery-status\r\n\r\n"
+        "Reporting-MTA: dns; mx.shop.test\r\n\r\n"
+        "Final-Recipient: rfc822; gone@shop.test\r\n"
+        "Action: failed\r\nStatus: 5.1.1\r\n"
+        "--b\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+        f"Message-ID: {ours['Message-ID']}\r\n"
+        "--b--\r\n"
+    ).encode()
+
+    bounced = await ingest_mail(
+        MailIntake.of(runtime),
+        inbox_id=ws.other_inbox_id,
+        raw=report,
+        source="smtp",
+        envelope_from="",
+    )
+
+    assert bounced.status == "bounce"
+    row = await decision(runtime, started.decision_id)
+    assert row.state == "failed" and row.reason.startswith("bounced: 5.1.1")

@@ -8,8 +8,13 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
+from server.actions.context import perform
+from server.actions.visitors import do_send_visitor_message, do_start_visitor_session
+from server.email.ingest import ingest_mail
+from server.email.intake import MailIntake
 from server.runtime import Runtime
 from server.storage import tables as t
+from tests.email.mails import mail
 from tests.support import Workspace, fetch_all, fetch_one
 from tests.touchpoints.claim_support import (
     contact,
@@ -19,6 +24,7 @@ from tests.touchpoints.claim_support import (
     make_touchpoint,
     process,
     start,
+    widget_step,
 )
 
 
@@ -58,3 +64,71 @@ async def test_an_email_touch_is_written_in_a_resolved_conversation_and_queued(
     # Processing again sends nothing twice.
     again = await process(runtime)
     assert again.claimed == 0
+
+
+async def test_a_visitors_answer_to_a_widget_touch_continues_its_conversation(
+    runtime: Runtime, ws: Workspace
+) -> None:
+    tp = await make_touchpoint(runtime, ws, inbox_id=ws.inbox_id, steps=[widget_step()])
+    visitor = await perform(
+        runtime, ws.system, do_start_visitor_session, inbox_id=ws.inbox_id, origin=None
+    )
+    started = await start(runtime, tp, visitor.contact_id)
+    await process(runtime)
+    row = await decision(runtime, started.decision_id)
+    touch = await fetch_one(runtime, sa.select(t.messages).where(t.messages.c.id == row.message_id))
+    conv = t.conversations.c
+    before = await fetch_one(
+        runtime, sa.select(t.conversations).where(conv.id == touch.conversation_id)
+    )
+    assert before.status == "pending"  # out of the agents' queue
+
+    answer = await perform(
+        runtime,
+        ws.system,
+        do_send_visitor_message,
+        session_id=visitor.session_id,
+        text="Yes, does it come in blue?",
+        client_id="c1",
+    )
+
+    assert answer.conversation_id == touch.conversation_id
+    after = await fetch_one(
+        runtime, sa.select(t.conversations).where(conv.id == touch.conversation_id)
+    )
+    assert after.status == "open"
+
+
+async def test_a_chase_in_an_email_conversation_continues_its_thread(
+    runtime: Runtime, ws: Workspace
+) -> None:
+    outcome = await ingest_mail(
+        MailIntake.of(runtime),
+        inbox_id=ws.other_inbox_id,
+        raw=mail(sender="Pat <pat@customer.test>", message_id="<q1@customer.test>"),
+        source="smtp",
+    )
+    assert outcome.conversation_id is not None and outcome.message_id is not None
+    conv = await fetch_one(
+        runtime, sa.select(t.conversations).where(t.conversations.c.id == outcome.conversation_id)
+    )
+    tp = await make_touchpoint(
+        runtime, ws, name="Chase", kind="service", steps=[email_step(subject="{{ nothing }}")]
+    )
+    started = await start(
+        runtime,
+        tp,
+        conv.contact_id,
+        key=f"awaiting_reply:{outcome.message_id}",
+        context={"message_id": outcome.message_id},
+        conversation_id=conv.id,
+    )
+
+    await process(runtime)
+
+    row = await decision(runtime, started.decision_id)
+    assert row.state == "sending", row.reason
+    msg = await fetch_one(runtime, sa.select(t.messages).where(t.messages.c.id == row.message_id))
+    assert msg.conversation_id == conv.id
+    assert msg.email["in_reply_to"] == ["<q1@customer.test>"]
+    assert msg.email["subject"] == "Re: Where is my order?"
