@@ -23,8 +23,10 @@ export function previewPane(options) {
   const choose = h("button", { type: "button", class: "ghost small", text: "Choose a contact…" });
   const sample = h("button", { type: "button", class: "ghost small", text: "Use sample data", hidden: true });
   const which = h("p", { class: "muted touch-preview-which" });
-  const status = h("p", { class: "muted touch-preview-status", role: "status" });
-  const error = h("p", { class: "form-error touch-preview-error", role: "alert" });
+  // Not live regions that speak on every keystroke: the status is only
+  // shown, and a template error is announced politely once it settles.
+  const status = h("p", { class: "muted touch-preview-status" });
+  const error = h("p", { class: "form-error touch-preview-error", "aria-live": "polite" });
   const subject = h("p", { class: "touch-preview-subject" });
   const frameBox = h("div", { class: "touch-preview-frame" });
   const text = h("pre", { class: "touch-preview-text", tabindex: "0", "aria-label": "Text part" });

@@ -72,6 +72,11 @@ export async function showTouchpointEditor(page, id) {
   if (!page.isConnected) return;
   const admin = state.me && state.me.role === "admin";
   setTitle(detail.name);
+  /** @param {number} segmentId */
+  const segmentName = (segmentId) => {
+    const found = segments.find((s) => s.id === segmentId);
+    return found ? `the segment “${found.name}”` : `segment #${segmentId}`;
+  };
   const spec = specOf(detail);
 
   const heading = h("h1", { text: detail.name });
@@ -156,11 +161,16 @@ export async function showTouchpointEditor(page, id) {
     }
   });
 
+  // The trigger in words follows the trigger fields.
+  const words = h("p", { class: "muted touch-trigger-words", text: triggerWords(spec.trigger, segmentName) });
+  const reword = () => { words.textContent = triggerWords(spec.trigger, segmentName); };
+  form.addEventListener("input", reword);
+  form.addEventListener("change", reword);
   replace(
     page,
     h("p", { class: "touch-back" }, h("a", { href: "#/touchpoints", text: "← Touchpoints" })),
     h("header", { class: "settings-header" }, heading, meta, statusSlot),
-    h("p", { class: "muted touch-trigger-words", text: triggerWords(detail.trigger) }),
+    words,
     h("div", { class: "touch-editor-columns" }, form, preview.element),
   );
   preview.refresh(true);

@@ -149,6 +149,15 @@ async def test_a_template_is_installed_edited_previewed_and_switched_live(
     assert (row.status, row.version) == ("draft", 1)
     await expect(page.get_by_role("heading", name="Abandoned cart", level=1)).to_be_visible()
 
+    words = page.locator(".touch-trigger-words")
+    await expect(words).to_have_text("When cart_updated is tracked")
+    await page.get_by_label("Starts on").select_option("no_customer_reply")
+    await page.get_by_label("Wait").first.fill("48h")
+    await expect(words).to_have_text("48 h without a customer reply")
+    await page.get_by_label("Starts on").select_option("contact_event")
+    await page.get_by_label("Tracked event name").fill("cart_updated")
+    await expect(words).to_have_text("When cart_updated is tracked")
+
     # The preview, for Cora: her cart, from her latest tracked event.
     preview = page.get_by_role("complementary", name="Preview")
     await preview.get_by_role("button", name="Choose a contact…").click()
