@@ -7,8 +7,10 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from connectors.email import Bounce
+from server.actions.consents import withdraw_for_address
 from server.actions.context import ActionContext
 from server.actions.touch_outcomes import touch_bounced
+from server.domain.consents import UNSUBSCRIBE_SOURCE
 from server.domain.email_threading import normalize_address, normalize_message_id
 from server.domain.events import EmailSuppressed, MessageDeliveryChanged
 from server.domain.values import DeliveryStatus, Direction
@@ -142,11 +144,15 @@ async def suppress_address(
 
 async def do_unsubscribe_email(ctx: ActionContext, *, address: str) -> bool:
     """A one-click unsubscribe (RFC 8058): no more automatic mail to
-    `address` in this workspace. False when it was unsubscribed already."""
+    `address` in this workspace, and email marketing withdrawn (with the
+    link as its source) for the contacts holding it, in this transaction.
+    False when it was unsubscribed already."""
+    address = normalize_address(address)
+    await withdraw_for_address(ctx, address=address, source=UNSUBSCRIBE_SOURCE)
     return await suppress_address(
         ctx,
         inbox_id=None,
-        address=normalize_address(address),
+        address=address,
         reason="unsubscribed from automatic mail (one-click)",
         scope="automated",
     )

@@ -31,6 +31,7 @@ from server.actions.contacts import (
 from server.actions.context import ActionContext
 from server.actions.conversations import do_change_conversation_labels
 from server.actions.messages import MessageResult, do_receive_message
+from server.actions.promo_codes import redeem_tracked_code
 from server.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from server.domain.events import ContactEventTracked, VisitorIdentified, VisitorSessionStarted
 from server.domain.json_types import JsonValue
@@ -314,6 +315,9 @@ async def do_track_contact_event(
             properties=properties,
         )
     )
+    # An order carrying a promo code redeems it (the code's goal), here,
+    # in the order's own transaction.
+    await redeem_tracked_code(ctx, contact_id=contact_id, name=name, properties=properties)
     return event_id
 
 

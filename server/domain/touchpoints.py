@@ -296,6 +296,13 @@ def _event_name(value: JsonValue, field: str) -> str:
     return name
 
 
+def parse_event_name(value: JsonValue, field: str = "name") -> str:
+    """A tracked event's name by the rule triggers, exits and goals use:
+    the shop's API refuses any other, so whatever it records can start or
+    end a touchpoint."""
+    return _event_name(value, field)
+
+
 def _where(value: JsonValue, field: str) -> dict[str, JsonValue]:
     raw = _object(value, field)
     if len(raw) > MAX_MATCH_KEYS:

@@ -11,6 +11,8 @@ from starlette.routing import BaseRoute, Route
 from server.http import attachments, canned_responses, conversations, reads, sessions, view_counts
 from server.http.api import Endpoint, openapi_document, to_route
 from server.http.audit import ENDPOINTS as AUDIT_ENDPOINTS
+from server.http.consents import ENDPOINTS as CONSENT_ENDPOINTS
+from server.http.contact_events import ENDPOINTS as CONTACT_EVENT_ENDPOINTS
 from server.http.contacts import ENDPOINTS as CONTACT_ENDPOINTS
 from server.http.directory import ENDPOINTS as DIRECTORY_ENDPOINTS
 from server.http.health import healthz, readyz
@@ -19,9 +21,11 @@ from server.http.macros import ENDPOINTS as MACRO_ENDPOINTS
 from server.http.merge_suggestions import ENDPOINTS as MERGE_SUGGESTION_ENDPOINTS
 from server.http.merges import ENDPOINTS as MERGE_ENDPOINTS
 from server.http.message_html import ENDPOINTS as MESSAGE_HTML_ENDPOINTS
+from server.http.promo_codes import ENDPOINTS as PROMO_CODE_ENDPOINTS
 from server.http.saved_filters import ENDPOINTS as SAVED_FILTER_ENDPOINTS
 from server.http.search import ENDPOINTS as SEARCH_ENDPOINTS
 from server.http.segments import ENDPOINTS as SEGMENT_ENDPOINTS
+from server.http.touchpoints import ENDPOINTS as TOUCHPOINT_ENDPOINTS
 from server.http.widget_api import ENDPOINTS as WIDGET_ENDPOINTS
 
 API_PREFIX = "/api/v1"
@@ -38,6 +42,8 @@ ENDPOINTS: list[Endpoint] = [
     *SAVED_FILTER_ENDPOINTS,
     *SEGMENT_ENDPOINTS,
     *CONTACT_ENDPOINTS,
+    *CONTACT_EVENT_ENDPOINTS,
+    *CONSENT_ENDPOINTS,
     *MERGE_ENDPOINTS,
     *MERGE_SUGGESTION_ENDPOINTS,
     *AUDIT_ENDPOINTS,
@@ -46,6 +52,8 @@ ENDPOINTS: list[Endpoint] = [
     *INBOUND_EMAIL_ENDPOINTS,
     *MESSAGE_HTML_ENDPOINTS,
     *WIDGET_ENDPOINTS,
+    *PROMO_CODE_ENDPOINTS,
+    *TOUCHPOINT_ENDPOINTS,
 ]
 
 

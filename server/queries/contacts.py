@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.domain.actors import Actor
-from server.domain.errors import InvalidInput
+from server.domain.errors import InvalidInput, NotFound
 from server.domain.json_types import JsonValue
 from server.domain.values import IdentityKind, normalize_identity
 from server.queries.access import access_contact, inbox_filter, visible_inbox_ids
@@ -242,3 +242,21 @@ def contact_event_view(event: ContactEvent) -> dict[str, JsonValue]:
         "properties": event.properties,
         "created_at": iso(event.created_at),
     }
+
+
+async def contact_event_detail(
+    conn: AsyncConnection, actor: Actor, contact_id: int, event_id: int
+) -> dict[str, JsonValue]:
+    """One tracked event of the contact, as the list shows it."""
+    await access_contact(conn, actor, contact_id)
+    e = t.contact_events.c
+    row = (
+        await conn.execute(
+            sa.select(t.contact_events).where(
+                e.id == event_id, e.contact_id == contact_id, e.workspace_id == actor.workspace_id
+            )
+        )
+    ).first()
+    if row is None:
+        raise NotFound("contact event not found")
+    return contact_event_view(load(ContactEvent, row))

@@ -80,5 +80,7 @@ export const get = (path, query) => api("GET", path, undefined, { query });
 export const post = (path, body, options) => api("POST", path, body, options);
 /** @param {string} path @param {unknown} body */
 export const patch = (path, body) => api("PATCH", path, body);
+/** @param {string} path @param {unknown} body */
+export const put = (path, body) => api("PUT", path, body);
 /** @param {string} path */
 export const del = (path) => api("DELETE", path);

@@ -26,6 +26,8 @@ import { mountPane } from "./pane.js";
 import { showQuarantine } from "./quarantine.js";
 import { inboxHash, parseHash } from "./router.js";
 import { showSettings } from "./settings.js";
+import { showTouchpoints } from "./touchpoints_page.js";
+import { touchpointsChanged } from "./contact_touchpoints.js";
 import { mountSidebar } from "./sidebar.js";
 import { mountContactSidebar } from "./contact_sidebar.js";
 import { notify, on, state } from "./state.js";
@@ -174,6 +176,16 @@ async function route(reload = false) {
     notify("route");
     await showContactPage(layout.main, /** @type {number} */ (next.contactId));
     announceViewing();
+  } else if (next.page === "touchpoints") {
+    currentPage = "touchpoints";
+    closeConversation();
+    notify("route");
+    // The editor is built once per touchpoint: a live event or a resync
+    // must not throw away what the author is typing.
+    const same = previous.page === "touchpoints" && previous.section === next.section && previous.itemId === next.itemId;
+    if (!same || !layout.main.querySelector(".touch-page")) showTouchpoints(layout.main, next);
+    else notify("touchpoints");
+    announceViewing();
   } else {
     currentPage = "settings";
     closeConversation();
@@ -310,6 +322,19 @@ function applyEvent(frame) {
     }
     if (type === "contact.merged" || type === "contact.merge_undone") refreshListSoon();
     notify("contact-event");
+    return;
+  }
+  if (type.startsWith("decision.") || type.startsWith("episode.")) {
+    touchpointsChanged(data.contact_id);
+    notify("touch-decisions");
+    return;
+  }
+  if (type.startsWith("touchpoint.")) {
+    notify("touchpoints");
+    return;
+  }
+  if (type.startsWith("segment.")) {
+    notify("segments");
     return;
   }
   if (type === "email.quarantined") {

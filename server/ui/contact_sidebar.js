@@ -8,6 +8,7 @@ import { get, post } from "./api.js";
 import { h, icon, replace } from "./dom.js";
 import { initials, plural, shortTime, statusLabel } from "./format.js";
 import { reviewMerge, startContactMerge } from "./contact_merge.js";
+import { contactTouchpoints } from "./contact_touchpoints.js";
 import { on, state } from "./state.js";
 import { toast } from "./toast.js";
 
@@ -68,6 +69,7 @@ export function contactDetails(contact, extras) {
           ))
         : h("p", { class: "muted", text: "No tracked events" }),
     ),
+    contactTouchpoints(contact),
     section(
       "Conversations",
       h("ul", { class: "past-conversations" }, conversations.map((c) =>

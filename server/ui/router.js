@@ -4,6 +4,8 @@
 //   #/v/<view>/c/<id>     … with a conversation open
 //   #/contact/<id>        a contact's timeline
 //   #/settings/<page>     canned responses, macros
+//   #/touchpoints         automatic follow-ups; #/touchpoints/<id> edits one
+//   #/touchpoints/segments  the segments they use
 
 /**
  * @param {string} hash
@@ -13,6 +15,11 @@ export function parseHash(hash) {
   const parts = hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
   if (parts[0] === "contact" && /^\d+$/.test(parts[1] || "")) {
     return { page: "contact", contactId: Number(parts[1]), view: null, conversationId: null };
+  }
+  if (parts[0] === "touchpoints") {
+    if (parts[1] === "segments") return { page: "touchpoints", section: "segments", view: null, conversationId: null };
+    if (/^\d+$/.test(parts[1] || "")) return { page: "touchpoints", section: "edit", itemId: Number(parts[1]), view: null, conversationId: null };
+    return { page: "touchpoints", section: "list", view: null, conversationId: null };
   }
   if (parts[0] === "settings") {
     return { page: "settings", section: parts[1] || "canned", view: null, conversationId: null };

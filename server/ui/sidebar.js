@@ -24,7 +24,8 @@ export function mountSidebar(root) {
     for (const link of /** @type {NodeListOf<HTMLElement>} */ (root.querySelectorAll(".view-link"))) {
       const current =
         (route.page === "inbox" && link.dataset.view === route.view) ||
-        (route.page === "settings" && link.dataset.section === route.section);
+        (route.page === "settings" && link.dataset.section === route.section) ||
+        (route.page === "touchpoints" && link.dataset.touch === touchSection(route));
       link.classList.toggle("current", current);
       if (current) link.setAttribute("aria-current", "page");
       else link.removeAttribute("aria-current");
@@ -32,6 +33,11 @@ export function mountSidebar(root) {
   });
   on("presence", draw);
   draw();
+}
+
+/** @param {import("./state.js").Route} route */
+function touchSection(route) {
+  return route.section === "segments" ? "segments" : "touchpoints";
 }
 
 function content() {
@@ -90,6 +96,20 @@ function content() {
       dataset: { section },
       text: label,
     }));
+  /**
+   * @param {string} touch
+   * @param {string} href
+   * @param {string} label
+   */
+  const touchLink = (touch, href, label) => {
+    const current = route.page === "touchpoints" && touchSection(route) === touch;
+    return h("li", null, h("a", {
+      href,
+      class: `view-link${current ? " current" : ""}`,
+      "aria-current": current ? "page" : null,
+      dataset: { touch },
+    }, touch === "touchpoints" ? icon("bolt") : null, h("span", { class: "view-name", text: label })));
+  };
   return [
     h("div", { class: "brand" }, h("img", { src: "/ui/icon.svg", alt: "", width: 22, height: 22 }), h("span", { text: "Threadline" })),
     h(
@@ -105,6 +125,10 @@ function content() {
     section("Teams", teams),
     section("Labels", labels),
     section("Saved filters", filters),
+    h("div", { class: "view-section" }, h("h2", { text: "Automation" }), h("ul", null, [
+      touchLink("touchpoints", "#/touchpoints", "Touchpoints"),
+      touchLink("segments", "#/touchpoints/segments", "Segments"),
+    ])),
     h("div", { class: "view-section" }, h("h2", { text: "Settings" }), h("ul", null, [
       settingsLink("canned", "Canned responses"),
       settingsLink("macros", "Macros"),

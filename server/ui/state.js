@@ -6,7 +6,7 @@
  * Records from the server (agents, conversations, messages...) are the
  * REST API's JSON, read as the API documents them: typed `any` here.
  * @typedef {{ view: string | null, conversationId: number | null, contactId?: number | null,
- *   page: string, section?: string }} Route
+ *   page: string, section?: string, itemId?: number | null }} Route
  * @typedef {{ id: number, inbox_id: number, contact_id: number, status: string,
  *   [field: string]: any }} Conversation
  * @typedef {{ agentId: number | null, visitor: boolean, private: boolean, until: number }} Typing

@@ -175,6 +175,37 @@ class DateTime:
 
 
 @dataclasses.dataclass(frozen=True)
+class Duration:
+    """A length of time as an author writes it: whole seconds (what the API
+    answers) or text such as "90s", "10m", "4h", "3d". Only its form is
+    checked here; the domain reads it (server.domain.touch_timing)."""
+
+    max_length: int = 20
+    description: str = ""
+
+    def parse(self, value: Any, path: str) -> int | str:
+        if isinstance(value, str):
+            return Str(max_length=self.max_length, min_length=1).parse(value, path)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _fail(path, 'must be whole seconds or a duration such as "4h"')
+        return Int(minimum=0, maximum=2**31 - 1).parse(value, path)
+
+    def parse_text(self, raw: str, path: str) -> int | str:
+        raise _fail(path, "cannot be given in a query string")
+
+    def openapi(self) -> dict[str, JsonValue]:
+        out: dict[str, JsonValue] = {
+            "oneOf": [
+                {"type": "integer", "minimum": 0},
+                {"type": "string", "maxLength": self.max_length},
+            ]
+        }
+        if self.description:
+            out["description"] = self.description
+        return out
+
+
+@dataclasses.dataclass(frozen=True)
 class Nullable(Generic[T]):
     inner: Parser[T]
 

@@ -22,6 +22,7 @@ from server.actions.context import perform
 from server.actions.conversations import do_create_conversation
 from server.actions.macros import do_create_macro
 from server.actions.messages import do_receive_message, do_send_message
+from server.actions.promo_codes import do_create_promo_pool
 from server.actions.saved_filters import do_create_saved_filter
 from server.actions.segments import do_create_segment
 from server.actions.teams import do_create_team
@@ -38,6 +39,7 @@ from server.queries.merge_suggestions import offered_suggestions
 from server.queries.reading import read
 from server.runtime import Runtime
 from tests.support import Workspace, client, login, seed_workspace
+from tests.touchpoints.support import cart_reminder, decisions_of, make_touchpoint, start
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,6 +133,24 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("GET", "/messages/{message_id}/original"): Case(404),
     ("GET", "/messages/{message_id}/html"): Case(404),
     ("GET", "/conversations/{conversation_id}/email_defaults"): Case(404),
+    # Touchpoints (F7). A contact's tracked events and consents are every
+    # agent's, as the contact is (the shop's backend calls with any
+    # agent's token).
+    ("POST", "/contacts/{contact_id}/events"): Case(201, {"name": "order_placed"}),
+    ("GET", "/contacts/{contact_id}/consents"): Case(200),
+    ("POST", "/contacts/{contact_id}/consents"): Case(
+        201, {"channel": "email", "topic": "marketing", "state": "withdrawn"}
+    ),
+    # Promo pools: every agent sees them, admins fill them.
+    ("POST", "/promo_pools/{pool_id}/codes"): Case(403, {"generate": {"count": 1}}),
+    # Touchpoints: every agent reads them and previews them for a contact
+    # (contacts are visible workspace-wide); admins change and settle.
+    ("GET", "/touchpoints/{touchpoint_id}"): Case(200),
+    ("PUT", "/touchpoints/{touchpoint_id}"): Case(403, cart_reminder(name="Renamed")),
+    ("POST", "/touchpoints/{touchpoint_id}/status"): Case(403, {"status": "paused"}),
+    ("POST", "/touchpoints/{touchpoint_id}/preview"): Case(200, {"contact_id": "{contact_id}"}),
+    ("POST", "/decisions/{decision_id}/settle"): Case(403, {"outcome": "sent"}),
+    ("GET", "/contacts/{contact_id}/touchpoints"): Case(200),
 }
 
 
@@ -145,6 +165,13 @@ SEARCHES: dict[tuple[str, str], list[dict[str, str]]] = {
         {"q": "your invoice"},
     ],
 }
+
+
+# GET lists whose items are under another key than `items` (API.md of
+# the touchpoint engine).
+LIST_KEYS = {"/promo_pools": "pools", "/touchpoints": "touchpoints", "/decisions": "decisions"}
+# Lists that are the same for every workspace (the product's seed templates).
+SHARED_LISTS = {"/touchpoint_seeds"}
 
 
 # Required body fields that end in `_id` but name no object of a workspace:
@@ -257,6 +284,9 @@ async def make_targets(runtime: Runtime, ws: Workspace) -> Targets:
     saved_filter_id = await perform(
         runtime, ws.admin, do_create_saved_filter, name="Billing", query={"mine": True}
     )
+    pool_id = await perform(
+        runtime, ws.admin, do_create_promo_pool, name="Birthday", valid_days=30, low_stock=5
+    )
     segment_id = await perform(
         runtime,
         ws.admin,
@@ -264,6 +294,9 @@ async def make_targets(runtime: Runtime, ws: Workspace) -> Targets:
         name="Hidden customers",
         filter={"conditions": [{"identity": "email"}]},
     )
+    touchpoint_id = await make_touchpoint(runtime, ws, cart_reminder())
+    await start(runtime, ws, touchpoint_id, {"cart_id": "c-1"}, contact_id=hidden.contact_id)
+    [decision] = await decisions_of(runtime, touchpoint_id)
     admin_token = await perform(runtime, ws.admin, do_create_api_token, name="admin script")
     agent_token = await perform(runtime, ws.agent, do_create_api_token, name="old script")
     await perform(runtime, ws.agent, do_revoke_api_token, token_id=agent_token.token_id)
@@ -288,6 +321,9 @@ async def make_targets(runtime: Runtime, ws: Workspace) -> Targets:
             "mail_id": mail.inbound_mail_id,
             "inbound_mail_id": mail.inbound_mail_id,
             "suggestion_id": suggestion.suggestion.id,
+            "pool_id": pool_id,
+            "touchpoint_id": touchpoint_id,
+            "decision_id": decision.id,
         },
         revoked_token=agent_token.token,
     )
@@ -373,10 +409,13 @@ async def test_another_workspace_sees_nothing(
                 and ep.path.count("/") == 1
                 and ep.auth == "agent"
                 and (ep.method, ep.path) not in SEARCHES
+                and ep.path not in SHARED_LISTS
             ):
                 res = await outsider.get(API_PREFIX + ep.path)
                 assert res.status_code == 200, ep.path
-                ids = {item["id"] for item in res.json()["items"]}
+                # The touchpoint engine's lists are named by what they hold.
+                listed = LIST_KEYS.get(ep.path, "items")
+                ids = {item["id"] for item in res.json()[listed]}
                 key = {
                     "/conversations": "conversation_id",
                     "/contacts": "contact_id",
@@ -390,6 +429,9 @@ async def test_another_workspace_sees_nothing(
                     "/saved_filters": "saved_filter_id",
                     "/segments": "segment_id",
                     "/inbound_mails": "inbound_mail_id",
+                    "/promo_pools": "pool_id",
+                    "/touchpoints": "touchpoint_id",
+                    "/decisions": "decision_id",
                 }[ep.path]
                 assert targets.ids[key] not in ids, ep.path
         # So is search: the targets' names and texts find nothing.

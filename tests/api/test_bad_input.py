@@ -18,6 +18,7 @@ from starlette.types import Message, Scope
 from server.actions.canned_responses import do_create_canned_response
 from server.actions.context import perform
 from server.actions.macros import do_create_macro
+from server.actions.promo_codes import do_create_promo_pool
 from server.actions.saved_filters import do_create_saved_filter
 from server.actions.segments import do_create_segment
 from server.actions.teams import do_create_team
@@ -30,8 +31,21 @@ from server.http.routes import API_PREFIX, ENDPOINTS
 from server.http.segments import SegmentFilter
 from server.runtime import Runtime
 from server.storage import tables as t
-from server.wire.schema import Bool, DateTime, Field, Int, JsonMap, List, Nullable, Obj, Str
+from server.wire.records import Nested
+from server.wire.schema import (
+    Bool,
+    DateTime,
+    Duration,
+    Field,
+    Int,
+    JsonMap,
+    List,
+    Nullable,
+    Obj,
+    Str,
+)
 from tests.support import BAD_INTEGERS, PASSWORD, Workspace, fetch_all
+from tests.touchpoints.support import cart_reminder, make_touchpoint
 
 JSON = {"content-type": "application/json"}
 
@@ -86,6 +100,23 @@ VALID: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/segments/preview"): {"filter": {"conditions": []}},
     ("POST", "/contacts/{contact_id}/merge"): {"other_id": "{contact_id}"},
     ("POST", "/conversations/{conversation_id}/merge"): {"source_id": "{conversation_id}"},
+    ("POST", "/contacts/{contact_id}/events"): {"name": "order_placed", "properties": {"a": 1}},
+    ("POST", "/contacts/{contact_id}/consents"): {
+        "channel": "email",
+        "topic": "marketing",
+        "state": "granted",
+    },
+    ("POST", "/promo_pools"): {"name": "Fuzz pool", "valid_days": 30, "low_stock": 10},
+    ("POST", "/promo_pools/{pool_id}/codes"): {"csv": "FUZZ-1"},
+    ("POST", "/promo_codes/redeem"): {"code": "NO-SUCH-CODE"},
+    ("POST", "/touchpoints"): cart_reminder(name="Fuzz"),
+    ("PUT", "/touchpoints/{touchpoint_id}"): cart_reminder(name="Fuzzed"),
+    ("POST", "/touchpoints/{touchpoint_id}/status"): {"status": "paused"},
+    ("POST", "/touchpoints/{touchpoint_id}/preview"): {"contact_id": "{contact_id}"},
+    ("POST", "/touchpoints/preview"): {"subject": "Hi", "body": "Hello {{ contact.name }}"},
+    ("POST", "/touchpoint_seeds/install"): {"seed": "abandoned_cart"},
+    ("POST", "/decisions/{decision_id}/settle"): {"outcome": "sent"},
+    ("PATCH", "/settings/touchpoints"): {"timezone": "Europe/Berlin"},
 }
 
 # Valid required query parameters of GET routes that have some, so that
@@ -103,6 +134,8 @@ def bad_values(field: Field) -> list[Any]:
         return [12345, ["list"], "nul\x00byte", "x" * (field.max_length + 1), "\ud800"]
     if isinstance(field, Int):
         return ["12", "²", True, 2**70, 1.5]
+    if isinstance(field, Duration):
+        return [["4h"], True, 1.5, -1, "nul\x00", "x" * (field.max_length + 1)]
     if isinstance(field, Bool):
         return ["yes", 1]
     if isinstance(field, DateTime):
@@ -115,7 +148,7 @@ def bad_values(field: Field) -> list[Any]:
         return [["not", "a", "map"], too_deep, nul, {"": 1}]
     if isinstance(field, List):
         return ["not a list", [None], list(range(field.max_items + 1))]
-    if isinstance(field, Obj):
+    if isinstance(field, Obj | Nested):
         return ["not an object", {"unknown_field": 1}]
     if isinstance(field, SegmentFilter):
         return [
@@ -171,7 +204,14 @@ async def counts(runtime: Runtime) -> dict[str, int]:
                 t.canned_responses,
                 t.macros,
                 t.saved_filters,
+                t.contact_events,
+                t.consents,
+                t.promo_pools,
+                t.promo_codes,
                 t.segments,
+                t.touchpoints,
+                t.touchpoint_steps,
+                t.workspaces,
             )
         }
 
@@ -218,9 +258,15 @@ async def test_malformed_bodies_are_refused_by_field_and_write_nothing(
     ids["saved_filter_id"] = await perform(
         runtime, ws.admin, do_create_saved_filter, name="Existing", query={}
     )
+    ids["pool_id"] = await perform(
+        runtime, ws.admin, do_create_promo_pool, name="Existing", valid_days=None, low_stock=0
+    )
     ids["segment_id"] = await perform(
         runtime, ws.admin, do_create_segment, name="Existing", filter={"conditions": []}
     )
+    ids["touchpoint_id"] = await make_touchpoint(runtime, ws, cart_reminder(name="Existing"))
+    # Bodies are refused before the decision is looked up: any id will do.
+    ids["decision_id"] = 1
     before = await counts(runtime)
     for ep in ENDPOINTS:
         if ep.body is None:

@@ -22,6 +22,7 @@ from server.runtime import Runtime
 from server.storage import tables as t
 from server.workers.pruning import prune_idempotency_keys
 from tests.support import BASE_URL, PASSWORD, Workspace, fetch_all, login
+from tests.touchpoints.support import cart_reminder
 
 API = "/api/v1"
 KEY = {"Idempotency-Key": "retry-me-1"}
@@ -101,6 +102,32 @@ async def _token(ws: Workspace, c: httpx.AsyncClient, n: int) -> tuple[str, dict
     return f"{API}/tokens", {"json": {"name": f"script {n}"}}
 
 
+async def _contact_event(ws: Workspace, c: httpx.AsyncClient, n: int) -> tuple[str, dict[str, Any]]:
+    body = {"name": "order_placed", "properties": {"order_id": f"o-{n}", "total": 12.5}}
+    return f"{API}/contacts/{ws.contact_id}/events", {"json": body}
+
+
+async def _consent(ws: Workspace, c: httpx.AsyncClient, n: int) -> tuple[str, dict[str, Any]]:
+    body = {"channel": "email", "topic": "marketing", "state": ("granted", "withdrawn")[n]}
+    return f"{API}/contacts/{ws.contact_id}/consents", {"json": body}
+
+
+async def _promo_pool(ws: Workspace, c: httpx.AsyncClient, n: int) -> tuple[str, dict[str, Any]]:
+    return f"{API}/promo_pools", {"json": {"name": f"Pool {n}", "valid_days": 30}}
+
+
+async def _touchpoint(ws: Workspace, c: httpx.AsyncClient, n: int) -> tuple[str, dict[str, Any]]:
+    return f"{API}/touchpoints", {"json": cart_reminder(name=f"Cart {n}")}
+
+
+async def _seed(ws: Workspace, c: httpx.AsyncClient, n: int) -> tuple[str, dict[str, Any]]:
+    return f"{API}/touchpoint_seeds/install", {"json": {"seed": ("abandoned_cart", "welcome")[n]}}
+
+
+async def _segment(ws: Workspace, c: httpx.AsyncClient, n: int) -> tuple[str, dict[str, Any]]:
+    return f"{API}/segments", {"json": {"name": f"Segment {n}", "filter": {"conditions": []}}}
+
+
 CREATES: dict[tuple[str, str], Build] = {
     ("POST", "/conversations"): _conversation,
     ("POST", "/inboxes/{inbox_id}/attachments"): _upload,
@@ -111,6 +138,12 @@ CREATES: dict[tuple[str, str], Build] = {
     ("POST", "/contacts"): _contact,
     ("POST", "/contacts/{contact_id}/identities"): _identity,
     ("POST", "/contacts/{contact_id}/merge"): _merge,
+    ("POST", "/contacts/{contact_id}/events"): _contact_event,
+    ("POST", "/contacts/{contact_id}/consents"): _consent,
+    ("POST", "/promo_pools"): _promo_pool,
+    ("POST", "/touchpoints"): _touchpoint,
+    ("POST", "/segments"): _segment,
+    ("POST", "/touchpoint_seeds/install"): _seed,
     ("POST", "/agents"): _agent,
     ("POST", "/teams"): _team,
     ("POST", "/inboxes"): _inbox,

@@ -67,11 +67,25 @@ async def test_one_click_unsubscribe_stops_automatic_mail_only(
     assert done.status_code == 200 and "unsubscribed" in done.text
     [row] = await fetch_all(runtime, sa.select(t.email_suppressions))
     assert (row.address, row.scope) == ("pat@customer.test", "automated")
-    [(kind, event)] = await events_since(runtime, before)
-    assert (kind, event["scope"]) == ("email.suppressed", "automated")
+    # Pat typed the address into the widget: the contact it belongs to has
+    # email marketing withdrawn too, by the link, in the same write.
+    [(kind, consent), (kind2, event)] = await events_since(runtime, before)
+    assert (kind, consent["state"], consent["source"]) == (
+        "consent.recorded",
+        "withdrawn",
+        "unsubscribe link",
+    )
+    assert (kind2, event["scope"]) == ("email.suppressed", "automated")
+    [withdrawn] = await fetch_all(runtime, sa.select(t.consents))
+    assert (withdrawn.channel, withdrawn.topic, withdrawn.contact_id) == (
+        "email",
+        "marketing",
+        consent["contact_id"],
+    )
     again = await anon_client.post(path, content=b"List-Unsubscribe=One-Click")
     assert again.status_code == 200
     assert len(await fetch_all(runtime, sa.select(t.email_suppressions))) == 1
+    assert len(await fetch_all(runtime, sa.select(t.consents))) == 1
 
     # No more automatic mail to Pat...
     await reply(admin_client, pat.conversation_id, "Any news on your side?")
