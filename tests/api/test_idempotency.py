@@ -124,10 +124,6 @@ async def _seed(ws: Workspace, c: httpx.AsyncClient, n: int) -> tuple[str, dict[
     return f"{API}/touchpoint_seeds/install", {"json": {"seed": ("abandoned_cart", "welcome")[n]}}
 
 
-async def _segment(ws: Workspace, c: httpx.AsyncClient, n: int) -> tuple[str, dict[str, Any]]:
-    return f"{API}/segments", {"json": {"name": f"Segment {n}", "filter": {"conditions": []}}}
-
-
 CREATES: dict[tuple[str, str], Build] = {
     ("POST", "/conversations"): _conversation,
     ("POST", "/inboxes/{inbox_id}/attachments"): _upload,
@@ -142,7 +138,6 @@ CREATES: dict[tuple[str, str], Build] = {
     ("POST", "/contacts/{contact_id}/consents"): _consent,
     ("POST", "/promo_pools"): _promo_pool,
     ("POST", "/touchpoints"): _touchpoint,
-    ("POST", "/segments"): _segment,
     ("POST", "/touchpoint_seeds/install"): _seed,
     ("POST", "/agents"): _agent,
     ("POST", "/teams"): _team,
