@@ -27,7 +27,13 @@ from server.domain.events import SegmentCreated, SegmentDeleted, SegmentUpdated
 from server.domain.json_types import JsonValue
 from server.domain.segments import MAX_PER_WORKSPACE, clean_name, filter_json, parse_filter
 from server.queries.access import require_admin
-from server.queries.segments import access_segment, matching_among, segment_matches, stored_filter
+from server.queries.segments import (
+    access_segment,
+    matching_among,
+    segment_matches,
+    stored_filter,
+    touchpoints_using,
+)
 from server.storage import tables as t
 
 # Ids per statement in a refresh: small enough for SQLite's bound-parameter
@@ -105,8 +111,17 @@ async def do_update_segment(
 async def do_delete_segment(ctx: ActionContext, *, segment_id: int) -> None:
     require_admin(ctx.actor)
     row = await access_segment(ctx.conn, ctx.actor, segment_id, for_update=True)
-    # Members go with it (ON DELETE CASCADE); touchpoints entering from it
-    # keep their row with no entry segment (SET NULL).
+    # A touchpoint that lost its segment would reach everyone (no entry
+    # filter) or no one (a broadcast): refuse while one still uses it.
+    using = await touchpoints_using(ctx.conn, row.workspace_id, row.id)
+    if using:
+        names = ", ".join(f"'{name}'" for name in using[:5])
+        raise Conflict(
+            f"segment_id: used by touchpoint {names}; archive it or choose another segment first",
+            field="segment_id",
+        )
+    # Members go with it (ON DELETE CASCADE); archived touchpoints that
+    # named it keep their row with no entry segment (SET NULL).
     await ctx.conn.execute(t.segments.delete().where(t.segments.c.id == row.id))
     await ctx.emit(SegmentDeleted(workspace_id=row.workspace_id, segment_id=row.id))
 

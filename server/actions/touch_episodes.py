@@ -51,7 +51,9 @@ from server.domain.touchpoints import (
     parse_trigger,
 )
 from server.queries.records import Decision, Episode, Touchpoint, load
+from server.queries.segments import contact_in_segment, stored_filter
 from server.queries.touch_contacts import contact_timing
+from server.queries.touch_planning import planning_segment
 from server.queries.touchpoints import step_at
 from server.storage import tables as t
 from server.storage.inserts import insert_unless_taken
@@ -72,15 +74,16 @@ async def start_episode(
     """Start `touchpoint` for the contact about the object `facts` name
     (they fill the episode key and become the episode's context) and
     decide its first step. None when nothing started: a placeholder of
-    the key has no value, the contact had this key already (a replay, or
-    reentry `once`), or the cooldown since its last episode has not run.
+    the key has no value, the contact is not in the touchpoint's entry
+    segment, the contact had this key already (a replay, or reentry
+    `once`), or the cooldown since its last episode has not run.
 
     A trigger's `wait` (no reply for 24 h) comes before step 0's own
     delay: the first step is counted from now + wait, or from `anchor` +
     wait when given (a broadcast's local time in the contact's zone, the
     start of a birthday's day: server.actions.touch_planning)."""
     key = episode_key(touchpoint.episode_key, facts)
-    if key is None:
+    if key is None or not await _may_enter(ctx, touchpoint, contact_id):
         return None
     reentry = Reentry(touchpoint.reentry)
     if reentry is Reentry.ONCE:
@@ -124,6 +127,20 @@ async def start_episode(
     start = ctx.now if anchor is None else anchor
     await schedule_step(ctx, episode=episode, position=0, anchor=start + timedelta(seconds=wait))
     return episode.id
+
+
+async def _may_enter(ctx: ActionContext, touchpoint: Touchpoint, contact_id: int) -> bool:
+    """Whether the contact is in the touchpoint's entry segment (if it
+    has one), evaluated now rather than from the stored members: a
+    contact who just left the segment must not get its touches."""
+    if touchpoint.entry_segment_id is None:
+        return True
+    segment = await planning_segment(ctx.conn, touchpoint.workspace_id, touchpoint.entry_segment_id)
+    if segment is None:
+        return False
+    return await contact_in_segment(
+        ctx.conn, touchpoint.workspace_id, stored_filter(segment), contact_id, ctx.now
+    )
 
 
 async def _cooling_down(ctx: ActionContext, touchpoint: Touchpoint, contact_id: int) -> bool:

@@ -29,7 +29,10 @@ touchpoints by trigger key and, when something could end an episode, one
 of the active episodes of those conversations and contacts. The events
 this reaction emits itself (episode.started, decision.scheduled, ...) are
 appended with the rest but are not reacted to: the reaction reads the
-events pending when it began.
+events pending when it began. Nor are a claim's (server.actions.
+touch_claims): it acts as the system of no workspace, so the conversation
+a touch opens and the touch's message start and end nothing — touches
+don't breed touches.
 """
 
 from __future__ import annotations

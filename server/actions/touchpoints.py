@@ -122,6 +122,10 @@ async def do_update_touchpoint(
         .values(version=version, **_columns(spec, ctx))
     )
     await _write_steps(ctx, row.id, version, spec)
+    if trigger_json(spec.trigger) != row.trigger:
+        # A broadcast moved to another time or segment, a scan of another
+        # segment: plan it anew (the pending planning job is superseded).
+        await plan_touchpoint(ctx, touchpoint_id=row.id)
     await ctx.emit(
         TouchpointUpdated(
             workspace_id=row.workspace_id,

@@ -452,3 +452,21 @@ async def draft_segment_preview(
     count = await segment_count(conn, actor.workspace_id, segment_filter, now)
     found = await segment_preview(conn, actor.workspace_id, segment_filter, now, limit)
     return {"count": count, "contacts": [segment_contact_view(r) for r in found]}
+
+
+async def touchpoints_using(conn: AsyncConnection, workspace_id: int, segment_id: int) -> list[str]:
+    """The names of the touchpoints (not archived) that enter from, or
+    broadcast to, the segment: deleting it would leave them without their
+    audience."""
+    tp = t.touchpoints.c
+    rows = await conn.execute(
+        sa.select(tp.name, tp.entry_segment_id, tp.trigger)
+        .where(tp.workspace_id == workspace_id, tp.status != "archived")
+        .order_by(tp.name, tp.id)
+    )
+    return [
+        row.name
+        for row in rows
+        if row.entry_segment_id == segment_id
+        or (isinstance(row.trigger, dict) and row.trigger.get("segment_id") == segment_id)
+    ]

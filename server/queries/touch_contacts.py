@@ -3,8 +3,9 @@
 Scheduling a step (server.actions.touch_episodes) and the guards at claim
 time (quiet hours, local send times) must agree on the contact's zone, so
 both read it here: the contact's own `timezone` attribute, else the zone
-its latest widget session reported, else the workspace's `timezone`
-setting, else UTC (server.domain.touch_guards.resolve_zone; an invalid
+its latest widget session reported, else the workspace's touchpoint
+`timezone` setting (server.domain.touch_settings, the one admins edit on
+the settings page), else UTC (server.domain.touch_guards.resolve_zone; an invalid
 name is passed over, never an error).
 """
 
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from server.domain.errors import NotFound
 from server.domain.json_types import JsonValue
 from server.domain.touch_guards import resolve_zone
+from server.domain.touch_settings import touch_settings_of
 from server.storage import tables as t
 
 
@@ -57,10 +59,8 @@ async def contact_timing(
     if row is None:
         raise NotFound("contact not found")
     attributes = row.attributes if isinstance(row.attributes, Mapping) else {}
-    settings = row.settings if isinstance(row.settings, Mapping) else {}
-    zone = resolve_zone(
-        _text(attributes.get("timezone")), _text(row.widget), _text(settings.get("timezone"))
-    )
+    workspace_zone = touch_settings_of(row.settings).timezone
+    zone = resolve_zone(_text(attributes.get("timezone")), _text(row.widget), workspace_zone)
     return ContactTiming(zone, attributes)
 
 

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from server.actions.contacts import do_create_contact, do_update_contact
 from server.actions.context import ActionContext, perform
+from server.actions.segments import do_create_segment, do_delete_segment
 from server.actions.touch_episodes import end_episode, schedule_step
-from server.actions.touchpoints import do_update_touchpoint
+from server.actions.touch_settings import do_update_touch_settings
+from server.actions.touchpoints import do_set_touchpoint_status, do_update_touchpoint
+from server.domain.errors import Conflict
 from server.domain.touch_guards import bucket_of, in_holdout
-from server.domain.touchpoints import EpisodeState, parse_touchpoint
+from server.domain.touchpoints import EpisodeState, TouchStatus, parse_touchpoint
 from server.queries.records import Episode, load
 from server.queries.touch_contacts import contact_zone
 from server.queries.touchpoints import steps_of
@@ -176,12 +180,8 @@ async def test_the_zone_comes_from_the_contact_then_the_widget_then_the_workspac
             return str(await contact_zone(conn, ws.id, ws.contact_id))
 
     assert await zone() == "UTC"
-    async with runtime.db.write() as conn:
-        await conn.execute(
-            t.workspaces.update()
-            .where(t.workspaces.c.id == ws.id)
-            .values(settings={"timezone": "Europe/Paris"})
-        )
+    # The workspace's zone is the one admins set on the touchpoint settings.
+    await perform(runtime, ws.admin, do_update_touch_settings, changes={"timezone": "Europe/Paris"})
     assert await zone() == "Europe/Paris"
     async with runtime.db.write() as conn:
         await conn.execute(
@@ -267,3 +267,50 @@ async def test_an_edit_does_not_change_an_episode_already_started(
         runtime, sa.select(t.episodes.c.state, t.episodes.c.version).where(t.episodes.c.id == new)
     )
     assert (episode.state, episode.version) == ("done", 2)
+
+
+async def test_only_contacts_in_the_entry_segment_enter(runtime: Runtime, ws: Workspace) -> None:
+    pro = {"conditions": [{"attribute": "plan", "op": "eq", "value": "pro"}]}
+    segment_id = await perform(runtime, ws.admin, do_create_segment, name="Pro", filter=pro)
+    tp = await make_touchpoint(runtime, ws, cart_reminder(entry_segment_id=segment_id))
+    assert await start(runtime, ws, tp, {"cart_id": "c-1"}) is None
+    assert await episodes_of(runtime, tp) == []
+    # Membership is read as the contact is now, not as last refreshed.
+    await perform(
+        runtime,
+        ws.system,
+        do_update_contact,
+        contact_id=ws.contact_id,
+        attributes={"plan": "pro"},
+    )
+    assert await start(runtime, ws, tp, {"cart_id": "c-2"}) is not None
+    assert [e.key for e in await episodes_of(runtime, tp)] == ["cart:c-2"]
+
+
+async def test_a_segment_a_touchpoint_uses_is_not_deleted(runtime: Runtime, ws: Workspace) -> None:
+    pro = {"conditions": [{"attribute": "plan", "op": "eq", "value": "pro"}]}
+    entry = await perform(runtime, ws.admin, do_create_segment, name="Pro", filter=pro)
+    target = await perform(
+        runtime, ws.admin, do_create_segment, name="All", filter={"conditions": []}
+    )
+    tp = await make_touchpoint(runtime, ws, cart_reminder(entry_segment_id=entry))
+    broadcast = {
+        "name": "Holiday",
+        "trigger": {"kind": "broadcast", "segment_id": target, "at_local": "2031-12-20T10:00"},
+        "steps": [step(0)],
+    }
+    holiday = await make_touchpoint(runtime, ws, broadcast, live=False)
+    for segment_id, name in ((entry, "Abandoned cart"), (target, "Holiday")):
+        with pytest.raises(Conflict, match=f"'{name}'") as refused:
+            await perform(runtime, ws.admin, do_delete_segment, segment_id=segment_id)
+        assert refused.value.field == "segment_id"
+    for touchpoint_id in (tp, holiday):
+        await perform(
+            runtime,
+            ws.admin,
+            do_set_touchpoint_status,
+            touchpoint_id=touchpoint_id,
+            status=TouchStatus.ARCHIVED,
+        )
+    await perform(runtime, ws.admin, do_delete_segment, segment_id=entry)
+    await perform(runtime, ws.admin, do_delete_segment, segment_id=target)

@@ -23,7 +23,11 @@ from server.actions.touch_planning import (
     PAGE,
     SEGMENT_SCAN,
 )
-from server.actions.touchpoints import do_create_touchpoint, do_set_touchpoint_status
+from server.actions.touchpoints import (
+    do_create_touchpoint,
+    do_set_touchpoint_status,
+    do_update_touchpoint,
+)
 from server.clock import FrozenClock
 from server.domain.json_types import JsonValue
 from server.domain.touchpoints import TouchStatus, parse_touchpoint
@@ -305,6 +309,34 @@ async def test_a_paused_broadcast_does_nothing_and_resumes_when_live(
     assert await episodes(runtime, tp) == [(first, "broadcast:2026-12-20T10:00")]
 
 
+async def test_a_live_broadcast_moved_earlier_is_planned_for_its_new_time(
+    runtime: Runtime, ws: Workspace
+) -> None:
+    move_to(runtime, datetime(2026, 12, 15, 12, tzinfo=UTC))
+    bea = await contact(runtime, ws, "Bea", holiday="yes", timezone=BERLIN)
+    holiday = await segment(runtime, ws, "holiday", "yes")
+    planned: dict[str, JsonValue] = {
+        "kind": "broadcast",
+        "segment_id": holiday,
+        "at_local": "2026-12-24T10:00",
+    }
+    tp = await touchpoint(runtime, ws, "Holiday picks", planned)
+    moved = {**planned, "at_local": "2026-12-20T10:00"}
+    body: dict[str, JsonValue] = {"name": "Holiday picks", "trigger": moved, "steps": [STEP]}
+    await perform(
+        runtime, ws.admin, do_update_touchpoint, touchpoint_id=tp, spec=parse_touchpoint(body)
+    )
+    assert [(key, status) for key, status, _ in await jobs(runtime, BROADCAST_PLAN)] == [
+        (f"{tp}:v1:after0", "cancelled"),
+        (f"{tp}:v2:after0", "scheduled"),
+    ]
+    move_to(runtime, datetime(2026, 12, 20, 8, tzinfo=UTC))
+    assert await run_all(runtime) == 1
+    assert await episodes(runtime, tp) == [(bea, "broadcast:2026-12-20T10:00")]
+    # 10:00 in Berlin (CET, UTC+1).
+    assert await first_decisions(runtime, tp) == {bea: datetime(2026, 12, 20, 9, tzinfo=UTC)}
+
+
 # -- segment entry ---------------------------------------------------------
 
 
@@ -386,7 +418,11 @@ async def test_a_scan_of_a_deleted_segment_ends_without_a_successor(
     move_to(runtime, datetime(2026, 12, 7, 9, tzinfo=UTC))
     vip = await segment(runtime, ws, "tier", "vip")
     tp = await touchpoint(runtime, ws, "Welcome, VIP", {"kind": "segment_entry", "segment_id": vip})
+    # A segment in use can't be deleted; archived, the touchpoint lets it
+    # go, and switched live again it finds it gone.
+    await set_status(runtime, ws, tp, TouchStatus.ARCHIVED)
     await perform(runtime, ws.admin, do_delete_segment, segment_id=vip)
+    await set_status(runtime, ws, tp, TouchStatus.LIVE)
     assert await run_all(runtime) == 1
     scans = await jobs(runtime, SEGMENT_SCAN)
     assert scans == [

@@ -8,8 +8,11 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
+from server.actions.contacts import IdentityInput
 from server.actions.context import perform
+from server.actions.messages import do_receive_message
 from server.actions.visitors import do_send_visitor_message, do_start_visitor_session
+from server.domain.values import IdentityKind
 from server.email.ingest import ingest_mail
 from server.email.intake import MailIntake
 from server.runtime import Runtime
@@ -154,3 +157,45 @@ async def test_the_steps_of_an_episode_continue_one_conversation(
         sa.select(t.messages).where(t.messages.c.id.in_([first.message_id, second.message_id])),
     )
     assert len({m.conversation_id for m in messages}) == 1
+
+
+async def test_a_conversation_a_touch_opens_starts_no_conversation_touchpoint(
+    runtime: Runtime, ws: Workspace
+) -> None:
+    tp = await make_touchpoint(runtime, ws)
+    on_new_conversation = await make_touchpoint(
+        runtime,
+        ws,
+        name="New conversation",
+        trigger={"kind": "event", "name": "conversation.created"},
+    )
+    async with runtime.db.write() as conn:
+        await conn.execute(
+            t.touchpoints.update()
+            .where(t.touchpoints.c.id == on_new_conversation)
+            .values(
+                trigger_key="event:conversation.created",
+                episode_key="conversation:{conversation_id}",
+            )
+        )
+    cid = await contact(runtime, ws, "ann@shop.test", name="Ann")
+    await start(runtime, tp, cid)
+
+    batch = await process(runtime)
+
+    assert batch.count("sending") == 1
+    episodes = t.episodes.c
+    touch_opened = sa.select(t.episodes).where(episodes.touchpoint_id == on_new_conversation)
+    assert await fetch_all(runtime, touch_opened) == []
+    # The same touchpoint does start for a conversation the customer opens.
+    await perform(
+        runtime,
+        ws.system,
+        do_receive_message,
+        inbox_id=ws.inbox_id,
+        identity=IdentityInput(IdentityKind.EMAIL, "bo@shop.test"),
+        name="Bo",
+        subject="Hello",
+        text="A question",
+    )
+    assert len(await fetch_all(runtime, touch_opened)) == 1
