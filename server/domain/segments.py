@@ -57,6 +57,7 @@ from typing import Any, Literal, TypeAlias
 from server.domain.conversations import clean_labels
 from server.domain.errors import InvalidInput
 from server.domain.json_types import JsonValue
+from server.domain.touch_timing import parse_duration as parse_seconds
 from server.domain.values import IdentityKind
 
 MAX_NAME = 200
@@ -70,8 +71,6 @@ MAX_STRING = 500
 MAX_COUNT = 1_000_000
 # Ten years: longer windows are a mistake, not a segment.
 MAX_DURATION = 10 * 366 * 86_400
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
-_DURATION = re.compile(r"^([0-9]{1,9})([smhdw])$")
 _CHANNEL = re.compile(r"^[a-z][a-z0-9_]{0,15}$")
 _TOPIC = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,39}$")
 
@@ -197,17 +196,10 @@ def clean_name(raw: str) -> str:
 
 
 def parse_duration(raw: Any, field: str) -> Duration:
-    """ "4h"-style text or whole seconds, 1 second to ten years."""
-    written: str | int
-    if isinstance(raw, int) and not isinstance(raw, bool):
-        seconds, written = raw, raw
-    elif isinstance(raw, str) and (m := _DURATION.match(raw)):
-        seconds, written = int(m.group(1)) * _UNITS[m.group(2)], raw
-    else:
-        raise _fail(field, 'must be a duration such as "90s", "15m", "4h", "30d", "2w" or seconds')
-    if not 1 <= seconds <= MAX_DURATION:
-        raise _fail(field, "must be from 1 second to 10 years")
-    return Duration(seconds, written)
+    """ "4h"-style text or whole seconds (the touchpoints' spelling), 1
+    second to ten years; the form it was written in is kept."""
+    seconds = parse_seconds(raw, field, minimum=1, maximum=MAX_DURATION)
+    return Duration(seconds, raw)
 
 
 def parse_filter(raw: Any, *, field: str = "filter") -> Group:

@@ -55,9 +55,9 @@ MAX_DAY_OFFSET = 366
 MAX_CAPS = 5
 MAX_CAP_COUNT = 1000
 MAX_CAP_WINDOW_SECONDS = 366 * DAY
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": DAY}
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": DAY, "w": 7 * DAY}
 # [0-9] is ASCII only; nine digits keep int() away from long strings.
-_DURATION = re.compile(r"([0-9]{1,9})([smhd])")
+_DURATION = re.compile(r"([0-9]{1,9})([smhdw])")
 _CLOCK = re.compile(r"([0-9]{2}):([0-9]{2})")
 # Contact attribute keys are free-form; a delay may only name a plain one.
 _ATTRIBUTE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
@@ -148,12 +148,12 @@ def _whole(value: JsonValue, field: str, low: int, high: int) -> int:
 
 
 def parse_duration(value: JsonValue, field: str, *, minimum: int, maximum: int) -> int:
-    """Whole seconds from `14400` or `"4h"` (units s, m, h, d), within
+    """Whole seconds from `14400` or `"4h"` (units s, m, h, d, w), within
     `[minimum, maximum]` seconds."""
     if isinstance(value, str):
         match = _DURATION.fullmatch(value)
         if match is None:
-            raise _fail(field, f"{value[:20]!r} is not a duration such as 90s, 10m, 4h or 3d")
+            raise _fail(field, f"{value[:20]!r} is not a duration such as 90s, 10m, 4h, 3d or 2w")
         seconds = int(match[1]) * _UNITS[match[2]]
     elif isinstance(value, int) and not isinstance(value, bool):
         seconds = value

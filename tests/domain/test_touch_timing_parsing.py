@@ -50,6 +50,7 @@ def refused(call: Any, *args: Any) -> InvalidInput:
         ({"after": "10m"}, 600),
         ({"after": "4h"}, 14400),
         ({"after": "3d"}, 3 * 86400),
+        ({"after": "2w"}, 14 * 86400),  # the unit segments take too
         ({"after": "366d"}, 366 * 86400),
         ({"after": 366 * 86400}, 366 * 86400),
         ({"after": "0s"}, 0),
@@ -67,7 +68,8 @@ def test_after_delays_read_seconds_and_units(raw: Any, seconds: int) -> None:
         ({"after": "367d"}, f"{F}.after"),
         ({"after": "4 h"}, f"{F}.after"),
         ({"after": "4H"}, f"{F}.after"),
-        ({"after": "4w"}, f"{F}.after"),
+        ({"after": "53w"}, f"{F}.after"),  # weeks are fine, but 53 is over a year
+        ({"after": "4W"}, f"{F}.after"),
         ({"after": "h"}, f"{F}.after"),
         ({"after": "1h30m"}, f"{F}.after"),
         ({"after": "-4h"}, f"{F}.after"),
