@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, Literal, TypeAlias, TypedDict, TypeVar, Unpack, overload
 
@@ -60,6 +61,8 @@ class Call(Generic[B_co, Q_co]):
     path: dict[str, int]
     query: Q_co
     body: B_co
+    # The endpoint's text path params (Endpoint.text_params).
+    path_text: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def actor(self) -> Actor:
@@ -96,6 +99,7 @@ class Options(TypedDict, total=False):
     produces: str
     idempotency: Idempotency
     shown_once: tuple[str, ...]
+    text_params: tuple[str, ...]
 
 
 @dataclasses.dataclass(frozen=True, init=False)
@@ -105,7 +109,7 @@ class Endpoint:
     the handler's `Call[...]` reads, None for none."""
 
     method: str
-    path: str  # relative to /api/v1, with {name} params (all are object ids)
+    path: str  # relative to /api/v1, with {name} params (object ids unless text_params)
     # The Call's records are checked against the handler where it is
     # declared (the overloads below), so stored, its types are erased.
     handler: Handler[Any, Any]
@@ -124,6 +128,9 @@ class Endpoint:
     idempotency: Idempotency | None = None
     # Answer fields shown only once (a new token): a replay shows null.
     shown_once: tuple[str, ...] = ()
+    # Path params that are short text (a promo code a shop's system has
+    # at hand), not ids: `[A-Za-z0-9_-]`, at most TEXT_PARAM_LENGTH.
+    text_params: tuple[str, ...] = ()
 
     @overload
     def __init__(
@@ -207,7 +214,20 @@ class Endpoint:
 
     @property
     def path_params(self) -> list[str]:
+        """The path's object ids."""
+        return [name for name in self._params() if name not in self.text_params]
+
+    def _params(self) -> list[str]:
         return [part[1:-1] for part in self.path.split("/") if part.startswith("{")]
+
+
+TEXT_PARAM_LENGTH = 64
+_TEXT_PARAM = re.compile(rf"[A-Za-z0-9_-]{{1,{TEXT_PARAM_LENGTH}}}")
+TEXT_PARAM_SCHEMA: JsonValue = {
+    "type": "string",
+    "pattern": _TEXT_PARAM.pattern,
+    "maxLength": TEXT_PARAM_LENGTH,
+}
 
 
 def _runtime(request: Request) -> Runtime:
@@ -253,6 +273,17 @@ async def _read_json(request: Request, runtime: Runtime) -> Any:
         raise HttpError(400, "bad_json", "body is not valid JSON", field="body") from None
 
 
+def _path_text(endpoint: Endpoint, request: Request) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name in endpoint.text_params:
+        raw = str(request.path_params.get(name, ""))
+        if not _TEXT_PARAM.fullmatch(raw):
+            # Like a malformed id: it names nothing that exists.
+            raise HttpError(404, "not_found", f"{name} not found", field=name)
+        out[name] = raw
+    return out
+
+
 def _path_ids(endpoint: Endpoint, request: Request) -> dict[str, int]:
     out: dict[str, int] = {}
     for name in endpoint.path_params:
@@ -270,6 +301,7 @@ def to_route(endpoint: Endpoint, prefix: str) -> Route:
         runtime = _runtime(request)
         try:
             path = _path_ids(endpoint, request)
+            path_text = _path_text(endpoint, request)
             # Public endpoints (login) ignore credentials: a stale cookie
             # must not stand in the way of logging in again.
             actor = None
@@ -297,6 +329,7 @@ def to_route(endpoint: Endpoint, prefix: str) -> Route:
                 path,
                 query=None if endpoint.query is None else endpoint.query.build(query_fields),
                 body=None if endpoint.body is None else endpoint.body.build(body_fields),
+                path_text=path_text,
             )
             claim = None
             if endpoint.idempotency == "stored" and actor is not None:
@@ -379,6 +412,10 @@ def openapi_document(endpoints: list[Endpoint], prefix: str, version: str) -> di
         parameters: list[JsonValue] = [
             {"name": p, "in": "path", "required": True, "schema": Id.openapi()}
             for p in ep.path_params
+        ]
+        parameters += [
+            {"name": p, "in": "path", "required": True, "schema": TEXT_PARAM_SCHEMA}
+            for p in ep.text_params
         ]
         op: dict[str, JsonValue] = {
             "operationId": ep.handler.__name__,

@@ -4,9 +4,10 @@ generated: prefix + random characters without look-alikes); every agent
 sees the pools with their free / issued / redeemed counts.
 
 A redemption is the shop's backend saying a code was used, with any
-agent's API token: `POST /promo_codes/redeem` with the code in the body
-(codes are text, and every path parameter of this API is an object id).
-A code redeemed already is a 409, an unknown one a 404.
+agent's API token: `POST /promo_codes/{code}/redeem`, or `POST
+/promo_codes/redeem` with the code in the body (for a code that isn't
+URL-safe: a file the shop uploaded may hold any characters). A code
+redeemed already is a 409, an unknown one a 404.
 """
 
 from __future__ import annotations
@@ -81,6 +82,14 @@ class Redemption:
     )
 
 
+@record
+class PathRedemption:
+    contact_id: int | None = arg(Nullable(Id), default=None)
+    order_id: str | None = arg(
+        Nullable(Str(max_length=200, description="the shop's order (not stored)")), default=None
+    )
+
+
 async def list_pools(call: Call[None, None]) -> JsonValue:
     return await read(call.runtime, list_promo_pools, call.actor)
 
@@ -120,10 +129,17 @@ async def add_codes(call: Call[NewCodes, None]) -> JsonValue:
 
 
 async def redeem_code(call: Call[Redemption, None]) -> JsonValue:
-    b = call.body
+    return await _redeem(call, call.body.code, call.body.contact_id)
+
+
+async def redeem_code_at(call: Call[PathRedemption, None]) -> JsonValue:
+    return await _redeem(call, call.path_text["code"], call.body.contact_id)
+
+
+async def _redeem(call: Call[object, None], code: str, contact_id: int | None) -> JsonValue:
     # `order_id` is taken for the shop's records; no column holds it.
     redeemed = await perform(
-        call.runtime, call.actor, do_redeem_promo_code, code=b.code, contact_id=b.contact_id
+        call.runtime, call.actor, do_redeem_promo_code, code=code, contact_id=contact_id
     )
     return {"code": redeemed.code, "state": "redeemed", "decision_id": redeemed.decision_id}
 
@@ -163,5 +179,14 @@ ENDPOINTS = [
         "Record that a promo code was used (the shop's backend); 409 when used already",
         TAG,
         body=Redemption,
+    ),
+    Endpoint(
+        "POST",
+        "/promo_codes/{code}/redeem",
+        redeem_code_at,
+        "Record that the promo code in the path was used; 409 when used already",
+        TAG,
+        body=PathRedemption,
+        text_params=("code",),
     ),
 ]

@@ -48,6 +48,8 @@ from tests.support import BAD_INTEGERS, PASSWORD, Workspace, fetch_all
 from tests.touchpoints.support import cart_reminder, make_touchpoint
 
 JSON = {"content-type": "application/json"}
+# A value for each text path param (Endpoint.text_params) of any route.
+TEXT_PARAMS = {"code": "NO-SUCH-CODE"}
 
 # A valid body per route, so that exactly one broken field is what fails.
 VALID: dict[tuple[str, str], dict[str, Any]] = {
@@ -109,6 +111,7 @@ VALID: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/promo_pools"): {"name": "Fuzz pool", "valid_days": 30, "low_stock": 10},
     ("POST", "/promo_pools/{pool_id}/codes"): {"csv": "FUZZ-1"},
     ("POST", "/promo_codes/redeem"): {"code": "NO-SUCH-CODE"},
+    ("POST", "/promo_codes/{code}/redeem"): {"contact_id": "{contact_id}"},
     ("POST", "/touchpoints"): cart_reminder(name="Fuzz"),
     ("PUT", "/touchpoints/{touchpoint_id}"): cart_reminder(name="Fuzzed"),
     ("POST", "/touchpoints/{touchpoint_id}/status"): {"status": "paused"},
@@ -183,6 +186,8 @@ def url(ep: Endpoint, ids: dict[str, int]) -> str:
     path = API_PREFIX + ep.path
     for name in ep.path_params:
         path = path.replace("{" + name + "}", str(ids[name]))
+    for name in ep.text_params:
+        path = path.replace("{" + name + "}", TEXT_PARAMS[name])
     return path
 
 

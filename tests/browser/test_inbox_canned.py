@@ -120,7 +120,10 @@ async def test_an_agent_answers_a_widget_visitor_with_a_filled_canned_response(
 async def canned_page(page: Page, threadline: LiveServer, runtime: Runtime, ws: Workspace) -> Page:
     """Two responses whose shortcuts sort apart ('refund' first), and the
     admin in the seeded conversation's composer."""
-    for shortcut, body in [("refund", "Your refund is on its way."), ("shipping", "We ship in 1-2 days.")]:
+    for shortcut, body in [
+        ("refund", "Your refund is on its way."),
+        ("shipping", "We ship in 1-2 days."),
+    ]:
         await perform(
             runtime,
             ws.admin,

@@ -164,6 +164,37 @@ async def test_redeemed_once_by_the_api(
         assert res.status_code == 404
 
 
+async def test_redeemed_once_by_the_code_in_the_path(
+    runtime: Runtime, ws: Workspace, admin_client: httpx.AsyncClient
+) -> None:
+    pool = await made_pool(admin_client, "Welcome")
+    await add(admin_client, pool["id"], {"csv": "WELCOME-AB12\nWELCOME-CD34"})
+    url = f"{API}/promo_codes/welcome-ab12/redeem"
+    # No body at all is fine: the shop may know only the code.
+    res = await admin_client.post(url)
+    assert res.status_code == 200, res.text
+    assert res.json() == {"code": "WELCOME-AB12", "state": "redeemed", "decision_id": None}
+    again = await admin_client.post(url, json={"contact_id": ws.contact_id})
+    assert again.status_code == 409 and again.json()["error"]["field"] == "code"
+    for unknown in ("NOPE-0000", "semi%3Bcolon", "x" * 65):
+        res = await admin_client.post(f"{API}/promo_codes/{unknown}/redeem")
+        assert res.status_code == 404, unknown
+        assert res.json()["error"]["field"] == "code", unknown
+    res = await admin_client.post(
+        f"{API}/promo_codes/WELCOME-CD34/redeem", json={"contact_id": "seven"}
+    )
+    assert res.status_code == 422 and res.json()["error"]["field"] == "contact_id"
+    other = await seed_workspace(runtime, "Other Co")
+    async with client(runtime) as outsider:
+        await login(outsider, other.admin_email)
+        res = await outsider.post(f"{API}/promo_codes/WELCOME-CD34/redeem")
+        assert res.status_code == 404
+    [row] = await fetch_all(
+        runtime, sa.select(t.promo_codes).where(t.promo_codes.c.code == "WELCOME-CD34")
+    )
+    assert row.state == "free"
+
+
 async def test_a_tracked_order_with_the_code_redeems_it(
     runtime: Runtime, ws: Workspace, admin_client: httpx.AsyncClient
 ) -> None:
