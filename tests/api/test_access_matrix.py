@@ -174,6 +174,12 @@ LIST_KEYS = {"/promo_pools": "pools", "/touchpoints": "touchpoints", "/decisions
 SHARED_LISTS = {"/touchpoint_seeds"}
 
 
+# A value for each text path param (Endpoint.text_params): a promo code
+# is found by its text, so it's the other workspace's checks that matter
+# (tests/touchpoints/test_promo_codes.py).
+TEXT_PARAMS = {"code": "NO-SUCH-CODE"}
+
+
 # Required body fields that end in `_id` but name no object of a workspace:
 # the widget's `client_id` is an idempotency key the browser makes up (the
 # widget's caller is identified by its session header, not by object ids).
@@ -335,6 +341,8 @@ def request_for(
     path = API_PREFIX + ep.path
     for name in ep.path_params:
         path = path.replace("{" + name + "}", str(ids[name]))
+    for name in ep.text_params:
+        path = path.replace("{" + name + "}", TEXT_PARAMS[name])
     if case.query is not None:
         query = {k: str(ids[v[1:-1]]) if v.startswith("{") else v for k, v in case.query.items()}
         path += "?" + urlencode(query)
