@@ -155,7 +155,7 @@ def test_identity_token_is_what_the_verifier_accepts() -> None:
 
 def test_identity_token_refused_when_tampered_expired_or_signed_with_another_secret() -> None:
     token = identity_token(SECRET, "user-42", "ann@shop.test", NOW + timedelta(minutes=5))
-    head, body, sig = token.split(".")
+    head, _body, sig = token.split(".")
     forged = b64(json.dumps({**claims(), "email": "eve@shop.test"}).encode())
     with pytest.raises(Forbidden, match="bad signature"):
         verify_identity_token(f"{head}.{forged}.{sig}", SECRET, NOW)
