@@ -126,6 +126,7 @@ def test_signup_and_cart_in_the_demo_shop_bring_a_welcome_and_a_reminder(
             body = text_of(reminder)
             assert "Trail Runner shoes" in body and "Merino socks, 3 pairs x 2" in body
             assert "127.00 EUR" in body
+            assert f"Pick up where you left off: {shop}/" in body
             assert str(reminder["Subject"]) == "You left 2 things in your cart"
 
             with httpx.Client(base_url=base, timeout=10) as agent:
