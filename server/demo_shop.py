@@ -114,7 +114,7 @@ PAGE = """<!doctype html>
     var cartId = newId("cart");
     function show(line) {
       var el = document.getElementById("events");
-      el.textContent = (line + "\n" + el.textContent).split("\n").slice(0, 6).join("\n");
+      el.textContent = (line + "\\n" + el.textContent).split("\\n").slice(0, 6).join("\\n");
     }
     function here() { return location.href.split("#")[0]; }
     // The cart as the touchpoints' templates read it: the items with

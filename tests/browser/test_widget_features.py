@@ -224,9 +224,12 @@ async def test_identity_and_tracked_events_reach_the_contact(
     await expect_rows(lambda: fetch_all(runtime, events), 2)
     rows = await fetch_all(runtime, events)
     assert [r.name for r in rows] == ["cart_updated", "cart_updated"]
-    assert rows[-1].properties["item_count"] == 2
-    assert rows[-1].properties["skus"] == "trail-runner"
-    assert rows[-1].properties["total"] == 178
+    cart = rows[-1].properties
+    assert cart["item_count"] == 2 and cart["total"] == 178 and cart["currency"] == "EUR"
+    assert cart["cart_id"] == rows[0].properties["cart_id"]
+    [item] = cart["items"]
+    assert (item["name"], item["price"], item["quantity"]) == ("Trail Runner shoes", 89, 2)
+    assert item["url"] == f"{shop.url.rstrip('/')}/#trail-runner"
     await expect_rows(verified_sessions, 1)
 
 
