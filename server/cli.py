@@ -124,7 +124,7 @@ async def _demo_shop(
     sock = _bind(settings.host, settings.port + DEMO_SHOP_OFFSET)
     if sock is None:
         return made.created, None
-    app = shop_app(settings.public_url, made.widget_public_token)
+    app = shop_app(settings.public_url, made.widget_public_token, made.widget_secret)
     config = uvicorn.Config(app, lifespan="off", log_level=settings.log_level, server_header=False)
     return made.created, (_SecondServer(config), sock, url)
 

@@ -22,6 +22,7 @@ from server.actions.messages import do_receive_message, do_send_message
 from server.actions.teams import do_add_team_member, do_create_team
 from server.actions.workspaces import do_create_workspace
 from server.clock import Clock
+from server.demo_touchpoints import ensure_demo_touchpoints
 from server.domain.actors import Actor, ActorKind, system_actor
 from server.domain.macros import MacroScope
 from server.domain.values import (
@@ -55,6 +56,9 @@ class DemoWorkspace:
     created: bool
     widget_public_token: str | None = None
     widget_inbox_id: int | None = None
+    # The widget inbox's identity secret: the demo shop's backend signs its
+    # signed-up users' identity tokens with it, as a real shop's would.
+    widget_secret: str | None = None
 
 
 class _PastClock:
@@ -97,7 +101,12 @@ async def ensure_demo_workspace(runtime: Runtime) -> DemoWorkspace:
     """Create the demo workspace unless its admin already exists (then find
     its website chat inbox)."""
     if await read(runtime, find_agent_id_by_email, DEMO_ADMIN_EMAIL) is not None:
-        return await find_demo_workspace(runtime) or DemoWorkspace(None, created=False)
+        found = await find_demo_workspace(runtime)
+        if found is None or found.workspace_id is None:
+            return DemoWorkspace(None, created=False)
+        # A demo made before the touchpoints were part of it gets them now.
+        await ensure_demo_touchpoints(runtime, found.workspace_id)
+        return found
     real_clock = runtime.clock
     runtime = dataclasses.replace(runtime, clock=_PastClock(real_clock))
     ws = await perform(runtime, system_actor(0), do_create_workspace, name="Demo Shop")
@@ -293,8 +302,13 @@ async def ensure_demo_workspace(runtime: Runtime) -> DemoWorkspace:
             {"type": "resolve"},
         ],
     )
+    await ensure_demo_touchpoints(dataclasses.replace(runtime, clock=real_clock), ws)
     return DemoWorkspace(
-        ws, created=True, widget_public_token=widget.public_token, widget_inbox_id=widget.inbox_id
+        ws,
+        created=True,
+        widget_public_token=widget.public_token,
+        widget_inbox_id=widget.inbox_id,
+        widget_secret=widget.secret,
     )
 
 
@@ -308,11 +322,16 @@ async def find_demo_workspace(runtime: Runtime) -> DemoWorkspace | None:
             continue
         for inbox in await read(runtime, visible_inboxes, sys):
             if inbox.kind == InboxKind.WIDGET.value:
+                row = await read(runtime, access_inbox, sys, inbox.id)
+                secret = (
+                    runtime.secrets.decrypt(row.secret_encrypted) if row.secret_encrypted else None
+                )
                 return DemoWorkspace(
                     ws,
                     created=False,
                     widget_public_token=inbox.public_token,
                     widget_inbox_id=inbox.id,
+                    widget_secret=secret,
                 )
         return DemoWorkspace(ws, created=False)
     return None

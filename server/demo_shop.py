@@ -3,20 +3,34 @@ by `threadline demo` on its own origin (the next port), so the widget runs
 exactly as it would on a real site — cross-origin, in its iframe.
 
 The page is what a shop owner would write: the queue stub and the script
-tag from the README, `Threadline.track('cart_updated', ...)` on its
-"Add to cart" buttons, `Threadline.open()` on a help link. Inline scripts
-are fine here: this is the customer's page, not Threadline's.
+tag from the README, a sign-up form whose backend (`POST /signup`, this
+app) signs the new user's identity token with the widget inbox's secret
+for `Threadline.setUser`, `Threadline.track('signed_up')`, the whole cart
+in `Threadline.track('cart_updated', ...)` on every "Add to cart" and
+`order_placed` on "Place order" (the shapes server.domain.touch_seeds
+reads), `Threadline.open()` on a help link. Inline scripts are fine here:
+this is the customer's page, not Threadline's.
 """
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
+from datetime import UTC, datetime, timedelta
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
+
+from server.domain.widget_identity import identity_token
+
+# How long a signed-up user's identity token is good for (the page asks
+# for a new one on its next sign-up).
+TOKEN_LIFETIME = timedelta(hours=12)
+MAX_EMAIL = 320
+MAX_NAME = 200
 
 # (sku, name, price in cents, colour of the picture)
 PRODUCTS = [
@@ -57,6 +71,10 @@ PAGE = """<!doctype html>
            border: 1px solid #1f2933; background: #1f2933; color: #fff; }
   button.link { background: none; color: #1f2933; }
   #events { font: 13px/1.4 ui-monospace, monospace; color: #52606d; white-space: pre-wrap; }
+  .panel { background: #fff; border: 1px solid #e4e4e0; border-radius: 12px; padding: 14px;
+           margin: 18px 0; }
+  .panel input { font: inherit; padding: 6px 8px; border: 1px solid #c4c4c0; border-radius: 6px; }
+  .panel label { margin-right: 10px; }
 </style>
 </head>
 <body>
@@ -67,7 +85,22 @@ PAGE = """<!doctype html>
 <main>
   <p>A pretend shop on its own origin, with the Threadline chat widget embedded.
      <button type="button" class="link" id="help">Questions? Chat with us</button></p>
+  <form class="panel" id="signup">
+    <strong>Create an account</strong>
+    <p>Sign up, put two things in the cart and leave: a welcome and a cart reminder reach
+       the demo's mail sink within a minute.</p>
+    <label>Name <input id="signup-name" name="name" autocomplete="name" required></label>
+    <label>Email <input id="signup-email" name="email" type="email" autocomplete="email" required></label>
+    <button type="submit">Sign up</button>
+    <span id="account" role="status"></span>
+  </form>
   <div class="grid">__PRODUCTS__</div>
+  <div class="panel">
+    <strong>Your cart</strong>
+    <ul id="cart-items"></ul>
+    <button type="button" id="order">Place order</button>
+    <span id="ordered" role="status"></span>
+  </div>
   <h3>What this page hears from the widget</h3>
   <p id="events">Only that a message arrived, never what it says.</p>
 </main>
@@ -77,27 +110,79 @@ PAGE = """<!doctype html>
   (function () {
     var products = __CATALOGUE__;
     var cart = {};
+    function newId(prefix) { return prefix + "-" + Math.random().toString(36).slice(2, 10); }
+    var cartId = newId("cart");
     function show(line) {
       var el = document.getElementById("events");
       el.textContent = (line + "\\n" + el.textContent).split("\\n").slice(0, 6).join("\\n");
     }
+    function here() { return location.href.split("#")[0]; }
+    // The cart as the touchpoints' templates read it: the items with
+    // name, price (in euros), quantity and link, the total and currency.
+    function currentCart() {
+      var items = Object.keys(cart).map(function (sku) {
+        return { product_id: sku, name: products[sku].name, price: products[sku].price / 100,
+                 quantity: cart[sku], url: here() + "#" + sku };
+      });
+      var total = Object.keys(cart).reduce(function (n, k) { return n + cart[k] * products[k].price; }, 0) / 100;
+      var count = Object.keys(cart).reduce(function (n, k) { return n + cart[k]; }, 0);
+      return { cart_id: cartId, items: items, total: total, currency: "EUR", url: here(), item_count: count };
+    }
+    function render() {
+      var c = currentCart();
+      document.getElementById("count").textContent = c.item_count;
+      document.getElementById("total").textContent = c.total.toFixed(2);
+      var list = document.getElementById("cart-items");
+      list.textContent = "";
+      c.items.forEach(function (item) {
+        var li = document.createElement("li");
+        li.textContent = item.name + " x " + item.quantity;
+        list.appendChild(li);
+      });
+      document.getElementById("order").disabled = c.items.length === 0;
+    }
     document.getElementById("help").addEventListener("click", function () { Threadline.open(); });
+    document.getElementById("signup").addEventListener("submit", function (e) {
+      e.preventDefault();
+      var name = document.getElementById("signup-name").value;
+      var email = document.getElementById("signup-email").value;
+      var status = document.getElementById("account");
+      // The shop's backend signs who signed up (a real shop: after it
+      // created the account), so Threadline may trust the email address.
+      fetch("/signup", { method: "POST", headers: { "Content-Type": "application/json" },
+                        body: JSON.stringify({ name: name, email: email }) })
+        .then(function (r) { return r.json().then(function (b) { return { ok: r.ok, body: b }; }); })
+        .then(function (r) {
+          if (!r.ok) { status.textContent = r.body.error || "Sign-up failed"; return; }
+          Threadline.setUser(r.body.user_id, { name: name, email: email, identityToken: r.body.identity_token });
+          Threadline.track("signed_up", { method: "email" });
+          status.textContent = "Signed up as " + email;
+          show("signed up " + email);
+        }, function () { status.textContent = "Sign-up failed"; });
+    });
     document.querySelectorAll("[data-sku]").forEach(function (button) {
       button.addEventListener("click", function () {
         var sku = button.getAttribute("data-sku");
         cart[sku] = (cart[sku] || 0) + 1;
-        var skus = Object.keys(cart);
-        var count = skus.reduce(function (n, k) { return n + cart[k]; }, 0);
-        var total = skus.reduce(function (n, k) { return n + cart[k] * products[k].price; }, 0) / 100;
-        document.getElementById("count").textContent = count;
-        document.getElementById("total").textContent = total.toFixed(2);
-        // Event properties are flat: strings, numbers, booleans.
-        Threadline.track("cart_updated", {
-          added: sku, added_name: products[sku].name, skus: skus.join(","),
-          item_count: count, total: total, currency: "EUR"
-        });
+        render();
+        document.getElementById("ordered").textContent = "";
+        Threadline.track("cart_updated", currentCart());
+        show("cart_updated " + cartId);
       });
     });
+    document.getElementById("order").addEventListener("click", function () {
+      var c = currentCart();
+      if (!c.items.length) return;
+      var orderId = newId("order");
+      Threadline.track("order_placed", { order_id: orderId, cart_id: c.cart_id, items: c.items,
+                                         total: c.total, currency: c.currency });
+      show("order_placed " + orderId);
+      document.getElementById("ordered").textContent = "Order " + orderId + " placed";
+      cart = {};
+      cartId = newId("cart");
+      render();
+    });
+    render();
     Threadline.on("ready", function () { show("ready"); });
     Threadline.on("message", function (m) { show("message " + JSON.stringify(m)); });
   })();
@@ -133,11 +218,51 @@ def shop_page(threadline_url: str, inbox_token: str) -> str:
     )
 
 
-def shop_app(threadline_url: str, inbox_token: str) -> Starlette:
-    """The demo shop as an ASGI app: one page at `/`."""
+def _error(field: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": f"{field}: {message}", "field": field}, status_code=400)
+
+
+def shop_user_id(email: str) -> str:
+    """The shop's own id for the user of `email` (the same on every sign-up)."""
+    return "shop-user-" + hashlib.sha256(email.strip().lower().encode()).hexdigest()[:16]
+
+
+def shop_app(
+    threadline_url: str, inbox_token: str, identity_secret: str | None = None
+) -> Starlette:
+    """The demo shop as an ASGI app: the page at `/` and, when it knows the
+    widget inbox's `identity_secret`, its backend's `POST /signup`
+    ({name, email} -> {user_id, identity_token}), which signs the user's
+    identity token as a real shop's backend would."""
     page = shop_page(threadline_url, inbox_token)
 
     async def home(request: Request) -> Response:
         return HTMLResponse(page)
 
-    return Starlette(routes=[Route("/", home, methods=["GET"])])
+    async def signup(request: Request) -> Response:
+        if identity_secret is None:
+            return JSONResponse(
+                {"error": "this shop has no identity secret to sign with"}, status_code=503
+            )
+        try:
+            body = await request.json()
+        except ValueError:
+            return _error("body", "must be a JSON object")
+        if not isinstance(body, dict):
+            return _error("body", "must be a JSON object")
+        email, name = body.get("email"), body.get("name")
+        if not isinstance(email, str) or "@" not in email.strip() or len(email) > MAX_EMAIL:
+            return _error("email", "must be an email address")
+        if name is not None and (not isinstance(name, str) or len(name) > MAX_NAME):
+            return _error("name", f"must be text of at most {MAX_NAME} characters")
+        email = email.strip()
+        user_id = shop_user_id(email)
+        token = identity_token(identity_secret, user_id, email, datetime.now(UTC) + TOKEN_LIFETIME)
+        return JSONResponse({"user_id": user_id, "identity_token": token})
+
+    return Starlette(
+        routes=[
+            Route("/", home, methods=["GET"]),
+            Route("/signup", signup, methods=["POST"]),
+        ]
+    )

@@ -21,8 +21,8 @@ with string keys, lists, str, int, float, bool, None; times are ISO 8601
 strings (the `date` filter reads them); money amounts are numbers.
 
     contact      {id, name, email, attributes: {name: value, ...}}
-    events       {cart: {cart_id, items: [ITEM], total, currency} | None,
-                  last_order: {order_id, items: [ITEM], total, currency} | None,
+    events       {cart: {cart_id, items: [ITEM], total, currency, url} | None,
+                  last_order: {order_id, items: [ITEM], total, currency, url} | None,
                   viewed: [{name, url, image_url, price}],
                   recommendations: [{name, url, image_url, price}]}
                   ITEM = {name, price, quantity, image_url, url}
@@ -222,6 +222,7 @@ def sample_data() -> dict[str, object]:
                 ],
                 "total": 85.5,
                 "currency": "EUR",
+                "url": f"{shop}/cart",
             },
             "last_order": {
                 "order_id": "ord_5520",
@@ -236,6 +237,7 @@ def sample_data() -> dict[str, object]:
                 ],
                 "total": 25,
                 "currency": "EUR",
+                "url": None,
             },
             "viewed": [
                 {

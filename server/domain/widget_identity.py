@@ -37,6 +37,22 @@ def identity_hash(secret: str, user_id: str) -> str:
     return hmac.new(secret.encode(), user_id.encode(), hashlib.sha256).hexdigest()
 
 
+def _b64encode(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def identity_token(secret: str, user_id: str, email: str, expires_at: datetime) -> str:
+    """What the site's backend signs for its logged-in user: an HS256 JWT
+    with `sub`, `email` and `exp` (whole seconds), the form
+    `verify_identity_token` accepts."""
+    header = _b64encode(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
+    claims = {"sub": user_id, "email": email, "exp": math.floor(expires_at.timestamp())}
+    payload = _b64encode(json.dumps(claims, separators=(",", ":")).encode())
+    signed = f"{header}.{payload}".encode("ascii")
+    signature = hmac.new(secret.encode(), signed, hashlib.sha256).digest()
+    return f"{header}.{payload}.{_b64encode(signature)}"
+
+
 def verify_identity_hash(secret: str, user_id: str, given: str) -> bool:
     """True when `given` is the HMAC of `user_id` (hex, any case), compared
     in constant time."""

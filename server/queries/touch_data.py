@@ -80,6 +80,8 @@ def _basket(properties: Mapping[str, Any], id_key: str) -> dict[str, JsonValue]:
         "items": _items(properties),
         "total": _number(properties.get("total")),
         "currency": _text(properties.get("currency")),
+        # Where the shop shows this cart or order ("Pick up where you left off").
+        "url": _text(properties.get("url")),
     }
 
 

@@ -136,7 +136,7 @@ async def shop(
     threadline: LiveServer, widget: NewInbox, shop_port: int
 ) -> AsyncIterator[AppServer]:
     """The demo shop page, embedding `widget`, on its own origin."""
-    server = AppServer(shop_app(threadline.base_url, widget.public_token), shop_port)
+    server = AppServer(shop_app(threadline.base_url, widget.public_token, widget.secret), shop_port)
     await server.start()
     yield server
     await server.stop()

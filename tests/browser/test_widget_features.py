@@ -5,20 +5,24 @@ from the shop page, another language, and the keyboard."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import struct
 import time
 import zlib
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from playwright.async_api import Page, expect
+from playwright.async_api import Page, Request, Route, expect
 
+from server.actions.contacts import IdentityInput, do_create_contact
 from server.actions.context import perform
 from server.actions.inboxes import NewInbox, do_update_inbox
-from server.domain.widget_identity import identity_hash
+from server.domain.values import IdentityKind
+from server.domain.widget_identity import identity_hash, identity_token
 from server.runtime import Runtime
 from server.storage import tables as t
 from tests.browser.support import LAUNCHER, AppServer, launcher_becomes, widget_frame
@@ -224,10 +228,60 @@ async def test_identity_and_tracked_events_reach_the_contact(
     await expect_rows(lambda: fetch_all(runtime, events), 2)
     rows = await fetch_all(runtime, events)
     assert [r.name for r in rows] == ["cart_updated", "cart_updated"]
-    assert rows[-1].properties["item_count"] == 2
-    assert rows[-1].properties["skus"] == "trail-runner"
-    assert rows[-1].properties["total"] == 178
+    cart = rows[-1].properties
+    assert cart["item_count"] == 2 and cart["total"] == 178 and cart["currency"] == "EUR"
+    assert cart["cart_id"] == rows[0].properties["cart_id"]
+    [item] = cart["items"]
+    assert (item["name"], item["price"], item["quantity"]) == ("Trail Runner shoes", 89, 2)
+    assert item["url"] == f"{shop.url.rstrip('/')}/#trail-runner"
     await expect_rows(verified_sessions, 1)
+
+
+async def test_track_right_after_set_user_lands_on_the_proven_contact(
+    page: Page,
+    runtime: Runtime,
+    ws: Workspace,
+    widget: NewInbox,
+    shop: AppServer,
+) -> None:
+    assert widget.secret is not None
+    known = await perform(
+        runtime,
+        ws.system,
+        do_create_contact,
+        name="Kim Known",
+        identities=[IdentityInput(IdentityKind.EMAIL, "kim@example.com", verified=True)],
+    )
+    token = identity_token(
+        widget.secret, "user-9", "kim@example.com", datetime.now(UTC) + timedelta(hours=1)
+    )
+    tracked = asyncio.Event()
+
+    def on_request(request: Request) -> None:
+        if request.url.endswith("/api/v1/widget/events"):
+            tracked.set()
+
+    async def slow_identify(route: Route) -> None:
+        # Hold the identity a moment: a track() sent without waiting for
+        # it would reach the server first, onto the anonymous visitor.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(tracked.wait(), 1.0)
+        await route.continue_()
+
+    page.on("request", on_request)
+    await page.route("**/api/v1/widget/identify", slow_identify)
+    await page.goto(shop.url)
+    await page.evaluate(
+        """(token) => {
+          Threadline.setUser("user-9", {identityToken: token});
+          Threadline.track("signed_up", {method: "email"});
+        }""",
+        token,
+    )
+    events = sa.select(t.contact_events.c.contact_id).where(t.contact_events.c.name == "signed_up")
+    await expect_rows(lambda: fetch_all(runtime, events), 1)
+    [row] = await fetch_all(runtime, events)
+    assert row.contact_id == known
 
 
 async def expect_rows(fetch: Any, count: int) -> None:

@@ -15,6 +15,7 @@ import pytest
 from server.domain.errors import Forbidden
 from server.domain.widget_identity import (
     identity_hash,
+    identity_token,
     origin_allowed,
     verify_identity_hash,
     verify_identity_token,
@@ -143,3 +144,22 @@ def test_a_tampered_payload_breaks_the_signature() -> None:
 )
 def test_allowed_domains(origin: str | None, setting: Any, allowed: bool) -> None:
     assert origin_allowed(origin, setting) is allowed
+
+
+def test_identity_token_is_what_the_verifier_accepts() -> None:
+    token = identity_token(SECRET, "user-42", "ann@shop.test", NOW + timedelta(minutes=5))
+    got = verify_identity_token(token, SECRET, NOW)
+    assert (got.user_id, got.email) == ("user-42", "ann@shop.test")
+    assert got.expires_at == NOW + timedelta(minutes=5)
+
+
+def test_identity_token_refused_when_tampered_expired_or_signed_with_another_secret() -> None:
+    token = identity_token(SECRET, "user-42", "ann@shop.test", NOW + timedelta(minutes=5))
+    head, _body, sig = token.split(".")
+    forged = b64(json.dumps({**claims(), "email": "eve@shop.test"}).encode())
+    with pytest.raises(Forbidden, match="bad signature"):
+        verify_identity_token(f"{head}.{forged}.{sig}", SECRET, NOW)
+    with pytest.raises(Forbidden, match="bad signature"):
+        verify_identity_token(token, "another" + SECRET, NOW)
+    with pytest.raises(Forbidden, match="expired"):
+        verify_identity_token(token, SECRET, NOW + timedelta(minutes=5))

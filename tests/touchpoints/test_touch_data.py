@@ -51,7 +51,13 @@ async def test_the_cart_is_the_latest_state_of_the_episodes_cart(
         ws,
         cid,
         "cart_updated",
-        {"cart_id": "c1", "items": two, "total": 19, "currency": "EUR"},
+        {
+            "cart_id": "c1",
+            "items": two,
+            "total": 19,
+            "currency": "EUR",
+            "url": "https://shop.test/c",
+        },
     )
     await _track(runtime, ws, cid, "cart_updated", {"cart_id": "c2", "items": [_item("Pot")]})
     await _track(runtime, ws, cid, "order_placed", {"order_id": 77, "items": [_item("Kettle")]})
@@ -85,6 +91,7 @@ async def test_the_cart_is_the_latest_state_of_the_episodes_cart(
     assert isinstance(events, dict)
     cart = events["cart"]
     assert cart["cart_id"] == "c1" and (cart["total"], cart["currency"]) == (19, "EUR")
+    assert cart["url"] == "https://shop.test/c"
     assert [(i["name"], i["quantity"]) for i in cart["items"]] == [("Mug", 1), ("Tea", 2)]
     assert cart["items"][1]["image_url"] == "https://shop.test/tea.png"
     assert events["last_order"]["order_id"] == "77"

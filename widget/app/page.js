@@ -11,6 +11,22 @@ import { renderChips } from './views/attachments.js';
 import { clearMessages, markRead, renderPending, showTyping, updateUnread } from './views/messages.js';
 import { focusFirst, updateForms } from './views/panel.js';
 
+// The page's setUser, setAttributes and track reach the server one after
+// another, in the order the page made them: `track('signed_up')` right
+// after `setUser(...)` must land on the contact the identity proved, not
+// on the anonymous visitor the session had a moment before.
+/** @type {Promise<unknown>} */
+let last = Promise.resolve();
+
+/** @template T
+ * @param {() => Promise<T>} send
+ * @returns {Promise<T>} */
+function inOrder(send) {
+  const next = last.then(ensureSession).then(send);
+  last = next.then(function () {}, function () {}); // a refusal doesn't stop the calls after it
+  return next;
+}
+
 /** @param {string | null | undefined} id
  * @param {Record<string, unknown>} traits */
 export function identify(id, traits) {
@@ -26,7 +42,7 @@ export function identify(id, traits) {
   const sig = JSON.stringify([body, extra]);
   if (sig === stored('ident')) return; // already told the server
   if (Object.keys(body).length) {
-    ensureSession().then(function () { return request('POST', '/identify', body); }).then(function (r) {
+    inOrder(function () { return request('POST', '/identify', body); }).then(function (r) {
       if (!r.ok) return console.warn('Threadline: setUser refused:', errorText(r));
       store('ident', sig);
       refresh(); // a verified identity may bring its history
@@ -37,14 +53,14 @@ export function identify(id, traits) {
 
 /** @param {unknown} attributes */
 export function setAttributes(attributes) {
-  ensureSession().then(function () { return request('POST', '/attributes', { attributes: attributes }); })
+  inOrder(function () { return request('POST', '/attributes', { attributes: attributes }); })
     .then(function (r) { if (!r.ok) console.warn('Threadline: setAttributes refused:', errorText(r)); }, function () {});
 }
 
 /** @param {string} name
  * @param {unknown} props */
 export function track(name, props) {
-  ensureSession().then(function () { return request('POST', '/events', { name: name, properties: props }); })
+  inOrder(function () { return request('POST', '/events', { name: name, properties: props }); })
     .then(function (r) { if (!r.ok) console.warn('Threadline: track refused:', errorText(r)); }, function () {});
 }
 
