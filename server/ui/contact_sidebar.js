@@ -155,7 +155,22 @@ function summarize(properties) {
   if (!properties || typeof properties !== "object") return "";
   return Object.entries(properties)
     .slice(0, 4)
-    .map(([k, v]) => `${k}: ${typeof v === "string" || typeof v === "number" ? v : JSON.stringify(v)}`)
+    .map(([k, v]) => `${k}: ${brief(v)}`)
     .join(" · ")
     .slice(0, 200);
+}
+
+// A tracked value in a few words: a cart's items by name and quantity
+// ("Trail Runner shoes ×1, Rain shell ×2"), not their JSON.
+/** @param {unknown} value
+ * @returns {string} */
+function brief(value) {
+  if (value === null || typeof value !== "object") return String(value);
+  if (Array.isArray(value)) return value.map(brief).join(", ");
+  const item = /** @type {Record<string, unknown>} */ (value);
+  if (typeof item.name === "string") {
+    return typeof item.quantity === "number" ? `${item.name} ×${item.quantity}` : item.name;
+  }
+  const keys = Object.keys(item);
+  return keys.length ? `{${keys.slice(0, 3).join(", ")}${keys.length > 3 ? ", …" : ""}}` : "{}";
 }

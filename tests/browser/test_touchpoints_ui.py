@@ -292,10 +292,19 @@ async def test_the_contact_column_shows_a_skipped_touch_with_its_reason(
     await expect(section.locator(".touch-decision", has_text="Welcome")).to_be_visible()
     await shot(page, "contact_column_touchpoints")
 
-    # The contact page's column shows the same.
+    # The contact page's column shows the same, and her activity reads as
+    # words: the cart's items by name, not their JSON.
+    items = [
+        {"name": "Blue mug", "price": 12, "quantity": 2},
+        {"name": "Red scarf", "price": 30, "quantity": 1},
+    ]
+    await track(api, ws.contact_id, "cart_updated", cart_id="c-9", items=items)
     await page.goto(f"{threadline.base_url}/#/contact/{ws.contact_id}")
     column = page.get_by_role("complementary", name="Contact").get_by_role(
         "region", name="Touchpoints"
+    )
+    await expect(page.locator(".event-props").first).to_have_text(
+        "cart_id: c-9 · items: Blue mug ×2, Red scarf ×1"
     )
     await expect(column.locator(".touch-decision", has_text="Club invitation")).to_contain_text(
         "skipped: frequency cap"
