@@ -23,10 +23,14 @@ def _b64(raw: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes | None:
+    """The bytes of `text` if it is exactly how `_b64` spells them: the
+    decoder would skip stray characters and ignore padding bits, and a
+    link has one spelling."""
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except ValueError:
         return None
+    return raw if _b64(raw) == text else None
 
 
 def _sig(key: bytes, payload: bytes) -> bytes:
