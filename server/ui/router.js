@@ -6,6 +6,7 @@
 //   #/settings/<page>     canned responses, macros
 //   #/touchpoints         automatic follow-ups; #/touchpoints/<id> edits one
 //   #/touchpoints/segments  the segments they use
+//   #/touchpoints/settings  the caps, quiet hours and consent mode they follow
 
 /**
  * @param {string} hash
@@ -17,7 +18,7 @@ export function parseHash(hash) {
     return { page: "contact", contactId: Number(parts[1]), view: null, conversationId: null };
   }
   if (parts[0] === "touchpoints") {
-    if (parts[1] === "segments") return { page: "touchpoints", section: "segments", view: null, conversationId: null };
+    if (parts[1] === "segments" || parts[1] === "settings") return { page: "touchpoints", section: parts[1], view: null, conversationId: null };
     if (/^\d+$/.test(parts[1] || "")) return { page: "touchpoints", section: "edit", itemId: Number(parts[1]), view: null, conversationId: null };
     return { page: "touchpoints", section: "list", view: null, conversationId: null };
   }

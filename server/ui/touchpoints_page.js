@@ -2,7 +2,8 @@
 // The Touchpoints page: every automatic follow-up with its trigger in
 // words, its status (admins switch it live or pause it) and what it did
 // (scheduled, sent, skipped by reason, unknown); new ones start from a
-// shipped template. Segments and the editor hang off the same route.
+// shipped template. Segments, the settings and the editor hang off the same
+// route.
 
 import { ApiError, get, post } from "./api.js";
 import { h, replace } from "./dom.js";
@@ -11,6 +12,7 @@ import { openPicker } from "./picker.js";
 import { segmentsPage } from "./segments_page.js";
 import { on, state } from "./state.js";
 import { toast } from "./toast.js";
+import { touchSettingsPage } from "./touch_settings.js";
 import { showTouchpointEditor } from "./touchpoint_editor.js";
 import { statusControl } from "./touchpoints_status.js";
 import { triggerWords } from "./touch_words.js";
@@ -28,8 +30,14 @@ export function showTouchpoints(root, route) {
     return;
   }
   const tabs = h("nav", { class: "touch-tabs", "aria-label": "Touchpoints sections" },
-    tab("#/touchpoints", "Touchpoints", route.section !== "segments"),
-    tab("#/touchpoints/segments", "Segments", route.section === "segments"));
+    tab("#/touchpoints", "Touchpoints", route.section === "list"),
+    tab("#/touchpoints/segments", "Segments", route.section === "segments"),
+    tab("#/touchpoints/settings", "Settings", route.section === "settings"));
+  if (route.section === "settings") {
+    setTitle("Touchpoint settings");
+    touchSettingsPage(page, tabs);
+    return;
+  }
   if (route.section === "segments") {
     setTitle("Segments");
     segmentsPage(page, tabs);
