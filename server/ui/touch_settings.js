@@ -17,13 +17,13 @@ const MAX_CAPS = 5;
 /** @type {[string, string, string][]} kind, title, what it covers */
 const CAP_KINDS = [
   ["marketing", "Marketing caps", "Offers, reminders to buy, newsletters."],
-  ["service", "Service caps", "Follow-ups on a conversation or an order: a feedback request, a check-in."],
+  ["service", "Service caps", "Follow-ups: a feedback request, a check-in."],
 ];
 
 /** @type {[string, string, string][]} mode, label, what it means */
 const CONSENT_MODES = [
   ["opt_out", "Everyone who hasn't withdrawn", "Marketing reaches every contact except those who unsubscribed or withdrew their consent."],
-  ["opt_in", "Only who opted in", "Marketing reaches only contacts who granted consent (a form, the widget, an agent recording it)."],
+  ["opt_in", "Only who opted in", "Marketing reaches only contacts whose consent is recorded as granted."],
 ];
 
 /**
