@@ -75,7 +75,7 @@ function settingsForm(settings) {
     for (const key of [...inputs.keys()]) if (key.startsWith(`caps.${kind}[`)) inputs.delete(key);
     const rows = caps[kind];
     replace(capLists[kind], rows.length
-      ? rows.map((cap, i) => capRow(kind, title, i))
+      ? rows.map((_, i) => capRow(kind, title, i))
       : h("li", { class: "muted touch-cap-none", text: "No cap: as many as the touchpoints send." }));
     const add = capLists[kind].parentElement && capLists[kind].parentElement.querySelector(":scope > .touch-cap-add");
     if (add) /** @type {HTMLButtonElement} */ (add).disabled = rows.length >= MAX_CAPS;
@@ -190,8 +190,12 @@ function settingsForm(settings) {
     try {
       const saved = await patch("/settings/touchpoints", body);
       toast("Saved the touchpoint settings");
-      // Drawn again from the answer: windows come back in their shortest spelling.
-      form.replaceWith(settingsForm(saved));
+      // Drawn again from the answer: windows come back in their shortest
+      // spelling. Focus stays where it was, on Save.
+      const fresh = settingsForm(saved);
+      form.replaceWith(fresh);
+      const again = /** @type {HTMLButtonElement | null} */ (fresh.querySelector("button[type=submit]"));
+      if (again) again.focus();
     } catch (error) {
       showError(error);
     } finally {

@@ -120,6 +120,7 @@ async def test_an_admin_changes_the_caps_zone_and_consent_mode(
     await expect(
         page.get_by_role("status").get_by_text("Saved the touchpoint settings")
     ).to_be_visible()
+    await expect(form.get_by_role("button", name="Save")).to_be_focused()
 
     assert await stored(api) == {
         "timezone": "Europe/Berlin",
