@@ -142,37 +142,37 @@ class Connection:
     def offer(self, wire: WireEvent, frame: str) -> None:
         """A live event from the channel (held while replaying)."""
         effects = self.delivery.offer(wire, frame)
-        if effects:
+        if effects == WRITE:  # the usual answer: the fan-out's path
+            self._wakeup.set()
+        elif effects:
             self._carry_out(effects)
 
     def offer_ephemeral(self, signal: Signal, frame: str) -> None:
         effects = self.delivery.offer_ephemeral(signal, frame)
-        if effects:
+        if effects == WRITE:
+            self._wakeup.set()
+        elif effects:
             self._carry_out(effects)
 
     def offer_signal(self, frame: str, inbox_id: int | None, conversation_id: int | None) -> None:
-        effects = self.delivery.offer_signal(frame, inbox_id, conversation_id)
-        if effects:
-            self._carry_out(effects)
+        self._carry_out(self.delivery.offer_signal(frame, inbox_id, conversation_id))
 
     def go_live(self) -> None:
         self._carry_out(self.delivery.go_live())
 
     def deliver(self, wire: WireEvent, frame: str | None = None) -> None:
         """A replayed event (or a live one, once live)."""
-        effects = self.delivery.deliver(wire, frame)
-        if effects:
-            self._carry_out(effects)
+        self._carry_out(self.delivery.deliver(wire, frame))
 
     def send(self, frame: str) -> None:
-        effects = self.delivery.send(frame)
-        if effects:
-            self._carry_out(effects)
+        self._carry_out(self.delivery.send(frame))
 
     def request_close(self, close: Close) -> None:
         self._carry_out(self.delivery.request_close(close))
 
     def _carry_out(self, effects: int) -> None:
+        if not effects:
+            return
         if effects & (WRITE | CLOSE):
             self._wakeup.set()
         if effects & CLOSE:
