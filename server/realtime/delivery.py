@@ -84,6 +84,24 @@ class Delivery:
     """One socket's delivery state: its access, resume position, held
     events, outbox and close decision."""
 
+    # One per socket, thousands a process: no __dict__ each.
+    __slots__ = (
+        "_held",
+        "close_request",
+        "close_started",
+        "last_event_id",
+        "limits",
+        "live",
+        "origin",
+        "outbox",
+        "outbox_bytes",
+        "project_event",
+        "project_signal",
+        "refreshing",
+        "viewer",
+        "write_started",
+    )
+
     def __init__(self, limits: Limits, origin: str) -> None:
         self.limits = limits
         # Tags ephemeral signals this socket sent, so they don't echo back.
