@@ -9,8 +9,8 @@ taken with `next_frame`) and effects for the I/O shell
 access reload, check the visitor's availability. Its timeouts are
 decided from the `now` it is given (`overdue`). So every delivery rule
 is tested without a socket (tests/realtime_unit/test_delivery.py), and a
-shell that writes to sockets differently (one pass over many sockets)
-can reuse it unchanged.
+shell that writes differently (one pass writing an event to every socket
+whose buffer has room) keeps the same rules.
 
 The rules:
 - Order and no duplicate: events are sent in the order offered, each once
