@@ -9,6 +9,9 @@ subscription that lost messages, or a publish that never happened (Redis
 was down), is repaired the same way: the channel reads what it missed
 from the log. So the bus is only ever a fast path.
 
+What each socket is sent, held or closed for is decided by its Delivery
+(server.realtime.delivery, pure); a Connection here carries that out.
+
 Backpressure: each connection has a bounded outbox drained by its own
 writer task; the fan-out never awaits a socket. A connection whose outbox
 overflows is closed with 4008 (TOO_SLOW) and resumes from its
@@ -30,11 +33,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import json
 import logging
 import uuid
-from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 
 from starlette.websockets import WebSocket
@@ -45,21 +46,17 @@ from server.domain.json_types import JsonValue
 from server.domain.wire_events import Signal, WireEvent
 from server.queries.events import event_seq_of, events_from_seq
 from server.queries.reading import read
+from server.realtime.delivery import CLOSE, PRESENCE, REFRESH, WRITE, Delivery, Limits
 from server.realtime.presence import HEARTBEAT
 from server.realtime.protocol import event_frame
 from server.realtime.tracker import Outgoing, PresenceTracker
 from server.realtime.transport import transport_abort
-from server.realtime.visibility import (
-    Close,
-    CloseCode,
-    RefreshAccess,
-    Viewer,
-    access_change,
-    can_hear,
-    can_see,
-    narrow,
-)
+from server.realtime.visibility import Close, CloseCode, Viewer
 from server.runtime import Runtime
+
+# Limits is defined with the delivery rules it sets and re-exported: the
+# hub's users configure it here.
+__all__ = ["Channel", "Connection", "Hub", "HubClosing", "Limits"]
 
 log = logging.getLogger(__name__)
 
@@ -67,139 +64,127 @@ log = logging.getLogger(__name__)
 _INTERNAL = {"ephemeral", "origin", "workspace_id"}
 
 
-@dataclasses.dataclass(frozen=True)
-class Limits:
-    outbox_bytes: int = 4 * 1024 * 1024  # past this a client is TOO_SLOW
-    held_events: int = 50_000  # live events held while a connection replays
-    gap_wait: float = 0.2  # how long an early event waits for the missing one
-    poll_interval: float = 2.0  # safety net: compare with the log this often
-    close_timeout: float = 5.0  # a close frame that can't be written in time
-    send_timeout: float = 10.0  # a frame the client leaves untaken this long: drop it
-    catch_up_batch: int = 500
-
-
 class Connection:
-    """One websocket: its access, its outbox and its resume position."""
+    """One websocket: the I/O around its Delivery (server.realtime.delivery),
+    which decides what it is sent and when it closes. This moves the frames:
+    a writer task drains the outbox, a timer watches for stalled writes,
+    an access reload runs as a task."""
 
     def __init__(self, ws: WebSocket, workspace_id: int, limits: Limits) -> None:
         self.ws = ws
         self.workspace_id = workspace_id
-        self.viewer: Viewer | None = None
         self.limits = limits
-        self.last_event_id = 0
-        # Tags ephemeral signals this connection sent, so they don't echo back.
-        self.origin = uuid.uuid4().hex
+        self.delivery = Delivery(limits, uuid.uuid4().hex)
         # Presence of this socket's agent, and the conversation it shows.
         self.channel: Channel | None = None
         self.status = "online"
         self.viewing: tuple[int, int] | None = None  # (conversation_id, inbox_id)
-        self._outbox: deque[str] = deque()
-        self._outbox_bytes = 0
         self._wakeup = asyncio.Event()
-        self._live = False
-        self._held: deque[tuple[WireEvent, str]] = deque()
         self._room = asyncio.Event()
-        self.close_request: Close | None = None
         self.closed = asyncio.Event()
         self.refresh_access: Callable[[Connection], Awaitable[None]] | None = None
-        # A widget visitor's socket sends its own, narrower frames (see
-        # server.realtime.visitor_frames) and follows agents' presence.
-        self.project_event: Callable[[WireEvent], str | None] | None = None
-        self.project_signal: Callable[[Signal], str | None] | None = None
+        # A widget visitor's socket follows agents' presence.
         self.on_presence: Callable[[], None] | None = None
         self._refreshing: asyncio.Task[None] | None = None
         self._abort = transport_abort(ws)
-        # When the write in progress began (loop time), and its watchdog.
-        self._write_started: float | None = None
         self._watchdog: asyncio.TimerHandle | None = None
+
+    # The delivery state, as the sockets' policies read and set it.
+
+    @property
+    def viewer(self) -> Viewer | None:
+        return self.delivery.viewer
+
+    @viewer.setter
+    def viewer(self, viewer: Viewer | None) -> None:
+        self.delivery.viewer = viewer
+
+    @property
+    def last_event_id(self) -> int:
+        return self.delivery.last_event_id
+
+    @last_event_id.setter
+    def last_event_id(self, event_id: int) -> None:
+        self.delivery.last_event_id = event_id
+
+    @property
+    def origin(self) -> str:
+        return self.delivery.origin
+
+    @property
+    def close_request(self) -> Close | None:
+        return self.delivery.close_request
+
+    @property
+    def project_event(self) -> Callable[[WireEvent], str | None] | None:
+        return self.delivery.project_event
+
+    @project_event.setter
+    def project_event(self, project: Callable[[WireEvent], str | None] | None) -> None:
+        self.delivery.project_event = project
+
+    @property
+    def project_signal(self) -> Callable[[Signal], str | None] | None:
+        return self.delivery.project_signal
+
+    @project_signal.setter
+    def project_signal(self, project: Callable[[Signal], str | None] | None) -> None:
+        self.delivery.project_signal = project
 
     @property
     def done(self) -> bool:
         """True once this connection is closing or its writer has stopped:
         nothing sent from now on reaches the client."""
-        return self.close_request is not None or self.closed.is_set()
+        return self.delivery.close_request is not None or self.closed.is_set()
 
-    # -- fed by the channel -------------------------------------------------
+    # -- inputs, passed to the delivery; its effects carried out -------------
 
     def offer(self, wire: WireEvent, frame: str) -> None:
-        """A live event from the channel. Held while the connection replays
-        or reloads its access, then delivered in order."""
-        if self._live and self._refreshing is None:
-            self.deliver(wire, frame)
-        elif len(self._held) >= self.limits.held_events:
-            self.request_close(Close(CloseCode.TOO_SLOW, "too far behind; resume"))
-        else:
-            self._held.append((wire, frame))
+        """A live event from the channel (held while replaying)."""
+        effects = self.delivery.offer(wire, frame)
+        if effects == WRITE:  # the usual answer: the fan-out's path
+            self._wakeup.set()
+        elif effects:
+            self._carry_out(effects)
 
     def offer_ephemeral(self, signal: Signal, frame: str) -> None:
-        """Typing, presence, viewing: sent live only, never replayed, and
-        access-checked like durable events."""
-        viewer = self.viewer
-        if not self._live or viewer is None or signal.origin == self.origin:
-            return
-        if not can_hear(
-            viewer,
-            signal.workspace_id,
-            signal.inbox_id,
-            signal.conversation_id,
-            private=signal.private,
-        ):
-            return
-        out = frame if self.project_signal is None else self.project_signal(signal)
-        if out is not None:
-            self.send(out)
+        effects = self.delivery.offer_ephemeral(signal, frame)
+        if effects == WRITE:
+            self._wakeup.set()
+        elif effects:
+            self._carry_out(effects)
 
     def offer_signal(self, frame: str, inbox_id: int | None, conversation_id: int | None) -> None:
-        """A presence or viewing frame: for agents only, and a viewing
-        frame only to those who may see its conversation's inbox."""
-        viewer = self.viewer
-        if not self._live or viewer is None:
-            return
-        if viewer.agent_id is None:
-            if self.on_presence is not None:
-                self.on_presence()
-            return
-        if can_hear(viewer, viewer.workspace_id, inbox_id, conversation_id):
-            self.send(frame)
+        self._carry_out(self.delivery.offer_signal(frame, inbox_id, conversation_id))
 
     def go_live(self) -> None:
-        self._live = True
-        self._flush()
-
-    def _flush(self) -> None:
-        while self._held and self._live and self._refreshing is None:
-            self.deliver(*self._held.popleft())
+        self._carry_out(self.delivery.go_live())
 
     def deliver(self, wire: WireEvent, frame: str | None = None) -> None:
-        """Apply the event's effect on access, then send it if this viewer
-        may see it and has not had it yet."""
-        viewer = self.viewer
-        if viewer is None or self.close_request is not None:
+        """A replayed event (or a live one, once live)."""
+        self._carry_out(self.delivery.deliver(wire, frame))
+
+    def send(self, frame: str) -> None:
+        self._carry_out(self.delivery.send(frame))
+
+    def request_close(self, close: Close) -> None:
+        self._carry_out(self.delivery.request_close(close))
+
+    def _carry_out(self, effects: int) -> None:
+        if not effects:
             return
-        if wire.event_id <= self.last_event_id:
-            return
-        self.last_event_id = wire.event_id
-        decision = access_change(viewer, wire)
-        if isinstance(decision, Close):
-            self.request_close(decision)
-            return
-        if isinstance(decision, RefreshAccess) and self.refresh_access is not None:
-            # Rare (a role change): reload access from the database. Later
-            # events wait for it: held if live, and a replay awaits `room`.
-            loop = asyncio.get_running_loop()
-            self._refreshing = loop.create_task(self._refresh(self.refresh_access))
-        if not can_see(viewer, wire):
-            return
-        if self.project_event is not None:
-            out = self.project_event(wire)
-            if out is not None:
-                self.send(out)
-            return
-        shown = narrow(viewer, wire)
-        if shown is not wire:  # this viewer gets less than the shared frame
-            self.send(event_frame(shown))
-        else:
-            self.send(frame if frame is not None else event_frame(wire))
+        if effects & (WRITE | CLOSE):
+            self._wakeup.set()
+        if effects & CLOSE:
+            self._room.set()
+        if effects & REFRESH:
+            if self.refresh_access is None:
+                self._carry_out(self.delivery.access_reloaded())
+            else:
+                loop = asyncio.get_running_loop()
+                self._refreshing = loop.create_task(self._refresh(self.refresh_access))
+        if effects & PRESENCE and self.on_presence is not None:
+            self.on_presence()
 
     async def _refresh(self, reload: Callable[[Connection], Awaitable[None]]) -> None:
         try:
@@ -209,59 +194,35 @@ class Connection:
             self.request_close(Close(CloseCode.GOING_AWAY, "could not reload access; resume"))
         finally:
             self._refreshing = None
-            self._flush()
-
-    # -- the outbox ---------------------------------------------------------
-
-    def send(self, frame: str) -> None:
-        if self.close_request is not None:
-            return
-        # One frame always fits in an empty outbox, however big: otherwise
-        # a client could never get past a large event, not even by resuming.
-        if self._outbox and self._outbox_bytes + len(frame) > self.limits.outbox_bytes:
-            self.request_close(Close(CloseCode.TOO_SLOW, "not reading fast enough; resume"))
-            return
-        self._outbox.append(frame)
-        self._outbox_bytes += len(frame)
-        self._wakeup.set()
+            self._carry_out(self.delivery.access_reloaded())
 
     async def room(self) -> None:
-        """Wait until the outbox is at most half full (or the connection is
-        done). A replay calls this between events: it paces itself by the
-        client instead of overflowing the outbox. It also waits for an
-        access reload the last event started."""
+        """Wait until the delivery has room for the next replayed event (or
+        the connection is done): a replay calls this between events, so it
+        paces itself by the client instead of overflowing the outbox. It
+        also waits for an access reload the last event started."""
         if self._refreshing is not None:
             await asyncio.shield(self._refreshing)
-        while not self.done and self._outbox_bytes > self.limits.outbox_bytes // 2:
+        while not self.done and not self.delivery.has_room:
             self._room.clear()
             await self._room.wait()
-
-    def request_close(self, close: Close) -> None:
-        if self.close_request is None:
-            self.close_request = close
-            self._outbox.clear()
-            self._outbox_bytes = 0
-        self._wakeup.set()
-        self._room.set()
 
     def abort(self) -> None:
         """Drop the connection now, whatever is still queued for it."""
         if self._abort is not None:
             self._abort()
 
+    # -- the writer ---------------------------------------------------------
+
     def _watch_writes(self) -> None:
-        """Armed while the writer is busy (checks every half send_timeout):
-        drop the connection once one write has waited send_timeout. A
-        timer per connection, not per frame: one per frame costs the
-        fan-out dearly (asyncio.timeout: ~25 us a frame)."""
+        """Armed while the writer is busy: drop the connection once the
+        delivery says a write waited too long."""
         self._watchdog = None
-        started = self._write_started
-        if started is None or self.closed.is_set():
+        if self.delivery.write_started is None or self.closed.is_set():
             return  # idle: the next burst arms it again
-        if asyncio.get_running_loop().time() - started >= self.limits.send_timeout:
-            log.info(
-                "dropping a websocket client that took nothing for %s s", self.limits.send_timeout
-            )
+        drop = self.delivery.overdue(asyncio.get_running_loop().time())
+        if drop is not None:
+            log.info("dropping a websocket client that %s", drop.reason)
             self.abort()
             return
         self._arm_watchdog()
@@ -269,47 +230,50 @@ class Connection:
     def _arm_watchdog(self) -> None:
         if self._watchdog is None:
             self._watchdog = asyncio.get_running_loop().call_later(
-                self.limits.send_timeout / 2, self._watch_writes
+                self.delivery.watch_interval, self._watch_writes
             )
 
     async def run_writer(self) -> None:
-        """Drain the outbox to the socket until a close is requested. Every
-        write has a deadline (send_timeout, close_timeout): past it the
-        connection is dropped, since waiting on a client that stopped
-        reading would keep it (and the server's shutdown) open for ever."""
+        """Write the delivery's frames to the socket until a close is
+        requested, then the close frame. Waiting on a client that stopped
+        reading would keep it (and the server's shutdown) open for ever:
+        the delivery's deadlines decide when it is dropped instead."""
         loop = asyncio.get_running_loop()
+        delivery = self.delivery
         try:
             while True:
                 await self._wakeup.wait()
                 self._wakeup.clear()
                 self._arm_watchdog()
-                while self._outbox and self.close_request is None:
-                    frame = self._outbox.popleft()
-                    self._outbox_bytes -= len(frame)
-                    if self._outbox_bytes <= self.limits.outbox_bytes // 2:
+                while (frame := delivery.next_frame(loop.time())) is not None:
+                    if delivery.has_room:
                         self._room.set()
-                    self._write_started = loop.time()
                     await self.ws.send_text(frame)
-                self._write_started = None
-                if self.close_request is not None:
-                    close = self.close_request
+                delivery.writer_idle()
+                if delivery.close_request is not None:
+                    close = delivery.begin_close(loop.time())
+                    deadline = delivery.close_deadline
+                    assert deadline is not None
                     try:
                         await asyncio.wait_for(
-                            self.ws.close(close.code, close.reason), self.limits.close_timeout
+                            self.ws.close(close.code, close.reason), deadline - loop.time()
                         )
                     except TimeoutError:
                         self.abort()  # no room even for the close frame
                         return
                     # The frame is queued; a client that neither reads it
                     # nor answers would hold the TCP close open: cut it then.
-                    loop.call_later(self.limits.close_timeout, self.abort)
+                    delivery.close_written(loop.time())
+                    deadline = delivery.close_deadline
+                    assert deadline is not None
+                    loop.call_at(deadline, self.abort)
                     return
         except Exception:
             # The peer went away mid-send (or was dropped); the reader
             # notices and cleans up.
             log.debug("websocket writer stopped", exc_info=True)
         finally:
-            self._write_started = None
+            delivery.writer_idle()
             if self._watchdog is not None:
                 self._watchdog.cancel()
                 self._watchdog = None
