@@ -439,6 +439,33 @@ async def do_record_delivery(
     return new
 
 
+@dataclasses.dataclass(frozen=True)
+class DeliveryResult:
+    """One attempt's outcome, as `do_record_delivery` takes it."""
+
+    outbox_id: int
+    status: str
+    reason: str
+    email_message_id: str | None = None
+    maybe_delivered: bool = False
+
+
+async def do_record_deliveries(ctx: ActionContext, *, results: Sequence[DeliveryResult]) -> None:
+    """Record a batch of attempts in one transaction (the delivery worker
+    sends a batch concurrently and writes its outcomes at once), in
+    outbox id order so two workers' batches take their row locks in the
+    same order."""
+    for result in sorted(results, key=lambda r: r.outbox_id):
+        await do_record_delivery(
+            ctx,
+            outbox_id=result.outbox_id,
+            status=result.status,
+            reason=result.reason,
+            email_message_id=result.email_message_id,
+            maybe_delivered=result.maybe_delivered,
+        )
+
+
 def _continuity(row: OutboxItem) -> bool:
     return bool((row.payload or {}).get("kind") == CONTINUITY)
 
