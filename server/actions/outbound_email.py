@@ -55,7 +55,6 @@ from server.domain.values import (
     normalize_identity,
 )
 from server.queries.email_replies import reply_defaults, suppressed
-from server.queries.inboxes import find_inbox
 from server.queries.outbox import EMAIL_CHANNEL, due_rows
 from server.queries.outbox import PENDING as PENDING_STATUS
 from server.queries.records import Conversation, Inbox, Message, OutboxItem, StoredJson, load
@@ -234,7 +233,9 @@ class OutboxJob:
 
 async def do_claim_outbox(ctx: ActionContext, *, limit: int = 10) -> list[OutboxJob]:
     """Lease up to `limit` due email sends (rows other workers hold are
-    skipped: SKIP LOCKED on PostgreSQL, one writer at a time on SQLite)."""
+    skipped: SKIP LOCKED on PostgreSQL, one writer at a time on SQLite).
+    The batch's lease, messages, inboxes, senders and attachments are
+    each written or read once for the whole batch."""
     o = t.outbox.c
     rows = await ctx.conn.execute(
         sa.select(t.outbox)
@@ -243,7 +244,7 @@ async def do_claim_outbox(ctx: ActionContext, *, limit: int = 10) -> list[Outbox
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    jobs = []
+    leased = []
     for row in [load(OutboxItem, r) for r in rows]:
         if row.locked_until is not None and _automatic(row):
             # Its lease ran out with no outcome recorded: the worker died,
@@ -251,38 +252,83 @@ async def do_claim_outbox(ctx: ActionContext, *, limit: int = 10) -> list[Outbox
             # at most once (PROTOCOLS.md P1), so it is not tried again.
             await _settle_unknown(ctx, row, "the sending stopped half way; not sent again")
             continue
-        await ctx.conn.execute(
-            t.outbox.update()
-            .where(o.id == row.id)
-            .values(locked_until=ctx.now + LEASE, attempts=row.attempts + 1)
-        )
-        job = await _job(ctx, row)
+        leased.append(row)
+    if not leased:
+        return []
+    await ctx.conn.execute(
+        t.outbox.update()
+        .where(o.id.in_([row.id for row in leased]))
+        .values(locked_until=ctx.now + LEASE, attempts=o.attempts + 1)
+    )
+    batch = await _JobRows.read(ctx.conn, leased)
+    jobs = []
+    for row in leased:
+        job = await _job(ctx, row, batch)
         if job is not None:
             jobs.append(job)
     return jobs
 
 
-async def _job(ctx: ActionContext, row: OutboxItem) -> OutboxJob | None:
-    m = t.messages.c
-    found = (await ctx.conn.execute(sa.select(t.messages).where(m.id == row.message_id))).first()
-    inbox = await find_inbox(ctx.conn, row.inbox_id)
-    if found is None or inbox is None:  # deleted since: nothing to send
+@dataclasses.dataclass
+class _JobRows:
+    """The rows a batch of claimed sends is built from, read at once."""
+
+    messages: dict[int, Message]
+    inboxes: dict[int, Inbox]
+    senders: dict[int, str]
+    files: dict[int, tuple[JobFile, ...]]
+
+    @classmethod
+    async def read(cls, conn: AsyncConnection, rows: Sequence[OutboxItem]) -> _JobRows:
+        m, i, a = t.messages.c, t.inboxes.c, t.attachments.c
+        message_ids = {row.message_id for row in rows if row.message_id is not None}
+        messages = {
+            r.id: load(Message, r)
+            for r in await conn.execute(sa.select(t.messages).where(m.id.in_(message_ids)))
+        }
+        inboxes = {
+            r.id: load(Inbox, r)
+            for r in await conn.execute(
+                sa.select(t.inboxes).where(i.id.in_({row.inbox_id for row in rows}))
+            )
+        }
+        agent_ids = {
+            msg.sender_id
+            for msg in messages.values()
+            if msg.sender_id is not None and msg.sender_kind == "agent"
+        }
+        senders: dict[int, str] = {}
+        if agent_ids:
+            for agent_id, name in await conn.execute(
+                sa.select(t.agents.c.id, t.agents.c.name).where(t.agents.c.id.in_(agent_ids))
+            ):
+                senders[agent_id] = name
+        files: dict[int, list[JobFile]] = {}
+        for message_id, filename, kind, key in await conn.execute(
+            sa.select(a.message_id, a.filename, a.content_type, a.storage_key)
+            .where(a.message_id.in_(message_ids))
+            .order_by(a.message_id, a.id)
+        ):
+            files.setdefault(message_id, []).append(JobFile(filename, kind, key))
+        return cls(messages, inboxes, senders, {k: tuple(v) for k, v in files.items()})
+
+
+async def _job(ctx: ActionContext, row: OutboxItem, batch: _JobRows) -> OutboxJob | None:
+    msg = None if row.message_id is None else batch.messages.get(row.message_id)
+    inbox = batch.inboxes.get(row.inbox_id)
+    if msg is None or inbox is None:  # deleted since: nothing to send
         await ctx.conn.execute(
             t.outbox.update()
             .where(t.outbox.c.id == row.id)
             .values(status=OutboxStatus.FAILED, last_error="the message no longer exists")
         )
         return None
-    msg = load(Message, found)
     if _continuity(row):
         return await _continuity_job(ctx, row, msg, inbox)
     touch = touch_decision_id(row.payload) is not None
     sender_name = None
     if msg.sender_id is not None and msg.sender_kind == "agent":
-        sender_name = await ctx.conn.scalar(
-            sa.select(t.agents.c.name).where(t.agents.c.id == msg.sender_id)
-        )
-    files = await _files(ctx.conn, [msg.id])
+        sender_name = batch.senders.get(msg.sender_id)
     return OutboxJob(
         outbox_id=row.id,
         attempts=row.attempts + 1,
@@ -298,7 +344,7 @@ async def _job(ctx: ActionContext, row: OutboxItem) -> OutboxJob | None:
         inbox_name=inbox.name,
         inbox_mail=mail_settings_of(inbox.settings),
         inbox_secret=inbox.secret_encrypted,
-        attachments=files,
+        attachments=batch.files.get(msg.id, ()),
         # A touch's rendered HTML part; a reply's is made from its text.
         html=msg.html if touch else None,
         auto_submitted="auto-generated" if touch else None,
