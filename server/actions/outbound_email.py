@@ -448,6 +448,31 @@ async def do_record_delivery(
         await ctx.conn.execute(sa.select(t.outbox).where(o.id == outbox_id).with_for_update())
     ).first()
     row = None if found is None else load(OutboxItem, found)
+    return await _record(
+        ctx,
+        row,
+        status=status,
+        reason=reason,
+        email_message_id=email_message_id,
+        maybe_delivered=maybe_delivered,
+        messages={},
+    )
+
+
+async def _record(
+    ctx: ActionContext,
+    row: OutboxItem | None,
+    *,
+    status: str,
+    reason: str,
+    email_message_id: str | None,
+    maybe_delivered: bool,
+    messages: dict[int, Message],
+) -> str:
+    """`do_record_delivery` of `row`, read and locked by the caller, with
+    `messages` the batch's messages read and locked already (each is
+    taken out as it is used: a second row of one message reads it anew)."""
+    o = t.outbox.c
     if row is None or row.status != OutboxStatus.PENDING:
         return row.status if row is not None else OutboxStatus.FAILED
     reason = reason[:MAX_ERROR]
@@ -474,13 +499,20 @@ async def do_record_delivery(
         # the visitor's mail client threads them.
         values["payload"] = {**row.payload, "sent_message_id": email_message_id}
     await ctx.conn.execute(
-        t.outbox.update().where(o.id == outbox_id).values(status=new, locked_until=None, **values)
+        t.outbox.update().where(o.id == row.id).values(status=new, locked_until=None, **values)
     )
     if continuity:
         if new != OutboxStatus.PENDING:
             await _continuity_settled(ctx, row, new, error)
     elif row.message_id is not None:
-        await _update_message(ctx, row.message_id, delivery, error, email_message_id)
+        await _update_message(
+            ctx,
+            row.message_id,
+            delivery,
+            error,
+            email_message_id,
+            known=messages.pop(row.message_id, None),
+        )
     await _touch_settled(ctx, row, new, error, email_message_id)
     return new
 
@@ -500,15 +532,40 @@ async def do_record_deliveries(ctx: ActionContext, *, results: Sequence[Delivery
     """Record a batch of attempts in one transaction (the delivery worker
     sends a batch concurrently and writes its outcomes at once), in
     outbox id order so two workers' batches take their row locks in the
-    same order."""
+    same order. The outbox rows, then their messages, are read and locked
+    in one statement each."""
+    o, m = t.outbox.c, t.messages.c
+    ids = sorted({r.outbox_id for r in results})
+    rows = {
+        r.id: load(OutboxItem, r)
+        for r in await ctx.conn.execute(
+            sa.select(t.outbox).where(o.id.in_(ids)).order_by(o.id).with_for_update()
+        )
+    }
+    message_ids = sorted(
+        {
+            row.message_id
+            for row in rows.values()
+            if row.message_id is not None
+            and row.status == OutboxStatus.PENDING
+            and not _continuity(row)
+        }
+    )
+    messages = {
+        r.id: load(Message, r)
+        for r in await ctx.conn.execute(
+            sa.select(t.messages).where(m.id.in_(message_ids)).order_by(m.id).with_for_update()
+        )
+    }
     for result in sorted(results, key=lambda r: r.outbox_id):
-        await do_record_delivery(
+        await _record(
             ctx,
-            outbox_id=result.outbox_id,
+            rows.get(result.outbox_id),
             status=result.status,
             reason=result.reason,
             email_message_id=result.email_message_id,
             maybe_delivered=result.maybe_delivered,
+            messages=messages,
         )
 
 
@@ -587,14 +644,21 @@ async def _update_message(
     delivery: DeliveryStatus,
     error: str | None,
     email_message_id: str | None,
+    *,
+    known: Message | None = None,
 ) -> None:
+    """`known`: the message, read and locked already in this transaction."""
     m = t.messages.c
-    found = (
-        await ctx.conn.execute(sa.select(t.messages).where(m.id == message_id).with_for_update())
-    ).first()
-    if found is None:
-        return
-    msg = load(Message, found)
+    msg = known
+    if msg is None:
+        found = (
+            await ctx.conn.execute(
+                sa.select(t.messages).where(m.id == message_id).with_for_update()
+            )
+        ).first()
+        if found is None:
+            return
+        msg = load(Message, found)
     values: dict[str, object] = {}
     if email_message_id is not None and msg.email_message_id is None:
         values["email_message_id"] = email_message_id
