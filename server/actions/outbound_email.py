@@ -55,7 +55,6 @@ from server.domain.values import (
     normalize_identity,
 )
 from server.queries.email_replies import reply_defaults, suppressed
-from server.queries.inboxes import find_inbox
 from server.queries.outbox import EMAIL_CHANNEL, due_rows
 from server.queries.outbox import PENDING as PENDING_STATUS
 from server.queries.records import Conversation, Inbox, Message, OutboxItem, StoredJson, load
@@ -234,7 +233,9 @@ class OutboxJob:
 
 async def do_claim_outbox(ctx: ActionContext, *, limit: int = 10) -> list[OutboxJob]:
     """Lease up to `limit` due email sends (rows other workers hold are
-    skipped: SKIP LOCKED on PostgreSQL, one writer at a time on SQLite)."""
+    skipped: SKIP LOCKED on PostgreSQL, one writer at a time on SQLite).
+    The batch's lease, messages, inboxes, senders and attachments are
+    each written or read once for the whole batch."""
     o = t.outbox.c
     rows = await ctx.conn.execute(
         sa.select(t.outbox)
@@ -243,7 +244,7 @@ async def do_claim_outbox(ctx: ActionContext, *, limit: int = 10) -> list[Outbox
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    jobs = []
+    leased = []
     for row in [load(OutboxItem, r) for r in rows]:
         if row.locked_until is not None and _automatic(row):
             # Its lease ran out with no outcome recorded: the worker died,
@@ -251,38 +252,83 @@ async def do_claim_outbox(ctx: ActionContext, *, limit: int = 10) -> list[Outbox
             # at most once (PROTOCOLS.md P1), so it is not tried again.
             await _settle_unknown(ctx, row, "the sending stopped half way; not sent again")
             continue
-        await ctx.conn.execute(
-            t.outbox.update()
-            .where(o.id == row.id)
-            .values(locked_until=ctx.now + LEASE, attempts=row.attempts + 1)
-        )
-        job = await _job(ctx, row)
+        leased.append(row)
+    if not leased:
+        return []
+    await ctx.conn.execute(
+        t.outbox.update()
+        .where(o.id.in_([row.id for row in leased]))
+        .values(locked_until=ctx.now + LEASE, attempts=o.attempts + 1)
+    )
+    batch = await _JobRows.read(ctx.conn, leased)
+    jobs = []
+    for row in leased:
+        job = await _job(ctx, row, batch)
         if job is not None:
             jobs.append(job)
     return jobs
 
 
-async def _job(ctx: ActionContext, row: OutboxItem) -> OutboxJob | None:
-    m = t.messages.c
-    found = (await ctx.conn.execute(sa.select(t.messages).where(m.id == row.message_id))).first()
-    inbox = await find_inbox(ctx.conn, row.inbox_id)
-    if found is None or inbox is None:  # deleted since: nothing to send
+@dataclasses.dataclass
+class _JobRows:
+    """The rows a batch of claimed sends is built from, read at once."""
+
+    messages: dict[int, Message]
+    inboxes: dict[int, Inbox]
+    senders: dict[int, str]
+    files: dict[int, tuple[JobFile, ...]]
+
+    @classmethod
+    async def read(cls, conn: AsyncConnection, rows: Sequence[OutboxItem]) -> _JobRows:
+        m, i, a = t.messages.c, t.inboxes.c, t.attachments.c
+        message_ids = {row.message_id for row in rows if row.message_id is not None}
+        messages = {
+            r.id: load(Message, r)
+            for r in await conn.execute(sa.select(t.messages).where(m.id.in_(message_ids)))
+        }
+        inboxes = {
+            r.id: load(Inbox, r)
+            for r in await conn.execute(
+                sa.select(t.inboxes).where(i.id.in_({row.inbox_id for row in rows}))
+            )
+        }
+        agent_ids = {
+            msg.sender_id
+            for msg in messages.values()
+            if msg.sender_id is not None and msg.sender_kind == "agent"
+        }
+        senders: dict[int, str] = {}
+        if agent_ids:
+            for agent_id, name in await conn.execute(
+                sa.select(t.agents.c.id, t.agents.c.name).where(t.agents.c.id.in_(agent_ids))
+            ):
+                senders[agent_id] = name
+        files: dict[int, list[JobFile]] = {}
+        for message_id, filename, kind, key in await conn.execute(
+            sa.select(a.message_id, a.filename, a.content_type, a.storage_key)
+            .where(a.message_id.in_(message_ids))
+            .order_by(a.message_id, a.id)
+        ):
+            files.setdefault(message_id, []).append(JobFile(filename, kind, key))
+        return cls(messages, inboxes, senders, {k: tuple(v) for k, v in files.items()})
+
+
+async def _job(ctx: ActionContext, row: OutboxItem, batch: _JobRows) -> OutboxJob | None:
+    msg = None if row.message_id is None else batch.messages.get(row.message_id)
+    inbox = batch.inboxes.get(row.inbox_id)
+    if msg is None or inbox is None:  # deleted since: nothing to send
         await ctx.conn.execute(
             t.outbox.update()
             .where(t.outbox.c.id == row.id)
             .values(status=OutboxStatus.FAILED, last_error="the message no longer exists")
         )
         return None
-    msg = load(Message, found)
     if _continuity(row):
         return await _continuity_job(ctx, row, msg, inbox)
     touch = touch_decision_id(row.payload) is not None
     sender_name = None
     if msg.sender_id is not None and msg.sender_kind == "agent":
-        sender_name = await ctx.conn.scalar(
-            sa.select(t.agents.c.name).where(t.agents.c.id == msg.sender_id)
-        )
-    files = await _files(ctx.conn, [msg.id])
+        sender_name = batch.senders.get(msg.sender_id)
     return OutboxJob(
         outbox_id=row.id,
         attempts=row.attempts + 1,
@@ -298,7 +344,7 @@ async def _job(ctx: ActionContext, row: OutboxItem) -> OutboxJob | None:
         inbox_name=inbox.name,
         inbox_mail=mail_settings_of(inbox.settings),
         inbox_secret=inbox.secret_encrypted,
-        attachments=files,
+        attachments=batch.files.get(msg.id, ()),
         # A touch's rendered HTML part; a reply's is made from its text.
         html=msg.html if touch else None,
         auto_submitted="auto-generated" if touch else None,
@@ -402,6 +448,31 @@ async def do_record_delivery(
         await ctx.conn.execute(sa.select(t.outbox).where(o.id == outbox_id).with_for_update())
     ).first()
     row = None if found is None else load(OutboxItem, found)
+    return await _record(
+        ctx,
+        row,
+        status=status,
+        reason=reason,
+        email_message_id=email_message_id,
+        maybe_delivered=maybe_delivered,
+        messages={},
+    )
+
+
+async def _record(
+    ctx: ActionContext,
+    row: OutboxItem | None,
+    *,
+    status: str,
+    reason: str,
+    email_message_id: str | None,
+    maybe_delivered: bool,
+    messages: dict[int, Message],
+) -> str:
+    """`do_record_delivery` of `row`, read and locked by the caller, with
+    `messages` the batch's messages read and locked already (each is
+    taken out as it is used: a second row of one message reads it anew)."""
+    o = t.outbox.c
     if row is None or row.status != OutboxStatus.PENDING:
         return row.status if row is not None else OutboxStatus.FAILED
     reason = reason[:MAX_ERROR]
@@ -428,15 +499,74 @@ async def do_record_delivery(
         # the visitor's mail client threads them.
         values["payload"] = {**row.payload, "sent_message_id": email_message_id}
     await ctx.conn.execute(
-        t.outbox.update().where(o.id == outbox_id).values(status=new, locked_until=None, **values)
+        t.outbox.update().where(o.id == row.id).values(status=new, locked_until=None, **values)
     )
     if continuity:
         if new != OutboxStatus.PENDING:
             await _continuity_settled(ctx, row, new, error)
     elif row.message_id is not None:
-        await _update_message(ctx, row.message_id, delivery, error, email_message_id)
+        await _update_message(
+            ctx,
+            row.message_id,
+            delivery,
+            error,
+            email_message_id,
+            known=messages.pop(row.message_id, None),
+        )
     await _touch_settled(ctx, row, new, error, email_message_id)
     return new
+
+
+@dataclasses.dataclass(frozen=True)
+class DeliveryResult:
+    """One attempt's outcome, as `do_record_delivery` takes it."""
+
+    outbox_id: int
+    status: str
+    reason: str
+    email_message_id: str | None = None
+    maybe_delivered: bool = False
+
+
+async def do_record_deliveries(ctx: ActionContext, *, results: Sequence[DeliveryResult]) -> None:
+    """Record a batch of attempts in one transaction (the delivery worker
+    sends a batch concurrently and writes its outcomes at once), in
+    outbox id order so two workers' batches take their row locks in the
+    same order. The outbox rows, then their messages, are read and locked
+    in one statement each."""
+    o, m = t.outbox.c, t.messages.c
+    ids = sorted({r.outbox_id for r in results})
+    rows = {
+        r.id: load(OutboxItem, r)
+        for r in await ctx.conn.execute(
+            sa.select(t.outbox).where(o.id.in_(ids)).order_by(o.id).with_for_update()
+        )
+    }
+    message_ids = sorted(
+        {
+            row.message_id
+            for row in rows.values()
+            if row.message_id is not None
+            and row.status == OutboxStatus.PENDING
+            and not _continuity(row)
+        }
+    )
+    messages = {
+        r.id: load(Message, r)
+        for r in await ctx.conn.execute(
+            sa.select(t.messages).where(m.id.in_(message_ids)).order_by(m.id).with_for_update()
+        )
+    }
+    for result in sorted(results, key=lambda r: r.outbox_id):
+        await _record(
+            ctx,
+            rows.get(result.outbox_id),
+            status=result.status,
+            reason=result.reason,
+            email_message_id=result.email_message_id,
+            maybe_delivered=result.maybe_delivered,
+            messages=messages,
+        )
 
 
 def _continuity(row: OutboxItem) -> bool:
@@ -514,14 +644,21 @@ async def _update_message(
     delivery: DeliveryStatus,
     error: str | None,
     email_message_id: str | None,
+    *,
+    known: Message | None = None,
 ) -> None:
+    """`known`: the message, read and locked already in this transaction."""
     m = t.messages.c
-    found = (
-        await ctx.conn.execute(sa.select(t.messages).where(m.id == message_id).with_for_update())
-    ).first()
-    if found is None:
-        return
-    msg = load(Message, found)
+    msg = known
+    if msg is None:
+        found = (
+            await ctx.conn.execute(
+                sa.select(t.messages).where(m.id == message_id).with_for_update()
+            )
+        ).first()
+        if found is None:
+            return
+        msg = load(Message, found)
     values: dict[str, object] = {}
     if email_message_id is not None and msg.email_message_id is None:
         values["email_message_id"] = email_message_id

@@ -55,7 +55,6 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
@@ -120,8 +119,14 @@ from server.queries.records import (
     load,
     load_or_none,
 )
-from server.queries.touch_contacts import contact_zone
-from server.queries.touch_data import POPULAR_WINDOW, popular_products, touch_data
+from server.queries.touch_contacts import ContactTiming, contact_timings, contact_zone
+from server.queries.touch_data import (
+    POPULAR_WINDOW,
+    ContactFacts,
+    contacts_facts,
+    popular_products,
+    touch_data,
+)
 from server.storage import tables as t
 from server.touch_templates import TemplateError, TemplateSource, render_template
 
@@ -219,13 +224,21 @@ class _Batch:
         self.touchpoints: dict[int, Touchpoint] = {}
         self.episodes: dict[int, Episode] = {}
         self.steps: dict[int, TouchpointStep] = {}
+        # Every step of the batch's touchpoint versions, for the next step.
+        self.positions: dict[tuple[int, int, int], TouchpointStep] = {}
         self.contacts: set[int] = set()
         self.settings: dict[int, TouchSettings] = {}
+        self.workspace_names: dict[int, str] = {}
+        self.timings: dict[int, ContactTiming] = {}
+        self.facts: dict[int, ContactFacts] = {}
+        # The batch's contacts' touches within the longest cap window, by
+        # contact and kind; a send in this batch adds its own, so a cap
+        # counts what the batch sent before (TOUCHPOINTS.md rule 3).
+        self.ledger: dict[tuple[int, str], list[datetime]] = {}
         self.inboxes: dict[int, Inbox] = {}
         self.addresses: dict[int, str | None] = {}
         self.suppressions: dict[tuple[int, str], tuple[str, str]] = {}
         self.consents: dict[tuple[int, str, str], str] = {}
-        self.zones: dict[int, ZoneInfo] = {}
         self.popular: dict[int, list[dict[str, JsonValue]]] = {}
 
     @classmethod
@@ -262,19 +275,52 @@ class _Batch:
                 )
             ).scalars()
         )
+        versions = {(x.touchpoint_id, x.version) for x in batch.episodes.values()}
         for row in await conn.execute(
-            sa.select(t.touchpoint_steps).where(
-                t.touchpoint_steps.c.id.in_({x.step_id for x in decisions})
-            )
+            sa.select(t.touchpoint_steps).where(t.touchpoint_steps.c.touchpoint_id.in_(tp_ids))
         ):
-            batch.steps[row.id] = load(TouchpointStep, row)
-        await batch._prefetch_reachability({x.contact_id for x in decisions})
+            step = load(TouchpointStep, row)
+            batch.steps[step.id] = step
+            if (step.touchpoint_id, step.version) in versions:
+                batch.positions[(step.touchpoint_id, step.version, step.position)] = step
+        contact_ids = {x.contact_id for x in decisions}
+        await batch._prefetch_reachability(contact_ids)
         w = t.workspaces.c
-        for ws_id, settings in await conn.execute(
-            sa.select(w.id, w.settings).where(w.id.in_({x.workspace_id for x in decisions}))
+        for ws_id, name, settings in await conn.execute(
+            sa.select(w.id, w.name, w.settings).where(w.id.in_({x.workspace_id for x in decisions}))
         ):
             batch.settings[ws_id] = touch_settings_of(settings)
+            batch.workspace_names[ws_id] = name
+        for ws_id in batch.settings:
+            batch.timings.update(
+                await contact_timings(
+                    conn, ws_id, {x.contact_id for x in decisions if x.workspace_id == ws_id}
+                )
+            )
+        batch.facts = await contacts_facts(conn, contact_ids)
+        await batch._prefetch_ledger(decisions)
         return batch
+
+    async def _prefetch_ledger(self, decisions: Sequence[Decision]) -> None:
+        """The touches that caps count, for the whole batch in one read:
+        within the longest window of any cap a decision here meets."""
+        windows = [
+            cap.window_seconds
+            for x in decisions
+            for cap in self.settings[x.workspace_id].caps_for(x.kind)
+        ]
+        if not windows:
+            return
+        lg = t.touch_ledger.c
+        since = self.ctx.now - timedelta(seconds=max(windows))
+        for contact_id, kind, at in await self.ctx.conn.execute(
+            sa.select(lg.contact_id, lg.kind, lg.at).where(
+                lg.contact_id.in_({x.contact_id for x in decisions}),
+                lg.kind.in_({x.kind for x in decisions}),
+                lg.at > since,
+            )
+        ):
+            self.ledger.setdefault((contact_id, kind), []).append(at)
 
     async def _prefetch_reachability(self, contact_ids: set[int]) -> None:
         """The batch's contacts' email addresses, suppressions and latest
@@ -321,7 +367,13 @@ class _Batch:
             # The next step follows whatever this one became, so the
             # holdout walks the same sequence as the treatment.
             await schedule_step(
-                self.ctx, episode=episode, position=decision.position + 1, anchor=self.ctx.now
+                self.ctx,
+                episode=self.episodes[episode.id],
+                position=decision.position + 1,
+                anchor=self.ctx.now,
+                touchpoint=touchpoint,
+                steps=self.positions,
+                timing=self.timings.get(decision.contact_id),
             )
         return outcome.state.value
 
@@ -365,10 +417,12 @@ class _Batch:
         # f. quiet hours, in the contact's zone (a receipt is never held)
         if decision.kind != TouchKind.TRANSACTIONAL.value:
             quiet = _quiet_hours(touchpoint) or settings.quiet_hours
-            zone = self.zones.get(decision.contact_id)
-            if zone is None:
-                zone = await contact_zone(self.ctx.conn, decision.workspace_id, decision.contact_id)
-                self.zones[decision.contact_id] = zone
+            timing = self.timings.get(decision.contact_id)
+            zone = (
+                timing.zone
+                if timing is not None
+                else await contact_zone(self.ctx.conn, decision.workspace_id, decision.contact_id)
+            )
             until = quiet_until(now, quiet, zone, jitter_key=decision.idempotency_key)
             if until is not None and until > now:
                 return _Outcome(DecisionState.DEFERRED, "quiet hours", until)
@@ -401,19 +455,9 @@ class _Batch:
         if not caps:
             return None
         now = self.ctx.now
-        longest = max(cap.window_seconds for cap in caps)
-        lg = t.touch_ledger.c
-        sent = list(
-            (
-                await self.ctx.conn.execute(
-                    sa.select(lg.at).where(
-                        lg.contact_id == decision.contact_id,
-                        lg.kind == decision.kind,
-                        lg.at > now - timedelta(seconds=longest),
-                    )
-                )
-            ).scalars()
-        )
+        longest = timedelta(seconds=max(cap.window_seconds for cap in caps))
+        touches = self.ledger.get((decision.contact_id, decision.kind), [])
+        sent = [at for at in touches if at > now - longest]
         reopens = cap_reopens_at(sent, now=now, caps=caps)
         if reopens is None or reopens <= now:
             return None
@@ -657,6 +701,8 @@ class _Batch:
             touchpoint_name=touchpoint.name,
             now=ctx.now,
             popular=self.popular[decision.workspace_id],
+            facts=self.facts.get(decision.contact_id),
+            workspace_name=self.workspace_names.get(decision.workspace_id),
         )
         try:
             rendered = render_template(
@@ -694,6 +740,7 @@ class _Batch:
                 at=ctx.now,
             )
         )
+        self.ledger.setdefault((decision.contact_id, decision.kind), []).append(ctx.now)
         result = await append_message(
             ctx,
             conv,

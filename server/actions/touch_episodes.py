@@ -50,9 +50,9 @@ from server.domain.touchpoints import (
     episode_key,
     parse_trigger,
 )
-from server.queries.records import Decision, Episode, Touchpoint, load
+from server.queries.records import Decision, Episode, Touchpoint, TouchpointStep, load
 from server.queries.segments import contact_in_segment, stored_filter
-from server.queries.touch_contacts import contact_timing
+from server.queries.touch_contacts import ContactTiming, contact_timing
 from server.queries.touch_planning import planning_segment
 from server.queries.touchpoints import step_at
 from server.storage import tables as t
@@ -158,7 +158,14 @@ async def _cooling_down(ctx: ActionContext, touchpoint: Touchpoint, contact_id: 
 
 
 async def schedule_step(
-    ctx: ActionContext, *, episode: Episode, position: int, anchor: datetime
+    ctx: ActionContext,
+    *,
+    episode: Episode,
+    position: int,
+    anchor: datetime,
+    touchpoint: Touchpoint | None = None,
+    steps: Mapping[tuple[int, int, int], TouchpointStep] | None = None,
+    timing: ContactTiming | None = None,
 ) -> int | None:
     """Decide step `position` of the episode's version, due by its delay
     from `anchor` in the contact's zone. A step due on a date attribute
@@ -167,11 +174,19 @@ async def schedule_step(
 
     The decision's key is the episode's and the position's: deciding the
     same step again (a retry, a second worker) writes nothing and returns
-    the id decided first."""
-    touchpoint = await _touchpoint_of(ctx, episode)
-    timing = None
+    the id decided first.
+
+    A caller that read them already (the claim, for its whole batch) passes
+    the episode's `touchpoint`, `steps` (every step of the episode's
+    touchpoint version, by touchpoint id, version and position: a missing
+    position is past the last) and the contact's `timing`."""
+    if touchpoint is None:
+        touchpoint = await _touchpoint_of(ctx, episode)
     while True:
-        step = await step_at(ctx.conn, episode.touchpoint_id, episode.version, position)
+        if steps is None:
+            step = await step_at(ctx.conn, episode.touchpoint_id, episode.version, position)
+        else:
+            step = steps.get((episode.touchpoint_id, episode.version, position))
         if step is None:
             await end_episode(
                 ctx, episode_id=episode.id, state=EpisodeState.DONE, reason=ALL_STEPS_DONE

@@ -12,6 +12,7 @@ Anything else is left out rather than failing a send.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
@@ -31,6 +32,8 @@ MAX_ITEMS = 50
 MAX_VIEWED = 6
 MAX_RECOMMENDED = 4
 LOOKBACK_EVENTS = 50
+# The events a template's data is made of, the latest LOOKBACK_EVENTS of each.
+DATA_EVENTS = (CART_EVENT, ORDER_EVENT, VIEW_EVENT)
 POPULAR_WINDOW = timedelta(days=90)
 POPULAR_ORDERS = 500
 
@@ -132,22 +135,66 @@ async def popular_products(
     return [first[key] for key, _ in counts.most_common()]
 
 
-async def touch_data(
-    conn: AsyncConnection,
-    *,
-    workspace_id: int,
-    contact_id: int,
-    episode_context: Mapping[str, JsonValue],
-    promo: Mapping[str, JsonValue] | None,
-    links: Mapping[str, JsonValue],
-    touchpoint_name: str,
-    now: datetime | None = None,
-    popular: Sequence[Mapping[str, JsonValue]] | None = None,
-) -> dict[str, JsonValue]:
-    """The template data for one contact. `now` starts the 90-day window
-    of popular products for recommendations (None: the latest orders,
-    whenever they were). `popular` is `popular_products` read already
-    (the claim reads it once per workspace and batch)."""
+@dataclasses.dataclass(frozen=True)
+class ContactFacts:
+    """What a template's data is made of for one contact: its name and
+    attributes, its email address (a verified one first) and its latest
+    events of each of DATA_EVENTS, newest first."""
+
+    id: int
+    name: str
+    attributes: Mapping[str, JsonValue]
+    email: str | None
+    events: Mapping[str, Sequence[Mapping[str, Any]]]
+
+
+async def contacts_facts(
+    conn: AsyncConnection, contact_ids: Sequence[int] | set[int]
+) -> dict[int, ContactFacts]:
+    """The facts of many contacts in three reads (the claim reads a whole
+    batch's at once); contacts that don't exist are absent."""
+    ids = set(contact_ids)
+    if not ids:
+        return {}
+    c, i, e = t.contacts.c, t.contact_identities.c, t.contact_events.c
+    emails: dict[int, str] = {}
+    for contact_id, value in await conn.execute(
+        sa.select(i.contact_id, i.value)
+        .where(i.contact_id.in_(ids), i.kind == IdentityKind.EMAIL.value)
+        .order_by(i.verified.desc(), i.id)
+    ):
+        emails.setdefault(contact_id, value)  # the first: a verified one, the oldest
+    rank = (
+        sa.func.row_number()
+        .over(partition_by=(e.contact_id, e.name), order_by=(e.created_at.desc(), e.id.desc()))
+        .label("rank")
+    )
+    latest = (
+        sa.select(e.contact_id, e.name, e.properties, e.created_at, e.id, rank)
+        .where(e.contact_id.in_(ids), e.name.in_(DATA_EVENTS))
+        .subquery()
+    )
+    events: dict[int, dict[str, list[Mapping[str, Any]]]] = {}
+    for contact_id, name, props in await conn.execute(
+        sa.select(latest.c.contact_id, latest.c.name, latest.c.properties)
+        .where(latest.c.rank <= LOOKBACK_EVENTS)
+        .order_by(latest.c.contact_id, latest.c.name, latest.c.rank)
+    ):
+        if isinstance(props, Mapping):
+            events.setdefault(contact_id, {}).setdefault(name, []).append(props)
+    return {
+        row.id: ContactFacts(
+            id=row.id,
+            name=row.name,
+            attributes=dict(row.attributes or {}),
+            email=emails.get(row.id),
+            events=events.get(row.id, {}),
+        )
+        for row in await conn.execute(sa.select(c.id, c.name, c.attributes).where(c.id.in_(ids)))
+    }
+
+
+async def _contact_facts(conn: AsyncConnection, contact_id: int) -> ContactFacts:
     c = t.contacts.c
     contact = (
         await conn.execute(sa.select(c.id, c.name, c.attributes).where(c.id == contact_id))
@@ -159,20 +206,51 @@ async def touch_data(
         .order_by(i.verified.desc(), i.id)
         .limit(1)
     )
-    workspace_name = await conn.scalar(
-        sa.select(t.workspaces.c.name).where(t.workspaces.c.id == workspace_id)
+    return ContactFacts(
+        id=contact.id,
+        name=contact.name,
+        attributes=dict(contact.attributes or {}),
+        email=email,
+        events={name: await _events(conn, contact_id, name) for name in DATA_EVENTS},
     )
 
-    carts = await _events(conn, contact_id, CART_EVENT)
+
+async def touch_data(
+    conn: AsyncConnection,
+    *,
+    workspace_id: int,
+    contact_id: int,
+    episode_context: Mapping[str, JsonValue],
+    promo: Mapping[str, JsonValue] | None,
+    links: Mapping[str, JsonValue],
+    touchpoint_name: str,
+    now: datetime | None = None,
+    popular: Sequence[Mapping[str, JsonValue]] | None = None,
+    facts: ContactFacts | None = None,
+    workspace_name: str | None = None,
+) -> dict[str, JsonValue]:
+    """The template data for one contact. `now` starts the 90-day window
+    of popular products for recommendations (None: the latest orders,
+    whenever they were). `popular` is `popular_products` read already
+    (the claim reads it once per workspace and batch), `facts` and
+    `workspace_name` likewise (`contacts_facts`, once per batch)."""
+    if facts is None:
+        facts = await _contact_facts(conn, contact_id)
+    if workspace_name is None:
+        workspace_name = await conn.scalar(
+            sa.select(t.workspaces.c.name).where(t.workspaces.c.id == workspace_id)
+        )
+
+    carts = facts.events.get(CART_EVENT, [])
     wanted = episode_context.get("cart_id")
     cart_props = next(
         (p for p in carts if wanted is not None and str(p.get("cart_id")) == str(wanted)),
         carts[0] if carts else None,
     )
-    orders = await _events(conn, contact_id, ORDER_EVENT)
+    orders = facts.events.get(ORDER_EVENT, [])
     viewed: list[dict[str, JsonValue]] = []
     seen: set[str] = set()
-    for props in await _events(conn, contact_id, VIEW_EVENT):
+    for props in facts.events.get(VIEW_EVENT, []):
         found = product(props.get("product", props))
         if found is None or _key(found) in seen:
             continue
@@ -198,10 +276,10 @@ async def touch_data(
 
     return {
         "contact": {
-            "id": contact.id,
-            "name": contact.name,
-            "email": email,
-            "attributes": dict(contact.attributes or {}),
+            "id": facts.id,
+            "name": facts.name,
+            "email": facts.email,
+            "attributes": dict(facts.attributes),
         },
         "events": {
             "cart": None if cart_props is None else _basket(cart_props, "cart_id"),

@@ -96,16 +96,25 @@ async def append_events(
             }
             for i, p in enumerate(batch)
         ]
+        # Ids are matched to rows by their ws_seq (each row's own), not by
+        # the order RETURNING gives them: SQLAlchemy can't promise that
+        # order on SQLite and would insert row by row to keep it, where one
+        # multi-row INSERT gives the ids in row order anyway (one writer).
+        # PostgreSQL batches and keeps the order.
         result = await conn.execute(
             sa.insert(t.events).returning(
-                t.events.c.id, t.events.c.ws_seq, sort_by_parameter_order=True
+                t.events.c.ws_seq,
+                t.events.c.id,
+                sort_by_parameter_order=conn.dialect.name != "sqlite",
             ),
             rows,
         )
-        for (event_id, ws_seq), p in zip(result.all(), batch, strict=True):
+        ids: dict[int, int] = {ws_seq: event_id for ws_seq, event_id in result}
+        for i, p in enumerate(batch):
+            ws_seq = first + i
             stored.append(
                 StoredEvent(
-                    id=event_id,
+                    id=ids[ws_seq],
                     workspace_id=workspace_id,
                     ws_seq=ws_seq,
                     type=p.type,

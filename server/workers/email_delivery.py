@@ -8,6 +8,17 @@ retry after a crash between "sent" and "recorded" is one mail to the
 receiving server, deduplicated by its Message-ID (PROTOCOLS.md P1). The
 envelope sender is the conversation's signed reply address, so bounces
 come back through the SMTP listener to the right inbox (VERP).
+
+A round sends its batch concurrently over pooled connections (a few per
+SMTP account, each carrying one mail after another: bulk touchpoint mail
+would otherwise spend most of its time in TCP, TLS and AUTH handshakes),
+then records every outcome in one transaction. A crash between the sends
+and that record leaves the whole batch leased without an outcome: replies
+are sent again (the same bytes, deduplicated by Message-ID), automatic
+mail becomes `unknown` and is never resent (server.actions.outbound_email).
+If the batch's record fails, each outcome is recorded on its own, so one
+bad row can't cost the others theirs. Pools stay open while there is mail
+to send and are closed when a round finds none.
 """
 
 from __future__ import annotations
@@ -15,6 +26,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import defaultdict
+from collections.abc import Sequence
 
 from connectors.email.model import Address
 from connectors.email.render import (
@@ -23,9 +36,14 @@ from connectors.email.render import (
     envelope_recipients,
     render_email,
 )
-from connectors.email.smtp_sender import SendOutcome, send_message
+from connectors.email.smtp_sender import SendOutcome, SmtpAccount, SmtpPool, send_message
 from server.actions.context import perform
-from server.actions.outbound_email import OutboxJob, do_claim_outbox, do_record_delivery
+from server.actions.outbound_email import (
+    DeliveryResult,
+    OutboxJob,
+    do_claim_outbox,
+    do_record_deliveries,
+)
 from server.domain.actors import system_actor
 from server.domain.email_headers import MailAddress, stored_headers
 from server.domain.email_threading import normalize_message_id
@@ -41,53 +59,112 @@ from server.runtime import Runtime
 log = logging.getLogger(__name__)
 
 
+POOL_CONNECTIONS = 4  # per SMTP account: bounds how many mails are on the wire at once
+
+
+class SmtpPools:
+    """One SmtpPool per SMTP account, opened on first use."""
+
+    def __init__(self, connections: int = POOL_CONNECTIONS) -> None:
+        self.connections = connections
+        self._pools: dict[SmtpAccount, SmtpPool] = {}
+
+    def of(self, account: SmtpAccount) -> SmtpPool:
+        pool = self._pools.get(account)
+        if pool is None:
+            pool = self._pools[account] = SmtpPool(account, size=self.connections)
+        return pool
+
+    async def close(self) -> None:
+        pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            await pool.close()
+
+
 class EmailDelivery:
     name = "email delivery"
 
-    def __init__(self, runtime: Runtime, *, poll_interval: float = 1.0, batch: int = 10) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        poll_interval: float = 1.0,
+        batch: int = 50,
+        connections: int = POOL_CONNECTIONS,
+    ) -> None:
         self.runtime = runtime
         self.poll_interval = poll_interval
         self.batch = batch
+        self.connections = connections
         self.identity: MailIdentity = mail_identity(runtime.settings)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until `stop` is set; an error in one round is logged
         and the next round tries again."""
-        while not stop.is_set():
-            try:
-                sent = await self.deliver_due()
-            except Exception:
-                log.exception("email delivery round failed")
-                sent = 0
-            if sent == 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self.poll_interval)
+        pools = SmtpPools(self.connections)
+        try:
+            while not stop.is_set():
+                try:
+                    sent = await self.deliver_due(pools)
+                except Exception:
+                    log.exception("email delivery round failed")
+                    sent = 0
+                if sent == 0:
+                    # Nothing to send: no connection is kept open idle.
+                    await pools.close()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), self.poll_interval)
+        finally:
+            await pools.close()
 
-    async def deliver_due(self) -> int:
-        """One round: claim what is due and try each once. Returns how many
-        were tried."""
+    async def deliver_due(self, pools: SmtpPools | None = None) -> int:
+        """One round: claim what is due, try each once (concurrently, over
+        `pools`; pools of this round only when None) and record the
+        outcomes. Returns how many were tried."""
         if not await read(self.runtime, outbox_due, self.runtime.clock.now()):
             return 0
         jobs = await perform(self.runtime, system_actor(0), do_claim_outbox, limit=self.batch)
-        for job in jobs:
-            outcome, message_id = await self.attempt(job)
+        if not jobs:
+            return 0
+        own = pools is None
+        pools = pools or SmtpPools(self.connections)
+        try:
+            tried = await asyncio.gather(*(self.attempt(job, pools) for job in jobs))
+        finally:
+            if own:
+                await pools.close()
+        results = []
+        for job, (outcome, message_id) in zip(jobs, tried, strict=True):
             if outcome.status != "sent":
                 log.info("email for message %s: %s", job.message_id, outcome.reason)
-            await perform(
-                self.runtime,
-                system_actor(job.workspace_id),
-                do_record_delivery,
-                outbox_id=job.outbox_id,
-                status=outcome.status,
-                # A clean send has nothing to say; a partial one names who missed it.
-                reason="" if outcome.status == "sent" and not outcome.refused else outcome.reason,
-                email_message_id=message_id,
-                maybe_delivered=outcome.maybe_delivered,
-            )
+            results.append((job.workspace_id, _result(job, outcome, message_id)))
+        await self.record(results)
         return len(jobs)
 
-    async def attempt(self, job: OutboxJob) -> tuple[SendOutcome, str | None]:
-        """Send `job` once; returns the outcome and the Message-ID used."""
+    async def record(self, results: Sequence[tuple[int, DeliveryResult]]) -> None:
+        """The outcomes in one transaction per workspace; one by one if
+        that fails (a row that can't be recorded keeps its lease and is
+        handled like a crash: its outcome is not lost for the others)."""
+        by_workspace: defaultdict[int, list[DeliveryResult]] = defaultdict(list)
+        for workspace_id, result in results:
+            by_workspace[workspace_id].append(result)
+        for workspace_id, batch in sorted(by_workspace.items()):
+            actor = system_actor(workspace_id)
+            try:
+                await perform(self.runtime, actor, do_record_deliveries, results=batch)
+            except Exception:
+                log.exception("recording %s email outcomes failed; one by one", len(batch))
+                for one in batch:
+                    try:
+                        await perform(self.runtime, actor, do_record_deliveries, results=[one])
+                    except Exception:
+                        log.exception("recording the outcome of outbox %s failed", one.outbox_id)
+
+    async def attempt(
+        self, job: OutboxJob, pools: SmtpPools | None = None
+    ) -> tuple[SendOutcome, str | None]:
+        """Send `job` once (on a connection of its own unless `pools` are
+        given); returns the outcome and the Message-ID used."""
         runtime = self.runtime
         account = smtp_account(
             job.inbox_mail,
@@ -104,12 +181,16 @@ class EmailDelivery:
         except (ValueError, LookupError) as exc:
             return SendOutcome("permanent", None, f"can't build the mail: {exc}"), None
         message_id = normalize_message_id(mail.message_id)
-        outcome = await send_message(
-            account,
-            raw=raw,
-            mail_from=mail.reply_to.address if mail.reply_to else mail.from_address.address,
-            recipients=envelope_recipients(mail),
-        )
+        mail_from = mail.reply_to.address if mail.reply_to else mail.from_address.address
+        recipients = envelope_recipients(mail)
+        if pools is None:
+            outcome = await send_message(
+                account, raw=raw, mail_from=mail_from, recipients=recipients
+            )
+        else:
+            outcome = await pools.of(account).send(
+                raw=raw, mail_from=mail_from, recipients=recipients
+            )
         return outcome, message_id
 
     async def compose(self, job: OutboxJob) -> OutboundEmail:
@@ -162,6 +243,17 @@ class EmailDelivery:
             auto_submitted=job.auto_submitted,
             list_unsubscribe_url=unsubscribe,
         )
+
+
+def _result(job: OutboxJob, outcome: SendOutcome, message_id: str | None) -> DeliveryResult:
+    return DeliveryResult(
+        outbox_id=job.outbox_id,
+        status=outcome.status,
+        # A clean send has nothing to say; a partial one names who missed it.
+        reason="" if outcome.status == "sent" and not outcome.refused else outcome.reason,
+        email_message_id=message_id,
+        maybe_delivered=outcome.maybe_delivered,
+    )
 
 
 def _addresses(addresses: tuple[MailAddress, ...]) -> tuple[Address, ...]:

@@ -8,8 +8,10 @@ memory, so any number of runners (one per `threadline serve` or
 PostgreSQL hands each decision to one of them. Between rounds it asks,
 in a read, when the next decision is due and sleeps until then, never
 longer than `poll_interval` (a decision another process writes may be
-due sooner than anything this runner saw). While decisions are due it
-claims batch after batch without sleeping. A failed round (the database
+due sooner than anything this runner saw), and a nudge cuts the sleep
+short (server.workers.wakeup): a write that schedules a decision due now,
+in any process, has it claimed now. While decisions are due it claims
+batch after batch without sleeping. A failed round (the database
 away, a bug in one decision that raised) rolls back whole, is logged,
 and is tried again after `poll_interval`: the rows are still pending.
 """
@@ -17,7 +19,6 @@ and is tried again after `poll_interval`: the rows are still pending.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import datetime
 
@@ -29,6 +30,7 @@ from server.email.config import mail_identity
 from server.queries.reading import read
 from server.queries.touch_decisions import next_decision_due
 from server.runtime import Runtime
+from server.workers.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
 
@@ -52,23 +54,28 @@ class DecisionRunner:
         return f"{self.runtime.settings.public_url}/u/{token}"
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                due = await self._next_due()
-                if self._is_due(due):
-                    if (await self.process_batch()).claimed:
-                        continue  # maybe more are due: the next batch at once
-                    # Due, but held by other transactions (another runner,
-                    # an exit being written): look again shortly, not in a
-                    # tight loop.
-                    wait = min(HELD_RETRY, self.poll_interval)
-                else:
-                    wait = self._wait(due)
-            except Exception:
-                log.exception("touchpoint decisions: a round failed")
-                wait = self.poll_interval
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), wait)
+        wakeup = Wakeup(self.runtime.bus)
+        await wakeup.start()
+        try:
+            while not stop.is_set():
+                await wakeup.sleep(stop, await self._round())
+        finally:
+            await wakeup.close()
+
+    async def _round(self) -> float:
+        """Claim while decisions are due; how long to sleep after."""
+        try:
+            due = await self._next_due()
+            if not self._is_due(due):
+                return self._wait(due)
+            if (await self.process_batch()).claimed:
+                return 0.0  # maybe more are due: the next batch at once
+            # Due, but held by other transactions (another runner, an exit
+            # being written): look again shortly, not in a tight loop.
+            return min(HELD_RETRY, self.poll_interval)
+        except Exception:
+            log.exception("touchpoint decisions: a round failed")
+            return self.poll_interval
 
     async def idle_seconds(self) -> float:
         """How long to sleep: until the next decision is due, at most
