@@ -57,7 +57,7 @@ from server.realtime.visibility import (
 # Effects, or-ed together, for the shell to carry out. Plain ints: the
 # fan-out computes one per socket per event.
 NOTHING = 0
-WRITE = 1  # the outbox has frames: wake the writer
+WRITE = 1  # the outbox has frames: write them now, or wake the writer
 CLOSE = 2  # a close is requested: wake the writer, and a replay waiting for room
 REFRESH = 4  # reload the viewer's access (then call `access_reloaded`)
 PRESENCE = 8  # a visitor's socket: check whether an agent is available
