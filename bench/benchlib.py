@@ -356,6 +356,10 @@ def threadline_cmd(port: int, launcher: str | None = None) -> list[str]:
 def threadline_env(data_dir: Path, log_level: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("THREADLINE_")}
     env.update(THREADLINE_DATA_DIR=str(data_dir), THREADLINE_LOG_LEVEL=log_level)
+    # The publisher posts thousands of messages a minute into one
+    # conversation: past the flood limit (200 a minute by default) it would
+    # measure 429s, not the fan-out.
+    env["THREADLINE_MESSAGE_LIMIT"] = "100000000/60"
     return env
 
 

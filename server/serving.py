@@ -22,28 +22,103 @@ import signal
 import socket
 import struct
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import uvicorn
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from uvicorn.server import HANDLED_SIGNALS
 from websockets.datastructures import Headers
+from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
+from websockets.protocol import State
 
 from server.realtime.hub import Hub
-from server.realtime.transport import ABORT_EXTENSION, restarting_response
+from server.realtime.transport import (
+    ABORT_EXTENSION,
+    DIRECT_EXTENSION,
+    restarting_response,
+)
+
+
+class _LastFrame:
+    """The wire bytes of the text frame written last. The fan-out writes
+    one event's frame to every socket in turn: it is serialized once, not
+    once a socket (a server's frames are not masked, so they are the same
+    bytes for every socket without an extension)."""
+
+    text = ""
+    data = Frame(Opcode.TEXT, b"").serialize(mask=False)
+
+    @classmethod
+    def of(cls, text: str) -> bytes:
+        # Identity, not equality: comparing frames would cost as much as
+        # serializing them; the str is kept alive here, so `is` is exact.
+        if text is not cls.text:
+            cls.data = Frame(Opcode.TEXT, text.encode()).serialize(mask=False)
+            cls.text = text
+        return cls.data
 
 
 class WebSocketProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's websockets-sansio protocol, plus the transport's abort in
-    the scope (server.realtime.transport) and 503 for a handshake the
-    server stops in the middle of."""
+    """uvicorn's websockets-sansio protocol, plus in the scope the
+    transport's abort and synchronous frame writes (DirectWrites, both in
+    server.realtime.transport), and 503 for a handshake the server stops
+    in the middle of."""
+
+    _writing_watch: tuple[Callable[[], None], Callable[[], None]] | None = None
 
     async def run_asgi(self) -> None:
         extensions = self.scope.get("extensions")
         if extensions is not None:
             extensions[ABORT_EXTENSION] = {"abort": self.drop}
+            extensions[DIRECT_EXTENSION] = {"writes": self}
         await super().run_asgi()
+
+    # -- DirectWrites ---------------------------------------------------------
+
+    def send_text(self, text: str) -> bool:
+        """A text frame onto the transport now, as uvicorn's ASGI send would
+        write it, without the await. uvicorn hands everything websockets
+        queues to the transport at once, so no partial frame is ever
+        pending here and frames of both paths never interleave; a socket's
+        frames keep their order as long as each goes through one path at a
+        time (the hub sends none through ASGI while it writes directly)."""
+        conn = self.conn
+        if (
+            conn.state is not State.OPEN
+            or self.close_sent
+            or self.disconnected
+            or self.transport.is_closing()
+        ):
+            return False
+        if conn.extensions:  # compressed per socket, if ever enabled
+            conn.send_text(text.encode())
+            self.transport.write(b"".join(conn.data_to_send()))
+        else:
+            self.transport.write(_LastFrame.of(text))
+        return True
+
+    def buffered(self) -> int:
+        return self.transport.get_write_buffer_size()
+
+    @property
+    def writing_paused(self) -> bool:
+        return not self.writable.is_set()
+
+    def watch_writing(
+        self, paused: Callable[[], None] | None, resumed: Callable[[], None] | None
+    ) -> None:
+        self._writing_watch = None if paused is None or resumed is None else (paused, resumed)
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self._writing_watch is not None:
+            self._writing_watch[0]()
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self._writing_watch is not None:
+            self._writing_watch[1]()
 
     def drop(self) -> None:
         """Reset the connection. A plain abort closes the socket, and the

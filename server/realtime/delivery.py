@@ -5,12 +5,13 @@ A `Delivery` takes inputs (a live event, a replayed one, a signal, the
 end of the replay, an access reload done, a frame taken by the writer)
 and the time as a number, and answers with frames to write (its outbox,
 taken with `next_frame`) and effects for the I/O shell
-(server.realtime.hub.Connection) to carry out: wake the writer, start an
-access reload, check the visitor's availability. Its timeouts are
+(server.realtime.hub.Connection) to carry out: write the outbox, start
+an access reload, check the visitor's availability. Its timeouts are
 decided from the `now` it is given (`overdue`). So every delivery rule
-is tested without a socket (tests/realtime_unit/test_delivery.py), and a
-shell that writes differently (one pass writing an event to every socket
-whose buffer has room) keeps the same rules.
+is tested without a socket (tests/realtime_unit/test_delivery.py),
+whichever way the shell writes: straight onto the transport as the
+fan-out offers each event (`take_writable`, while the transport takes
+more), or from a writer task (`next_frame`).
 
 The rules:
 - Order and no duplicate: events are sent in the order offered, each once
@@ -20,14 +21,18 @@ The rules:
   holds every later event until the access is reloaded.
 - Held during replay: live events wait until `go_live`, then follow the
   replay in order; more than `held_events` of them is TOO_SLOW.
-- Backpressure: one frame always fits into an empty outbox, however big
-  (else a client could never get past a large event, not even by
-  resuming); past `outbox_bytes` queued the client is TOO_SLOW (4008: it
-  resumes with last_event_id). A replay waits for the outbox to be at
-  most half full instead (`has_room`), so resuming is never too slow.
-- Stalls: a write waiting `send_timeout` drops the connection; a close
-  frame gets `close_timeout` to be written, and the client as long again
-  to answer it.
+- Backpressure: one frame always fits when nothing is pending, however
+  big (else a client could never get past a large event, not even by
+  resuming); past `outbox_bytes` pending the client is TOO_SLOW (4008:
+  it resumes with last_event_id). Pending is the outbox plus what the
+  transport still buffered when it paused writing (`writing_paused`). A
+  replay waits for that to be at most half the limit instead
+  (`has_room`), so resuming is never too slow.
+- Stalls: a write waiting `send_timeout`, or a transport paused that
+  long, drops the connection (even while a close waits behind it: no
+  close frame gets through a client that takes nothing); a close frame
+  gets `close_timeout` to be written, and the client as long again to
+  answer it.
 """
 
 from __future__ import annotations
@@ -52,7 +57,7 @@ from server.realtime.visibility import (
 # Effects, or-ed together, for the shell to carry out. Plain ints: the
 # fan-out computes one per socket per event.
 NOTHING = 0
-WRITE = 1  # the outbox has frames: wake the writer
+WRITE = 1  # the outbox has frames: write them now, or wake the writer
 CLOSE = 2  # a close is requested: wake the writer, and a replay waiting for room
 REFRESH = 4  # reload the viewer's access (then call `access_reloaded`)
 PRESENCE = 8  # a visitor's socket: check whether an agent is available
@@ -87,6 +92,7 @@ class Delivery:
     # One per socket, thousands a process: no __dict__ each.
     __slots__ = (
         "_held",
+        "buffered",
         "close_request",
         "close_started",
         "last_event_id",
@@ -95,6 +101,7 @@ class Delivery:
         "origin",
         "outbox",
         "outbox_bytes",
+        "paused_since",
         "project_event",
         "project_signal",
         "refreshing",
@@ -122,6 +129,11 @@ class Delivery:
         # frame was written), for `overdue`.
         self.write_started: float | None = None
         self.close_started: float | None = None
+        # Since when the transport takes no more (its buffer is past its
+        # limit), and how much it held then: what is written directly
+        # counts as pending until the transport resumes.
+        self.paused_since: float | None = None
+        self.buffered = 0
 
     # -- events and signals -------------------------------------------------
 
@@ -220,7 +232,8 @@ class Delivery:
         """Queue a frame (any: events, ready, pong, errors)."""
         if self.close_request is not None:
             return NOTHING
-        if self.outbox and self.outbox_bytes + len(frame) > self.limits.outbox_bytes:
+        pending = self.outbox_bytes + self.buffered
+        if pending and pending + len(frame) > self.limits.outbox_bytes:
             return self.request_close(TOO_SLOW_OUTBOX)
         self.outbox.append(frame)
         self.outbox_bytes += len(frame)
@@ -238,10 +251,12 @@ class Delivery:
     @property
     def has_room(self) -> bool:
         """Whether a replay may offer its next event: the outbox is at most
-        half full (or closing: the replay stops) and no reload is pending."""
+        half full, the transport's buffer counted (or closing: the replay
+        stops) and no reload is pending."""
         if self.close_request is not None:
             return True
-        return not self.refreshing and self.outbox_bytes <= self.limits.outbox_bytes // 2
+        pending = self.outbox_bytes + self.buffered
+        return not self.refreshing and pending <= self.limits.outbox_bytes // 2
 
     def next_frame(self, now: float) -> str | None:
         """The frame to write now (the write starts at `now`); None when the
@@ -256,6 +271,39 @@ class Delivery:
     def writer_idle(self) -> None:
         """The writer wrote everything it took: no write is waiting."""
         self.write_started = None
+
+    # -- writing straight onto the transport ----------------------------------
+
+    def take_writable(self) -> str | None:
+        """The next frame to write onto the transport at once: while it
+        takes more (not paused), in order; None otherwise. A synchronous
+        write waits for nothing, so no stall clock starts here."""
+        if self.paused_since is not None or not self.outbox:
+            return None
+        frame = self.outbox.popleft()
+        self.outbox_bytes -= len(frame)
+        return frame
+
+    def writing_paused(self, now: float, buffered: int) -> None:
+        """The transport's buffer went past its limit at `now`, holding
+        `buffered` bytes: later frames queue, and the stall clock runs.
+        Nothing more is written until it resumes, so `buffered` only
+        shrinks meanwhile: counting it whole errs on the safe side."""
+        if self.paused_since is None:
+            self.paused_since = now
+        self.buffered = buffered
+
+    def writing_resumed(self) -> None:
+        """The transport drained below its low mark: write on (what it
+        still holds is a fraction of its limit, not counted)."""
+        self.paused_since = None
+        self.buffered = 0
+
+    @property
+    def waiting(self) -> bool:
+        """Whether something waits on the client: a write the writer took,
+        or a transport that paused (the stall watchdog runs meanwhile)."""
+        return self.write_started is not None or self.paused_since is not None
 
     # -- closing and timeouts -----------------------------------------------
 
@@ -276,12 +324,13 @@ class Delivery:
         return None if started is None else started + self.limits.close_timeout
 
     def overdue(self, now: float) -> Drop | None:
-        """Whether to drop the connection at `now`: a write waited
-        send_timeout (the client takes nothing: it stopped reading, or its
-        network is gone), or the close took longer than close_timeout."""
-        started = self.write_started
-        if started is not None and now - started >= self.limits.send_timeout:
-            return Drop(f"took nothing for {self.limits.send_timeout} s")
+        """Whether to drop the connection at `now`: a write waited, or the
+        transport stayed paused, send_timeout (the client takes nothing: it
+        stopped reading, or its network is gone), or the close took longer
+        than close_timeout."""
+        for started in (self.write_started, self.paused_since):
+            if started is not None and now - started >= self.limits.send_timeout:
+                return Drop(f"took nothing for {self.limits.send_timeout} s")
         deadline = self.close_deadline
         if deadline is not None and now >= deadline:
             return Drop(f"did not close within {self.limits.close_timeout} s")

@@ -12,16 +12,27 @@ from the log. So the bus is only ever a fast path.
 What each socket is sent, held or closed for is decided by its Delivery
 (server.realtime.delivery, pure); a Connection here carries that out.
 
-Backpressure: each connection has a bounded outbox drained by its own
-writer task; the fan-out never awaits a socket. A connection whose outbox
-overflows is closed with 4008 (TOO_SLOW) and resumes from its
-last_event_id, without slowing anyone else. A replay, which reads the log
-at its own pace, waits for room in the outbox instead (`Connection.room`),
-so resuming a long gap never counts as too slow.
+Fan-out in one pass: an event's frame is made once (`event_frame`), and
+under `threadline serve` written to every socket that may see it straight
+onto its transport, synchronously (server.realtime.transport,
+DirectWrites): no task is woken per socket per event, and the fan-out
+never awaits a socket. Only a socket whose transport paused writing (its
+buffer past its limit: the client reads slower than events come) gets
+its frames queued in its bounded outbox, written on when the transport
+resumes. Under a server without direct writes, a writer task per socket
+drains the outbox through ASGI instead.
+
+Backpressure: a connection whose pending bytes (outbox, plus what its
+transport held when it paused) pass the limit is closed with 4008
+(TOO_SLOW) and resumes from its last_event_id, without slowing anyone
+else. A replay, which reads the log at its own pace, waits for room
+instead (`Connection.room`), so resuming a long gap never counts as too
+slow.
 
 Stalls: every write to a socket has a deadline. A client that takes
 nothing for `send_timeout` (its kernel buffers full: it stopped reading,
-or its network is gone) is dropped at once, without a close frame, which
+or its network is gone; measured from when its transport paused, or its
+writer's send began) is dropped at once, without a close frame, which
 could not get through anyway (server.realtime.transport); it reconnects
 and resumes. A close frame gets `close_timeout` to be written and answered.
 
@@ -50,7 +61,7 @@ from server.realtime.delivery import CLOSE, PRESENCE, REFRESH, WRITE, Delivery, 
 from server.realtime.presence import HEARTBEAT
 from server.realtime.protocol import event_frame
 from server.realtime.tracker import Outgoing, PresenceTracker
-from server.realtime.transport import transport_abort
+from server.realtime.transport import direct_writes, transport_abort
 from server.realtime.visibility import Close, CloseCode, Viewer
 from server.runtime import Runtime
 
@@ -67,8 +78,10 @@ _INTERNAL = {"ephemeral", "origin", "workspace_id"}
 class Connection:
     """One websocket: the I/O around its Delivery (server.realtime.delivery),
     which decides what it is sent and when it closes. This moves the frames:
-    a writer task drains the outbox, a timer watches for stalled writes,
-    an access reload runs as a task."""
+    straight onto the transport as they come while it takes more (or a
+    writer task drains the outbox, without direct writes), a timer watches
+    for stalled writes, an access reload runs as a task, and the writer
+    task writes the close frame."""
 
     def __init__(self, ws: WebSocket, workspace_id: int, limits: Limits) -> None:
         self.ws = ws
@@ -87,6 +100,10 @@ class Connection:
         self.on_presence: Callable[[], None] | None = None
         self._refreshing: asyncio.Task[None] | None = None
         self._abort = transport_abort(ws)
+        self._direct = direct_writes(ws)
+        # Set while frames go straight to the transport: from when the
+        # writer starts (after accept) until it stops.
+        self._inline = False
         self._watchdog: asyncio.TimerHandle | None = None
 
     # The delivery state, as the sockets' policies read and set it.
@@ -143,14 +160,20 @@ class Connection:
         """A live event from the channel (held while replaying)."""
         effects = self.delivery.offer(wire, frame)
         if effects == WRITE:  # the usual answer: the fan-out's path
-            self._wakeup.set()
+            if self._inline:
+                self._write_now()
+            else:
+                self._wakeup.set()
         elif effects:
             self._carry_out(effects)
 
     def offer_ephemeral(self, signal: Signal, frame: str) -> None:
         effects = self.delivery.offer_ephemeral(signal, frame)
         if effects == WRITE:
-            self._wakeup.set()
+            if self._inline:
+                self._write_now()
+            else:
+                self._wakeup.set()
         elif effects:
             self._carry_out(effects)
 
@@ -173,9 +196,13 @@ class Connection:
     def _carry_out(self, effects: int) -> None:
         if not effects:
             return
-        if effects & (WRITE | CLOSE):
-            self._wakeup.set()
+        if effects & WRITE:
+            if self._inline:
+                self._write_now()
+            else:
+                self._wakeup.set()
         if effects & CLOSE:
+            self._wakeup.set()
             self._room.set()
         if effects & REFRESH:
             if self.refresh_access is None:
@@ -212,14 +239,42 @@ class Connection:
         if self._abort is not None:
             self._abort()
 
+    # -- writing straight onto the transport ---------------------------------
+
+    def _write_now(self) -> None:
+        """Write what the outbox holds onto the transport, in order, until
+        it is empty or the transport pauses (the rest waits for it to
+        resume). Synchronous: nothing else writes this socket meanwhile."""
+        direct = self._direct
+        assert direct is not None
+        delivery = self.delivery
+        while (frame := delivery.take_writable()) is not None:
+            if not direct.send_text(frame):
+                # Closing or gone: the reader sees the end and cleans up;
+                # nothing is written or queued from now on.
+                self._inline = False
+                self.request_close(_LOST)
+                return
+
+    def _writing_paused(self) -> None:
+        assert self._direct is not None
+        self.delivery.writing_paused(asyncio.get_running_loop().time(), self._direct.buffered())
+        self._arm_watchdog()
+
+    def _writing_resumed(self) -> None:
+        self.delivery.writing_resumed()
+        if self._inline:
+            self._write_now()
+        self._room.set()  # a replay waiting for the transport to drain
+
     # -- the writer ---------------------------------------------------------
 
     def _watch_writes(self) -> None:
-        """Armed while the writer is busy: drop the connection once the
-        delivery says a write waited too long."""
+        """Armed while a write waits on the client: drop the connection once
+        the delivery says it waited too long."""
         self._watchdog = None
-        if self.delivery.write_started is None or self.closed.is_set():
-            return  # idle: the next burst arms it again
+        if not self.delivery.waiting or self.closed.is_set():
+            return  # idle: the next burst (or pause) arms it again
         drop = self.delivery.overdue(asyncio.get_running_loop().time())
         if drop is not None:
             log.info("dropping a websocket client that %s", drop.reason)
@@ -234,22 +289,32 @@ class Connection:
             )
 
     async def run_writer(self) -> None:
-        """Write the delivery's frames to the socket until a close is
-        requested, then the close frame. Waiting on a client that stopped
-        reading would keep it (and the server's shutdown) open for ever:
-        the delivery's deadlines decide when it is dropped instead."""
+        """Once the socket is accepted: write the delivery's frames to it
+        (directly, as they come, if the server allows; else from here)
+        until a close is requested, then the close frame. Waiting on a
+        client that stopped reading would keep it (and the server's
+        shutdown) open for ever: the delivery's deadlines decide when it is
+        dropped instead."""
         loop = asyncio.get_running_loop()
         delivery = self.delivery
+        direct = self._direct
+        if direct is not None:
+            direct.watch_writing(self._writing_paused, self._writing_resumed)
+            if direct.writing_paused:
+                self._writing_paused()
+            self._inline = True
+            self._write_now()  # anything queued before the accept
         try:
             while True:
                 await self._wakeup.wait()
                 self._wakeup.clear()
-                self._arm_watchdog()
-                while (frame := delivery.next_frame(loop.time())) is not None:
-                    if delivery.has_room:
-                        self._room.set()
-                    await self.ws.send_text(frame)
-                delivery.writer_idle()
+                if direct is None:
+                    self._arm_watchdog()
+                    while (frame := delivery.next_frame(loop.time())) is not None:
+                        if delivery.has_room:
+                            self._room.set()
+                        await self.ws.send_text(frame)
+                    delivery.writer_idle()
                 if delivery.close_request is not None:
                     close = delivery.begin_close(loop.time())
                     deadline = delivery.close_deadline
@@ -273,6 +338,9 @@ class Connection:
             # notices and cleans up.
             log.debug("websocket writer stopped", exc_info=True)
         finally:
+            self._inline = False
+            if direct is not None:
+                direct.watch_writing(None, None)
             delivery.writer_idle()
             if self._watchdog is not None:
                 self._watchdog.cancel()
@@ -529,3 +597,4 @@ class HubClosing(Exception):
 
 
 _GOING_AWAY = Close(CloseCode.GOING_AWAY, "server restarting; resume")
+_LOST = Close(CloseCode.GOING_AWAY, "connection lost")

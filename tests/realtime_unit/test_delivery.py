@@ -267,3 +267,80 @@ def test_a_visitor_gets_its_own_frames() -> None:
     offer(d, event(1), event(2))
     assert d.next_frame(0.0) == "visitor 2"
     assert d.next_frame(0.0) is None
+
+
+# -- writing straight onto the transport -------------------------------------
+
+
+def test_frames_are_written_at_once_while_the_transport_takes_more() -> None:
+    d = delivery()
+    offer(d, event(1), event(2))
+    assert [json.loads(f)["event_id"] for f in iter(d.take_writable, None)] == [1, 2]
+    assert not d.waiting  # a synchronous write waits for nothing
+
+
+def test_a_paused_transport_queues_frames_until_it_resumes_in_order() -> None:
+    d = delivery()
+    offer(d, event(1))
+    assert d.take_writable() is not None
+    d.writing_paused(100.0, buffered=100)
+    assert offer(d, event(2), event(3)) == WRITE
+    assert d.take_writable() is None  # queued, not written
+    assert d.waiting
+    d.writing_resumed()
+    offer(d, event(4))
+    assert [json.loads(f)["event_id"] for f in iter(d.take_writable, None)] == [2, 3, 4]
+    assert not d.waiting
+
+
+def test_what_the_paused_transport_holds_counts_towards_too_slow() -> None:
+    d = delivery()
+    d.writing_paused(0.0, buffered=700)
+    assert d.send("x" * 300) == WRITE  # 1000: at the limit
+    assert d.close_request is None
+    assert d.send("y") == CLOSE
+    assert d.close_request == Close(CloseCode.TOO_SLOW, "not reading fast enough; resume")
+
+
+def test_one_frame_always_fits_when_nothing_is_pending() -> None:
+    d = delivery()
+    d.writing_paused(0.0, buffered=0)
+    assert d.send("x" * (LIMITS.outbox_bytes * 3)) == WRITE
+    assert d.close_request is None
+    d = delivery()
+    d.writing_paused(0.0, buffered=LIMITS.outbox_bytes * 3)  # one big frame, written
+    assert d.send("y") == CLOSE  # and the client is not taking it
+
+
+def test_a_replay_waits_for_the_paused_transport_to_drain() -> None:
+    d = delivery()
+    d.writing_paused(0.0, buffered=400)
+    d.send("a" * 100)
+    assert d.has_room  # 500: half the limit
+    d.send("b")
+    assert not d.has_room
+    d.writing_resumed()
+    assert d.has_room  # the 101 bytes queued are written on
+
+
+def test_a_transport_paused_for_send_timeout_drops_the_connection() -> None:
+    d = delivery()
+    d.writing_paused(100.0, buffered=50)
+    d.writing_paused(104.0, buffered=60)  # still paused: the clock runs on
+    assert d.overdue(109.9) is None
+    assert d.overdue(110.0) == Drop("took nothing for 10.0 s")
+    d.writing_resumed()
+    assert d.overdue(1000.0) is None
+
+
+def test_a_close_behind_a_paused_transport_keeps_the_stall_clock() -> None:
+    # The close frame can't get through a client that takes nothing either:
+    # it is dropped at send_timeout from the pause, not close_timeout later.
+    d = delivery()
+    d.writing_paused(100.0, buffered=900)
+    d.send("x" * 200)  # too slow
+    assert d.close_request is not None
+    d.begin_close(108.0)
+    assert d.waiting
+    assert d.overdue(109.9) is None
+    assert d.overdue(110.0) == Drop("took nothing for 10.0 s")
