@@ -42,6 +42,12 @@ def make_unsubscribe_token(workspace_id: int, address: str, *, key: bytes) -> st
     return f"{_b64(payload)}.{_b64(_sig(key, payload))}"
 
 
+def unsubscribe_url(public_url: str, workspace_id: int, address: str, *, key: bytes) -> str:
+    """The one-click link: in the List-Unsubscribe header and in the
+    template's `links.unsubscribe`, the same URL."""
+    return f"{public_url}/u/{make_unsubscribe_token(workspace_id, address, key=key)}"
+
+
 def parse_unsubscribe_token(token: str, keys: Sequence[bytes]) -> tuple[int, str] | None:
     """(workspace_id, address), or None for anything we did not sign."""
     if len(token) > MAX_TOKEN or token.count(".") != 1:

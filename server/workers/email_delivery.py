@@ -48,7 +48,7 @@ from server.domain.actors import system_actor
 from server.domain.email_headers import MailAddress, stored_headers
 from server.domain.email_threading import normalize_message_id
 from server.domain.email_tokens import TokenClaims, make_message_id, make_reply_address
-from server.domain.unsubscribe import make_unsubscribe_token
+from server.domain.unsubscribe import unsubscribe_url
 from server.email.accounts import smtp_account
 from server.email.config import MailIdentity, mail_identity
 from server.queries.inbox_secrets import inbox_secrets_of
@@ -225,8 +225,9 @@ class EmailDelivery:
         unsubscribe = None
         if job.auto_submitted and to:
             # Automatic mail carries a one-click unsubscribe (RFC 8058).
-            token = make_unsubscribe_token(job.workspace_id, to[0].address, key=key)
-            unsubscribe = f"{self.runtime.settings.public_url}/u/{token}"
+            unsubscribe = unsubscribe_url(
+                self.runtime.settings.public_url, job.workspace_id, to[0].address, key=key
+            )
         return OutboundEmail(
             from_address=Address(display, address),
             to=to,

@@ -25,7 +25,7 @@ from datetime import datetime
 from server.actions.context import perform
 from server.actions.touch_claims import ProcessedBatch, do_process_due_decisions
 from server.domain.actors import system_actor
-from server.domain.unsubscribe import make_unsubscribe_token
+from server.domain.unsubscribe import unsubscribe_url
 from server.email.config import mail_identity
 from server.queries.reading import read
 from server.queries.touch_decisions import next_decision_due
@@ -50,8 +50,9 @@ class DecisionRunner:
     def unsubscribe_link(self, workspace_id: int, address: str) -> str:
         """The one-click link templates show; the same one the mail's
         List-Unsubscribe header carries (server.workers.email_delivery)."""
-        token = make_unsubscribe_token(workspace_id, address, key=self._key)
-        return f"{self.runtime.settings.public_url}/u/{token}"
+        return unsubscribe_url(
+            self.runtime.settings.public_url, workspace_id, address, key=self._key
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
         wakeup = Wakeup(self.runtime.bus)
