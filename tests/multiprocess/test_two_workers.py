@@ -23,15 +23,13 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from server.actions.context import perform
-from server.actions.inboxes import do_update_inbox
 from server.runtime import Runtime
 from server.storage import tables as t
 from tests.multiprocess.conftest import REPO_ROOT, THREADLINE
 from tests.services.postgres import PostgresServer
 from tests.services.smtp import SmtpSink
 from tests.support import fetch_all, make_runtime, seed_workspace
-from tests.touchpoints.claim_support import contact, make_touchpoint, start
+from tests.touchpoints.claim_support import contact, mail_inbox, make_touchpoint, start
 
 DECISIONS = 240
 DRAIN_TIMEOUT = 120.0
@@ -78,17 +76,7 @@ async def test_two_worker_processes_send_each_due_touch_once(
     workers: list[tuple[subprocess.Popen[bytes], Path]] = []
     try:
         ws = await seed_workspace(runtime)
-        await perform(
-            runtime,
-            ws.admin,
-            do_update_inbox,
-            inbox_id=ws.other_inbox_id,
-            settings={
-                "address": "shop@acme.test",
-                "smtp": {"host": sink.host, "port": sink.port, "security": "none"},
-            },
-            box=runtime.secrets,
-        )
+        await mail_inbox(runtime, ws, sink)
         # A receipt: neither capped nor held for quiet hours, and never
         # too late, so the workers' real clock sends every one of them.
         tp = await make_touchpoint(runtime, ws, kind="transactional", max_lateness=None)

@@ -13,12 +13,14 @@ import sqlalchemy as sa
 
 from server.actions.contacts import IdentityInput, do_create_contact
 from server.actions.context import perform
+from server.actions.inboxes import do_update_inbox
 from server.actions.touch_claims import ProcessedBatch, do_process_due_decisions
 from server.clock import FrozenClock
 from server.domain.actors import system_actor
 from server.domain.values import IdentityKind
 from server.runtime import Runtime
 from server.storage import tables as t
+from tests.services.smtp import SmtpSink
 from tests.support import Workspace, fetch_all, fetch_one
 
 
@@ -268,3 +270,19 @@ async def ledger(
                 at=runtime.clock.now() - ago,
             )
         )
+
+
+async def mail_inbox(runtime: Runtime, ws: Workspace, sink: SmtpSink) -> None:
+    """The workspace's other inbox sends through `sink` as shop@acme.test
+    (make_touchpoint's default inbox)."""
+    await perform(
+        runtime,
+        ws.admin,
+        do_update_inbox,
+        inbox_id=ws.other_inbox_id,
+        settings={
+            "address": "shop@acme.test",
+            "smtp": {"host": sink.host, "port": sink.port, "security": "none"},
+        },
+        box=runtime.secrets,
+    )

@@ -13,14 +13,19 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-from server.actions.context import perform
-from server.actions.inboxes import do_update_inbox
 from server.runtime import Runtime
 from server.storage import tables as t
 from server.workers.email_delivery import EmailDelivery
 from tests.services.smtp import SmtpSink
 from tests.support import Workspace, fetch_all
-from tests.touchpoints.claim_support import clock, contact, make_touchpoint, process, start
+from tests.touchpoints.claim_support import (
+    clock,
+    contact,
+    mail_inbox,
+    make_touchpoint,
+    process,
+    start,
+)
 
 MAILS = 12
 CONNECTIONS = 3
@@ -34,17 +39,7 @@ def sink() -> Iterator[SmtpSink]:
 
 async def _touches(runtime: Runtime, ws: Workspace, sink: SmtpSink) -> list[int]:
     """MAILS touch mails claimed and waiting in the outbox; their decisions."""
-    await perform(
-        runtime,
-        ws.admin,
-        do_update_inbox,
-        inbox_id=ws.other_inbox_id,
-        settings={
-            "address": "shop@acme.test",
-            "smtp": {"host": sink.host, "port": sink.port, "security": "none"},
-        },
-        box=runtime.secrets,
-    )
+    await mail_inbox(runtime, ws, sink)
     tp = await make_touchpoint(runtime, ws)
     ids = []
     for i in range(MAILS):

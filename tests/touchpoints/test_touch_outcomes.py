@@ -14,7 +14,6 @@ import pytest
 import sqlalchemy as sa
 
 from server.actions.context import ActionContext, perform
-from server.actions.inboxes import do_update_inbox
 from server.actions.outbound_email import LEASE, do_claim_outbox
 from server.actions.touch_claims import do_process_due_decisions
 from server.actions.touch_settlement import do_settle_decision
@@ -33,6 +32,7 @@ from tests.touchpoints.claim_support import (
     clock,
     contact,
     decision,
+    mail_inbox,
     make_touchpoint,
     process,
     start,
@@ -43,20 +43,6 @@ from tests.touchpoints.claim_support import (
 def sink() -> Iterator[SmtpSink]:
     with SmtpSink.start() as running:
         yield running
-
-
-async def _mail_inbox(runtime: Runtime, ws: Workspace, sink: SmtpSink) -> None:
-    await perform(
-        runtime,
-        ws.admin,
-        do_update_inbox,
-        inbox_id=ws.other_inbox_id,
-        settings={
-            "address": "shop@acme.test",
-            "smtp": {"host": sink.host, "port": sink.port, "security": "none"},
-        },
-        box=runtime.secrets,
-    )
 
 
 async def _deliver_all(runtime: Runtime) -> int:
@@ -70,7 +56,7 @@ async def _deliver_all(runtime: Runtime) -> int:
 async def test_a_touch_mail_is_automatic_mail_and_its_outcome_settles_the_decision(
     runtime: Runtime, ws: Workspace, sink: SmtpSink
 ) -> None:
-    await _mail_inbox(runtime, ws, sink)
+    await mail_inbox(runtime, ws, sink)
     tp = await make_touchpoint(runtime, ws)
     cid = await contact(runtime, ws, "ann@shop.test", name="Ann")
     started = await start(runtime, tp, cid)
@@ -97,7 +83,7 @@ async def test_a_touch_mail_is_automatic_mail_and_its_outcome_settles_the_decisi
 async def test_a_refused_mail_fails_the_decision_as_bounced(
     runtime: Runtime, ws: Workspace, sink: SmtpSink
 ) -> None:
-    await _mail_inbox(runtime, ws, sink)
+    await mail_inbox(runtime, ws, sink)
     tp = await make_touchpoint(runtime, ws)
     started = await start(runtime, tp, await contact(runtime, ws, "gone@shop.test"))
     sink.fail_next("rcpt", 550, "5.1.1 no such user")
@@ -113,7 +99,7 @@ async def test_a_refused_mail_fails_the_decision_as_bounced(
 async def test_crash_before_the_claim_commits_rolls_back_and_sends_once_later(
     runtime: Runtime, ws: Workspace, sink: SmtpSink
 ) -> None:
-    await _mail_inbox(runtime, ws, sink)
+    await mail_inbox(runtime, ws, sink)
     tp = await make_touchpoint(runtime, ws)
     started = await start(runtime, tp, await contact(runtime, ws, "ann@shop.test"))
 
@@ -137,7 +123,7 @@ async def test_crash_before_the_claim_commits_rolls_back_and_sends_once_later(
 async def test_crash_after_the_claim_commits_delivers_once(
     runtime: Runtime, ws: Workspace, sink: SmtpSink
 ) -> None:
-    await _mail_inbox(runtime, ws, sink)
+    await mail_inbox(runtime, ws, sink)
     tp = await make_touchpoint(runtime, ws)
     started = await start(runtime, tp, await contact(runtime, ws, "ann@shop.test"))
     await process(runtime)  # committed; the process dies before any delivery
@@ -153,7 +139,7 @@ async def test_crash_after_the_claim_commits_delivers_once(
 async def test_crash_after_smtp_accepted_leaves_unknown_never_resent_then_settled(
     runtime: Runtime, ws: Workspace, sink: SmtpSink
 ) -> None:
-    await _mail_inbox(runtime, ws, sink)
+    await mail_inbox(runtime, ws, sink)
     tp = await make_touchpoint(runtime, ws)
     started = await start(runtime, tp, await contact(runtime, ws, "ann@shop.test"))
     await process(runtime)
@@ -190,7 +176,7 @@ async def test_crash_after_smtp_accepted_leaves_unknown_never_resent_then_settle
 async def test_an_unknown_decision_settled_as_sent(
     runtime: Runtime, ws: Workspace, sink: SmtpSink
 ) -> None:
-    await _mail_inbox(runtime, ws, sink)
+    await mail_inbox(runtime, ws, sink)
     tp = await make_touchpoint(runtime, ws)
     started = await start(runtime, tp, await contact(runtime, ws, "ann@shop.test"))
     await process(runtime)
@@ -213,7 +199,7 @@ async def test_an_unknown_decision_settled_as_sent(
 async def test_crash_after_recording_sends_nothing_more(
     runtime: Runtime, ws: Workspace, sink: SmtpSink
 ) -> None:
-    await _mail_inbox(runtime, ws, sink)
+    await mail_inbox(runtime, ws, sink)
     tp = await make_touchpoint(runtime, ws)
     await start(runtime, tp, await contact(runtime, ws, "ann@shop.test"))
     await process(runtime)
@@ -228,7 +214,7 @@ async def test_crash_after_recording_sends_nothing_more(
 async def test_two_runners_over_200_due_decisions_send_each_mail_once(
     runtime: Runtime, ws: Workspace, sink: SmtpSink, migrated_url: str, tmp_path: Path
 ) -> None:
-    await _mail_inbox(runtime, ws, sink)
+    await mail_inbox(runtime, ws, sink)
     tp = await make_touchpoint(runtime, ws, kind="transactional")
     ids = []
     for i in range(200):
@@ -262,7 +248,7 @@ async def test_two_runners_over_200_due_decisions_send_each_mail_once(
 async def test_a_reply_to_a_touch_reopens_its_conversation_in_the_timeline(
     runtime: Runtime, ws: Workspace, sink: SmtpSink
 ) -> None:
-    await _mail_inbox(runtime, ws, sink)
+    await mail_inbox(runtime, ws, sink)
     tp = await make_touchpoint(runtime, ws)
     cid = await contact(runtime, ws, "ann@shop.test", name="Ann")
     started = await start(runtime, tp, cid)
@@ -301,7 +287,7 @@ async def test_a_reply_to_a_touch_reopens_its_conversation_in_the_timeline(
 async def test_a_bounce_after_the_server_took_the_mail_fails_the_sent_touch(
     runtime: Runtime, ws: Workspace, sink: SmtpSink
 ) -> None:
-    await _mail_inbox(runtime, ws, sink)
+    await mail_inbox(runtime, ws, sink)
     tp = await make_touchpoint(runtime, ws)
     started = await start(runtime, tp, await contact(runtime, ws, "gone@shop.test"))
     await process(runtime)
