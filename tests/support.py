@@ -220,6 +220,11 @@ async def token_client(runtime: Runtime, email: str) -> httpx.AsyncClient:
 
 # Integers as text that Python's int() takes, or str.isdigit() takes and
 # int() then refuses ('²' answered 500): none of them is a number here.
+# A value for each text path param (Endpoint.text_params) of any route: a
+# promo code is found by its text, so the other workspace's checks are in
+# tests/touchpoints/test_promo_codes.py.
+TEXT_PARAMS = {"code": "NO-SUCH-CODE"}
+
 BAD_INTEGERS = [
     "²",
     "١٢",  # Arabic-Indic digits

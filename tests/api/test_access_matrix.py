@@ -38,7 +38,7 @@ from server.queries.audit import audit_entries
 from server.queries.merge_suggestions import offered_suggestions
 from server.queries.reading import read
 from server.runtime import Runtime
-from tests.support import Workspace, client, login, seed_workspace
+from tests.support import TEXT_PARAMS, Workspace, client, login, seed_workspace
 from tests.touchpoints.support import cart_reminder, decisions_of, make_touchpoint, start
 
 
@@ -172,12 +172,6 @@ SEARCHES: dict[tuple[str, str], list[dict[str, str]]] = {
 LIST_KEYS = {"/promo_pools": "pools", "/touchpoints": "touchpoints", "/decisions": "decisions"}
 # Lists that are the same for every workspace (the product's seed templates).
 SHARED_LISTS = {"/touchpoint_seeds"}
-
-
-# A value for each text path param (Endpoint.text_params): a promo code
-# is found by its text, so it's the other workspace's checks that matter
-# (tests/touchpoints/test_promo_codes.py).
-TEXT_PARAMS = {"code": "NO-SUCH-CODE"}
 
 
 # Required body fields that end in `_id` but name no object of a workspace:

@@ -44,12 +44,10 @@ from server.wire.schema import (
     Obj,
     Str,
 )
-from tests.support import BAD_INTEGERS, PASSWORD, Workspace, fetch_all
+from tests.support import BAD_INTEGERS, PASSWORD, TEXT_PARAMS, Workspace, fetch_all
 from tests.touchpoints.support import cart_reminder, make_touchpoint
 
 JSON = {"content-type": "application/json"}
-# A value for each text path param (Endpoint.text_params) of any route.
-TEXT_PARAMS = {"code": "NO-SUCH-CODE"}
 
 # A valid body per route, so that exactly one broken field is what fails.
 VALID: dict[tuple[str, str], dict[str, Any]] = {
