@@ -89,6 +89,11 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--batch", type=int, help="DecisionRunner batch (default: the product's)")
     ap.add_argument("--timeout-s", type=float, default=1800.0, help="per phase, at most")
     ap.add_argument("--profile", action="store_true", help="cProfile the throughput phase")
+    ap.add_argument(
+        "--profile-dump",
+        metavar="PATH",
+        help="with --profile: write the pstats to PATH (and PATH.decisions: the claims alone)",
+    )
     ap.add_argument("--keep", action="store_true", help="keep the temp dirs")
     return ap.parse_args()
 
@@ -510,6 +515,8 @@ async def measure(
             running.start_decisions()
             done = await wait_until(lambda: runner.processed >= n, a.timeout_s)
             t_claimed = time.time()
+            if profiler and a.profile_dump:
+                profiler.dump_stats(a.profile_dump + ".decisions")
             running.start_delivery()
             got = await sink.wait_for(n, a.timeout_s)
             t_mailed = time.time()
@@ -535,6 +542,8 @@ async def measure(
                 out = io.StringIO()
                 stats = pstats.Stats(profiler, stream=out)
                 stats.sort_stats("tottime").print_stats(45)
+                if a.profile_dump:
+                    profiler.dump_stats(a.profile_dump)
                 (tmp / "profile.txt").write_text(out.getvalue())
                 res["profile_top"] = out.getvalue()[:16000]
                 print(out.getvalue()[:16000], file=sys.stderr)

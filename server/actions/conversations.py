@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -88,37 +89,60 @@ async def open_conversation(
     """Insert a conversation (ids already checked by the caller), opened
     for `origin_contact_id` (default: `contact_id`; see
     server.queries.visitors.visitor_conversation_scope)."""
-    origin = contact_id if origin_contact_id is None else origin_contact_id
+    values = new_conversation_row(
+        workspace_id=workspace_id,
+        inbox_id=inbox_id,
+        contact_id=contact_id,
+        subject=subject,
+        status=status,
+        origin_contact_id=origin_contact_id,
+        now=ctx.now,
+    )
     conversation_id: int = (
         await ctx.conn.execute(
-            t.conversations.insert()
-            .values(
-                workspace_id=workspace_id,
-                inbox_id=inbox_id,
-                contact_id=contact_id,
-                origin_contact_id=origin,
-                subject=subject,
-                status=status.value,
-                priority=Priority.NONE.value,
-                last_seq=0,
-                created_at=ctx.now,
-                last_activity_at=ctx.now,
-            )
-            .returning(t.conversations.c.id)
+            t.conversations.insert().values(**values).returning(t.conversations.c.id)
         )
     ).scalar_one()
-    await ctx.emit(
-        ConversationCreated(
-            workspace_id=workspace_id,
-            conversation_id=conversation_id,
-            inbox_id=inbox_id,
-            contact_id=contact_id,
-            status=status.value,
-            subject=subject,
-            origin_contact_id=origin,
-        )
-    )
+    await ctx.emit(conversation_created(values, conversation_id))
     return conversation_id
+
+
+def new_conversation_row(
+    *,
+    workspace_id: int,
+    inbox_id: int,
+    contact_id: int,
+    subject: str | None,
+    status: ConversationStatus,
+    origin_contact_id: int | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """A new conversation's row, without messages yet (`last_seq` 0)."""
+    return {
+        "workspace_id": workspace_id,
+        "inbox_id": inbox_id,
+        "contact_id": contact_id,
+        "origin_contact_id": contact_id if origin_contact_id is None else origin_contact_id,
+        "subject": subject,
+        "status": status.value,
+        "priority": Priority.NONE.value,
+        "last_seq": 0,
+        "created_at": now,
+        "last_activity_at": now,
+    }
+
+
+def conversation_created(values: Mapping[str, Any], conversation_id: int) -> ConversationCreated:
+    """The event of the conversation inserted from `values`."""
+    return ConversationCreated(
+        workspace_id=values["workspace_id"],
+        conversation_id=conversation_id,
+        inbox_id=values["inbox_id"],
+        contact_id=values["contact_id"],
+        status=values["status"],
+        subject=values["subject"],
+        origin_contact_id=values["origin_contact_id"],
+    )
 
 
 async def do_change_conversation_status(

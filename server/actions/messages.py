@@ -10,8 +10,9 @@ is serialised by BEGIN IMMEDIATE, so seq is contiguous and unique
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 
@@ -291,32 +292,24 @@ async def append_message(
             .returning(t.conversations.c.last_seq)
         )
     ).scalar_one()
-    row = (
-        await ctx.conn.execute(
-            t.messages.insert()
-            .values(
-                workspace_id=conv.workspace_id,
-                conversation_id=conv.id,
-                contact_id=conv.contact_id,
-                inbox_id=conv.inbox_id,
-                seq=seq,
-                direction=direction.value,
-                sender_kind=sender_kind.value,
-                sender_id=sender_id,
-                private=private,
-                text=text,
-                html=html,
-                external_id=external_id,
-                idempotency_key=idempotency_key,
-                delivery_status=delivery_status.value,
-                attachments=carried,
-                email_message_id=email_message_id,
-                email=email,
-                created_at=ctx.now,
-            )
-            .returning(t.messages)
-        )
-    ).one()
+    values = message_row(
+        conv,
+        seq=seq,
+        direction=direction,
+        sender_kind=sender_kind,
+        sender_id=sender_id,
+        private=private,
+        text=text,
+        html=html,
+        delivery_status=delivery_status,
+        now=ctx.now,
+        idempotency_key=idempotency_key,
+        external_id=external_id,
+        attachments=carried,
+        email_message_id=email_message_id,
+        email=email,
+    )
+    row = (await ctx.conn.execute(t.messages.insert().values(**values).returning(t.messages))).one()
     message_id: int = row.id
     await attach(ctx, attachments, message_id)
     if effect.wakes:
@@ -326,24 +319,81 @@ async def append_message(
                 ctx, workspace_id=conv.workspace_id, conversation_id=conv.id, until=None
             )
         await ctx.emit(status_changed(conv, ConversationStatus.OPEN, None))
-    await ctx.emit(
-        MessageCreated(
-            workspace_id=conv.workspace_id,
-            message_id=message_id,
-            conversation_id=conv.id,
-            inbox_id=conv.inbox_id,
-            contact_id=conv.contact_id,
-            seq=seq,
-            direction=direction.value,
-            sender_kind=sender_kind.value,
-            sender_id=sender_id,
-            private=private,
-            text=text,
-            html=html,
-            created_at=ctx.now,
-            attachments=carried,
-            external_id=external_id,
-            email=email,
-        )
-    )
+    await ctx.emit(message_created(values, message_id))
     return MessageResult(message_id, conv.id, conv.contact_id, seq, message=message_record(row))
+
+
+class ConversationIds(Protocol):
+    """What a message row copies from its conversation."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def workspace_id(self) -> int: ...
+    @property
+    def contact_id(self) -> int: ...
+    @property
+    def inbox_id(self) -> int: ...
+
+
+def message_row(
+    conv: ConversationIds,
+    *,
+    seq: int,
+    direction: Direction,
+    sender_kind: SenderKind,
+    sender_id: int | None,
+    private: bool,
+    text: str,
+    html: str | None,
+    delivery_status: DeliveryStatus,
+    now: datetime,
+    idempotency_key: str | None = None,
+    external_id: str | None = None,
+    attachments: Sequence[Mapping[str, Any]] = (),
+    email_message_id: str | None = None,
+    email: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The row of message `seq` in `conv` (`attachments` as carried on it)."""
+    return {
+        "workspace_id": conv.workspace_id,
+        "conversation_id": conv.id,
+        "contact_id": conv.contact_id,
+        "inbox_id": conv.inbox_id,
+        "seq": seq,
+        "direction": direction.value,
+        "sender_kind": sender_kind.value,
+        "sender_id": sender_id,
+        "private": private,
+        "text": text,
+        "html": html,
+        "external_id": external_id,
+        "idempotency_key": idempotency_key,
+        "delivery_status": delivery_status.value,
+        "attachments": list(attachments),
+        "email_message_id": email_message_id,
+        "email": email,
+        "created_at": now,
+    }
+
+
+def message_created(values: Mapping[str, Any], message_id: int) -> MessageCreated:
+    """The event of the message inserted from `values` (a `message_row`)."""
+    return MessageCreated(
+        workspace_id=values["workspace_id"],
+        message_id=message_id,
+        conversation_id=values["conversation_id"],
+        inbox_id=values["inbox_id"],
+        contact_id=values["contact_id"],
+        seq=values["seq"],
+        direction=values["direction"],
+        sender_kind=values["sender_kind"],
+        sender_id=values["sender_id"],
+        private=values["private"],
+        text=values["text"],
+        html=values["html"],
+        created_at=values["created_at"],
+        attachments=values["attachments"],
+        external_id=values["external_id"],
+        email=values["email"],
+    )

@@ -35,6 +35,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -57,8 +58,17 @@ from server.domain.values import (
 from server.queries.email_replies import reply_defaults, suppressed
 from server.queries.outbox import EMAIL_CHANNEL, due_rows
 from server.queries.outbox import PENDING as PENDING_STATUS
-from server.queries.records import Conversation, Inbox, Message, OutboxItem, StoredJson, load
+from server.queries.records import (
+    Conversation,
+    Decision,
+    Inbox,
+    Message,
+    OutboxItem,
+    StoredJson,
+    load,
+)
 from server.storage import tables as t
+from server.storage.updates import RowWrites
 
 CHANNEL = EMAIL_CHANNEL
 MAX_RECIPIENTS = 20
@@ -175,26 +185,44 @@ async def enqueue_touch_email(
     """The outbox row that sends touch `decision_id`'s message (written
     with it). `resend` > 0 is an admin's deliberate resend of an
     `unknown` one: a row of its own, under a new stable id."""
-    stable_id = f"{TOUCH}:{decision_id}" + (f":resend:{resend}" if resend else "")
+    values = touch_outbox_row(
+        message_id=message_id,
+        workspace_id=workspace_id,
+        inbox_id=inbox_id,
+        decision_id=decision_id,
+        now=ctx.now,
+        resend=resend,
+    )
     outbox_id: int = (
-        await ctx.conn.execute(
-            t.outbox.insert()
-            .values(
-                workspace_id=workspace_id,
-                inbox_id=inbox_id,
-                message_id=message_id,
-                channel=CHANNEL,
-                stable_id=stable_id,
-                payload={"kind": TOUCH, "decision_id": decision_id},
-                status=OutboxStatus.PENDING,
-                attempts=0,
-                due_at=ctx.now,
-                created_at=ctx.now,
-            )
-            .returning(t.outbox.c.id)
-        )
+        await ctx.conn.execute(t.outbox.insert().values(**values).returning(t.outbox.c.id))
     ).scalar_one()
     return outbox_id
+
+
+def touch_outbox_row(
+    *,
+    message_id: int,
+    workspace_id: int,
+    inbox_id: int,
+    decision_id: int,
+    now: datetime,
+    resend: int = 0,
+) -> dict[str, Any]:
+    """The outbox row of touch `decision_id`'s message (see
+    `enqueue_touch_email`)."""
+    stable_id = f"{TOUCH}:{decision_id}" + (f":resend:{resend}" if resend else "")
+    return {
+        "workspace_id": workspace_id,
+        "inbox_id": inbox_id,
+        "message_id": message_id,
+        "channel": CHANNEL,
+        "stable_id": stable_id,
+        "payload": {"kind": TOUCH, "decision_id": decision_id},
+        "status": OutboxStatus.PENDING,
+        "attempts": 0,
+        "due_at": now,
+        "created_at": now,
+    }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -245,14 +273,17 @@ async def do_claim_outbox(ctx: ActionContext, *, limit: int = 10) -> list[Outbox
         .with_for_update(skip_locked=True)
     )
     leased = []
+    abandoned = _Recording()
     for row in [load(OutboxItem, r) for r in rows]:
         if row.locked_until is not None and _automatic(row):
             # Its lease ran out with no outcome recorded: the worker died,
             # maybe after the server took the mail. Automatic mail is sent
             # at most once (PROTOCOLS.md P1), so it is not tried again.
-            await _settle_unknown(ctx, row, "the sending stopped half way; not sent again")
+            why = "the sending stopped half way; not sent again"
+            await _settle_unknown(ctx, row, why, abandoned)
             continue
         leased.append(row)
+    await abandoned.writes.flush(ctx.conn)
     if not leased:
         return []
     await ctx.conn.execute(
@@ -448,15 +479,29 @@ async def do_record_delivery(
         await ctx.conn.execute(sa.select(t.outbox).where(o.id == outbox_id).with_for_update())
     ).first()
     row = None if found is None else load(OutboxItem, found)
-    return await _record(
+    batch = _Recording()
+    new = await _record(
         ctx,
         row,
         status=status,
         reason=reason,
         email_message_id=email_message_id,
         maybe_delivered=maybe_delivered,
-        messages={},
+        batch=batch,
     )
+    await batch.writes.flush(ctx.conn)
+    return new
+
+
+@dataclasses.dataclass
+class _Recording:
+    """What recording a batch of attempts read and locked once — the
+    rows' messages and touch decisions, kept up to date as they are
+    written — and the writes it gathers for one flush at its end."""
+
+    messages: dict[int, Message] = dataclasses.field(default_factory=dict)
+    decisions: dict[int, Decision] = dataclasses.field(default_factory=dict)
+    writes: RowWrites = dataclasses.field(default_factory=RowWrites)
 
 
 async def _record(
@@ -467,17 +512,15 @@ async def _record(
     reason: str,
     email_message_id: str | None,
     maybe_delivered: bool,
-    messages: dict[int, Message],
+    batch: _Recording,
 ) -> str:
-    """`do_record_delivery` of `row`, read and locked by the caller, with
-    `messages` the batch's messages read and locked already (each is
-    taken out as it is used: a second row of one message reads it anew)."""
-    o = t.outbox.c
+    """`do_record_delivery` of `row`, read and locked by the caller, in
+    `batch`."""
     if row is None or row.status != OutboxStatus.PENDING:
         return row.status if row is not None else OutboxStatus.FAILED
     reason = reason[:MAX_ERROR]
     if status == "temporary" and maybe_delivered and _automatic(row):
-        return await _settle_unknown(ctx, row, f"it may have arrived: {reason}")
+        return await _settle_unknown(ctx, row, f"it may have arrived: {reason}", batch)
     if status == "sent":
         # Sent, but some recipients refused: the reason says who.
         new, delivery, error = OutboxStatus.SENT, DeliveryStatus.SENT, (reason or None)
@@ -498,22 +541,13 @@ async def _record(
         # What the next continuity mail of the conversation answers to, so
         # the visitor's mail client threads them.
         values["payload"] = {**row.payload, "sent_message_id": email_message_id}
-    await ctx.conn.execute(
-        t.outbox.update().where(o.id == row.id).values(status=new, locked_until=None, **values)
-    )
+    batch.writes.set(t.outbox, row.id, {"status": new, "locked_until": None, **values})
     if continuity:
         if new != OutboxStatus.PENDING:
             await _continuity_settled(ctx, row, new, error)
     elif row.message_id is not None:
-        await _update_message(
-            ctx,
-            row.message_id,
-            delivery,
-            error,
-            email_message_id,
-            known=messages.pop(row.message_id, None),
-        )
-    await _touch_settled(ctx, row, new, error, email_message_id)
+        await _update_message(ctx, row.message_id, delivery, error, email_message_id, batch=batch)
+    await _touch_settled(ctx, row, new, error, email_message_id, batch=batch)
     return new
 
 
@@ -551,12 +585,27 @@ async def do_record_deliveries(ctx: ActionContext, *, results: Sequence[Delivery
             and not _continuity(row)
         }
     )
-    messages = {
+    batch = _Recording()
+    batch.messages = {
         r.id: load(Message, r)
         for r in await ctx.conn.execute(
             sa.select(t.messages).where(m.id.in_(message_ids)).order_by(m.id).with_for_update()
         )
     }
+    decision_ids = sorted(
+        {i for row in rows.values() if (i := touch_decision_id(row.payload)) is not None}
+    )
+    if decision_ids:
+        d = t.decisions.c
+        batch.decisions = {
+            r.id: load(Decision, r)
+            for r in await ctx.conn.execute(
+                sa.select(t.decisions)
+                .where(d.id.in_(decision_ids))
+                .order_by(d.id)
+                .with_for_update()
+            )
+        }
     for result in sorted(results, key=lambda r: r.outbox_id):
         await _record(
             ctx,
@@ -565,8 +614,9 @@ async def do_record_deliveries(ctx: ActionContext, *, results: Sequence[Delivery
             reason=result.reason,
             email_message_id=result.email_message_id,
             maybe_delivered=result.maybe_delivered,
-            messages=messages,
+            batch=batch,
         )
+    await batch.writes.flush(ctx.conn)
 
 
 def _continuity(row: OutboxItem) -> bool:
@@ -585,6 +635,8 @@ async def _touch_settled(
     status: str,
     error: str | None,
     email_message_id: str | None,
+    *,
+    batch: _Recording,
 ) -> None:
     decision_id = touch_decision_id(row.payload)
     if decision_id is not None and status != OutboxStatus.PENDING:
@@ -594,21 +646,25 @@ async def _touch_settled(
             outbox_status=status,
             error=error,
             email_message_id=email_message_id,
+            known=batch.decisions,
+            writes=batch.writes,
         )
 
 
-async def _settle_unknown(ctx: ActionContext, row: OutboxItem, reason: str) -> str:
+async def _settle_unknown(
+    ctx: ActionContext, row: OutboxItem, reason: str, batch: _Recording
+) -> str:
     error = f"delivery unknown: {reason}"[:MAX_ERROR]
-    await ctx.conn.execute(
-        t.outbox.update()
-        .where(t.outbox.c.id == row.id)
-        .values(status=OutboxStatus.UNKNOWN, locked_until=None, last_error=error)
+    batch.writes.set(
+        t.outbox,
+        row.id,
+        {"status": OutboxStatus.UNKNOWN, "locked_until": None, "last_error": error},
     )
     if _continuity(row):
         await _continuity_settled(ctx, row, OutboxStatus.UNKNOWN, error)
     elif row.message_id is not None:
-        await _update_message(ctx, row.message_id, DeliveryStatus.PENDING, error, None)
-    await _touch_settled(ctx, row, OutboxStatus.UNKNOWN, error, None)
+        await _update_message(ctx, row.message_id, DeliveryStatus.PENDING, error, None, batch=batch)
+    await _touch_settled(ctx, row, OutboxStatus.UNKNOWN, error, None, batch=batch)
     return OutboxStatus.UNKNOWN
 
 
@@ -645,11 +701,12 @@ async def _update_message(
     error: str | None,
     email_message_id: str | None,
     *,
-    known: Message | None = None,
+    batch: _Recording,
 ) -> None:
-    """`known`: the message, read and locked already in this transaction."""
+    """The message's delivery state after an attempt (the batch's copy of
+    it is kept up to date: its write waits for the batch's flush)."""
     m = t.messages.c
-    msg = known
+    msg = batch.messages.get(message_id)
     if msg is None:
         found = (
             await ctx.conn.execute(
@@ -659,7 +716,7 @@ async def _update_message(
         if found is None:
             return
         msg = load(Message, found)
-    values: dict[str, object] = {}
+    values: dict[str, Any] = {}
     if email_message_id is not None and msg.email_message_id is None:
         values["email_message_id"] = email_message_id
     # A bounce may have marked it failed already: a late "sent" can't undo that.
@@ -669,7 +726,8 @@ async def _update_message(
     if changed:
         values.update(delivery_status=delivery.value, delivery_error=error)
     if values:
-        await ctx.conn.execute(t.messages.update().where(m.id == message_id).values(**values))
+        batch.writes.set(t.messages, message_id, values)
+        batch.messages[message_id] = dataclasses.replace(msg, **values)
     if changed:
         await ctx.emit(
             MessageDeliveryChanged(

@@ -59,11 +59,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from server.actions.context import ActionContext
-from server.actions.conversations import open_conversation
 from server.actions.messages import append_message
 from server.actions.outbound_email import enqueue_touch_email
 from server.actions.promo_reservations import release_code, reserve_code
-from server.actions.touch_episodes import end_episode, schedule_step
+from server.actions.touch_episodes import end_episode
+from server.actions.touch_next_steps import NextStep, schedule_steps
+from server.actions.touch_sends import FreshSend, write_fresh_sends
 from server.domain.business_hours import is_open, next_opening, parse_business_hours
 from server.domain.email_headers import EmailHeaders, addressed_to
 from server.domain.email_settings import mail_settings_of
@@ -128,7 +129,8 @@ from server.queries.touch_data import (
     touch_data,
 )
 from server.storage import tables as t
-from server.touch_templates import TemplateError, TemplateSource, render_template
+from server.storage.updates import update_by_id
+from server.touch_templates import Rendered, TemplateError, TemplateSource, render_template
 
 # The channel's name for an unsubscribe link: (workspace_id, address) →
 # URL. The worker makes it from the server's key and public URL; without
@@ -211,6 +213,7 @@ async def do_process_due_decisions(
             left += 1  # held by another transaction: the next round takes it
             continue
         outcomes[await batch.process(decision)] += 1
+    await batch.write()
     return ProcessedBatch(len(decisions) - left, dict(outcomes), left)
 
 
@@ -240,6 +243,11 @@ class _Batch:
         self.suppressions: dict[tuple[int, str], tuple[str, str]] = {}
         self.consents: dict[tuple[int, str, str], str] = {}
         self.popular: dict[int, list[dict[str, JsonValue]]] = {}
+        # What the batch writes together once every decision is decided
+        # (see `write`).
+        self.fresh: list[FreshSend] = []
+        self.settled: list[tuple[int, dict[str, Any]]] = []
+        self.next_steps: list[NextStep] = []
 
     @classmethod
     async def load(
@@ -366,16 +374,29 @@ class _Batch:
         if outcome.state not in (DecisionState.DEFERRED, DecisionState.CANCELLED):
             # The next step follows whatever this one became, so the
             # holdout walks the same sequence as the treatment.
-            await schedule_step(
-                self.ctx,
-                episode=self.episodes[episode.id],
-                position=decision.position + 1,
-                anchor=self.ctx.now,
-                touchpoint=touchpoint,
-                steps=self.positions,
-                timing=self.timings.get(decision.contact_id),
+            self.next_steps.append(
+                NextStep(
+                    episode=self.episodes[episode.id],
+                    touchpoint=touchpoint,
+                    position=decision.position + 1,
+                    anchor=self.ctx.now,
+                    timing=self.timings.get(decision.contact_id),
+                )
             )
         return outcome.state.value
+
+    async def write(self) -> None:
+        """The batch's writes that wait for all of it to be decided, each
+        kind in one or two statements: the touches in new conversations,
+        the guards' outcomes, then the next steps (whose episode ends
+        cancel what is still pending — so the states are written first)."""
+        opened = await write_fresh_sends(self.ctx, self.fresh)
+        for episode_id, conversation_id in opened.items():
+            self.episodes[episode_id] = dataclasses.replace(
+                self.episodes[episode_id], conversation_id=conversation_id
+            )
+        await update_by_id(self.ctx.conn, t.decisions, self.settled)
+        await schedule_steps(self.ctx, self.next_steps, self.positions)
 
     async def _guards(
         self,
@@ -653,6 +674,58 @@ class _Batch:
     # -- the send ----------------------------------------------------------
 
     async def _send(self, decision: Decision, touchpoint: Touchpoint, episode: Episode) -> _Outcome:
+        made = await self._render(decision, touchpoint, episode)
+        if isinstance(made, _Outcome):
+            return made
+        variant, rendered = made
+        channel = Channel(decision.channel)
+        address = await self._email_address(decision.contact_id)
+        inbox, thread = await self._sending_place(decision, touchpoint, episode)
+        assert inbox is not None  # the reachability guard found it
+        values: dict[str, Any] = {
+            "variant": variant.id,
+            "rendered": {
+                "subject": rendered.subject,
+                "text": rendered.text,
+                "html": rendered.html,
+            },
+            "attempts": decision.attempts + 1,
+            "reason": None,
+        }
+        html = rendered.html if channel is Channel.EMAIL or variant.html else None
+        self.ledger.setdefault((decision.contact_id, decision.kind), []).append(self.ctx.now)
+        headers = None
+        if channel is Channel.EMAIL:
+            assert address is not None
+            headers = EmailHeaders(subject=rendered.subject, to=addressed_to([address]))
+        if thread is not None:
+            return await self._send_in_thread(
+                decision,
+                thread=thread,
+                inbox=inbox,
+                headers=headers,
+                rendered=rendered,
+                html=html,
+                values=values,
+            )
+        self.fresh.append(
+            FreshSend(
+                decision=decision,
+                inbox_id=inbox.id,
+                status=_new_status(touchpoint, decision),
+                subject=(rendered.subject or touchpoint.name)[:500],
+                text=rendered.text,
+                html=html,
+                email=None if headers is None else headers.stored(),
+                decision_values=values,
+            )
+        )
+        return _Outcome(DecisionState.SENDING if headers is not None else DecisionState.SENT)
+
+    async def _render(
+        self, decision: Decision, touchpoint: Touchpoint, episode: Episode
+    ) -> tuple[Variant, Rendered] | _Outcome:
+        """The episode's variant rendered with its promo code, or why not."""
         ctx = self.ctx
         channel = Channel(decision.channel)
         step = self.steps[decision.step_id]
@@ -712,24 +785,25 @@ class _Batch:
             await release_code(ctx, decision_id=decision.id)
             return _Outcome(DecisionState.FAILED, f"template: {exc}"[:MAX_REASON])
 
-        inbox, thread = await self._sending_place(decision, touchpoint, episode)
-        assert inbox is not None  # the reachability guard found it
-        conv = await self._conversation(decision, touchpoint, inbox, thread, rendered.subject)
-        if episode.conversation_id is None:
-            # The episode's later steps continue this conversation (and
-            # its mail thread) instead of opening one each.
-            await ctx.conn.execute(
-                t.episodes.update()
-                .where(t.episodes.c.id == episode.id, t.episodes.c.conversation_id.is_(None))
-                .values(conversation_id=conv.id)
-            )
-            self.episodes[episode.id] = dataclasses.replace(episode, conversation_id=conv.id)
-        headers = None
-        if channel is Channel.EMAIL:
-            assert address is not None
-            headers = EmailHeaders(subject=rendered.subject, to=addressed_to([address]))
-            if thread is not None:
-                headers = await self._in_thread(headers, conv, inbox)
+        return variant, rendered
+
+    async def _send_in_thread(
+        self,
+        decision: Decision,
+        *,
+        thread: Conversation,
+        inbox: Inbox,
+        headers: EmailHeaders | None,
+        rendered: Rendered,
+        html: str | None,
+        values: dict[str, Any],
+    ) -> _Outcome:
+        """A touch continuing the episode's conversation (and its mail
+        thread), written at once: it takes the conversation's next seq."""
+        ctx = self.ctx
+        conv = await self._locked(thread.id)
+        if headers is not None:
+            headers = await self._in_thread(headers, conv, inbox)
         await ctx.conn.execute(
             t.touch_ledger.insert().values(
                 workspace_id=decision.workspace_id,
@@ -740,7 +814,6 @@ class _Batch:
                 at=ctx.now,
             )
         )
-        self.ledger.setdefault((decision.contact_id, decision.kind), []).append(ctx.now)
         result = await append_message(
             ctx,
             conv,
@@ -749,26 +822,14 @@ class _Batch:
             sender_id=None,
             private=False,
             text=rendered.text,
-            html=rendered.html if channel is Channel.EMAIL or variant.html else None,
-            delivery_status=DeliveryStatus.PENDING
-            if channel is Channel.EMAIL
-            else DeliveryStatus.SENT,
+            html=html,
+            delivery_status=DeliveryStatus.SENT if headers is None else DeliveryStatus.PENDING,
             idempotency_key=decision.idempotency_key,
             email=None if headers is None else headers.stored(),
         )
-        values: dict[str, Any] = {
-            "variant": variant.id,
-            "rendered": {
-                "subject": rendered.subject,
-                "text": rendered.text,
-                "html": rendered.html,
-            },
-            "attempts": decision.attempts + 1,
-            "message_id": result.message_id,
-            "reason": None,
-        }
+        values["message_id"] = result.message_id
         facts = _facts(decision, None)
-        if channel is Channel.EMAIL:
+        if headers is not None:
             outbox_id = await enqueue_touch_email(
                 ctx,
                 message_id=result.message_id,
@@ -790,50 +851,11 @@ class _Batch:
         await ctx.emit(DecisionSent(**facts, channel_message_id=channel_id))
         return _Outcome(DecisionState.SENT)
 
-    async def _conversation(
-        self,
-        decision: Decision,
-        touchpoint: Touchpoint,
-        inbox: Inbox,
-        conv: Conversation | None,
-        subject: str,
-    ) -> Conversation:
-        """The conversation the touch is written in, locked. A new one for
-        a marketing touch stays out of the agents' queue until the
-        customer answers: an email one starts resolved (the reply, signed
-        Reply-To or In-Reply-To, reopens it like any reply to a resolved
-        thread); a widget one starts pending, because a visitor's message
-        continues the contact's unresolved conversation of the inbox and
-        wakes a pending one (server.actions.messages), so the answer lands
-        next to the touch instead of in a conversation of its own."""
-        ctx = self.ctx
+    async def _locked(self, conversation_id: int) -> Conversation:
+        """The episode's conversation a chase continues, locked for its seq."""
         cv = t.conversations.c
-        if conv is None:
-            marketing = touchpoint.kind == TouchKind.MARKETING.value
-            if not marketing:
-                status = ConversationStatus.OPEN
-            elif decision.channel == Channel.WIDGET.value:
-                status = ConversationStatus.PENDING
-            else:
-                status = ConversationStatus.RESOLVED
-            conversation_id = await open_conversation(
-                ctx,
-                workspace_id=decision.workspace_id,
-                inbox_id=inbox.id,
-                contact_id=decision.contact_id,
-                subject=(subject or touchpoint.name)[:500],
-                status=status,
-            )
-            if status is ConversationStatus.RESOLVED:
-                await ctx.conn.execute(
-                    t.conversations.update()
-                    .where(cv.id == conversation_id)
-                    .values(resolved_at=ctx.now)
-                )
-        else:
-            conversation_id = conv.id
         row = (
-            await ctx.conn.execute(
+            await self.ctx.conn.execute(
                 sa.select(t.conversations).where(cv.id == conversation_id).with_for_update()
             )
         ).one()
@@ -864,15 +886,23 @@ class _Batch:
         )
 
     async def _settle(self, decision: Decision, outcome: _Outcome) -> None:
+        """Emit the guard's outcome; its state is written with the batch's."""
         ctx = self.ctx
         facts = _facts(decision, outcome.reason)
         reason = None if outcome.reason is None else outcome.reason[:MAX_REASON]
         if outcome.state is DecisionState.DEFERRED:
             assert outcome.run_at is not None
-            await self._update(decision, state=outcome.state, run_at=outcome.run_at, reason=reason)
+            self.settled.append(
+                (
+                    decision.id,
+                    {"state": outcome.state.value, "run_at": outcome.run_at, "reason": reason},
+                )
+            )
             await ctx.emit(DecisionDeferred(**facts, run_at=outcome.run_at))
             return
-        await self._update(decision, state=outcome.state, reason=reason, settled_at=ctx.now)
+        self.settled.append(
+            (decision.id, {"state": outcome.state.value, "reason": reason, "settled_at": ctx.now})
+        )
         event = _SETTLED_EVENTS[outcome.state]
         await ctx.emit(event(**facts))
 
@@ -884,6 +914,21 @@ _SETTLED_EVENTS: dict[DecisionState, Callable[..., Event]] = {
     DecisionState.SKIPPED: DecisionSkipped,
     DecisionState.FAILED: DecisionFailed,
 }
+
+
+def _new_status(touchpoint: Touchpoint, decision: Decision) -> ConversationStatus:
+    """A new conversation for a marketing touch stays out of the agents'
+    queue until the customer answers: an email one starts resolved (the
+    reply, signed Reply-To or In-Reply-To, reopens it like any reply to a
+    resolved thread); a widget one starts pending, because a visitor's
+    message continues the contact's unresolved conversation of the inbox
+    and wakes a pending one (server.actions.messages), so the answer
+    lands next to the touch instead of in a conversation of its own."""
+    if touchpoint.kind != TouchKind.MARKETING.value:
+        return ConversationStatus.OPEN
+    if decision.channel == Channel.WIDGET.value:
+        return ConversationStatus.PENDING
+    return ConversationStatus.RESOLVED
 
 
 def _business_hours(inbox: Inbox, now: datetime) -> _Outcome | None:

@@ -23,7 +23,7 @@ actor's role (the trigger runs for whoever posted the message).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -39,7 +39,7 @@ from server.domain.events import (
 )
 from server.domain.json_types import JsonValue
 from server.domain.touch_guards import bucket_of, in_holdout, step_due_at
-from server.domain.touch_timing import RelativeDelay, parse_delay
+from server.domain.touch_timing import RelativeDelay, StepDelay, parse_delay
 from server.domain.touchpoints import (
     PENDING,
     Arm,
@@ -196,33 +196,14 @@ async def schedule_step(
             timing = await contact_timing(ctx.conn, episode.workspace_id, episode.contact_id)
         delay = parse_delay(step.delay, f"steps[{position}].delay")
         due = step_due_at(delay, anchor=anchor, zone=timing.zone, attributes=timing.attributes)
-        values: dict[str, Any] = {
-            "workspace_id": episode.workspace_id,
-            "episode_id": episode.id,
-            "touchpoint_id": episode.touchpoint_id,
-            "step_id": step.id,
-            "contact_id": episode.contact_id,
-            "position": position,
-            "channel": step.channel,
-            "kind": touchpoint.kind,
-            "priority": touchpoint.priority,
-            "idempotency_key": decision_key(episode.id, position),
-            "due_at": due or anchor,
-            "run_at": due or anchor,
-            "attempts": 0,
-            "created_at": ctx.now,
-        }
+        values = decision_values(
+            episode, touchpoint, step, position=position, due=due, anchor=anchor, now=ctx.now
+        )
         if due is None:
-            attribute = delay.attribute if isinstance(delay, RelativeDelay) else "date"
-            reason = f"no {attribute} on the contact"
-            values |= {
-                "state": DecisionState.SKIPPED.value,
-                "reason": reason,
-                "settled_at": ctx.now,
-            }
+            values |= skipped_for_missing_date(delay, ctx.now)
             row = await insert_unless_taken(ctx.conn, t.decisions, values, keys=_DECISION_KEY)
             if row is not None:
-                await ctx.emit(DecisionSkipped(**_facts(load(Decision, row))))
+                await ctx.emit(DecisionSkipped(**decision_facts(load(Decision, row))))
             position += 1
             continue
         values["state"] = DecisionState.SCHEDULED.value
@@ -235,12 +216,53 @@ async def schedule_step(
             )
             return decided
         decision = load(Decision, row)
-        await ctx.emit(DecisionScheduled(**_facts(decision), due_at=decision.due_at))
+        await ctx.emit(DecisionScheduled(**decision_facts(decision), due_at=decision.due_at))
         ctx.due_work_added()
         return decision.id
 
 
 _DECISION_KEY = ("idempotency_key",)
+
+
+def decision_values(
+    episode: Episode,
+    touchpoint: Touchpoint,
+    step: TouchpointStep,
+    *,
+    position: int,
+    due: datetime | None,
+    anchor: datetime,
+    now: datetime,
+) -> dict[str, Any]:
+    """The decision row of step `position` (its state still to be set):
+    due at `due`, or at `anchor` when the step's date is missing (it is
+    then recorded skipped)."""
+    return {
+        "workspace_id": episode.workspace_id,
+        "episode_id": episode.id,
+        "touchpoint_id": episode.touchpoint_id,
+        "step_id": step.id,
+        "contact_id": episode.contact_id,
+        "position": position,
+        "channel": step.channel,
+        "kind": touchpoint.kind,
+        "priority": touchpoint.priority,
+        "idempotency_key": decision_key(episode.id, position),
+        "due_at": due or anchor,
+        "run_at": due or anchor,
+        "attempts": 0,
+        "created_at": now,
+    }
+
+
+def skipped_for_missing_date(delay: StepDelay, now: datetime) -> dict[str, Any]:
+    """The columns of a step skipped because the contact lacks its date."""
+    attribute = delay.attribute if isinstance(delay, RelativeDelay) else "date"
+    return {
+        "state": DecisionState.SKIPPED.value,
+        "reason": f"no {attribute} on the contact",
+        "settled_at": now,
+    }
 
 
 async def _touchpoint_of(ctx: ActionContext, episode: Episode) -> Touchpoint:
@@ -252,7 +274,7 @@ async def _touchpoint_of(ctx: ActionContext, episode: Episode) -> Touchpoint:
     return load(Touchpoint, row)
 
 
-def _facts(decision: Decision) -> dict[str, Any]:
+def decision_facts(decision: Decision) -> dict[str, Any]:
     """What every decision event says about its decision."""
     return {
         "workspace_id": decision.workspace_id,
@@ -317,6 +339,40 @@ async def _end(
     return True
 
 
+async def end_episodes(ctx: ActionContext, ends: Sequence[tuple[int, EpisodeState, str]]) -> None:
+    """`end_episode` for many episodes at once, (episode id, state,
+    reason) each: one UPDATE and one cancel per state and reason rather
+    than two statements per episode (the claim ends its batch's)."""
+    groups: dict[tuple[EpisodeState, str], list[int]] = {}
+    for episode_id, state, reason in ends:
+        groups.setdefault((state, reason), []).append(episode_id)
+    c = t.episodes.c
+    for (state, reason), ids in groups.items():
+        rows = await ctx.conn.execute(
+            t.episodes.update()
+            .where(c.id.in_(ids), c.state == EpisodeState.ACTIVE.value)
+            .values(state=state.value, ended_at=ctx.now, end_reason=reason[:200])
+            .returning(c.id, c.workspace_id, c.touchpoint_id, c.contact_id)
+        )
+        ended = sorted(rows, key=lambda row: row.id)
+        if not ended:
+            continue
+        await cancel_decisions(
+            ctx, t.decisions.c.episode_id.in_([row.id for row in ended]), reason=reason
+        )
+        for row in ended:
+            await ctx.emit(
+                EpisodeEnded(
+                    workspace_id=row.workspace_id,
+                    episode_id=row.id,
+                    touchpoint_id=row.touchpoint_id,
+                    contact_id=row.contact_id,
+                    state=state.value,
+                    reason=reason[:200],
+                )
+            )
+
+
 async def cancel_decisions(
     ctx: ActionContext, which: sa.ColumnElement[bool], *, reason: str
 ) -> list[int]:
@@ -333,7 +389,7 @@ async def cancel_decisions(
     )
     cancelled = sorted((load(Decision, row) for row in rows), key=lambda d: d.id)
     for decision in cancelled:
-        await ctx.emit(DecisionCancelled(**_facts(decision)))
+        await ctx.emit(DecisionCancelled(**decision_facts(decision)))
     return [d.id for d in cancelled]
 
 

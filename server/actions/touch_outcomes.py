@@ -20,15 +20,17 @@ took it, the mailbox did not (`touch_bounced`).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import sqlalchemy as sa
 
 from server.actions.context import ActionContext
-from server.domain.events import DecisionFailed, DecisionSent, DecisionUnknown
+from server.domain.events import DecisionFailed, DecisionSent, DecisionUnknown, Event
 from server.domain.touchpoints import DecisionState
 from server.queries.records import Decision, load_or_none
 from server.storage import tables as t
+from server.storage.updates import RowWrites
 
 # `payload.kind` of an outbox row that sends a touch (and its stable_id's
 # prefix); `payload.decision_id` names the decision.
@@ -51,22 +53,30 @@ async def touch_delivery_recorded(
     outbox_status: str,
     error: str | None,
     email_message_id: str | None,
+    known: dict[int, Decision] | None = None,
+    writes: RowWrites | None = None,
 ) -> None:
     """Move decision `decision_id` on from `sending` after its mail's
     outbox row became `outbox_status` (sent, unknown, failed; pending:
-    nothing to do yet)."""
-    d = t.decisions.c
-    decision = load_or_none(
-        Decision,
-        (
-            await ctx.conn.execute(
-                sa.select(t.decisions).where(d.id == decision_id).with_for_update()
-            )
-        ).first(),
-    )
+    nothing to do yet). A batch passes the decisions it read and locked
+    already (`known`, kept up to date here) and gathers the writes
+    (`writes`)."""
+    decision = None if known is None else known.get(decision_id)
+    if decision is None:
+        d = t.decisions.c
+        decision = load_or_none(
+            Decision,
+            (
+                await ctx.conn.execute(
+                    sa.select(t.decisions).where(d.id == decision_id).with_for_update()
+                )
+            ).first(),
+        )
     if decision is None or decision.state != DecisionState.SENDING.value:
         return
-    await _move(ctx, decision, outbox_status, error, email_message_id)
+    state = await _move(ctx, decision, outbox_status, error, email_message_id, writes=writes)
+    if known is not None:
+        known[decision_id] = dataclasses.replace(decision, state=state)
 
 
 async def touch_bounced(ctx: ActionContext, *, message_id: int, reason: str) -> bool:
@@ -106,9 +116,11 @@ async def _move(
     outbox_status: str,
     error: str | None,
     email_message_id: str | None,
-) -> None:
-    d = t.decisions.c
-    decision_id = decision.id
+    *,
+    writes: RowWrites | None = None,
+) -> str:
+    """Write and announce the decision's state after its mail's outcome;
+    the new state."""
     facts: dict[str, Any] = {
         "workspace_id": decision.workspace_id,
         "decision_id": decision.id,
@@ -119,30 +131,28 @@ async def _move(
         "channel": decision.channel,
     }
     if outbox_status == "sent":
-        await ctx.conn.execute(
-            t.decisions.update()
-            .where(d.id == decision_id)
-            .values(
-                state=DecisionState.SENT.value,
-                reason=None,
-                channel_message_id=email_message_id,
-                settled_at=ctx.now,
-            )
-        )
-        await ctx.emit(DecisionSent(**facts, reason=None, channel_message_id=email_message_id))
+        values: dict[str, Any] = {
+            "state": DecisionState.SENT.value,
+            "reason": None,
+            "channel_message_id": email_message_id,
+            "settled_at": ctx.now,
+        }
+        event: Event = DecisionSent(**facts, reason=None, channel_message_id=email_message_id)
     elif outbox_status == "unknown":
         reason = (error or "delivery unknown")[:MAX_REASON]
-        await ctx.conn.execute(
-            t.decisions.update()
-            .where(d.id == decision_id)
-            .values(state=DecisionState.UNKNOWN.value, reason=reason, settled_at=ctx.now)
-        )
-        await ctx.emit(DecisionUnknown(**facts, reason=reason))
+        values = {"state": DecisionState.UNKNOWN.value, "reason": reason, "settled_at": ctx.now}
+        event = DecisionUnknown(**facts, reason=reason)
     elif outbox_status == "failed":
         reason = f"bounced: {error or 'refused'}"[:MAX_REASON]
+        values = {"state": DecisionState.FAILED.value, "reason": reason, "settled_at": ctx.now}
+        event = DecisionFailed(**facts, reason=reason)
+    else:
+        return decision.state
+    if writes is not None:
+        writes.set(t.decisions, decision.id, values)
+    else:
         await ctx.conn.execute(
-            t.decisions.update()
-            .where(d.id == decision_id)
-            .values(state=DecisionState.FAILED.value, reason=reason, settled_at=ctx.now)
+            t.decisions.update().where(t.decisions.c.id == decision.id).values(**values)
         )
-        await ctx.emit(DecisionFailed(**facts, reason=reason))
+    await ctx.emit(event)
+    return str(values["state"])

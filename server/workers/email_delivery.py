@@ -12,8 +12,9 @@ come back through the SMTP listener to the right inbox (VERP).
 A round sends its batch concurrently over pooled connections (a few per
 SMTP account, each carrying one mail after another: bulk touchpoint mail
 would otherwise spend most of its time in TCP, TLS and AUTH handshakes),
-then records every outcome in one transaction. A crash between the sends
-and that record leaves the whole batch leased without an outcome: replies
+then records every outcome in one transaction while the next batch is
+sent. A crash between the sends and that record leaves the whole batch
+leased without an outcome: replies
 are sent again (the same bytes, deduplicated by Message-ID), automatic
 mail becomes `unknown` and is never resent (server.actions.outbound_email).
 If the batch's record fails, each outcome is recorded on its own, so one
@@ -100,32 +101,50 @@ class EmailDelivery:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until `stop` is set; an error in one round is logged
-        and the next round tries again."""
+        and the next round tries again. A batch's outcomes are recorded
+        while the next batch is on the wire (one record at a time), so
+        the connections never wait for the database."""
         pools = SmtpPools(self.connections)
+        recording: asyncio.Task[None] | None = None
         try:
             while not stop.is_set():
                 try:
-                    sent = await self.deliver_due(pools)
+                    results = await self.send_due(pools)
                 except Exception:
                     log.exception("email delivery round failed")
-                    sent = 0
-                if sent == 0:
-                    # Nothing to send: no connection is kept open idle.
-                    await pools.close()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), self.poll_interval)
+                    results = []
+                if recording is not None:
+                    await recording
+                    recording = None
+                if results:
+                    recording = asyncio.create_task(self.record(results))
+                    continue
+                # Nothing to send: no connection is kept open idle.
+                await pools.close()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.poll_interval)
         finally:
+            if recording is not None:
+                await recording
             await pools.close()
 
     async def deliver_due(self, pools: SmtpPools | None = None) -> int:
         """One round: claim what is due, try each once (concurrently, over
         `pools`; pools of this round only when None) and record the
         outcomes. Returns how many were tried."""
+        results = await self.send_due(pools)
+        if results:
+            await self.record(results)
+        return len(results)
+
+    async def send_due(self, pools: SmtpPools | None = None) -> list[tuple[int, DeliveryResult]]:
+        """Claim what is due and try each once, concurrently: the
+        outcomes to record, by workspace."""
         if not await read(self.runtime, outbox_due, self.runtime.clock.now()):
-            return 0
+            return []
         jobs = await perform(self.runtime, system_actor(0), do_claim_outbox, limit=self.batch)
         if not jobs:
-            return 0
+            return []
         own = pools is None
         pools = pools or SmtpPools(self.connections)
         try:
@@ -138,8 +157,7 @@ class EmailDelivery:
             if outcome.status != "sent":
                 log.info("email for message %s: %s", job.message_id, outcome.reason)
             results.append((job.workspace_id, _result(job, outcome, message_id)))
-        await self.record(results)
-        return len(jobs)
+        return results
 
     async def record(self, results: Sequence[tuple[int, DeliveryResult]]) -> None:
         """The outcomes in one transaction per workspace; one by one if

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from server.queries.touch_data import LOOKBACK_EVENTS, contacts_facts, touch_data
 from server.runtime import Runtime
 from server.storage import tables as t
-from tests.support import Workspace, fetch_all
+from tests.support import Workspace, fetch_all, fetch_one
 from tests.touchpoints.claim_support import (
     clock,
     contact,
@@ -99,3 +99,94 @@ async def test_caps_count_what_the_same_batch_sent_contact_by_contact(
     assert (await decision(runtime, bob_id)).state == "sending"  # Ann's touches aren't Bob's
     ledger = await fetch_all(runtime, sa.select(t.touch_ledger.c.contact_id))
     assert sorted(row.contact_id for row in ledger) == sorted([ann, ann, bob])
+
+
+async def _claim_counting_statements(runtime: Runtime) -> tuple[int, int]:
+    """Process one batch; (decisions claimed, SQL statements it ran)."""
+    statements = 0
+
+    def count(*_: Any) -> None:
+        nonlocal statements
+        statements += 1
+
+    engine = runtime.db.engine.sync_engine
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        batch = await process(runtime)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+    return batch.claimed, statements
+
+
+async def _first_steps(runtime: Runtime, ws: Workspace, n: int, tag: str) -> list[int]:
+    """`n` contacts, each with a first email step due now (its only step)."""
+    tp = await make_touchpoint(runtime, ws, name=f"Welcome {tag}")
+    ids = []
+    for i in range(n):
+        cid = await contact(runtime, ws, f"{tag}{i}@shop.test", name=f"{tag}{i}")
+        ids.append((await start(runtime, tp, cid, key=f"{tag}:{i}")).decision_id)
+    return ids
+
+
+async def test_a_batchs_writes_do_not_grow_with_its_size(runtime: Runtime, ws: Workspace) -> None:
+    # Touches opening conversations of their own are written together:
+    # a batch of 12 runs the statements a batch of 3 runs, not 4x them.
+    await _first_steps(runtime, ws, 3, "a")
+    small = await _claim_counting_statements(runtime)
+    await _first_steps(runtime, ws, 12, "b")
+    large = await _claim_counting_statements(runtime)
+
+    assert small[0] == 3
+    assert large[0] == 12
+    assert large[1] == small[1]
+
+
+async def test_touches_written_together_are_each_a_conversation_of_their_own(
+    runtime: Runtime, ws: Workspace
+) -> None:
+    ids = await _first_steps(runtime, ws, 4, "c")
+
+    assert (await process(runtime)).count("sending") == 4
+
+    conversations = set()
+    for decision_id in ids:
+        row = await decision(runtime, decision_id)
+        assert row.state == "sending"
+        message = await fetch_one(
+            runtime, sa.select(t.messages).where(t.messages.c.id == row.message_id)
+        )
+        assert (message.seq, message.direction, message.sender_kind) == (1, "outbound", "system")
+        assert message.delivery_status == "pending"
+        assert message.idempotency_key == row.idempotency_key
+        assert message.email["to"] == [
+            {"name": "", "address": f"c{ids.index(decision_id)}@shop.test"}
+        ]
+        conv = await fetch_one(
+            runtime,
+            sa.select(t.conversations).where(t.conversations.c.id == message.conversation_id),
+        )
+        # A marketing mail's conversation stays out of the queue until answered.
+        assert (conv.status, conv.last_seq, conv.contact_id) == ("resolved", 1, row.contact_id)
+        assert conv.resolved_at is not None
+        outbox = await fetch_one(runtime, sa.select(t.outbox).where(t.outbox.c.id == row.outbox_id))
+        assert (outbox.message_id, outbox.stable_id) == (message.id, f"touch:{decision_id}")
+        episode = await fetch_one(
+            runtime, sa.select(t.episodes).where(t.episodes.c.id == row.episode_id)
+        )
+        assert (episode.conversation_id, episode.state) == (conv.id, "done")
+        types = [
+            e.type
+            for e in await fetch_all(
+                runtime,
+                sa.select(t.events.c.type, t.events.c.payload).order_by(t.events.c.id),
+            )
+            if e.payload.get("decision_id") == decision_id
+            or e.payload.get("conversation_id") == conv.id
+            or e.payload.get("episode_id") == row.episode_id
+        ]
+        assert types[:3] == ["conversation.created", "message.created", "decision.sending"]
+        assert types[-1] == "episode.ended"
+        conversations.add(conv.id)
+    assert len(conversations) == 4
+    ledger = await fetch_all(runtime, sa.select(t.touch_ledger.c.decision_id))
+    assert sorted(r.decision_id for r in ledger) == sorted(ids)

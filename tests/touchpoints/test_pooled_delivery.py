@@ -9,6 +9,7 @@ import email
 import email.policy
 from collections import Counter
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -103,3 +104,35 @@ async def test_a_connection_lost_during_data_leaves_that_mail_unknown_never_rese
     # The dropped one may have arrived for all the sender knows: not retried.
     assert len(sink.received) == MAILS - 1
     assert await _states(runtime, ids) == {"sent": MAILS - 1, "unknown": 1}
+
+
+async def _recorded_counting_statements(runtime: Runtime, delivery: EmailDelivery) -> int:
+    """Send one batch, then record its outcomes; the statements the record ran."""
+    results = await delivery.send_due()
+    assert results
+    statements = 0
+
+    def count(*_: Any) -> None:
+        nonlocal statements
+        statements += 1
+
+    engine = runtime.db.engine.sync_engine
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        await delivery.record(results)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+    return statements
+
+
+async def test_recording_a_batch_does_not_grow_with_its_size(
+    runtime: Runtime, ws: Workspace, sink: SmtpSink
+) -> None:
+    ids = await _touches(runtime, ws, sink)
+
+    small = await _recorded_counting_statements(runtime, EmailDelivery(runtime, batch=3))
+    large = await _recorded_counting_statements(runtime, EmailDelivery(runtime, batch=9))
+
+    assert large == small  # the outbox rows, messages and decisions: a few statements each
+    assert await _states(runtime, ids) == {"sent": MAILS}
+    assert len(sink.received) == MAILS
