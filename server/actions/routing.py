@@ -11,7 +11,8 @@ a `conversation.created` routes that conversation (trigger
 the same transaction: a customer's first message opens the conversation
 it is in); a `message.created` that is inbound, public and from the
 contact routes its conversation (trigger "message.created"). Agents'
-replies, notes and bots' messages route nothing. Each conversation is
+replies, notes, bots' messages and mails a program wrote (auto-replies)
+route nothing. Each conversation is
 routed once per transaction.
 
 `do_route_conversation` reads a snapshot (server.domain.routing_rules.
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Mapping
 
 import sqlalchemy as sa
 
@@ -74,11 +76,18 @@ class _Target:
     text: str | None = None
 
 
-def _is_customer_message(payload: JsonObject) -> bool:
+def is_customer_message(payload: JsonObject) -> bool:
+    """Whether a `message.created` payload is the customer writing: inbound,
+    public, from the contact, and not a mail that says a program wrote it
+    (RFC 3834: an out-of-office or a list mail, recorded by inbound email
+    as `email.auto`), which must not re-route a conversation."""
+    email = payload.get("email")
+    auto = email.get("auto") if isinstance(email, Mapping) else None
     return (
         payload.get("direction") == Direction.INBOUND.value
         and payload.get("sender_kind") == SenderKind.CONTACT.value
         and not payload.get("private")
+        and auto in (None, "none")
     )
 
 
@@ -95,7 +104,7 @@ async def route_conversations(ctx: ActionContext) -> None:
             continue
         if p.type == Trigger.CONVERSATION_CREATED.value:
             targets.setdefault(conversation_id, _Target(Trigger.CONVERSATION_CREATED))
-        elif p.type == Trigger.MESSAGE_CREATED.value and _is_customer_message(p.payload):
+        elif p.type == Trigger.MESSAGE_CREATED.value and is_customer_message(p.payload):
             target = targets.setdefault(conversation_id, _Target(Trigger.MESSAGE_CREATED))
             message_id, text = p.payload.get("message_id"), p.payload.get("text")
             target.message_id = message_id if isinstance(message_id, int) else None

@@ -9,7 +9,7 @@ A rule is stored as JSON columns (server.storage.tables.routing_rules):
     conditions: [
       {"channel": ["email", "widget"]},
       {"keywords": ["refund", "money back"]},
-      {"pattern": "order\\\\s*#?\\\\d{4,8}", "ignore_case": true},
+      {"pattern": "order\\\\s?#?\\\\d{4,8}", "ignore_case": true},
       {"language": ["de"], "negate": true},
       {"business_hours": "in"}],
     actions: [{"team": 3}, {"priority": "high"}, {"labels": ["refund"]},

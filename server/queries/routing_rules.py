@@ -31,6 +31,10 @@ from server.storage import tables as t
 # Where the mode is kept in workspaces.settings.
 SETTINGS_KEY = "routing"
 DEFAULT_MODE = RoutingMode.FIRST
+# A conversation's routing record is read whole; a decision is written
+# only when a rule changes something, so this is never reached in
+# practice, and bounds the answer if it is.
+MAX_DECISIONS = 500
 
 
 def mode_of(settings: object) -> RoutingMode:
@@ -138,5 +142,6 @@ async def conversation_routing(
         sa.select(t.routing_decisions)
         .where(d.conversation_id == conversation_id)
         .order_by(d.created_at, d.id)
+        .limit(MAX_DECISIONS)
     )
     return {"items": [decision_view(load(RoutingDecision, r)) for r in rows]}

@@ -15,6 +15,7 @@ from server.actions.contacts import IdentityInput, do_update_contact
 from server.actions.context import perform
 from server.actions.conversations import do_create_conversation
 from server.actions.messages import MessageResult, do_receive_message, do_send_message
+from server.actions.routing import is_customer_message
 from server.actions.routing_rules import (
     do_create_routing_rule,
     do_delete_routing_rule,
@@ -25,6 +26,7 @@ from server.actions.routing_rules import (
 from server.actions.segments import do_create_segment
 from server.actions.teams import do_create_team
 from server.domain.errors import Conflict, Forbidden, InvalidInput
+from server.domain.json_types import JsonObject
 from server.domain.values import IdentityKind
 from server.runtime import Runtime
 from server.storage import tables as t
@@ -160,6 +162,16 @@ async def test_only_a_customers_public_message_routes(runtime: Runtime, ws: Work
     assert (await conversation(runtime, cid)).priority == "urgent"
     [decision] = await decisions(runtime)
     assert (decision.trigger, decision.message_id) == ("message.created", again.message_id)
+
+
+def test_which_messages_are_the_customer_writing() -> None:
+    customer: JsonObject = {"direction": "inbound", "sender_kind": "contact", "private": False}
+    assert is_customer_message(customer)
+    assert is_customer_message({**customer, "email": {"auto": "none"}})
+    assert not is_customer_message({**customer, "email": {"auto": "auto_reply"}})
+    assert not is_customer_message({**customer, "private": True})
+    assert not is_customer_message({**customer, "direction": "outbound"})
+    assert not is_customer_message({**customer, "sender_kind": "bot"})
 
 
 async def test_a_disabled_rule_does_nothing(runtime: Runtime, ws: Workspace) -> None:

@@ -393,3 +393,19 @@ def test_only_the_start_of_a_long_text_is_searched() -> None:
 )
 def test_language_detection(text: str, language: str | None) -> None:
     assert detect_language(text) == language
+
+
+def test_the_documented_example_rule_parses() -> None:
+    spec = parse_spec(
+        on=["conversation.created", "message.created"],
+        match="all",
+        conditions=[
+            {"channel": ["email", "widget"]},
+            {"keywords": ["refund", "money back"]},
+            {"pattern": r"order\s?#?\d{4,8}", "ignore_case": True},
+            {"language": ["de"], "negate": True},
+            {"business_hours": "in"},
+        ],
+        actions=[{"team": 1}, {"priority": "high"}, {"labels": ["refund"]}, {"assignee": 7}],
+    )
+    assert rule_matches(spec, FACTS)
