@@ -22,7 +22,8 @@ Condition kinds (exactly one kind key each; any may add `"negate": true`):
 - `attribute` + `op` (+ `value`): the contact's custom attribute, with the
   segments' operators and meaning (server.domain.segments: strings
   compare ignoring case, `gt`... only match numbers, `ne` is "not eq").
-- `segment`: the contact is in that segment now.
+- `segment`: the contact is in that segment now (its filter evaluated
+  at routing time; a segment deleted since is one nobody is in).
 - `keywords` (+ `match` "any" or "all"): the message contains these
   words or phrases, as whole words, ignoring case.
 - `pattern` (+ `ignore_case`): a regular expression found in the message,
