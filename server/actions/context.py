@@ -22,6 +22,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from server.actions.action_context import ActionContext
 from server.actions.idempotency import current_claim, enter_claim, open_claim
+from server.actions.routing import route_conversations
 from server.actions.touch_triggers import react_to_events
 from server.bus.base import SCHEDULER_TOPIC, Bus, failure_text, workspace_topic
 from server.clock import Clock
@@ -79,6 +80,7 @@ async def perform(
                 if claim is not None:
                     await enter_claim(ctx, claim)
                 result = await action(ctx, *args, **kwargs)
+                await route_conversations(ctx)
                 # Touchpoints start and end with what the action did, in its
                 # transaction: a rollback takes their episodes with it.
                 await react_to_events(ctx)

@@ -1208,3 +1208,101 @@ class PromoCodeRedeemed(Event):
     pool_id: int
     contact_id: int | None
     decision_id: int | None
+
+
+# -- routing (F5) -----------------------------------------------------------
+# Rules are every agent's to read (REST: GET /routing_rules), so their
+# events reach every agent; what routing did to a conversation reaches
+# whoever may read that conversation's inbox.
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RoutingRuleCreated(Event):
+    """An admin added a routing rule (`routing_rule_id`) at `position`
+    (0 is evaluated first); later rules moved down one."""
+
+    type: ClassVar[str] = "routing_rule.created"
+    audience: ClassVar[Audience | None] = Audience.AGENTS
+    routing_rule_id: int
+    name: str
+    position: int
+    enabled: bool
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RoutingRuleUpdated(Event):
+    """A routing rule changed: `changes` names what (name, enabled, on,
+    match, conditions, actions). It applies from the next conversation
+    or message; what it already did stays."""
+
+    type: ClassVar[str] = "routing_rule.updated"
+    audience: ClassVar[Audience | None] = Audience.AGENTS
+    routing_rule_id: int
+    name: str
+    enabled: bool
+    changes: list[str]
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RoutingRuleDeleted(Event):
+    """A routing rule was deleted; the rules after it moved up one. The
+    decisions it made stay on their conversations, under its name."""
+
+    type: ClassVar[str] = "routing_rule.deleted"
+    audience: ClassVar[Audience | None] = Audience.AGENTS
+    routing_rule_id: int
+    name: str
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RoutingRulesReordered(Event):
+    """The workspace's routing rules were put in a new order:
+    `routing_rule_ids`, the first evaluated first."""
+
+    type: ClassVar[str] = "routing_rules.reordered"
+    audience: ClassVar[Audience | None] = Audience.AGENTS
+    routing_rule_ids: list[int]
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RoutingModeChanged(Event):
+    """The workspace now routes by `mode`: "first" (the first matching
+    rule decides) or "all" (every matching rule applies in order, a later
+    one overriding an earlier one's team, priority or assignee; labels
+    add up)."""
+
+    type: ClassVar[str] = "routing.mode_changed"
+    audience: ClassVar[Audience | None] = Audience.AGENTS
+    mode: str
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ConversationRouted(Event):
+    """A routing rule changed a conversation, when it was opened
+    (`trigger` "conversation.created") or when its customer wrote
+    (`trigger` "message.created", `message_id` the message): `changes`
+    is what the rule set and kept (`team`, `priority`, `assignee` ids or
+    values, `labels` it added), `skipped` the actions it could not take
+    ("team 5 no longer exists"). One per rule that changed something, in
+    rule order, followed in the same transaction by the usual
+    conversation.assigned / priority_changed / labels_changed events
+    with the result. `routing_decision_id` is its row in the
+    conversation's routing record (GET /conversations/{id}/routing)."""
+
+    type: ClassVar[str] = "conversation.routed"
+    audience: ClassVar[Audience | None] = Audience.CONVERSATION
+    conversation_id: int
+    inbox_id: int
+    routing_decision_id: int
+    routing_rule_id: int
+    rule_name: str
+    trigger: str
+    message_id: int | None
+    changes: dict[str, JsonValue]
+    skipped: list[str]

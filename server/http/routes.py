@@ -22,6 +22,7 @@ from server.http.merge_suggestions import ENDPOINTS as MERGE_SUGGESTION_ENDPOINT
 from server.http.merges import ENDPOINTS as MERGE_ENDPOINTS
 from server.http.message_html import ENDPOINTS as MESSAGE_HTML_ENDPOINTS
 from server.http.promo_codes import ENDPOINTS as PROMO_CODE_ENDPOINTS
+from server.http.routing_rules import ENDPOINTS as ROUTING_RULE_ENDPOINTS
 from server.http.saved_filters import ENDPOINTS as SAVED_FILTER_ENDPOINTS
 from server.http.search import ENDPOINTS as SEARCH_ENDPOINTS
 from server.http.segments import ENDPOINTS as SEGMENT_ENDPOINTS
@@ -41,6 +42,7 @@ ENDPOINTS: list[Endpoint] = [
     *MACRO_ENDPOINTS,
     *SAVED_FILTER_ENDPOINTS,
     *SEGMENT_ENDPOINTS,
+    *ROUTING_RULE_ENDPOINTS,
     *CONTACT_ENDPOINTS,
     *CONTACT_EVENT_ENDPOINTS,
     *CONSENT_ENDPOINTS,

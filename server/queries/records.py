@@ -557,3 +557,37 @@ class PromoCode:
     issued_at: datetime | None
     expires_at: datetime | None
     redeemed_at: datetime | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RoutingRule:
+    """A row of `routing_rules`."""
+
+    id: int
+    workspace_id: int
+    name: str
+    position: int
+    enabled: bool
+    on: StoredJson
+    match: str
+    conditions: StoredJson
+    actions: StoredJson
+    created_by_id: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RoutingDecision:
+    """A row of `routing_decisions`."""
+
+    id: int
+    workspace_id: int
+    conversation_id: int
+    rule_id: int | None
+    rule_name: str
+    trigger: str
+    message_id: int | None
+    changes: StoredJson
+    skipped: StoredJson
+    created_at: datetime

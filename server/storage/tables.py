@@ -992,3 +992,55 @@ promo_codes = sa.Table(
     sa.UniqueConstraint("workspace_id", "code"),
     sa.Index("ix_promo_codes_pool_state", "pool_id", "state"),
 )
+
+# --- Routing (FEATURES.md F5) -------------------------------------------
+
+# One routing rule (server.domain.routing_rules): evaluated in `position`
+# order (0 first) when a conversation opens or a customer writes. `on`,
+# `conditions` and `actions` are the rule's JSON in its stored form. The
+# workspace's mode (first match or all matches) is in
+# workspaces.settings["routing"].
+routing_rules = sa.Table(
+    "routing_rules",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    _workspace_fk(index=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("on", Json, nullable=False),
+    sa.Column("match", sa.String(8), nullable=False),
+    sa.Column("conditions", Json, nullable=False),
+    sa.Column("actions", Json, nullable=False),
+    sa.Column("created_by_id", Id, sa.ForeignKey("agents.id", ondelete="SET NULL"), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("workspace_id", "name"),
+    sa.Index("ix_routing_rules_workspace_position", "workspace_id", "position"),
+)
+
+# What routing did to a conversation, one row per rule that changed
+# something: the conversation's "routed by rule 'Refunds' → team Billing"
+# line. `rule_name` is kept as it was then (the rule may be renamed or
+# deleted later); `changes` is {"team": 3, "priority": "high", "labels":
+# [...], "assignee": 7}, `skipped` the actions it could not take.
+routing_decisions = sa.Table(
+    "routing_decisions",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    _workspace_fk(),
+    sa.Column(
+        "conversation_id",
+        Id,
+        sa.ForeignKey("conversations.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("rule_id", Id, sa.ForeignKey("routing_rules.id", ondelete="SET NULL"), nullable=True),
+    sa.Column("rule_name", sa.String(200), nullable=False),
+    sa.Column("trigger", sa.String(32), nullable=False),
+    sa.Column("message_id", Id, sa.ForeignKey("messages.id", ondelete="SET NULL"), nullable=True),
+    sa.Column("changes", Json, nullable=False),
+    sa.Column("skipped", Json, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)

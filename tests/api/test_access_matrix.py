@@ -23,6 +23,7 @@ from server.actions.conversations import do_create_conversation
 from server.actions.macros import do_create_macro
 from server.actions.messages import do_receive_message, do_send_message
 from server.actions.promo_codes import do_create_promo_pool
+from server.actions.routing_rules import do_create_routing_rule
 from server.actions.saved_filters import do_create_saved_filter
 from server.actions.segments import do_create_segment
 from server.actions.teams import do_create_team
@@ -109,6 +110,12 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("DELETE", "/segments/{segment_id}"): Case(403),
     ("GET", "/segments/{segment_id}/count"): Case(200),
     ("GET", "/segments/{segment_id}/preview"): Case(200),
+    # Routing rules too: every agent reads them, only admins change them;
+    # a conversation's routing record is its readers'.
+    ("GET", "/routing_rules/{rule_id}"): Case(200),
+    ("PATCH", "/routing_rules/{rule_id}"): Case(403, {"name": "Renamed"}),
+    ("DELETE", "/routing_rules/{rule_id}"): Case(403),
+    ("GET", "/conversations/{conversation_id}/routing"): Case(404),
     # Contacts are every agent's to see, but merging one (or previewing the
     # merge) takes every conversation of both: the target contact has one
     # behind the other inbox.
@@ -294,6 +301,14 @@ async def make_targets(runtime: Runtime, ws: Workspace) -> Targets:
         name="Hidden customers",
         filter={"conditions": [{"identity": "email"}]},
     )
+    rule_id = await perform(
+        runtime,
+        ws.admin,
+        do_create_routing_rule,
+        name="Hidden rule",
+        conditions=[],
+        actions=[{"priority": "low"}],
+    )
     touchpoint_id = await make_touchpoint(runtime, ws, cart_reminder())
     await start(runtime, ws, touchpoint_id, {"cart_id": "c-1"}, contact_id=hidden.contact_id)
     [decision] = await decisions_of(runtime, touchpoint_id)
@@ -318,6 +333,7 @@ async def make_targets(runtime: Runtime, ws: Workspace) -> Targets:
             "macro_id": macro_id,
             "saved_filter_id": saved_filter_id,
             "segment_id": segment_id,
+            "rule_id": rule_id,
             "mail_id": mail.inbound_mail_id,
             "inbound_mail_id": mail.inbound_mail_id,
             "suggestion_id": suggestion.suggestion.id,
@@ -430,6 +446,7 @@ async def test_another_workspace_sees_nothing(
                     "/macros": "macro_id",
                     "/saved_filters": "saved_filter_id",
                     "/segments": "segment_id",
+                    "/routing_rules": "rule_id",
                     "/inbound_mails": "inbound_mail_id",
                     "/promo_pools": "pool_id",
                     "/touchpoints": "touchpoint_id",

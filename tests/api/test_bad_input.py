@@ -19,6 +19,7 @@ from server.actions.canned_responses import do_create_canned_response
 from server.actions.context import perform
 from server.actions.macros import do_create_macro
 from server.actions.promo_codes import do_create_promo_pool
+from server.actions.routing_rules import do_create_routing_rule
 from server.actions.saved_filters import do_create_saved_filter
 from server.actions.segments import do_create_segment
 from server.actions.teams import do_create_team
@@ -28,6 +29,7 @@ from server.domain.macros import MacroScope
 from server.domain.values import CannedScope
 from server.http.api import Endpoint
 from server.http.routes import API_PREFIX, ENDPOINTS
+from server.http.routing_rules import Checked
 from server.http.segments import SegmentFilter
 from server.runtime import Runtime
 from server.storage import tables as t
@@ -98,6 +100,10 @@ VALID: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/segments"): {"name": "Fuzz", "filter": {"conditions": [{"label": "vip"}]}},
     ("PATCH", "/segments/{segment_id}"): {"name": "Fuzzed"},
     ("POST", "/segments/preview"): {"filter": {"conditions": []}},
+    ("POST", "/routing_rules"): {"name": "Fuzz", "actions": [{"priority": "high"}]},
+    ("PATCH", "/routing_rules/{rule_id}"): {"name": "Fuzzed"},
+    ("POST", "/routing_rules/reorder"): {"rule_ids": []},
+    ("PATCH", "/routing_rules/settings"): {"mode": "all"},
     ("POST", "/contacts/{contact_id}/merge"): {"other_id": "{contact_id}"},
     ("POST", "/conversations/{conversation_id}/merge"): {"source_id": "{conversation_id}"},
     ("POST", "/contacts/{contact_id}/events"): {"name": "order_placed", "properties": {"a": 1}},
@@ -159,6 +165,14 @@ def bad_values(field: Field) -> list[Any]:
             {"conditions": [{"attribute": "plan", "op": "eq", "value": "v\x00"}]},
             {"match": "any", "conditions": []},
         ]
+    if isinstance(field, Checked):
+        # Conditions, actions and triggers of a routing rule.
+        return [
+            "not a list",
+            [{"unknown_kind": 1}],
+            [{"keywords": ["v\x00"]}, {"pattern": "(a+)+"}],
+            [None],
+        ]
     raise AssertionError(f"no bad values for {field!r}: add them here")
 
 
@@ -212,6 +226,7 @@ async def counts(runtime: Runtime) -> dict[str, int]:
                 t.promo_pools,
                 t.promo_codes,
                 t.segments,
+                t.routing_rules,
                 t.touchpoints,
                 t.touchpoint_steps,
                 t.workspaces,
@@ -268,6 +283,14 @@ async def test_malformed_bodies_are_refused_by_field_and_write_nothing(
         runtime, ws.admin, do_create_segment, name="Existing", filter={"conditions": []}
     )
     ids["touchpoint_id"] = await make_touchpoint(runtime, ws, cart_reminder(name="Existing"))
+    ids["rule_id"] = await perform(
+        runtime,
+        ws.admin,
+        do_create_routing_rule,
+        name="Existing",
+        conditions=[],
+        actions=[{"priority": "low"}],
+    )
     # Bodies are refused before the decision is looked up: any id will do.
     ids["decision_id"] = 1
     before = await counts(runtime)

@@ -62,6 +62,11 @@ async def _saved_filter(ws: Workspace, c: httpx.AsyncClient, n: int) -> tuple[st
     return f"{API}/saved_filters", {"json": {"name": f"Mine {n}", "query": {"mine": True}}}
 
 
+async def _routing_rule(ws: Workspace, c: httpx.AsyncClient, n: int) -> tuple[str, dict[str, Any]]:
+    body = {"name": f"Rule {n}", "actions": [{"priority": "high"}]}
+    return f"{API}/routing_rules", {"json": body}
+
+
 async def _segment(ws: Workspace, c: httpx.AsyncClient, n: int) -> tuple[str, dict[str, Any]]:
     body = {"name": f"Carts {n}", "filter": {"conditions": [{"event": "cart_updated"}]}}
     return f"{API}/segments", {"json": body}
@@ -131,6 +136,7 @@ CREATES: dict[tuple[str, str], Build] = {
     ("POST", "/macros"): _macro,
     ("POST", "/saved_filters"): _saved_filter,
     ("POST", "/segments"): _segment,
+    ("POST", "/routing_rules"): _routing_rule,
     ("POST", "/contacts"): _contact,
     ("POST", "/contacts/{contact_id}/identities"): _identity,
     ("POST", "/contacts/{contact_id}/merge"): _merge,

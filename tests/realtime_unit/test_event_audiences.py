@@ -147,6 +147,12 @@ EXPECTED: dict[str, frozenset[str]] = {
     "saved_filter.created": ITS_AGENT,
     "saved_filter.updated": ITS_AGENT,
     "saved_filter.deleted": ITS_AGENT,
+    "routing_rule.created": EVERY_AGENT,
+    "routing_rule.updated": EVERY_AGENT,
+    "routing_rule.deleted": EVERY_AGENT,
+    "routing_rules.reordered": EVERY_AGENT,
+    "routing.mode_changed": EVERY_AGENT,
+    "conversation.routed": OF_THE_INBOX,
     # The quarantine and the suppression list are admins' (REST: admins).
     "email.quarantined": ADMIN,
     "email.suppressed": ADMIN,
