@@ -21,6 +21,7 @@ from typing import Concatenate, ParamSpec, Protocol, TypeVar
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from server.actions.action_context import ActionContext
+from server.actions.assignment import assign_waiting
 from server.actions.idempotency import current_claim, enter_claim, open_claim
 from server.actions.routing import route_conversations
 from server.actions.touch_triggers import react_to_events
@@ -81,6 +82,7 @@ async def perform(
                     await enter_claim(ctx, claim)
                 result = await action(ctx, *args, **kwargs)
                 await route_conversations(ctx)
+                await assign_waiting(ctx)
                 # Touchpoints start and end with what the action did, in its
                 # transaction: a rollback takes their episodes with it.
                 await react_to_events(ctx)

@@ -1270,6 +1270,21 @@ class RoutingRulesReordered(Event):
 
 @event
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class AssignmentPolicyChanged(Event):
+    """The assignment policy of inbox `inbox_id` or team `team_id` was set
+    (`policy`, its stored form: mode, capacities, fairness window,
+    reassignment wait, offline grace) or removed (`policy` null: its
+    conversations wait for a person again)."""
+
+    type: ClassVar[str] = "assignment_policy.changed"
+    audience: ClassVar[Audience | None] = Audience.AGENTS
+    inbox_id: int | None
+    team_id: int | None
+    policy: dict[str, JsonValue] | None
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class RoutingModeChanged(Event):
     """The workspace now routes by `mode`: "first" (the first matching
     rule decides) or "all" (every matching rule applies in order, a later

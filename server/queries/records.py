@@ -71,6 +71,8 @@ class Agent:
     active: bool
     created_at: datetime
     password_changed_at: datetime
+    connected: bool = False
+    left_at: datetime | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -591,3 +593,30 @@ class RoutingDecision:
     changes: StoredJson
     skipped: StoredJson
     created_at: datetime
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AssignmentPolicyRow:
+    """A row of `assignment_policies` (its `policy` parsed by
+    server.domain.assignment.parse_policy)."""
+
+    id: int
+    workspace_id: int
+    inbox_id: int | None
+    team_id: int | None
+    policy: StoredJson
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Assignment:
+    """A row of `assignments`."""
+
+    id: int
+    workspace_id: int
+    conversation_id: int
+    agent_id: int
+    policy_id: int | None
+    reason: str
+    at: datetime

@@ -71,6 +71,10 @@ agents = sa.Table(
     sa.Column("active", sa.Boolean, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("password_changed_at", UTCDateTime, nullable=False),
+    # Presence as assignment sees it (server.actions.assignment): a live
+    # socket open on some process, else when the last one closed.
+    sa.Column("connected", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("left_at", UTCDateTime, nullable=True),
 )
 
 sessions = sa.Table(
@@ -1043,4 +1047,60 @@ routing_decisions = sa.Table(
     sa.Column("changes", Json, nullable=False),
     sa.Column("skipped", Json, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+
+# --- Assignment (FEATURES.md F5) -----------------------------------------
+
+# An assignment policy (server.domain.assignment) of one inbox or one
+# team; a conversation with a team follows its team's policy, else its
+# inbox's. `policy` is the stored JSON form.
+assignment_policies = sa.Table(
+    "assignment_policies",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    _workspace_fk(),
+    sa.Column(
+        "inbox_id",
+        Id,
+        sa.ForeignKey("inboxes.id", ondelete="CASCADE"),
+        nullable=True,
+        unique=True,
+    ),
+    sa.Column(
+        "team_id",
+        Id,
+        sa.ForeignKey("teams.id", ondelete="CASCADE"),
+        nullable=True,
+        unique=True,
+    ),
+    sa.Column("policy", Json, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.CheckConstraint("(inbox_id IS NULL) <> (team_id IS NULL)", name="one_scope"),
+)
+
+# Every automatic assignment (and "take next"): who got which conversation,
+# when, and why — the conversation's "assigned to Ann by round robin" line,
+# and what round robin counts for fairness over its window.
+assignments = sa.Table(
+    "assignments",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    _workspace_fk(index=False),
+    sa.Column(
+        "conversation_id",
+        Id,
+        sa.ForeignKey("conversations.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("agent_id", Id, sa.ForeignKey("agents.id", ondelete="CASCADE"), nullable=False),
+    sa.Column(
+        "policy_id", Id, sa.ForeignKey("assignment_policies.id", ondelete="SET NULL"), nullable=True
+    ),
+    sa.Column("reason", sa.String(200), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Index("ix_assignments_agent_at", "agent_id", "at"),
+    sa.Index("ix_assignments_workspace_at", "workspace_id", "at"),
 )

@@ -152,6 +152,7 @@ EXPECTED: dict[str, frozenset[str]] = {
     "routing_rule.deleted": EVERY_AGENT,
     "routing_rules.reordered": EVERY_AGENT,
     "routing.mode_changed": EVERY_AGENT,
+    "assignment_policy.changed": EVERY_AGENT,
     "conversation.routed": OF_THE_INBOX,
     # The quarantine and the suppression list are admins' (REST: admins).
     "email.quarantined": ADMIN,

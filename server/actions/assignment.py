@@ -1,0 +1,320 @@
+"""Automatic assignment (FEATURES.md F5), on events, in the transaction
+of what caused them.
+
+`perform` (server.actions.context) calls `assign_waiting(ctx)` after the
+action and routing, before the events are appended. From the events the
+action emitted it finds:
+
+- conversations that now wait for an agent — opened, reopened, routed to
+  a team or unassigned, open and without an assignee — and assigns each
+  by its policy (its team's, else its inbox's; none: it waits for a
+  person);
+- agents who may take more — one came online or was given more
+  capacity, or a conversation of theirs was resolved, snoozed or set
+  pending — and drains the queues of their policies.
+
+The pure decisions are server.domain.assignment's. Capacity holds across
+processes: the candidate agents' rows are locked (in id order) before
+their load is counted, and a conversation is assigned only while it is
+still unassigned under its own row lock; a queue read skips rows another
+transaction holds. Every assignment writes the conversation, an
+`assignments` row (who, by which policy, why: what the conversation
+shows and what round robin counts) and `conversation.assigned`.
+
+`do_record_presence` is how the live layer tells assignment an agent's
+last socket closed or a first one opened; presence itself stays off the
+event log (server.realtime.presence), so it emits nothing, but an agent
+who connects drains their queues.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import sqlalchemy as sa
+
+from server.actions.action_context import ActionContext
+from server.domain.assignment import Mode, drain, parse_policy, pick_agent
+from server.domain.errors import InvalidInput, NotFound
+from server.domain.events import AssignmentPolicyChanged, ConversationAssigned
+from server.domain.json_types import JsonValue
+from server.domain.values import Availability, ConversationStatus
+from server.queries.access import require_admin
+from server.queries.assignment import (
+    ScopedPolicy,
+    agents_with_load,
+    lock_agents,
+    member_ids,
+    policies_of_agents,
+    policy_for,
+    policy_of_scope,
+    queue,
+)
+from server.storage import tables as t
+
+_WAITING_EVENTS = frozenset(
+    {"conversation.created", "conversation.routed", "conversation.assigned"}
+)
+
+
+async def assign_waiting(ctx: ActionContext) -> None:
+    """Assign what the action left waiting; drain for agents it freed."""
+    waiting: set[int] = set()
+    freed: set[int] = set()
+    for event in list(ctx.pending):
+        data = event.payload
+        if event.type in _WAITING_EVENTS and event.conversation_id is not None:
+            waiting.add(event.conversation_id)
+        elif event.type == "conversation.status_changed" and event.conversation_id is not None:
+            if data.get("status") == ConversationStatus.OPEN.value:
+                waiting.add(event.conversation_id)
+            elif data.get("old_status") == ConversationStatus.OPEN.value:
+                assignee = await _assignee_of(ctx, event.conversation_id)
+                if assignee is not None:
+                    freed.add(assignee)
+        elif event.type == "agent.updated":
+            changes = data.get("changes")
+            if isinstance(changes, list) and {"availability", "capacity"} & set(changes):
+                agent_id = data.get("agent_id")
+                if isinstance(agent_id, int) and data.get("availability") == "online":
+                    freed.add(agent_id)
+    for conversation_id in sorted(waiting):
+        await assign_conversation(ctx, conversation_id)
+    if freed:
+        await drain_for(ctx, freed)
+
+
+async def _assignee_of(ctx: ActionContext, conversation_id: int) -> int | None:
+    value: int | None = await ctx.conn.scalar(
+        sa.select(t.conversations.c.assignee_id).where(t.conversations.c.id == conversation_id)
+    )
+    return value
+
+
+async def assign_conversation(ctx: ActionContext, conversation_id: int) -> int | None:
+    """Assign the conversation by its policy if it is open and unassigned;
+    the agent chosen, or None."""
+    c = t.conversations.c
+    row = (
+        await ctx.conn.execute(
+            sa.select(c.id, c.workspace_id, c.inbox_id, c.team_id, c.status, c.assignee_id)
+            .where(c.id == conversation_id, c.merged_into_id.is_(None))
+            .with_for_update()
+        )
+    ).first()
+    if row is None or row.assignee_id is not None or row.status != ConversationStatus.OPEN.value:
+        return None
+    scoped = await policy_for(ctx.conn, inbox_id=row.inbox_id, team_id=row.team_id)
+    if scoped is None or scoped.policy.mode is Mode.MANUAL:
+        return None
+    members = await member_ids(ctx.conn, scoped)
+    await lock_agents(ctx.conn, members)
+    agents = await agents_with_load(
+        ctx.conn, members, window_start=ctx.now - scoped.policy.fairness_window
+    )
+    channel = await _channel(ctx, row.inbox_id)
+    chosen = pick_agent(agents, scoped.policy, channel, ctx.now)
+    if chosen is None:
+        return None
+    await _assign(
+        ctx,
+        workspace_id=row.workspace_id,
+        inbox_id=row.inbox_id,
+        team_id=row.team_id,
+        conversation_id=conversation_id,
+        agent_id=chosen.id,
+        scoped=scoped,
+    )
+    return chosen.id
+
+
+async def drain_for(ctx: ActionContext, agent_ids: Iterable[int]) -> list[tuple[int, int]]:
+    """Serve the queues of every policy these agents are in, as far as
+    their (and their colleagues') capacity allows."""
+    decided: list[tuple[int, int]] = []
+    for scoped in await policies_of_agents(ctx.conn, set(agent_ids)):
+        if scoped.policy.mode is Mode.MANUAL:
+            continue
+        decided.extend(await _drain_policy(ctx, scoped))
+    return decided
+
+
+async def _drain_policy(ctx: ActionContext, scoped: ScopedPolicy) -> list[tuple[int, int]]:
+    members = await member_ids(ctx.conn, scoped)
+    if not members:
+        return []
+    # Agents first, then the queue (skipping rows others hold): the same
+    # lock order as assign_conversation's wait, so no two wait on each other.
+    await lock_agents(ctx.conn, members)
+    waiting = await queue(ctx.conn, scoped)
+    if not waiting:
+        return []
+    agents = await agents_with_load(
+        ctx.conn, members, window_start=ctx.now - scoped.policy.fairness_window
+    )
+    decided = drain(waiting, agents, scoped.policy, ctx.now)
+    await _assign_many(ctx, decided, scoped)
+    return decided
+
+
+async def _assign_many(
+    ctx: ActionContext, decided: list[tuple[int, int]], scoped: ScopedPolicy
+) -> None:
+    if not decided:
+        return
+    c = t.conversations.c
+    places = {
+        r.id: r
+        for r in await ctx.conn.execute(
+            sa.select(c.id, c.workspace_id, c.inbox_id, c.team_id).where(
+                c.id.in_([conversation_id for conversation_id, _ in decided])
+            )
+        )
+    }
+    for conversation_id, agent_id in decided:
+        place = places[conversation_id]
+        await _assign(
+            ctx,
+            workspace_id=place.workspace_id,
+            inbox_id=place.inbox_id,
+            team_id=place.team_id,
+            conversation_id=conversation_id,
+            agent_id=agent_id,
+            scoped=scoped,
+        )
+
+
+async def _assign(
+    ctx: ActionContext,
+    *,
+    workspace_id: int,
+    inbox_id: int,
+    team_id: int | None,
+    conversation_id: int,
+    agent_id: int,
+    scoped: ScopedPolicy,
+) -> None:
+    c = t.conversations.c
+    await ctx.conn.execute(
+        t.conversations.update().where(c.id == conversation_id).values(assignee_id=agent_id)
+    )
+    await ctx.conn.execute(
+        t.assignments.insert().values(
+            workspace_id=workspace_id,
+            conversation_id=conversation_id,
+            agent_id=agent_id,
+            policy_id=scoped.id,
+            reason=f"{scoped.policy.mode.value.replace('_', ' ')} in {scoped.scope}",
+            at=ctx.now,
+        )
+    )
+    await ctx.emit(
+        ConversationAssigned(
+            workspace_id=workspace_id,
+            conversation_id=conversation_id,
+            inbox_id=inbox_id,
+            assignee_id=agent_id,
+            team_id=team_id,
+        )
+    )
+
+
+async def _channel(ctx: ActionContext, inbox_id: int) -> str:
+    kind = await ctx.conn.scalar(sa.select(t.inboxes.c.kind).where(t.inboxes.c.id == inbox_id))
+    return str(kind)
+
+
+async def do_record_presence(ctx: ActionContext, *, agent_id: int, connected: bool) -> None:
+    """An agent's first live socket opened (`connected`) or last one
+    closed. Connecting drains their queues; leaving is taken up after the
+    policy's grace (is_present)."""
+    a = t.agents.c
+    values: dict[str, object] = {"connected": connected}
+    if not connected:
+        values["left_at"] = ctx.now
+    changed = await ctx.conn.execute(
+        t.agents.update()
+        .where(a.id == agent_id, a.connected.is_(not connected))
+        .values(**values)
+        .returning(a.availability)
+    )
+    row = changed.first()
+    if connected and row is not None and row.availability == Availability.ONLINE.value:
+        await drain_for(ctx, [agent_id])
+
+
+async def do_set_assignment_policy(
+    ctx: ActionContext,
+    *,
+    policy: JsonValue,
+    inbox_id: int | None = None,
+    team_id: int | None = None,
+) -> None:
+    """Set the policy of an inbox or a team (admins), then serve its queue:
+    what waited for a person is assigned now if it can be."""
+    require_admin(ctx.actor)
+    parsed = parse_policy(policy)
+    workspace_id = await _scope_workspace(ctx, inbox_id=inbox_id, team_id=team_id)
+    p = t.assignment_policies.c
+    where = p.inbox_id == inbox_id if inbox_id is not None else p.team_id == team_id
+    stored = parsed.json()
+    updated = await ctx.conn.execute(
+        t.assignment_policies.update()
+        .where(where)
+        .values(policy=stored, updated_at=ctx.now)
+        .returning(p.id)
+    )
+    if updated.first() is None:
+        await ctx.conn.execute(
+            t.assignment_policies.insert().values(
+                workspace_id=workspace_id,
+                inbox_id=inbox_id,
+                team_id=team_id,
+                policy=stored,
+                created_at=ctx.now,
+                updated_at=ctx.now,
+            )
+        )
+    await ctx.emit(
+        AssignmentPolicyChanged(
+            workspace_id=workspace_id, inbox_id=inbox_id, team_id=team_id, policy=stored
+        )
+    )
+    scoped = await policy_of_scope(ctx.conn, inbox_id=inbox_id, team_id=team_id)
+    if scoped is not None and scoped.policy.mode is not Mode.MANUAL:
+        await _drain_policy(ctx, scoped)
+
+
+async def do_delete_assignment_policy(
+    ctx: ActionContext, *, inbox_id: int | None = None, team_id: int | None = None
+) -> None:
+    """Remove an inbox's or a team's policy (admins): its conversations
+    wait for a person. Removing none is no error."""
+    require_admin(ctx.actor)
+    workspace_id = await _scope_workspace(ctx, inbox_id=inbox_id, team_id=team_id)
+    p = t.assignment_policies.c
+    where = p.inbox_id == inbox_id if inbox_id is not None else p.team_id == team_id
+    gone = await ctx.conn.execute(t.assignment_policies.delete().where(where).returning(p.id))
+    if gone.first() is not None:
+        await ctx.emit(
+            AssignmentPolicyChanged(
+                workspace_id=workspace_id, inbox_id=inbox_id, team_id=team_id, policy=None
+            )
+        )
+
+
+async def _scope_workspace(ctx: ActionContext, *, inbox_id: int | None, team_id: int | None) -> int:
+    """The workspace of the inbox or team named (exactly one), in the
+    actor's workspace; NotFound otherwise."""
+    if (inbox_id is None) == (team_id is None):
+        raise InvalidInput("name an inbox or a team", field="inbox_id")
+    table = t.inboxes if inbox_id is not None else t.teams
+    wanted = inbox_id if inbox_id is not None else team_id
+    found = await ctx.conn.scalar(
+        sa.select(table.c.workspace_id).where(
+            table.c.id == wanted, table.c.workspace_id == ctx.actor.workspace_id
+        )
+    )
+    if found is None:
+        raise NotFound("no such inbox" if inbox_id is not None else "no such team")
+    return int(found)

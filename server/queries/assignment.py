@@ -1,0 +1,214 @@
+"""What assignment reads (server.actions.assignment): the policy that
+governs a conversation, the agents it may pick from with their load, and
+the queue a policy serves."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from server.domain.assignment import Agent, Policy, Waiting, parse_policy
+from server.domain.errors import InvalidInput
+from server.domain.values import Availability, ConversationStatus
+from server.queries.records import AssignmentPolicyRow, load
+from server.storage import tables as t
+
+# How much of a queue one drain looks at: the oldest waiting are served
+# first, and a drain runs again whenever capacity frees up.
+QUEUE_WINDOW = 200
+
+
+@dataclasses.dataclass(frozen=True)
+class ScopedPolicy:
+    """A policy with the inbox or team it belongs to."""
+
+    id: int
+    inbox_id: int | None
+    team_id: int | None
+    policy: Policy
+
+    @property
+    def scope(self) -> str:
+        return f"team {self.team_id}" if self.team_id is not None else f"inbox {self.inbox_id}"
+
+
+def _scoped(row: Any) -> ScopedPolicy | None:
+    record = load(AssignmentPolicyRow, row)
+    try:
+        policy = parse_policy(record.policy)
+    except InvalidInput:
+        return None  # written by a newer version, say: assign nothing by it
+    return ScopedPolicy(record.id, record.inbox_id, record.team_id, policy)
+
+
+async def policy_for(
+    conn: AsyncConnection, *, inbox_id: int, team_id: int | None
+) -> ScopedPolicy | None:
+    """The policy a conversation follows: its team's if the team has one,
+    else its inbox's."""
+    p = t.assignment_policies.c
+    wanted = p.inbox_id == inbox_id
+    if team_id is not None:
+        wanted = sa.or_(wanted, p.team_id == team_id)
+    rows = (await conn.execute(sa.select(t.assignment_policies).where(wanted))).all()
+    by_team = [r for r in rows if r.team_id is not None]
+    chosen = by_team[0] if by_team else (rows[0] if rows else None)
+    return None if chosen is None else _scoped(chosen)
+
+
+async def policy_of_scope(
+    conn: AsyncConnection, *, inbox_id: int | None, team_id: int | None
+) -> ScopedPolicy | None:
+    """The policy of exactly this inbox or this team."""
+    p = t.assignment_policies.c
+    where = p.inbox_id == inbox_id if inbox_id is not None else p.team_id == team_id
+    row = (await conn.execute(sa.select(t.assignment_policies).where(where))).first()
+    return None if row is None else _scoped(row)
+
+
+async def policies_of_agents(
+    conn: AsyncConnection, agent_ids: Collection[int]
+) -> list[ScopedPolicy]:
+    """The policies of every inbox and team these agents belong to."""
+    p, im, tm = t.assignment_policies.c, t.inbox_members.c, t.team_members.c
+    rows = await conn.execute(
+        sa.select(t.assignment_policies)
+        .where(
+            sa.or_(
+                p.inbox_id.in_(sa.select(im.inbox_id).where(im.agent_id.in_(agent_ids))),
+                p.team_id.in_(sa.select(tm.team_id).where(tm.agent_id.in_(agent_ids))),
+            )
+        )
+        .order_by(p.id)
+    )
+    return [s for s in (_scoped(r) for r in rows) if s is not None]
+
+
+async def member_ids(conn: AsyncConnection, scoped: ScopedPolicy) -> list[int]:
+    """The active agents of the policy's inbox or team."""
+    a = t.agents.c
+    if scoped.team_id is not None:
+        members = sa.select(t.team_members.c.agent_id).where(
+            t.team_members.c.team_id == scoped.team_id
+        )
+    else:
+        members = sa.select(t.inbox_members.c.agent_id).where(
+            t.inbox_members.c.inbox_id == scoped.inbox_id
+        )
+    ids = await conn.scalars(
+        sa.select(a.id).where(a.id.in_(members), a.active.is_(True)).order_by(a.id)
+    )
+    return list(ids)
+
+
+async def lock_agents(conn: AsyncConnection, agent_ids: Sequence[int]) -> None:
+    """Lock the agents' rows, in id order, until commit: two assignments
+    counting one agent's load wait for each other (PostgreSQL; SQLite has
+    one writer), so capacity holds across processes."""
+    if agent_ids:
+        await conn.execute(
+            sa.select(t.agents.c.id)
+            .where(t.agents.c.id.in_(sorted(agent_ids)))
+            .order_by(t.agents.c.id)
+            .with_for_update()
+        )
+
+
+async def agents_with_load(
+    conn: AsyncConnection, agent_ids: Sequence[int], *, window_start: datetime
+) -> list[Agent]:
+    """Each agent as assignment sees them: availability, presence,
+    capacity, open conversations (by channel) and assignments since
+    `window_start`."""
+    if not agent_ids:
+        return []
+    a, c, i, s = t.agents.c, t.conversations.c, t.inboxes.c, t.assignments.c
+    open_rows = await conn.execute(
+        sa.select(c.assignee_id, i.kind, sa.func.count())
+        .join(t.inboxes, i.id == c.inbox_id)
+        .where(c.assignee_id.in_(agent_ids), c.status == ConversationStatus.OPEN.value)
+        .group_by(c.assignee_id, i.kind)
+    )
+    by_channel: dict[int, dict[str, int]] = {}
+    for agent_id, kind, count in open_rows:
+        by_channel.setdefault(agent_id, {})[kind] = int(count)
+    recent = {
+        agent_id: (int(count), last)
+        for agent_id, count, last in await conn.execute(
+            sa.select(s.agent_id, sa.func.count(), sa.func.max(s.at))
+            .where(s.agent_id.in_(agent_ids), s.at > window_start)
+            .group_by(s.agent_id)
+        )
+    }
+    agents = []
+    for row in await conn.execute(
+        sa.select(a.id, a.availability, a.connected, a.left_at, a.capacity)
+        .where(a.id.in_(agent_ids))
+        .order_by(a.id)
+    ):
+        channels = by_channel.get(row.id, {})
+        count, last = recent.get(row.id, (0, None))
+        agents.append(
+            Agent(
+                id=row.id,
+                availability=Availability(row.availability),
+                connected=bool(row.connected),
+                left_at=row.left_at,
+                capacity=row.capacity,
+                open_total=sum(channels.values()),
+                open_by_channel=channels,
+                assigned_in_window=count,
+                last_assigned_at=last,
+            )
+        )
+    return agents
+
+
+def _queue_of(scoped: ScopedPolicy) -> sa.ColumnElement[bool]:
+    """The open, unassigned conversations a policy serves."""
+    c = t.conversations.c
+    waiting = sa.and_(
+        c.status == ConversationStatus.OPEN.value,
+        c.assignee_id.is_(None),
+        c.merged_into_id.is_(None),
+    )
+    if scoped.team_id is not None:
+        return sa.and_(waiting, c.team_id == scoped.team_id)
+    # An inbox's policy serves its conversations without a team of their
+    # own policy (those follow the team's).
+    team_policies = sa.select(t.assignment_policies.c.team_id).where(
+        t.assignment_policies.c.team_id.is_not(None)
+    )
+    return sa.and_(
+        waiting,
+        c.inbox_id == scoped.inbox_id,
+        sa.or_(c.team_id.is_(None), c.team_id.not_in(team_policies)),
+    )
+
+
+async def queue(conn: AsyncConnection, scoped: ScopedPolicy) -> list[Waiting]:
+    """The policy's waiting conversations, oldest first, locked; rows
+    another transaction holds are skipped (it is assigning them)."""
+    c, i = t.conversations.c, t.inboxes.c
+    rows = await conn.execute(
+        sa.select(c.id, i.kind, c.priority, c.waiting_since, c.created_at)
+        .join(t.inboxes, i.id == c.inbox_id)
+        .where(_queue_of(scoped))
+        .order_by(sa.func.coalesce(c.waiting_since, c.created_at), c.id)
+        .limit(QUEUE_WINDOW)
+        .with_for_update(skip_locked=True, of=t.conversations)
+    )
+    return [
+        Waiting(
+            id=row.id,
+            channel=row.kind,
+            priority=row.priority,
+            waiting_since=row.waiting_since or row.created_at,
+        )
+        for row in rows
+    ]
