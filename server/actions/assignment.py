@@ -21,24 +21,23 @@ transaction holds. Every assignment writes the conversation, an
 `assignments` row (who, by which policy, why: what the conversation
 shows and what round robin counts) and `conversation.assigned`.
 
-`do_record_presence` is how the live layer tells assignment an agent's
-last socket closed or a first one opened; presence itself stays off the
-event log (server.realtime.presence), so it emits nothing, but an agent
-who connects drains their queues.
+Requeueing (no reply in time, the assignee gone) is server.actions.
+requeue's, and so is `do_record_presence`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 import sqlalchemy as sa
 
 from server.actions.action_context import ActionContext
-from server.domain.assignment import Mode, drain, parse_policy, pick_agent
+from server.actions.jobs import schedule_job
+from server.domain.assignment import REPLY_DUE, Mode, drain, parse_policy, pick_agent
 from server.domain.errors import InvalidInput, NotFound
 from server.domain.events import AssignmentPolicyChanged, ConversationAssigned
 from server.domain.json_types import JsonValue
-from server.domain.values import Availability, ConversationStatus
+from server.domain.values import ConversationStatus
 from server.queries.access import require_admin
 from server.queries.assignment import (
     ScopedPolicy,
@@ -61,6 +60,9 @@ async def assign_waiting(ctx: ActionContext) -> None:
     """Assign what the action left waiting; drain for agents it freed."""
     waiting: set[int] = set()
     freed: set[int] = set()
+    # A requeue assigned (or left waiting) its conversation itself, away
+    # from whom it left: not again here.
+    requeued = {e.conversation_id for e in ctx.pending if e.type == "conversation.requeued"}
     for event in list(ctx.pending):
         data = event.payload
         if event.type in _WAITING_EVENTS and event.conversation_id is not None:
@@ -78,7 +80,7 @@ async def assign_waiting(ctx: ActionContext) -> None:
                 agent_id = data.get("agent_id")
                 if isinstance(agent_id, int) and data.get("availability") == "online":
                     freed.add(agent_id)
-    for conversation_id in sorted(waiting):
+    for conversation_id in sorted(waiting - requeued):
         await assign_conversation(ctx, conversation_id)
     if freed:
         await drain_for(ctx, freed)
@@ -91,9 +93,11 @@ async def _assignee_of(ctx: ActionContext, conversation_id: int) -> int | None:
     return value
 
 
-async def assign_conversation(ctx: ActionContext, conversation_id: int) -> int | None:
-    """Assign the conversation by its policy if it is open and unassigned;
-    the agent chosen, or None."""
+async def assign_conversation(
+    ctx: ActionContext, conversation_id: int, *, exclude: Collection[int] = ()
+) -> int | None:
+    """Assign the conversation by its policy if it is open and unassigned
+    (to anyone but `exclude`); the agent chosen, or None."""
     c = t.conversations.c
     row = (
         await ctx.conn.execute(
@@ -107,7 +111,7 @@ async def assign_conversation(ctx: ActionContext, conversation_id: int) -> int |
     scoped = await policy_for(ctx.conn, inbox_id=row.inbox_id, team_id=row.team_id)
     if scoped is None or scoped.policy.mode is Mode.MANUAL:
         return None
-    members = await member_ids(ctx.conn, scoped)
+    members = [m for m in await member_ids(ctx.conn, scoped) if m not in exclude]
     await lock_agents(ctx.conn, members)
     agents = await agents_with_load(
         ctx.conn, members, window_start=ctx.now - scoped.policy.fairness_window
@@ -198,16 +202,36 @@ async def _assign(
     await ctx.conn.execute(
         t.conversations.update().where(c.id == conversation_id).values(assignee_id=agent_id)
     )
-    await ctx.conn.execute(
-        t.assignments.insert().values(
-            workspace_id=workspace_id,
-            conversation_id=conversation_id,
-            agent_id=agent_id,
-            policy_id=scoped.id,
-            reason=f"{scoped.policy.mode.value.replace('_', ' ')} in {scoped.scope}",
-            at=ctx.now,
+    assignment_id = (
+        await ctx.conn.execute(
+            t.assignments.insert()
+            .values(
+                workspace_id=workspace_id,
+                conversation_id=conversation_id,
+                agent_id=agent_id,
+                policy_id=scoped.id,
+                reason=f"{scoped.policy.mode.value.replace('_', ' ')} in {scoped.scope}",
+                at=ctx.now,
+            )
+            .returning(t.assignments.c.id)
         )
-    )
+    ).scalar_one()
+    wait = scoped.policy.reassign_after
+    if wait is not None:
+        # Back to the queue if the assignee doesn't answer in time
+        # (server.actions.requeue). Earlier ones are left to find, when
+        # due, that they are not the latest assignment's: this may run
+        # inside one of them (a requeue), which must not cancel itself.
+        await schedule_job(
+            ctx,
+            workspace_id=workspace_id,
+            kind=REPLY_DUE,
+            subject_id=conversation_id,
+            key=f"assignment:{assignment_id}",
+            due_at=ctx.now + wait,
+            supersede=False,
+        )
+        ctx.due_work_added()
     await ctx.emit(
         ConversationAssigned(
             workspace_id=workspace_id,
@@ -222,25 +246,6 @@ async def _assign(
 async def _channel(ctx: ActionContext, inbox_id: int) -> str:
     kind = await ctx.conn.scalar(sa.select(t.inboxes.c.kind).where(t.inboxes.c.id == inbox_id))
     return str(kind)
-
-
-async def do_record_presence(ctx: ActionContext, *, agent_id: int, connected: bool) -> None:
-    """An agent's first live socket opened (`connected`) or last one
-    closed. Connecting drains their queues; leaving is taken up after the
-    policy's grace (is_present)."""
-    a = t.agents.c
-    values: dict[str, object] = {"connected": connected}
-    if not connected:
-        values["left_at"] = ctx.now
-    changed = await ctx.conn.execute(
-        t.agents.update()
-        .where(a.id == agent_id, a.connected.is_(not connected))
-        .values(**values)
-        .returning(a.availability)
-    )
-    row = changed.first()
-    if connected and row is not None and row.availability == Availability.ONLINE.value:
-        await drain_for(ctx, [agent_id])
 
 
 async def do_set_assignment_policy(

@@ -46,6 +46,10 @@ from server.domain.json_types import JsonValue
 from server.domain.touch_timing import parse_duration
 from server.domain.values import Availability
 
+# The durable jobs of requeueing (server.actions.requeue).
+REPLY_DUE = "assignment.reply_due"
+AGENT_AWAY = "assignment.agent_away"
+
 DEFAULT_FAIRNESS_WINDOW = timedelta(hours=8)
 DEFAULT_OFFLINE_GRACE = timedelta(minutes=2)
 MAX_CAPACITY = 1000

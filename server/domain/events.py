@@ -1270,6 +1270,22 @@ class RoutingRulesReordered(Event):
 
 @event
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class ConversationRequeued(Event):
+    """The conversation went back to the queue from agent `agent_id`
+    because of `reason` ("no reply from Ann within 15 min", "Ann went
+    offline"); a private note in the thread says the same, and the
+    `conversation.assigned` events around it say who has it now."""
+
+    type: ClassVar[str] = "conversation.requeued"
+    audience: ClassVar[Audience | None] = Audience.CONVERSATION
+    conversation_id: int
+    inbox_id: int
+    agent_id: int
+    reason: str
+
+
+@event
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class AssignmentPolicyChanged(Event):
     """The assignment policy of inbox `inbox_id` or team `team_id` was set
     (`policy`, its stored form: mode, capacities, fairness window,

@@ -25,6 +25,7 @@ from datetime import datetime
 
 from server.actions.context import perform
 from server.actions.jobs import ClaimLost, Handler, do_claim_jobs, do_fail_job, do_run_job
+from server.actions.requeue import requeue_away_job, requeue_unanswered_job
 from server.actions.snooze_jobs import SNOOZE_WAKE
 from server.actions.snoozes import wake_snooze_job
 from server.actions.touch_planning import (
@@ -36,6 +37,7 @@ from server.actions.touch_planning import (
     run_segment_scan,
 )
 from server.domain.actors import system_actor
+from server.domain.assignment import AGENT_AWAY, REPLY_DUE
 from server.domain.jobs import ClaimedJob
 from server.queries.jobs import next_job_due
 from server.queries.reading import read
@@ -46,6 +48,8 @@ log = logging.getLogger(__name__)
 
 HANDLERS: dict[str, Handler] = {
     SNOOZE_WAKE: wake_snooze_job,
+    REPLY_DUE: requeue_unanswered_job,
+    AGENT_AWAY: requeue_away_job,
     BROADCAST_PLAN: run_broadcast_plan,
     SEGMENT_SCAN: run_segment_scan,
     DATE_SCAN: run_date_scan,

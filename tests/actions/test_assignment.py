@@ -12,16 +12,13 @@ import pytest
 import sqlalchemy as sa
 
 from server.actions.agents import do_create_agent, do_update_agent
-from server.actions.assignment import (
-    do_delete_assignment_policy,
-    do_record_presence,
-    do_set_assignment_policy,
-)
+from server.actions.assignment import do_delete_assignment_policy, do_set_assignment_policy
 from server.actions.contacts import IdentityInput
 from server.actions.context import perform
 from server.actions.conversations import do_assign_conversation, do_change_conversation_status
 from server.actions.inboxes import do_add_inbox_member
 from server.actions.messages import MessageResult, do_receive_message
+from server.actions.requeue import do_record_presence
 from server.actions.routing_rules import do_create_routing_rule
 from server.actions.teams import do_add_team_member, do_create_team
 from server.domain.errors import Forbidden, InvalidInput, NotFound

@@ -154,6 +154,7 @@ EXPECTED: dict[str, frozenset[str]] = {
     "routing.mode_changed": EVERY_AGENT,
     "assignment_policy.changed": EVERY_AGENT,
     "conversation.routed": OF_THE_INBOX,
+    "conversation.requeued": OF_THE_INBOX,
     # The quarantine and the suppression list are admins' (REST: admins).
     "email.quarantined": ADMIN,
     "email.suppressed": ADMIN,
