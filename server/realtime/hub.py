@@ -51,8 +51,11 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from starlette.websockets import WebSocket
 
+from server.actions.context import perform
 from server.actions.ephemeral import broadcast_ephemeral
+from server.actions.requeue import do_record_presence
 from server.bus.base import Subscription, workspace_topic
+from server.domain.actors import system_actor
 from server.domain.json_types import JsonValue
 from server.domain.wire_events import Signal, WireEvent
 from server.queries.events import event_seq_of, events_from_seq
@@ -349,6 +352,10 @@ class Connection:
             self._room.set()
 
 
+# Presence writes in flight (held so they are not collected mid-way).
+_PRESENCE_WRITES: set[asyncio.Task[None]] = set()
+
+
 class Channel:
     """The live feed of one workspace in this process."""
 
@@ -358,6 +365,7 @@ class Channel:
         self.limits = limits
         self.connections: set[Connection] = set()
         self.tracker = PresenceTracker(node, self._announce)
+        self._recorded: dict[int, bool] = {}  # the presence last written, by agent
         self.next_seq = 1
         self._early: dict[int, WireEvent] = {}
         self._subscription: Subscription | None = None
@@ -421,18 +429,61 @@ class Channel:
                 conn.offer_signal(frame, inbox_id, conversation_id)
 
     def _announce(self, signal: dict[str, JsonValue]) -> None:
-        """Send this node's presence news to every node (itself included)."""
+        """Send this node's presence news to every node (itself included);
+        an agent's first socket here opening or last one closing is also
+        recorded for assignment (server.actions.requeue) — as leaving only
+        when no other process holds a live socket of theirs."""
+        agent_id = signal.get("agent_id")
+        if signal.get("type") == "presence" and isinstance(agent_id, int):
+            now = self.runtime.clock.now()
+            elsewhere = any(
+                a == agent_id and node != self.tracker.node and until > now
+                for (a, node), (_, until) in self.tracker.presence.entries.items()
+            )
+            self._record_presence(agent_id, signal.get("status") != "offline" or elsewhere)
         task = asyncio.get_running_loop().create_task(
             broadcast_ephemeral(self.runtime.bus, self.workspace_id, signal)
         )
         self._tasks.append(task)
         task.add_done_callback(lambda t: self._tasks.remove(t) if t in self._tasks else None)
 
+    def _record_presence(self, agent_id: int, connected: bool) -> None:
+        if self._recorded.get(agent_id) is connected:
+            return  # a heartbeat, or online -> away: nothing new to write
+        self._recorded[agent_id] = connected
+        # Not one of the channel's tasks: the channel stops when its last
+        # socket closes, and that closing is what must be written.
+        task = asyncio.get_running_loop().create_task(self._write_presence(agent_id, connected))
+        _PRESENCE_WRITES.add(task)
+        task.add_done_callback(_PRESENCE_WRITES.discard)
+
+    async def _write_presence(self, agent_id: int, connected: bool) -> None:
+        try:
+            await perform(
+                self.runtime,
+                system_actor(self.workspace_id),
+                do_record_presence,
+                agent_id=agent_id,
+                connected=connected,
+            )
+        except Exception:
+            # Assignment then sees stale presence until the next change;
+            # the live feed itself is unaffected.
+            log.exception("recording agent %s's presence failed", agent_id)
+
     async def _heartbeat(self) -> None:
         while True:
             await asyncio.sleep(HEARTBEAT.total_seconds())
             self.tracker.heartbeat()
-            self.signal(self.tracker.expire(self.runtime.clock.now()))
+            now = self.runtime.clock.now()
+            board = self.tracker.presence.entries
+            expired = sorted({agent for (agent, _), (_, until) in board.items() if until <= now})
+            self.signal(self.tracker.expire(now))
+            # A process that died held these agents' last sockets: every
+            # survivor records it (the write is idempotent).
+            for agent_id in expired:
+                if self.tracker.presence.status(agent_id, now) == "offline":
+                    self._record_presence(agent_id, connected=False)
 
     async def _watch_losses(self) -> None:
         """The bus dropped messages (overflow, Redis outage): read them from

@@ -3,15 +3,20 @@ the event log, but access-checked like everything else)."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
+
+import sqlalchemy as sa
 
 from server.actions.contacts import IdentityInput
 from server.actions.context import perform
 from server.actions.messages import do_receive_message
 from server.domain.values import IdentityKind
 from server.runtime import Runtime
+from server.storage import tables as t
 from tests.realtime.live import LiveServer, Socket, last_logged_id
-from tests.support import Workspace
+from tests.support import Workspace, fetch_one
 
 
 def kind(*types: str) -> Any:
@@ -109,3 +114,34 @@ async def test_viewing_a_conversation_one_cannot_see_is_an_error(
     await agent.send({"type": "viewing", "conversation_id": hidden.conversation_id})
     error = (await agent.until(kind("error")))[-1]
     assert error["code"] == "not_found"
+
+
+async def _presence_row(runtime: Runtime, agent_id: int) -> Any:
+    a = t.agents.c
+    return await fetch_one(runtime, sa.select(a.connected, a.left_at).where(a.id == agent_id))
+
+
+async def _until_connected(runtime: Runtime, agent_id: int, connected: bool) -> Any:
+    deadline = time.monotonic() + 5
+    while (row := await _presence_row(runtime, agent_id)).connected is not connected:
+        assert time.monotonic() < deadline, f"agent {agent_id} never became connected={connected}"
+        await asyncio.sleep(0.01)
+    return row
+
+
+async def test_assignment_sees_an_agent_connect_and_leave(
+    live: LiveServer, runtime: Runtime, ws: Workspace, agent_token: str
+) -> None:
+    # What assignment counts as present (server.actions.requeue) follows
+    # the agent's live sockets: the first opening, the last closing.
+    assert (await _presence_row(runtime, ws.agent_id)).connected is False
+    first = await live.open(token=agent_token)
+    await first.ready()
+    await _until_connected(runtime, ws.agent_id, True)
+    second = await live.open(token=agent_token)
+    await second.ready()
+    await first.dispose()
+    assert (await _presence_row(runtime, ws.agent_id)).connected is True  # one still open
+    await second.dispose()
+    row = await _until_connected(runtime, ws.agent_id, False)
+    assert row.left_at is not None
