@@ -23,8 +23,10 @@ import socket
 import struct
 import threading
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import uvicorn
+from uvicorn.config import Config
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from uvicorn.server import HANDLED_SIGNALS
 from websockets.datastructures import Headers
@@ -32,6 +34,7 @@ from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
 from websockets.protocol import State
 
+from server.realtime.flag import Flag
 from server.realtime.hub import Hub
 from server.realtime.transport import (
     ABORT_EXTENSION,
@@ -59,13 +62,62 @@ class _LastFrame:
         return cls.data
 
 
+class _Inbox:
+    """What uvicorn's protocol needs of its asyncio.Queue of ASGI receive
+    events (put_nowait, get, empty), without the Queue's three deques
+    (~2.3 KB a socket): uvicorn stops reading after each client message
+    until the app takes it, so this holds one or two events at most, and
+    ASGI allows one `receive` at a time, so one waiter at most."""
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: list[Any] = []
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put_nowait(self, item: Any) -> None:
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def get(self) -> Any:
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._items.pop(0)
+
+    def empty(self) -> bool:
+        return not self._items
+
+
 class WebSocketProtocol(WebSocketsSansIOProtocol):
     """uvicorn's websockets-sansio protocol, plus in the scope the
     transport's abort and synchronous frame writes (DirectWrites, both in
     server.realtime.transport), and 503 for a handshake the server stops
-    in the middle of."""
+    in the middle of.
+
+    Lighter per socket than uvicorn's own (bench/RESULTS.md, B3: memory
+    per idle socket): its receive queue and `writable` event are slim
+    equivalents (`_Inbox`, server.realtime.flag.Flag), and the handshake's
+    request and response (their headers) are let go once accepted."""
 
     _writing_watch: tuple[Callable[[], None], Callable[[], None]] | None = None
+
+    def __init__(self, config: Config, *args: Any, **kwargs: Any) -> None:
+        super().__init__(config, *args, **kwargs)
+        self.queue = _Inbox()  # type: ignore[assignment]
+        self.writable = Flag()  # type: ignore[assignment]
+        self.writable.set()
+
+    async def send(self, message: Any) -> None:
+        await super().send(message)
+        if message["type"] == "websocket.accept" and self.handshake_complete:
+            # uvicorn reads them only to answer the handshake, done now.
+            del self.request, self.response
 
     async def run_asgi(self) -> None:
         extensions = self.scope.get("extensions")

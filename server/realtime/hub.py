@@ -58,11 +58,12 @@ from server.domain.wire_events import Signal, WireEvent
 from server.queries.events import event_seq_of, events_from_seq
 from server.queries.reading import read
 from server.realtime.delivery import CLOSE, PRESENCE, REFRESH, WRITE, Delivery, Limits
+from server.realtime.flag import Flag
 from server.realtime.presence import HEARTBEAT
 from server.realtime.protocol import event_frame
 from server.realtime.tracker import Outgoing, PresenceTracker
 from server.realtime.transport import direct_writes, transport_abort
-from server.realtime.visibility import Close, CloseCode, Viewer
+from server.realtime.visibility import Close, CloseCode
 from server.runtime import Runtime
 
 # Limits is defined with the delivery rules it sets and re-exported: the
@@ -83,6 +84,28 @@ class Connection:
     for stalled writes, an access reload runs as a task, and the writer
     task writes the close frame."""
 
+    # One per socket, thousands a process: no __dict__ each, and Flags,
+    # not asyncio.Events (server.realtime.flag).
+    __slots__ = (
+        "_abort",
+        "_direct",
+        "_inline",
+        "_refreshing",
+        "_room",
+        "_wakeup",
+        "_watchdog",
+        "channel",
+        "closed",
+        "delivery",
+        "limits",
+        "on_presence",
+        "refresh_access",
+        "status",
+        "viewing",
+        "workspace_id",
+        "ws",
+    )
+
     def __init__(self, ws: WebSocket, workspace_id: int, limits: Limits) -> None:
         self.ws = ws
         self.workspace_id = workspace_id
@@ -92,9 +115,9 @@ class Connection:
         self.channel: Channel | None = None
         self.status = "online"
         self.viewing: tuple[int, int] | None = None  # (conversation_id, inbox_id)
-        self._wakeup = asyncio.Event()
-        self._room = asyncio.Event()
-        self.closed = asyncio.Event()
+        self._wakeup = Flag()
+        self._room = Flag()
+        self.closed = Flag()
         self.refresh_access: Callable[[Connection], Awaitable[None]] | None = None
         # A widget visitor's socket follows agents' presence.
         self.on_presence: Callable[[], None] | None = None
@@ -105,48 +128,6 @@ class Connection:
         # writer starts (after accept) until it stops.
         self._inline = False
         self._watchdog: asyncio.TimerHandle | None = None
-
-    # The delivery state, as the sockets' policies read and set it.
-
-    @property
-    def viewer(self) -> Viewer | None:
-        return self.delivery.viewer
-
-    @viewer.setter
-    def viewer(self, viewer: Viewer | None) -> None:
-        self.delivery.viewer = viewer
-
-    @property
-    def last_event_id(self) -> int:
-        return self.delivery.last_event_id
-
-    @last_event_id.setter
-    def last_event_id(self, event_id: int) -> None:
-        self.delivery.last_event_id = event_id
-
-    @property
-    def origin(self) -> str:
-        return self.delivery.origin
-
-    @property
-    def close_request(self) -> Close | None:
-        return self.delivery.close_request
-
-    @property
-    def project_event(self) -> Callable[[WireEvent], str | None] | None:
-        return self.delivery.project_event
-
-    @project_event.setter
-    def project_event(self, project: Callable[[WireEvent], str | None] | None) -> None:
-        self.delivery.project_event = project
-
-    @property
-    def project_signal(self) -> Callable[[Signal], str | None] | None:
-        return self.delivery.project_signal
-
-    @project_signal.setter
-    def project_signal(self, project: Callable[[Signal], str | None] | None) -> None:
-        self.delivery.project_signal = project
 
     @property
     def done(self) -> bool:
