@@ -34,6 +34,7 @@ from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
 from websockets.protocol import State
 
+from server.heap import HeapUpkeep
 from server.realtime.flag import Flag
 from server.realtime.hub import Hub
 from server.realtime.transport import (
@@ -119,6 +120,20 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
             # uvicorn reads them only to answer the handshake, done now.
             del self.request, self.response
 
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        # Break the socket's reference cycles, so that it is freed as soon
+        # as the app lets go of it, not by a full collection (which, with
+        # the long-lived state frozen, may not come for a long time): the
+        # websockets parser (a generator holding its protocol) is done,
+        # and the scope no longer points back at this protocol (the hub
+        # read both entries when the socket was accepted).
+        self.conn.parser.close()
+        extensions = getattr(self, "scope", {}).get("extensions")
+        if extensions is not None:
+            extensions.pop(ABORT_EXTENSION, None)
+            extensions.pop(DIRECT_EXTENSION, None)
+
     async def run_asgi(self) -> None:
         extensions = self.scope.get("extensions")
         if extensions is not None:
@@ -202,12 +217,28 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
 
 class ThreadlineServer(uvicorn.Server):
     """uvicorn.Server that closes the hub's sockets first and finishes
-    within `grace` seconds of the signal, whatever the clients do."""
+    within `grace` seconds of the signal, whatever the clients do. With
+    `manage_heap` (as `threadline serve` runs it) it also freezes the heap
+    once started and keeps the sockets' state frozen (server.heap), for
+    short full collections; off for a server sharing its process (tests)."""
 
-    def __init__(self, config: uvicorn.Config, hub: Hub, grace: float) -> None:
+    def __init__(
+        self, config: uvicorn.Config, hub: Hub, grace: float, *, manage_heap: bool = False
+    ) -> None:
         super().__init__(config)
         self.hub = hub
         self.grace = grace
+        self.heap = HeapUpkeep(lambda: (hub.joined, hub.left)) if manage_heap else None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.heap is not None:
+            self.heap.start()
+
+    async def on_tick(self, counter: int) -> bool:
+        if self.heap is not None and counter % 5 == 0:  # a tick is 0.1 s
+            self.heap.tick()
+        return await super().on_tick(counter)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         loop = asyncio.get_running_loop()

@@ -300,10 +300,13 @@ class Connection:
                     close = delivery.begin_close(loop.time())
                     deadline = delivery.close_deadline
                     assert deadline is not None
+                    # asyncio.timeout, not wait_for: wait_for's inner task
+                    # would hold the exception of a close to a client already
+                    # gone, whose traceback holds that task: a reference
+                    # cycle keeping the whole socket for the collector.
                     try:
-                        await asyncio.wait_for(
-                            self.ws.close(close.code, close.reason), deadline - loop.time()
-                        )
+                        async with asyncio.timeout_at(deadline):
+                            await self.ws.close(close.code, close.reason)
                     except TimeoutError:
                         self.abort()  # no room even for the close frame
                         return
@@ -501,6 +504,9 @@ class Hub:
         self._lock = asyncio.Lock()
         self.node = uuid.uuid4().hex  # this process, for presence
         self.closing = False  # shutting down: no new connections
+        # Connections joined and left so far (server.heap freezes on them).
+        self.joined = 0
+        self.left = 0
 
     def any_online(self, workspace_id: int, agent_ids: set[int]) -> bool:
         """Whether one of `agent_ids` is online, as this process knows it
@@ -528,6 +534,7 @@ class Hub:
                 raise HubClosing
             channel.connections.add(conn)
             conn.channel = channel
+            self.joined += 1
             return channel
 
     async def leave(self, conn: Connection) -> None:
@@ -535,7 +542,9 @@ class Hub:
             channel = self.channels.get(conn.workspace_id)
             if channel is None:
                 return
-            channel.connections.discard(conn)
+            if conn in channel.connections:
+                channel.connections.remove(conn)
+                self.left += 1
             if not channel.connections:
                 del self.channels[conn.workspace_id]
                 await channel.stop()
