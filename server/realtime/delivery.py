@@ -28,11 +28,13 @@ The rules:
   transport still buffered when it paused writing (`writing_paused`). A
   replay waits for that to be at most half the limit instead
   (`has_room`), so resuming is never too slow.
-- Stalls: a write waiting `send_timeout`, or a transport paused that
-  long, drops the connection (even while a close waits behind it: no
-  close frame gets through a client that takes nothing); a close frame
-  gets `close_timeout` to be written, and the client as long again to
-  answer it.
+- Stalls: a write waiting half `send_timeout`, or a transport paused that
+  long, closes the connection with TOO_SLOW (`stalled`): a client that
+  takes its data after all finds 4008 at the end of it, and resumes. One
+  waiting the whole `send_timeout` is dropped (even while a close waits
+  behind it: no close frame gets through a client that takes nothing); a
+  close frame gets `close_timeout` to be written, and the client as long
+  again to answer it.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ PRESENCE = 8  # a visitor's socket: check whether an agent is available
 
 TOO_SLOW_HELD = Close(CloseCode.TOO_SLOW, "too far behind; resume")
 TOO_SLOW_OUTBOX = Close(CloseCode.TOO_SLOW, "not reading fast enough; resume")
+TOO_SLOW_STALLED = Close(CloseCode.TOO_SLOW, "took nothing for a while; resume")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -346,6 +349,18 @@ class Delivery:
     def close_deadline(self) -> float | None:
         started = self.close_started
         return None if started is None else started + self.limits.close_timeout
+
+    def stalled(self, now: float) -> int:
+        """Close with TOO_SLOW once a write waited, or the transport stayed
+        paused, half send_timeout: the close frame queues behind what the
+        client has not taken, so if it takes it after all it gets 4008
+        (and resumes) rather than a dropped connection at send_timeout."""
+        if self.close_request is not None:
+            return NOTHING
+        for started in (self.write_started, self.paused_since):
+            if started is not None and now - started >= self.limits.send_timeout / 2:
+                return self.request_close(TOO_SLOW_STALLED)
+        return NOTHING
 
     def overdue(self, now: float) -> Drop | None:
         """Whether to drop the connection at `now`: a write waited, or the

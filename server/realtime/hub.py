@@ -30,11 +30,14 @@ instead (`Connection.room`), so resuming a long gap never counts as too
 slow.
 
 Stalls: every write to a socket has a deadline. A client that takes
-nothing for `send_timeout` (its kernel buffers full: it stopped reading,
-or its network is gone; measured from when its transport paused, or its
-writer's send began) is dropped at once, without a close frame, which
-could not get through anyway (server.realtime.transport); it reconnects
-and resumes. A close frame gets `close_timeout` to be written and answered.
+nothing for half `send_timeout` (its kernel buffers full: it stopped
+reading, or its network is gone; measured from when its transport paused,
+or its writer's send began) is closed with 4008 (TOO_SLOW): the close
+frame waits behind what it has not taken, so a client that reads on gets
+it and resumes. One that still takes nothing at `send_timeout` is dropped
+at once (server.realtime.transport): no close frame could get through; it
+reconnects and resumes. A close frame gets `close_timeout` to be written
+and answered.
 
 Shutdown (`Hub.shutdown`): every socket is closed with 1001, going away,
 within a bound, and new connections are refused with 503.
@@ -251,16 +254,21 @@ class Connection:
     # -- the writer ---------------------------------------------------------
 
     def _watch_writes(self) -> None:
-        """Armed while a write waits on the client: drop the connection once
-        the delivery says it waited too long."""
+        """Armed while a write waits on the client: close the connection
+        with 4008 once the delivery says it stalled, drop it once it
+        waited too long."""
         self._watchdog = None
         if not self.delivery.waiting or self.closed.is_set():
             return  # idle: the next burst (or pause) arms it again
-        drop = self.delivery.overdue(asyncio.get_running_loop().time())
+        now = asyncio.get_running_loop().time()
+        drop = self.delivery.overdue(now)
         if drop is not None:
             log.info("dropping a websocket client that %s", drop.reason)
             self.abort()
             return
+        # The timer may fire a hair early (asyncio runs what is due within
+        # its clock's resolution): the half-timeout look must still count.
+        self._carry_out(self.delivery.stalled(now + _TIMER_SLACK))
         self._arm_watchdog()
 
     def _arm_watchdog(self) -> None:
@@ -586,5 +594,6 @@ class HubClosing(Exception):
     """The server is shutting down: the handshake is refused (503)."""
 
 
+_TIMER_SLACK = 0.001  # seconds
 _GOING_AWAY = Close(CloseCode.GOING_AWAY, "server restarting; resume")
 _LOST = Close(CloseCode.GOING_AWAY, "connection lost")
