@@ -117,7 +117,10 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
     async def send(self, message: Any) -> None:
         await super().send(message)
         if message["type"] == "websocket.accept" and self.handshake_complete:
-            # uvicorn reads them only to answer the handshake, done now.
+            # uvicorn reads them only to answer the handshake, done now
+            # (the app has the headers in its scope). The websockets parser
+            # keeps the request object to the end: its headers are emptied.
+            self.request.headers.clear()
             del self.request, self.response
 
     def connection_lost(self, exc: Exception | None) -> None:
