@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -181,6 +182,7 @@ def run_threadline(
                     profile=profile,
                     profile_s=a.sat_s,
                     memonly=memonly,
+                    probe_gc=launcher == "serve_traced.py",
                 )
             )
             if profile is not None:
@@ -215,9 +217,11 @@ def _drive(
     profile: Path | None,
     profile_s: float = 0,
     memonly: bool = False,
+    probe_gc: bool = False,
 ) -> dict[str, Any]:
     """Run a load generator against `srv`: RSS once all N are connected,
-    CPU of both sides over the closed loop, the generator's RESULT."""
+    CPU of both sides over the closed loop, the generator's RESULT. With
+    `probe_gc` (serve_traced.py), a full collection is also timed then."""
     out: dict[str, Any] = {}
     cl = kids.start(
         bl.pinned(bl.LOAD_CPU, cmd),
@@ -229,7 +233,7 @@ def _drive(
     )
     cpu = bl.CpuWindow(srv.pid, cl.pid)
     spy = contextlib.ExitStack()
-    marks: dict[str, float] = {}
+    marks: dict[str, float] = {"CONNECT_START": time.time()}
     out["marks"] = marks
 
     def on_line(line: str) -> None:
@@ -242,6 +246,10 @@ def _drive(
                 rss_per_conn_kb=round((rss1 - rss0) / n, 2),
             )
             bl.log(f"  {line}; server RSS {rss0 / 1024:.0f} -> {rss1 / 1024:.0f} MB")
+            marks["CONNECTED"] = time.time()
+            if probe_gc:
+                srv.send_signal(signal.SIGUSR1)  # serve_traced.py times a full collection
+                time.sleep(1.0)
             assert cl.stdin is not None
             cl.stdin.write("QUIT\n" if memonly else "GO\n")
             cl.stdin.flush()
@@ -267,6 +275,12 @@ def _drive(
 def _trace_summary(trace: dict[str, list[Any]], marks: dict[str, float]) -> dict[str, Any]:
     """GC pauses and event-loop lag during the closed loop and the half load."""
     out: dict[str, Any] = {}
+    t0, t1 = marks.get("CONNECT_START"), marks.get("CONNECTED")
+    if t0 is not None and t1 is not None:
+        out["connect"] = {"seconds": round(t1 - t0, 1), "gc": bl.gc_summary(trace, t0, t1)}
+    if trace["probe"]:
+        _, ms, tracked, frozen = trace["probe"][-1]
+        out["idle_full_gc"] = {"ms": round(ms, 1), "tracked": tracked, "frozen": frozen}
     for phase in ("SAT", "HALF"):
         t0, t1 = marks.get(f"{phase}_START"), marks.get(f"{phase}_END")
         if t0 is None or t1 is None:

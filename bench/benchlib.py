@@ -438,8 +438,8 @@ async def _seed(data_dir: Path, agents: int, conversations: int) -> dict[str, An
 
 
 def read_trace(path: Path) -> dict[str, list[Any]]:
-    """What bench/serve_traced.py appended: lock, lag and gc samples."""
-    trace: dict[str, list[Any]] = {"lock": [], "lag": [], "gc": []}
+    """What bench/serve_traced.py appended: lock, lag, gc and probe samples."""
+    trace: dict[str, list[Any]] = {"lock": [], "lag": [], "gc": [], "probe": []}
     if path.exists():
         for line in path.read_text().splitlines():
             chunk = json.loads(line)

@@ -11,7 +11,11 @@ reliable moment to write at exit):
 - event-loop lag: how late a 5 ms timer fires, i.e. how long anything that
   is ready (such as the next statement of the transaction holding the lock)
   waits for its turn on the loop;
-- garbage-collector pauses: (wall time at the end, generation, seconds).
+- garbage-collector pauses: (wall time at the end, generation, seconds),
+  the server's own collections (server.heap) included;
+- on SIGUSR1, a full collection timed ("probe": wall time, ms, objects the
+  collector tracks outside the frozen heap, objects frozen): what a full
+  collection costs with the sockets then open.
 
 Usage: BENCH_TRACE_FILE=trace.json python bench/serve_traced.py serve --port 8000
 """
@@ -22,6 +26,7 @@ import asyncio
 import gc
 import json
 import os
+import signal
 import time
 from typing import Any, Literal
 
@@ -33,6 +38,7 @@ from server.storage import db as dbmod
 LOCK: list[tuple[float, float, float]] = []  # (wall time at release, wait s, hold s)
 LAG: list[tuple[float, float]] = []  # (wall time, lag s)
 GC: list[tuple[float, int, float]] = []  # (wall time at the end, generation, pause s)
+PROBE: list[tuple[float, float, int, int]] = []  # (wall time, full collection ms, tracked, frozen)
 _gc_start = [0.0]
 _tasks: set[asyncio.Task[None]] = set()
 
@@ -78,13 +84,21 @@ def _on_gc(phase: str, info: dict[str, Any]) -> None:
         GC.append((time.time(), info["generation"], time.perf_counter() - _gc_start[0]))
 
 
+def _probe(signum: int, frame: object) -> None:
+    tracked = len(gc.get_objects())
+    t0 = time.perf_counter()
+    gc.collect()
+    PROBE.append((time.time(), (time.perf_counter() - t0) * 1000, tracked, gc.get_freeze_count()))
+
+
 async def _flush(path: str) -> None:
     while True:
         await asyncio.sleep(0.5)
-        lock, lag, pauses = LOCK[:], LAG[:], GC[:]
-        del LOCK[: len(lock)], LAG[: len(lag)], GC[: len(pauses)]
+        lock, lag, pauses, probes = LOCK[:], LAG[:], GC[:], PROBE[:]
+        del LOCK[: len(lock)], LAG[: len(lag)], GC[: len(pauses)], PROBE[: len(probes)]
+        chunk = {"lock": lock, "lag": lag, "gc": pauses, "probe": probes}
         with open(path, "a") as f:  # noqa: ASYNC230 -- a few KB per 0.5 s, like a log line
-            f.write(json.dumps({"lock": lock, "lag": lag, "gc": pauses}) + "\n")
+            f.write(json.dumps(chunk) + "\n")
 
 
 _original_startup = uvicorn.Server.startup
@@ -101,4 +115,5 @@ if __name__ == "__main__":
     dbmod.Database.__init__ = _init  # type: ignore[method-assign]
     uvicorn.Server.startup = _startup  # type: ignore[method-assign]
     gc.callbacks.append(_on_gc)
+    signal.signal(signal.SIGUSR1, _probe)
     cli.main()

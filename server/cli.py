@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
-import gc
 import getpass
 import logging
 import signal
@@ -157,16 +156,17 @@ async def _serve(
         workers = WorkerHost(
             background_workers(runtime, smtp_listener=True), grace=settings.shutdown_grace
         )
-        # Move everything allocated at start-up out of the collector's sight:
-        # full collections then scan only live request state (long GC pauses
-        # were the p99 tail in the fan-out benchmark).
-        gc.freeze()
         loop = asyncio.get_running_loop()
         shop_task = loop.create_task(shop[0].serve(sockets=[shop[1]])) if shop else None
         try:
             # The HTTP side stops first (it owns the signals), then the workers.
             async with workers:
-                await ThreadlineServer(config, app.state.hub, settings.shutdown_grace).serve()
+                # manage_heap: the start-up heap and the sockets' state frozen,
+                # for short full collections (server.heap).
+                server = ThreadlineServer(
+                    config, app.state.hub, settings.shutdown_grace, manage_heap=True
+                )
+                await server.serve()
         finally:
             if shop is not None and shop_task is not None:
                 shop[0].should_exit = True

@@ -23,8 +23,10 @@ import socket
 import struct
 import threading
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import uvicorn
+from uvicorn.config import Config
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from uvicorn.server import HANDLED_SIGNALS
 from websockets.datastructures import Headers
@@ -32,6 +34,8 @@ from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
 from websockets.protocol import State
 
+from server.heap import HeapUpkeep
+from server.realtime.flag import Flag
 from server.realtime.hub import Hub
 from server.realtime.transport import (
     ABORT_EXTENSION,
@@ -59,13 +63,79 @@ class _LastFrame:
         return cls.data
 
 
+class _Inbox:
+    """What uvicorn's protocol needs of its asyncio.Queue of ASGI receive
+    events (put_nowait, get, empty), without the Queue's three deques
+    (~2.3 KB a socket): uvicorn stops reading after each client message
+    until the app takes it, so this holds one or two events at most, and
+    ASGI allows one `receive` at a time, so one waiter at most."""
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: list[Any] = []
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put_nowait(self, item: Any) -> None:
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def get(self) -> Any:
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._items.pop(0)
+
+    def empty(self) -> bool:
+        return not self._items
+
+
 class WebSocketProtocol(WebSocketsSansIOProtocol):
     """uvicorn's websockets-sansio protocol, plus in the scope the
     transport's abort and synchronous frame writes (DirectWrites, both in
     server.realtime.transport), and 503 for a handshake the server stops
-    in the middle of."""
+    in the middle of.
+
+    Lighter per socket than uvicorn's own (bench/RESULTS.md, B3: memory
+    per idle socket): its receive queue and `writable` event are slim
+    equivalents (`_Inbox`, server.realtime.flag.Flag), and the handshake's
+    request and response (their headers) are let go once accepted."""
 
     _writing_watch: tuple[Callable[[], None], Callable[[], None]] | None = None
+
+    def __init__(self, config: Config, *args: Any, **kwargs: Any) -> None:
+        super().__init__(config, *args, **kwargs)
+        self.queue = _Inbox()  # type: ignore[assignment]
+        self.writable = Flag()  # type: ignore[assignment]
+        self.writable.set()
+
+    async def send(self, message: Any) -> None:
+        await super().send(message)
+        if message["type"] == "websocket.accept" and self.handshake_complete:
+            # uvicorn reads them only to answer the handshake, done now
+            # (the app has the headers in its scope). The websockets parser
+            # keeps the request object to the end: its headers are emptied.
+            self.request.headers.clear()
+            del self.request, self.response
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        # Break the socket's reference cycles, so that it is freed as soon
+        # as the app lets go of it, not by a full collection (which, with
+        # the long-lived state frozen, may not come for a long time): the
+        # websockets parser (a generator holding its protocol) is done,
+        # and the scope no longer points back at this protocol (the hub
+        # read both entries when the socket was accepted).
+        self.conn.parser.close()
+        extensions = getattr(self, "scope", {}).get("extensions")
+        if extensions is not None:
+            extensions.pop(ABORT_EXTENSION, None)
+            extensions.pop(DIRECT_EXTENSION, None)
 
     async def run_asgi(self) -> None:
         extensions = self.scope.get("extensions")
@@ -150,12 +220,28 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
 
 class ThreadlineServer(uvicorn.Server):
     """uvicorn.Server that closes the hub's sockets first and finishes
-    within `grace` seconds of the signal, whatever the clients do."""
+    within `grace` seconds of the signal, whatever the clients do. With
+    `manage_heap` (as `threadline serve` runs it) it also freezes the heap
+    once started and keeps the sockets' state frozen (server.heap), for
+    short full collections; off for a server sharing its process (tests)."""
 
-    def __init__(self, config: uvicorn.Config, hub: Hub, grace: float) -> None:
+    def __init__(
+        self, config: uvicorn.Config, hub: Hub, grace: float, *, manage_heap: bool = False
+    ) -> None:
         super().__init__(config)
         self.hub = hub
         self.grace = grace
+        self.heap = HeapUpkeep(lambda: (hub.joined, hub.left)) if manage_heap else None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.heap is not None:
+            self.heap.start()
+
+    async def on_tick(self, counter: int) -> bool:
+        if self.heap is not None and counter % 5 == 0:  # a tick is 0.1 s
+            self.heap.tick()
+        return await super().on_tick(counter)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         loop = asyncio.get_running_loop()

@@ -136,7 +136,9 @@ async def serve_socket(ws: WebSocket, policy: SocketPolicy) -> None:
         await ws.accept(subprotocol=policy.subprotocol)
         writer = asyncio.get_running_loop().create_task(conn.run_writer())
         resumed = await replay(runtime, conn, last_event_id, position, max_span=policy.replay_span)
-        conn.send(ready_frame(conn.last_event_id, resumed=resumed and last_event_id is not None))
+        conn.send(
+            ready_frame(conn.delivery.last_event_id, resumed=resumed and last_event_id is not None)
+        )
         conn.go_live()
         policy.went_live(runtime, conn)
         await read_frames(ws, conn, lambda frame: _answer(runtime, policy, conn, frame))
@@ -196,7 +198,7 @@ async def replay(
     must resync instead. With `max_span`, a gap of more event ids than that
     is answered with a resync too: reloading is cheaper than scanning it."""
     if last_event_id is None:
-        conn.last_event_id = position.last_event_id
+        conn.delivery.last_event_id = position.last_event_id
         return True
     too_far = max_span is not None and position.last_event_id - last_event_id > max_span
     # Below the pruned mark the gap is partly gone; above the log's end the
@@ -204,10 +206,10 @@ async def replay(
     # database): resuming from it would silently skip events.
     if too_far or not position.pruned_through <= last_event_id <= position.last_event_id:
         conn.send(RESYNC_FRAME)
-        conn.last_event_id = position.last_event_id
+        conn.delivery.last_event_id = position.last_event_id
         return False
     cursor = last_event_id
-    conn.last_event_id = last_event_id
+    conn.delivery.last_event_id = last_event_id
     while True:
         batch = await read(runtime, events_after_id, conn.workspace_id, cursor, REPLAY_BATCH)
         for wire in batch:
@@ -224,7 +226,7 @@ async def read_frames(
     """Read client frames until the socket closes, enforcing the frame size
     and rate limits; `handle` answers each parsed frame."""
     bucket = TokenBucket(FRAMES_PER_SECOND, FRAME_BURST, time.monotonic())
-    while conn.close_request is None:
+    while conn.delivery.close_request is None:
         message = await ws.receive()
         if message["type"] == "websocket.disconnect":
             return

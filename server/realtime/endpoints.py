@@ -69,7 +69,7 @@ class AgentPolicy:
 
     async def load(self, runtime: Runtime, hub: Hub, conn: Connection) -> None:
         conn.refresh_access = lambda c: _refresh(runtime, self, c)
-        conn.viewer = await _viewer(runtime, self.actor, sees_private=True)
+        conn.delivery.viewer = await _viewer(runtime, self.actor, sees_private=True)
 
     def went_live(self, runtime: Runtime, conn: Connection) -> None:
         _present(conn, self.actor, status="online")
@@ -100,7 +100,7 @@ def _present(conn: Connection, actor: Actor, *, status: str | None) -> None:
         conn.status = status
     viewing, inbox_id = conn.viewing or (None, None)
     conn.channel.tracker.socket_update(
-        actor.agent_id, conn.origin, status=status, viewing=viewing, inbox_id=inbox_id
+        actor.agent_id, conn.delivery.origin, status=status, viewing=viewing, inbox_id=inbox_id
     )
 
 
@@ -111,7 +111,7 @@ async def _refresh(runtime: Runtime, caller: AgentPolicy, conn: Connection) -> N
         conn.request_close(Close(CloseCode.FORBIDDEN, "account deactivated"))
         return
     caller.actor = fresh
-    conn.viewer = await _viewer(runtime, fresh, sees_private=True)
+    conn.delivery.viewer = await _viewer(runtime, fresh, sees_private=True)
 
 
 async def _sync(runtime: Runtime, actor: Actor, conn: Connection, frame: Sync) -> None:
@@ -133,7 +133,7 @@ async def _typing(runtime: Runtime, actor: Actor, conn: Connection, frame: Typin
             "agent_id": actor.agent_id,
             "typing": frame.typing,
             "private": frame.private,
-            "origin": conn.origin,
+            "origin": conn.delivery.origin,
         },
     )
 

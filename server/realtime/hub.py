@@ -30,11 +30,14 @@ instead (`Connection.room`), so resuming a long gap never counts as too
 slow.
 
 Stalls: every write to a socket has a deadline. A client that takes
-nothing for `send_timeout` (its kernel buffers full: it stopped reading,
-or its network is gone; measured from when its transport paused, or its
-writer's send began) is dropped at once, without a close frame, which
-could not get through anyway (server.realtime.transport); it reconnects
-and resumes. A close frame gets `close_timeout` to be written and answered.
+nothing for half `send_timeout` (its kernel buffers full: it stopped
+reading, or its network is gone; measured from when its transport paused,
+or its writer's send began) is closed with 4008 (TOO_SLOW): the close
+frame waits behind what it has not taken, so a client that reads on gets
+it and resumes. One that still takes nothing at `send_timeout` is dropped
+at once (server.realtime.transport): no close frame could get through; it
+reconnects and resumes. A close frame gets `close_timeout` to be written
+and answered.
 
 Shutdown (`Hub.shutdown`): every socket is closed with 1001, going away,
 within a bound, and new connections are refused with 503.
@@ -61,11 +64,12 @@ from server.domain.wire_events import Signal, WireEvent
 from server.queries.events import event_seq_of, events_from_seq
 from server.queries.reading import read
 from server.realtime.delivery import CLOSE, PRESENCE, REFRESH, WRITE, Delivery, Limits
+from server.realtime.flag import Flag
 from server.realtime.presence import HEARTBEAT
 from server.realtime.protocol import event_frame
 from server.realtime.tracker import Outgoing, PresenceTracker
 from server.realtime.transport import direct_writes, transport_abort
-from server.realtime.visibility import Close, CloseCode, Viewer
+from server.realtime.visibility import Close, CloseCode
 from server.runtime import Runtime
 
 # Limits is defined with the delivery rules it sets and re-exported: the
@@ -86,6 +90,28 @@ class Connection:
     for stalled writes, an access reload runs as a task, and the writer
     task writes the close frame."""
 
+    # One per socket, thousands a process: no __dict__ each, and Flags,
+    # not asyncio.Events (server.realtime.flag).
+    __slots__ = (
+        "_abort",
+        "_direct",
+        "_inline",
+        "_refreshing",
+        "_room",
+        "_wakeup",
+        "_watchdog",
+        "channel",
+        "closed",
+        "delivery",
+        "limits",
+        "on_presence",
+        "refresh_access",
+        "status",
+        "viewing",
+        "workspace_id",
+        "ws",
+    )
+
     def __init__(self, ws: WebSocket, workspace_id: int, limits: Limits) -> None:
         self.ws = ws
         self.workspace_id = workspace_id
@@ -95,9 +121,9 @@ class Connection:
         self.channel: Channel | None = None
         self.status = "online"
         self.viewing: tuple[int, int] | None = None  # (conversation_id, inbox_id)
-        self._wakeup = asyncio.Event()
-        self._room = asyncio.Event()
-        self.closed = asyncio.Event()
+        self._wakeup = Flag()
+        self._room = Flag()
+        self.closed = Flag()
         self.refresh_access: Callable[[Connection], Awaitable[None]] | None = None
         # A widget visitor's socket follows agents' presence.
         self.on_presence: Callable[[], None] | None = None
@@ -108,48 +134,6 @@ class Connection:
         # writer starts (after accept) until it stops.
         self._inline = False
         self._watchdog: asyncio.TimerHandle | None = None
-
-    # The delivery state, as the sockets' policies read and set it.
-
-    @property
-    def viewer(self) -> Viewer | None:
-        return self.delivery.viewer
-
-    @viewer.setter
-    def viewer(self, viewer: Viewer | None) -> None:
-        self.delivery.viewer = viewer
-
-    @property
-    def last_event_id(self) -> int:
-        return self.delivery.last_event_id
-
-    @last_event_id.setter
-    def last_event_id(self, event_id: int) -> None:
-        self.delivery.last_event_id = event_id
-
-    @property
-    def origin(self) -> str:
-        return self.delivery.origin
-
-    @property
-    def close_request(self) -> Close | None:
-        return self.delivery.close_request
-
-    @property
-    def project_event(self) -> Callable[[WireEvent], str | None] | None:
-        return self.delivery.project_event
-
-    @project_event.setter
-    def project_event(self, project: Callable[[WireEvent], str | None] | None) -> None:
-        self.delivery.project_event = project
-
-    @property
-    def project_signal(self) -> Callable[[Signal], str | None] | None:
-        return self.delivery.project_signal
-
-    @project_signal.setter
-    def project_signal(self, project: Callable[[Signal], str | None] | None) -> None:
-        self.delivery.project_signal = project
 
     @property
     def done(self) -> bool:
@@ -273,16 +257,21 @@ class Connection:
     # -- the writer ---------------------------------------------------------
 
     def _watch_writes(self) -> None:
-        """Armed while a write waits on the client: drop the connection once
-        the delivery says it waited too long."""
+        """Armed while a write waits on the client: close the connection
+        with 4008 once the delivery says it stalled, drop it once it
+        waited too long."""
         self._watchdog = None
         if not self.delivery.waiting or self.closed.is_set():
             return  # idle: the next burst (or pause) arms it again
-        drop = self.delivery.overdue(asyncio.get_running_loop().time())
+        now = asyncio.get_running_loop().time()
+        drop = self.delivery.overdue(now)
         if drop is not None:
             log.info("dropping a websocket client that %s", drop.reason)
             self.abort()
             return
+        # The timer may fire a hair early (asyncio runs what is due within
+        # its clock's resolution): the half-timeout look must still count.
+        self._carry_out(self.delivery.stalled(now + _TIMER_SLACK))
         self._arm_watchdog()
 
     def _arm_watchdog(self) -> None:
@@ -322,10 +311,13 @@ class Connection:
                     close = delivery.begin_close(loop.time())
                     deadline = delivery.close_deadline
                     assert deadline is not None
+                    # asyncio.timeout, not wait_for: wait_for's inner task
+                    # would hold the exception of a close to a client already
+                    # gone, whose traceback holds that task: a reference
+                    # cycle keeping the whole socket for the collector.
                     try:
-                        await asyncio.wait_for(
-                            self.ws.close(close.code, close.reason), deadline - loop.time()
-                        )
+                        async with asyncio.timeout_at(deadline):
+                            await self.ws.close(close.code, close.reason)
                     except TimeoutError:
                         self.abort()  # no room even for the close frame
                         return
@@ -571,6 +563,9 @@ class Hub:
         self._lock = asyncio.Lock()
         self.node = uuid.uuid4().hex  # this process, for presence
         self.closing = False  # shutting down: no new connections
+        # Connections joined and left so far (server.heap freezes on them).
+        self.joined = 0
+        self.left = 0
 
     def any_online(self, workspace_id: int, agent_ids: set[int]) -> bool:
         """Whether one of `agent_ids` is online, as this process knows it
@@ -598,6 +593,7 @@ class Hub:
                 raise HubClosing
             channel.connections.add(conn)
             conn.channel = channel
+            self.joined += 1
             return channel
 
     async def leave(self, conn: Connection) -> None:
@@ -605,7 +601,9 @@ class Hub:
             channel = self.channels.get(conn.workspace_id)
             if channel is None:
                 return
-            channel.connections.discard(conn)
+            if conn in channel.connections:
+                channel.connections.remove(conn)
+                self.left += 1
             if not channel.connections:
                 del self.channels[conn.workspace_id]
                 await channel.stop()
@@ -647,5 +645,6 @@ class HubClosing(Exception):
     """The server is shutting down: the handshake is refused (503)."""
 
 
+_TIMER_SLACK = 0.001  # seconds
 _GOING_AWAY = Close(CloseCode.GOING_AWAY, "server restarting; resume")
 _LOST = Close(CloseCode.GOING_AWAY, "connection lost")

@@ -123,9 +123,9 @@ class VisitorPolicy:
     async def load(self, runtime: Runtime, hub: Hub, conn: Connection) -> None:
         session = self.session
         assert session is not None  # authenticated
-        conn.viewer = await _viewer(runtime, session)
-        conn.project_event = visitor_event_frame
-        conn.project_signal = visitor_signal_frame
+        conn.delivery.viewer = await _viewer(runtime, session)
+        conn.delivery.project_event = visitor_event_frame
+        conn.delivery.project_signal = visitor_signal_frame
         conn.refresh_access = lambda c: _reload(runtime, session.session_id, c)
         self.availability = _Availability(
             hub, conn, await read(runtime, inbox_agent_ids, session.workspace_id, session.inbox_id)
@@ -155,12 +155,12 @@ async def _reload(runtime: Runtime, session_id: int, conn: Connection) -> None:
     if session is None:
         conn.request_close(Close(CloseCode.UNAUTHENTICATED, "widget session ended"))
         return
-    conn.viewer = await _viewer(runtime, session)
+    conn.delivery.viewer = await _viewer(runtime, session)
     conn.send(RESYNC_FRAME)
 
 
 async def _handle(runtime: Runtime, conn: Connection, frame: ClientFrame) -> None:
-    viewer = conn.viewer
+    viewer = conn.delivery.viewer
     assert viewer is not None and viewer.visitor is not None and viewer.conversations is not None
     scope = viewer.visitor
     if isinstance(frame, Typing):
@@ -176,7 +176,7 @@ async def _handle(runtime: Runtime, conn: Connection, frame: ClientFrame) -> Non
                 "contact_id": scope.contact_id,
                 "agent_id": None,
                 "typing": frame.typing,
-                "origin": conn.origin,
+                "origin": conn.delivery.origin,
             },
         )
     elif isinstance(frame, Read):

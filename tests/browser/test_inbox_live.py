@@ -117,7 +117,7 @@ async def test_after_a_network_outage_nothing_is_missing_or_twice(
     # real outage costs the connection, so the server drops any it still has.
     await expect(banner).to_contain_text("Offline")
     for socket in threadline.connections(ws.id):
-        if socket.viewer and socket.viewer.agent_id == ws.agent_id:
+        if socket.delivery.viewer and socket.delivery.viewer.agent_id == ws.agent_id:
             socket.request_close(Close(CloseCode.GOING_AWAY, "the network went away"))
 
     # While the agent is away the customer writes three times, and the

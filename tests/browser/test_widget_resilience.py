@@ -151,7 +151,7 @@ async def test_messages_from_both_sides_while_offline_arrive_once_and_in_order(
     [visitor_socket] = [
         c
         for c in threadline.connections(ws.id)
-        if c.viewer is not None and c.viewer.agent_id is None
+        if c.delivery.viewer is not None and c.delivery.viewer.agent_id is None
     ]
     visitor_socket.request_close(Close(CloseCode.GOING_AWAY, "the network went away"))
     await eventually(visitor_socket.closed.is_set, what="the widget's socket to close")

@@ -100,7 +100,9 @@ async def test_a_client_that_does_not_read_is_closed_with_4008_and_resumes(
 
     def slow_side() -> Any:
         (conn,) = [
-            c for c in live.connections(ws.id) if c.viewer and c.viewer.token_id == slow_token_id
+            c
+            for c in live.connections(ws.id)
+            if c.delivery.viewer and c.delivery.viewer.token_id == slow_token_id
         ]
         return conn
 
@@ -112,10 +114,10 @@ async def test_a_client_that_does_not_read_is_closed_with_4008_and_resumes(
     while extra:
         text = os.urandom(4096).hex()
         written.append((await say(runtime, ws.admin, ws.conversation_id, text)).seq)
-        if server_side.close_request is not None:
+        if server_side.delivery.close_request is not None:
             extra -= 1
         assert len(written) < 2000, "the slow client was never cut off"
-    assert server_side.close_request.code == CloseCode.TOO_SLOW
+    assert server_side.delivery.close_request.code == CloseCode.TOO_SLOW
 
     # The fast client was never held up: everything, in order.
     await fast.until(lambda f: f.get("seq") == written[-1], timeout=10)
@@ -248,4 +250,4 @@ async def test_removal_from_the_inbox_restricts_the_socket_within_a_second(
     await agent.send({"type": "sync", "conversation_id": ws.conversation_id, "after_seq": 0})
     error = (await agent.until(lambda f: f["type"] in ("error", "messages")))[-1]
     assert error["type"] == "error" and error["code"] == "not_found"
-    assert [c for c in live.connections(ws.id) if c.close_request is not None] == []
+    assert [c for c in live.connections(ws.id) if c.delivery.close_request is not None] == []

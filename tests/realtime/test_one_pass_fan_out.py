@@ -46,7 +46,9 @@ class AsgiSends:
 
 def server_side(live: LiveServer, ws: Workspace, token_id: int) -> Connection:
     (conn,) = [
-        c for c in live.connections(ws.id) if c.viewer is not None and c.viewer.token_id == token_id
+        c
+        for c in live.connections(ws.id)
+        if c.delivery.viewer is not None and c.delivery.viewer.token_id == token_id
     ]
     assert isinstance(conn, Connection)
     return conn
@@ -117,7 +119,7 @@ async def test_a_client_that_pauses_reading_gets_the_queued_frames_in_order_once
         assert len(written) < 500, "the slow client's transport never paused"
     await publish(10)
     assert len(conn.delivery.outbox) == 10
-    assert conn.close_request is None  # well under the 4 MiB limit
+    assert conn.delivery.close_request is None  # well under the 4 MiB limit
     await fast.until(lambda f: f.get("seq") == written[-1], timeout=10)
 
     # ... and once it reads, written on after the resume, and then directly.
@@ -144,13 +146,13 @@ async def test_a_client_that_never_reads_is_cut_off_within_the_bounds(
     conn = server_side(live, ws, slow_token_id)
 
     written: list[int] = []
-    while conn.close_request is None:
+    while conn.delivery.close_request is None:
         text = os.urandom(4096).hex()
         written.append((await say(runtime, ws.admin, ws.conversation_id, text)).seq)
         # The kernel's buffers (a few dozen KiB here), the transport's own
         # (64 KiB before it pauses), then 64 KiB pending: about 25 messages.
         assert len(written) < 60, "the slow client was never cut off"
-    assert conn.close_request.code == CloseCode.TOO_SLOW
+    assert conn.delivery.close_request.code == CloseCode.TOO_SLOW
     paused = conn.delivery.paused_since
     assert paused is not None
 
