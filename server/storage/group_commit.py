@@ -40,6 +40,8 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from server.storage.sqlite_inline import statements_inline
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -148,28 +150,13 @@ class GroupCommitter:
             _fail(list(self._queue), exc)
             self._queue.clear()
             raise
+        driver = (await conn.get_raw_connection()).driver_connection
         try:
-            while (
-                self._queue
-                and len(done) < self.max_actions
-                and time.monotonic() - started < self.max_open_s
-            ):
-                item = self._queue.popleft()
-                if item.answer.done():
-                    continue  # its caller was cancelled before its turn
-                try:
-                    async with conn.begin_nested():
-                        item.outcome = await item.work(conn)
-                except Exception as exc:
-                    if not await _in_transaction(conn):
-                        lost = GroupLost("the write transaction was rolled back by the database")
-                        _fail(done, lost)
-                        _fail([item], exc)
-                        await conn.invalidate()
-                        return
-                    _fail([item], exc)
-                    continue
-                done.append(item)
+            with statements_inline(driver):
+                kept = await self._run_queued(conn, done, started)
+            if not kept:
+                await conn.invalidate()
+                return
             await conn.commit()
         except BaseException as exc:
             # The COMMIT failed (or the task is being cancelled): nothing of
@@ -186,6 +173,33 @@ class GroupCommitter:
             task = asyncio.get_running_loop().create_task(self._announce(done, previous))
             self._last_announce = task
             task.add_done_callback(self._forget_announce)
+
+    async def _run_queued(
+        self, conn: AsyncConnection, done: list[_Item[Any]], started: float
+    ) -> bool:
+        """Run queued work into the open transaction, each in a savepoint,
+        until the group is full; False when SQLite lost the transaction
+        (every caller of the group then has its error)."""
+        while (
+            self._queue
+            and len(done) < self.max_actions
+            and time.monotonic() - started < self.max_open_s
+        ):
+            item = self._queue.popleft()
+            if item.answer.done():
+                continue  # its caller was cancelled before its turn
+            try:
+                async with conn.begin_nested():
+                    item.outcome = await item.work(conn)
+            except Exception as exc:
+                _fail([item], exc)
+                if not await _in_transaction(conn):
+                    _fail(done, GroupLost("the write transaction was rolled back by the database"))
+                    done.clear()
+                    return False
+                continue
+            done.append(item)
+        return True
 
     def _forget_announce(self, task: asyncio.Task[None]) -> None:
         if self._last_announce is task:

@@ -8,6 +8,7 @@ tests/actions/test_group_commit_actions.py."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -200,3 +201,38 @@ async def test_a_cancelled_caller_does_not_stall_the_group(db: Database) -> None
     with pytest.raises(asyncio.CancelledError):
         await waiting
     assert await labels(db) == ["slow", "behind"]
+
+
+async def sqlite_thread(conn: AsyncConnection) -> int:
+    """The id of the thread SQLite runs this connection's statements on."""
+    driver = (await conn.get_raw_connection()).driver_connection
+    assert driver is not None
+    await driver.create_function("thread_id", 0, threading.get_ident)
+    value = await conn.scalar(sa.text("SELECT thread_id()"))
+    assert isinstance(value, int)
+    return value
+
+
+async def test_a_groups_statements_run_on_the_loop_thread_until_one_is_slow(
+    db: Database,
+) -> None:
+    group = committer(db)
+
+    async def threads(conn: AsyncConnection) -> tuple[int, int]:
+        before = await sqlite_thread(conn)
+        # Well past sqlite_inline.SLOW_S: the rest goes back to the thread.
+        await conn.scalar(
+            sa.text(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000000)"
+                " SELECT count(*) FROM n"
+            )
+        )
+        return before, await sqlite_thread(conn)
+
+    before, after = await group.run(threads)
+
+    assert before == threading.get_ident()
+    assert after != threading.get_ident()
+    # Outside a group (a direct write), statements stay on aiosqlite's thread.
+    async with db.write() as conn:
+        assert await sqlite_thread(conn) != threading.get_ident()
