@@ -27,17 +27,25 @@ requeue's, and so is `do_record_presence`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Collection, Iterable
 
 import sqlalchemy as sa
 
 from server.actions.action_context import ActionContext
 from server.actions.jobs import schedule_job
-from server.domain.assignment import REPLY_DUE, Mode, drain, parse_policy, pick_agent
+from server.domain.assignment import (
+    REPLY_DUE,
+    Mode,
+    drain,
+    parse_policy,
+    pick_agent,
+    queue_order,
+)
 from server.domain.errors import InvalidInput, NotFound
 from server.domain.events import AssignmentPolicyChanged, ConversationAssigned
 from server.domain.json_types import JsonValue
-from server.domain.values import ConversationStatus
+from server.domain.values import Availability, ConversationStatus
 from server.queries.access import require_admin
 from server.queries.assignment import (
     ScopedPolicy,
@@ -197,6 +205,7 @@ async def _assign(
     conversation_id: int,
     agent_id: int,
     scoped: ScopedPolicy,
+    reason: str | None = None,
 ) -> None:
     c = t.conversations.c
     await ctx.conn.execute(
@@ -210,7 +219,7 @@ async def _assign(
                 conversation_id=conversation_id,
                 agent_id=agent_id,
                 policy_id=scoped.id,
-                reason=f"{scoped.policy.mode.value.replace('_', ' ')} in {scoped.scope}",
+                reason=reason or f"{scoped.policy.mode.value.replace('_', ' ')} in {scoped.scope}",
                 at=ctx.now,
             )
             .returning(t.assignments.c.id)
@@ -323,3 +332,44 @@ async def _scope_workspace(ctx: ActionContext, *, inbox_id: int | None, team_id:
     if found is None:
         raise NotFound("no such inbox" if inbox_id is not None else "no such team")
     return int(found)
+
+
+async def do_take_next(ctx: ActionContext) -> int | None:
+    """ "Take next": the calling agent pulls the most urgent, longest
+    waiting conversation from the queues of their inboxes' and teams'
+    policies (manual ones too: that is what manual is for), within their
+    capacity; the conversation's id, or None when nothing waits or they
+    are full."""
+    agent_id = ctx.actor.agent_id
+    if agent_id is None:
+        raise InvalidInput("only an agent can take a conversation", field="actor")
+    c = t.conversations.c
+    await lock_agents(ctx.conn, [agent_id])
+    for scoped in await policies_of_agents(ctx.conn, [agent_id]):
+        if agent_id not in await member_ids(ctx.conn, scoped):
+            continue
+        [me] = await agents_with_load(
+            ctx.conn, [agent_id], window_start=ctx.now - scoped.policy.fairness_window
+        )
+        # A pull is a person at the desk: present by definition, busy or not.
+        me = dataclasses.replace(me, availability=Availability.ONLINE, connected=True)
+        for waiting in queue_order(await queue(ctx.conn, scoped)):
+            if pick_agent([me], scoped.policy, waiting.channel, ctx.now, pulled=True) is None:
+                continue
+            place = (
+                await ctx.conn.execute(
+                    sa.select(c.workspace_id, c.inbox_id, c.team_id).where(c.id == waiting.id)
+                )
+            ).one()
+            await _assign(
+                ctx,
+                workspace_id=place.workspace_id,
+                inbox_id=place.inbox_id,
+                team_id=place.team_id,
+                conversation_id=waiting.id,
+                agent_id=agent_id,
+                scoped=scoped,
+                reason=f"taken from the queue of {scoped.scope}",
+            )
+            return waiting.id
+    return None

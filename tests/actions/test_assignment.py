@@ -12,20 +12,28 @@ import pytest
 import sqlalchemy as sa
 
 from server.actions.agents import do_create_agent, do_update_agent
-from server.actions.assignment import do_delete_assignment_policy, do_set_assignment_policy
+from server.actions.assignment import (
+    do_delete_assignment_policy,
+    do_set_assignment_policy,
+    do_take_next,
+)
 from server.actions.contacts import IdentityInput
 from server.actions.context import perform
-from server.actions.conversations import do_assign_conversation, do_change_conversation_status
+from server.actions.conversations import (
+    do_assign_conversation,
+    do_change_conversation_status,
+    do_set_conversation_priority,
+)
 from server.actions.inboxes import do_add_inbox_member
 from server.actions.messages import MessageResult, do_receive_message
 from server.actions.requeue import do_record_presence
 from server.actions.routing_rules import do_create_routing_rule
 from server.actions.teams import do_add_team_member, do_create_team
 from server.domain.errors import Forbidden, InvalidInput, NotFound
-from server.domain.values import Availability, ConversationStatus, IdentityKind
+from server.domain.values import Availability, ConversationStatus, IdentityKind, Priority
 from server.runtime import Runtime
 from server.storage import tables as t
-from tests.support import PASSWORD, Workspace, fetch_all, fetch_one
+from tests.support import PASSWORD, Workspace, agent_actor, fetch_all, fetch_one
 
 
 async def online_agent(
@@ -237,3 +245,28 @@ async def test_arrivals_at_once_never_exceed_an_agents_capacity(
     assert owners.pop(None) == 13 - 6  # six places in all; the rest wait
     assert set(owners) == set(agents)
     assert set(owners.values()) == {2}
+
+
+async def test_take_next_pulls_the_most_urgent_within_capacity(
+    runtime: Runtime, ws: Workspace
+) -> None:
+    ann = await online_agent(runtime, ws, "Ann", capacity=2, availability=Availability.BUSY)
+    await policy(runtime, ws, mode="manual")
+    calm = await arrive(runtime, ws, "c1")
+    urgent = await arrive(runtime, ws, "c2")
+    await perform(
+        runtime,
+        ws.admin,
+        do_set_conversation_priority,
+        conversation_id=urgent.conversation_id,
+        priority=Priority.URGENT,
+    )
+    me = agent_actor(ws.id, ann)
+
+    assert await perform(runtime, me, do_take_next) == urgent.conversation_id
+    # Then the longest waiting: the seeded conversation, older than c1.
+    assert await perform(runtime, me, do_take_next) == ws.conversation_id
+    assert await perform(runtime, me, do_take_next) is None  # full at 2
+    assert await assignee(runtime, calm.conversation_id) is None
+    reasons = await fetch_all(runtime, sa.select(t.assignments.c.reason))
+    assert {r.reason for r in reasons} == {f"taken from the queue of inbox {ws.inbox_id}"}
