@@ -68,9 +68,6 @@ def _init(self: dbmod.Database, *args: Any, **kwargs: Any) -> None:
     _original_init(self, *args, **kwargs)
     if self._sqlite_write_lock is not None:
         self._sqlite_write_lock = TimedLock()
-        # Group commit takes the same lock once per group of actions.
-        if self.group_commit is not None:
-            self.group_commit._lock = self._sqlite_write_lock
 
 
 async def _lag() -> None:

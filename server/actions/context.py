@@ -13,14 +13,12 @@ that hosts them.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Concatenate, Generic, ParamSpec, Protocol, TypeVar
+from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.actions.action_context import ActionContext
 from server.actions.assignment import assign_waiting
@@ -73,39 +71,22 @@ async def perform(
 ) -> T:
     """Run `action` in its own write transaction and publish what it emitted.
 
-    On SQLite "its own transaction" is a savepoint in a transaction shared
-    with the actions that arrived meanwhile (server.storage.group_commit):
-    all-or-nothing the same, answered only after the shared commit.
-
     The first write of a request made with an idempotency key also records
     the key, in this transaction (server.actions.idempotency)."""
     claim = open_claim(current_claim())
-
-    async def run(conn: AsyncConnection) -> _Done[T]:
-        ctx = ActionContext(conn, writer.clock.now(), actor)
-        if claim is not None:
-            await enter_claim(ctx, claim)
-        result = await action(ctx, *args, **kwargs)
-        await route_conversations(ctx)
-        await assign_waiting(ctx)
-        # Touchpoints start and end with what the action did, in its
-        # transaction: a rollback takes their episodes with it.
-        await react_to_events(ctx)
-        stored = await append_events(conn, ctx.pending, ctx.now) if ctx.pending else []
-        return _Done(result, stored, ctx.added_due_work)
-
-    async def announce(done: _Done[T]) -> None:
-        await publish(writer.bus, done.stored)
-        if done.added_due_work:
-            await nudge_schedulers(writer.bus)
-
-    group = writer.db.group_commit
     for attempt in range(1, _ATTEMPTS + 1):
         try:
-            if group is not None:
-                return (await group.run(run, announce)).result
             async with writer.db.write() as conn:
-                done = await run(conn)
+                ctx = ActionContext(conn, writer.clock.now(), actor)
+                if claim is not None:
+                    await enter_claim(ctx, claim)
+                result = await action(ctx, *args, **kwargs)
+                await route_conversations(ctx)
+                await assign_waiting(ctx)
+                # Touchpoints start and end with what the action did, in its
+                # transaction: a rollback takes their episodes with it.
+                await react_to_events(ctx)
+                stored = await append_events(conn, ctx.pending, ctx.now) if ctx.pending else []
         except IntegrityError as exc:
             if attempt == _ATTEMPTS:
                 log.warning("action %s: integrity error after retries: %s", action.__name__, exc)
@@ -115,18 +96,11 @@ async def perform(
             if attempt == _ATTEMPTS or not _is_retryable(exc):
                 raise
             continue
-        await announce(done)
-        return done.result
+        await publish(writer.bus, stored)
+        if ctx.added_due_work:
+            await nudge_schedulers(writer.bus)
+        return result
     raise AssertionError("unreachable")
-
-
-@dataclasses.dataclass(frozen=True)
-class _Done(Generic[T]):
-    """What a committed action leaves for after the commit."""
-
-    result: T
-    stored: list[StoredEvent]
-    added_due_work: bool
 
 
 # PostgreSQL SQLSTATEs for a transaction that lost a race and may simply

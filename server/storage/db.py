@@ -6,8 +6,6 @@ busy_timeout, foreign keys) and every write transaction starts with
 with SQLITE_BUSY under WAL instead of waiting. Within one process, writers
 also queue on an asyncio lock so they wait in order rather than spinning in
 SQLite's busy handler; across processes busy_timeout does that job.
-Actions (`perform`) write on SQLite through `group_commit`, which takes the
-same lock for each group of actions it commits together.
 """
 
 from __future__ import annotations
@@ -19,8 +17,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-
-from server.storage.group_commit import GroupCommitter
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
@@ -61,14 +57,6 @@ class Database:
             _configure_sqlite(self.engine)
         self._writer_engine = self.engine.execution_options(**{_WRITE_OPTION: True})
         self._sqlite_write_lock = asyncio.Lock() if self.is_sqlite else None
-        # SQLite has one writer: concurrent actions share its transactions
-        # (server.storage.group_commit). PostgreSQL writes in parallel, each
-        # action in its own transaction from the pool.
-        self.group_commit = (
-            GroupCommitter(self._writer_engine, self._sqlite_write_lock)
-            if self._sqlite_write_lock is not None
-            else None
-        )
 
     @property
     def dialect(self) -> str:
@@ -89,6 +77,4 @@ class Database:
             yield conn
 
     async def dispose(self) -> None:
-        if self.group_commit is not None:
-            await self.group_commit.wait_idle()
         await self.engine.dispose()
