@@ -88,10 +88,29 @@ async def assign_waiting(ctx: ActionContext) -> None:
                 agent_id = data.get("agent_id")
                 if isinstance(agent_id, int) and data.get("availability") == "online":
                     freed.add(agent_id)
-    for conversation_id in sorted(waiting - requeued):
+    for conversation_id in await _unassigned_open(ctx, waiting - requeued):
         await assign_conversation(ctx, conversation_id)
     if freed:
         await drain_for(ctx, freed)
+
+
+async def _unassigned_open(ctx: ActionContext, ids: set[int]) -> list[int]:
+    """Which of these conversations wait for an agent, in one read (a
+    touch batch opens a hundred conversations, most of them resolved)."""
+    if not ids:
+        return []
+    c = t.conversations.c
+    found = await ctx.conn.scalars(
+        sa.select(c.id)
+        .where(
+            c.id.in_(ids),
+            c.assignee_id.is_(None),
+            c.status == ConversationStatus.OPEN.value,
+            c.merged_into_id.is_(None),
+        )
+        .order_by(c.id)
+    )
+    return list(found)
 
 
 async def _assignee_of(ctx: ActionContext, conversation_id: int) -> int | None:

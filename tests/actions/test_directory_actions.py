@@ -154,6 +154,8 @@ async def test_create_agent_writes_the_agent_and_emits_agent_created(
         "active": True,
         "created_at": T0,
         "password_changed_at": T0,
+        "connected": False,
+        "left_at": None,
     }
     assert row["password_hash"] != PASSWORD
     assert verify_password(row["password_hash"], PASSWORD)
