@@ -38,6 +38,9 @@ export function conversationRecord(conversation) {
     get(`/conversations/${conversation.id}/routing`),
   ]).then(
     ([assignments, routing]) => {
+      // Routing runs before assignment in the same transaction, so the two
+      // can share a time: assignments go first and the sort is stable,
+      // which keeps the later step on top.
       const lines = [
         ...assignments.items.map(assignmentLine),
         ...routing.items.map(routingLine),

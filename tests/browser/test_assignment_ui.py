@@ -15,8 +15,11 @@ from playwright.async_api import Page, expect
 
 from server.actions.agents import do_update_agent
 from server.actions.assignment import do_record_presence, do_set_assignment_policy
+from server.actions.contacts import IdentityInput
 from server.actions.context import perform
-from server.domain.values import Availability
+from server.actions.messages import do_receive_message
+from server.actions.routing_rules import do_create_routing_rule
+from server.domain.values import Availability, IdentityKind
 from server.runtime import Runtime
 from tests.browser.inbox_ui import no_horizontal_overflow, sign_in
 from tests.realtime.live import LiveServer, new_token
@@ -90,10 +93,36 @@ async def test_a_conversation_assigned_by_a_policy_says_so(
         inbox_id=ws.inbox_id,
         policy={"mode": "round_robin"},
     )
+    # A new conversation is routed by a rule, then assigned.
+    await perform(
+        runtime,
+        ws.admin,
+        do_create_routing_rule,
+        name="Refunds",
+        conditions=[{"keywords": ["refund"]}],
+        actions=[{"priority": "high"}],
+    )
+    routed = await perform(
+        runtime,
+        ws.system,
+        do_receive_message,
+        inbox_id=ws.inbox_id,
+        identity=IdentityInput(IdentityKind.EMAIL, "rita@example.test"),
+        name="Rita",
+        text="I want a refund",
+    )
     await sign_in(page, threadline.base_url, ws.agent_email)
     await page.goto(f"{threadline.base_url}/#/v/all/c/{ws.conversation_id}")
     panel = page.get_by_role("complementary", name="Contact")
     record = panel.get_by_role("region", name="Assignment and routing")
     await expect(record).to_contain_text("Assigned to Gus Agent by round robin in inbox Website")
+    await expect(record.get_by_role("listitem")).to_have_count(1)
+
+    await page.goto(f"{threadline.base_url}/#/v/all/c/{routed.conversation_id}")
+    await expect(panel.get_by_role("heading", name="Rita")).to_be_visible()
+    lines = record.get_by_role("listitem")
+    await expect(lines).to_have_count(2)
+    await expect(lines.nth(0)).to_contain_text("round robin in inbox Website")
+    await expect(lines.nth(1)).to_contain_text("Routed by rule 'Refunds': priority high")
     assert await no_horizontal_overflow(page)
     await shot(page, "assigned-by-round-robin")
