@@ -10,6 +10,7 @@ from starlette.routing import BaseRoute, Route
 
 from server.http import attachments, canned_responses, conversations, reads, sessions, view_counts
 from server.http.api import Endpoint, openapi_document, to_route
+from server.http.assignment import ENDPOINTS as ASSIGNMENT_ENDPOINTS
 from server.http.audit import ENDPOINTS as AUDIT_ENDPOINTS
 from server.http.consents import ENDPOINTS as CONSENT_ENDPOINTS
 from server.http.contact_events import ENDPOINTS as CONTACT_EVENT_ENDPOINTS
@@ -43,6 +44,7 @@ ENDPOINTS: list[Endpoint] = [
     *SAVED_FILTER_ENDPOINTS,
     *SEGMENT_ENDPOINTS,
     *ROUTING_RULE_ENDPOINTS,
+    *ASSIGNMENT_ENDPOINTS,
     *CONTACT_ENDPOINTS,
     *CONTACT_EVENT_ENDPOINTS,
     *CONSENT_ENDPOINTS,

@@ -5,6 +5,7 @@ the queue a policy serves."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
@@ -12,9 +13,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from server.domain.actors import Actor
 from server.domain.assignment import Agent, Policy, Waiting, parse_policy
 from server.domain.errors import InvalidInput
+from server.domain.json_types import JsonValue
 from server.domain.values import Availability, ConversationStatus
+from server.queries.access import access_conversation, access_inbox, access_team
+from server.queries.api_shapes import iso
 from server.queries.records import AssignmentPolicyRow, load
 from server.storage import tables as t
 
@@ -212,3 +217,91 @@ async def queue(conn: AsyncConnection, scoped: ScopedPolicy) -> list[Waiting]:
         )
         for row in rows
     ]
+
+
+# A conversation's assignment record is read newest first and bounded:
+# one line per assignment, and a conversation is rarely assigned more
+# than a handful of times.
+MAX_ASSIGNMENTS = 200
+# How server.actions.assignment words a reason: "<mode> in inbox 3".
+_SCOPE_IN_REASON = re.compile(r" in (inbox|team) (\d+)$")
+
+
+async def assignment_policy_view(
+    conn: AsyncConnection, actor: Actor, *, inbox_id: int | None = None, team_id: int | None = None
+) -> JsonValue:
+    """The stored policy of an inbox (for its members and admins) or a
+    team (for every agent), or None when it has none; NotFound when the
+    caller may not see the inbox or team."""
+    if inbox_id is not None:
+        await access_inbox(conn, actor, inbox_id)
+    elif team_id is not None:
+        await access_team(conn, actor, team_id)
+    else:
+        raise InvalidInput("name an inbox or a team", field="inbox_id")
+    p = t.assignment_policies.c
+    where = p.inbox_id == inbox_id if inbox_id is not None else p.team_id == team_id
+    stored: JsonValue = await conn.scalar(sa.select(p.policy).where(where))
+    return stored
+
+
+async def conversation_assignments(
+    conn: AsyncConnection, actor: Actor, conversation_id: int
+) -> dict[str, JsonValue]:
+    """Who a conversation was assigned to, newest first, and why — the
+    lines it shows ("assigned to Ann by round robin in inbox Website").
+    The reason names the inbox or team as it is called now."""
+    await access_conversation(conn, actor, conversation_id)
+    s, a = t.assignments.c, t.agents.c
+    rows = (
+        await conn.execute(
+            sa.select(s.id, s.agent_id, a.name.label("agent_name"), s.policy_id, s.reason, s.at)
+            .join(t.agents, a.id == s.agent_id)
+            .where(s.conversation_id == conversation_id)
+            .order_by(s.at.desc(), s.id.desc())
+            .limit(MAX_ASSIGNMENTS)
+        )
+    ).all()
+    names = await _scope_names(conn, actor, [r.reason for r in rows])
+    return {
+        "items": [
+            {
+                "id": r.id,
+                "agent_id": r.agent_id,
+                "agent_name": r.agent_name,
+                "policy_id": r.policy_id,
+                "reason": _named(r.reason, names),
+                "at": iso(r.at),
+            }
+            for r in rows
+        ]
+    }
+
+
+async def _scope_names(
+    conn: AsyncConnection, actor: Actor, reasons: Sequence[str]
+) -> dict[tuple[str, int], str]:
+    """The current names of the inboxes and teams the reasons mention, in
+    the actor's workspace."""
+    wanted: dict[str, set[int]] = {"inbox": set(), "team": set()}
+    for reason in reasons:
+        found = _SCOPE_IN_REASON.search(reason)
+        if found is not None:
+            wanted[found[1]].add(int(found[2]))
+    names: dict[tuple[str, int], str] = {}
+    for kind, table in (("inbox", t.inboxes), ("team", t.teams)):
+        if wanted[kind]:
+            rows = await conn.execute(
+                sa.select(table.c.id, table.c.name).where(
+                    table.c.id.in_(wanted[kind]), table.c.workspace_id == actor.workspace_id
+                )
+            )
+            names.update({(kind, row.id): row.name for row in rows})
+    return names
+
+
+def _named(reason: str, names: dict[tuple[str, int], str]) -> str:
+    found = _SCOPE_IN_REASON.search(reason)
+    if found is None or (found[1], int(found[2])) not in names:
+        return reason
+    return f"{reason[: found.start()]} in {found[1]} {names[(found[1], int(found[2]))]}"

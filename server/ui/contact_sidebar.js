@@ -9,6 +9,7 @@ import { h, icon, replace } from "./dom.js";
 import { initials, plural, shortTime, statusLabel } from "./format.js";
 import { reviewMerge, startContactMerge } from "./contact_merge.js";
 import { contactTouchpoints } from "./contact_touchpoints.js";
+import { conversationRecord } from "./conversation_record.js";
 import { on, state } from "./state.js";
 import { toast } from "./toast.js";
 
@@ -18,7 +19,13 @@ const suggestionCache = new Map();
 
 /** @param {HTMLElement} root */
 export function mountContactSidebar(root) {
-  const draw = () => replace(root, ...(state.contact ? contactDetails(state.contact, state.contactExtras) : []));
+  const draw = () => {
+    const details = state.contact ? contactDetails(state.contact, state.contactExtras) : [];
+    // The open conversation's assignment and routing lines, under the
+    // contact's name: how the conversation reached whoever has it.
+    if (state.conversation) details.splice(1, 0, conversationRecord(state.conversation));
+    replace(root, ...details);
+  };
   on("contact", draw, root);
   on("conversation", draw, root);
   draw();

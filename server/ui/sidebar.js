@@ -2,6 +2,7 @@
 // The left column: views with their counts, settings, the signed-in agent.
 
 import { post } from "./api.js";
+import { availabilityControl } from "./availability.js";
 import { h, icon, replace } from "./dom.js";
 import { initials } from "./format.js";
 import { inboxHash } from "./router.js";
@@ -32,6 +33,7 @@ export function mountSidebar(root) {
     }
   });
   on("presence", draw);
+  on("me", draw);
   draw();
 }
 
@@ -138,7 +140,7 @@ function content() {
       "div",
       { class: "me" },
       h("span", { class: `avatar presence-${status}`, text: initials(me.name), title: `${me.name} (${status})` }),
-      h("span", { class: "me-name", text: me.name }),
+      h("span", { class: "me-who" }, h("span", { class: "me-name", text: me.name }), availabilityControl()),
       h("button", {
         class: "ghost small",
         type: "button",

@@ -116,6 +116,17 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("PATCH", "/routing_rules/{rule_id}"): Case(403, {"name": "Renamed"}),
     ("DELETE", "/routing_rules/{rule_id}"): Case(403),
     ("GET", "/conversations/{conversation_id}/routing"): Case(404),
+    # Assignment policies: an inbox's are its members' to read (the target
+    # inbox is not the agent's: 404 before any 403), a team's every
+    # agent's; only admins change them. A conversation's assignments are
+    # its readers'.
+    ("GET", "/inboxes/{inbox_id}/assignment_policy"): Case(404),
+    ("PUT", "/inboxes/{inbox_id}/assignment_policy"): Case(404, {"mode": "manual"}),
+    ("DELETE", "/inboxes/{inbox_id}/assignment_policy"): Case(404),
+    ("GET", "/teams/{team_id}/assignment_policy"): Case(200),
+    ("PUT", "/teams/{team_id}/assignment_policy"): Case(403, {"mode": "manual"}),
+    ("DELETE", "/teams/{team_id}/assignment_policy"): Case(403),
+    ("GET", "/conversations/{conversation_id}/assignments"): Case(404),
     # Contacts are every agent's to see, but merging one (or previewing the
     # merge) takes every conversation of both: the target contact has one
     # behind the other inbox.

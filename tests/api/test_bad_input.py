@@ -28,6 +28,7 @@ from server.app import create_app
 from server.domain.macros import MacroScope
 from server.domain.values import CannedScope
 from server.http.api import Endpoint
+from server.http.assignment import Setting
 from server.http.routes import API_PREFIX, ENDPOINTS
 from server.http.routing_rules import Checked
 from server.http.segments import SegmentFilter
@@ -104,6 +105,8 @@ VALID: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/routing_rules/{rule_id}"): {"name": "Fuzzed"},
     ("POST", "/routing_rules/reorder"): {"rule_ids": []},
     ("PATCH", "/routing_rules/settings"): {"mode": "all"},
+    ("PUT", "/inboxes/{inbox_id}/assignment_policy"): {"mode": "manual"},
+    ("PUT", "/teams/{team_id}/assignment_policy"): {"mode": "manual"},
     ("POST", "/contacts/{contact_id}/merge"): {"other_id": "{contact_id}"},
     ("POST", "/conversations/{conversation_id}/merge"): {"source_id": "{conversation_id}"},
     ("POST", "/contacts/{contact_id}/events"): {"name": "order_placed", "properties": {"a": 1}},
@@ -173,6 +176,9 @@ def bad_values(field: Field) -> list[Any]:
             [{"keywords": ["v\x00"]}, {"pattern": "(a+)+"}],
             [None],
         ]
+    if isinstance(field, Setting):
+        # One setting of an assignment policy: each is wrong for every one.
+        return ["never", True, -1, {"unknown": 1}, "nul\x00"]
     raise AssertionError(f"no bad values for {field!r}: add them here")
 
 
@@ -227,6 +233,7 @@ async def counts(runtime: Runtime) -> dict[str, int]:
                 t.promo_codes,
                 t.segments,
                 t.routing_rules,
+                t.assignment_policies,
                 t.touchpoints,
                 t.touchpoint_steps,
                 t.workspaces,
