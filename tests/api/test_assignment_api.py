@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 
 from server.actions.agents import do_update_agent
-from server.actions.assignment import do_record_presence
 from server.actions.context import perform
+from server.actions.requeue import do_record_presence
 from server.actions.teams import do_create_team
 from server.domain.values import Availability
 from server.runtime import Runtime

@@ -14,10 +14,11 @@ import pytest
 from playwright.async_api import Page, expect
 
 from server.actions.agents import do_update_agent
-from server.actions.assignment import do_record_presence, do_set_assignment_policy
+from server.actions.assignment import do_set_assignment_policy
 from server.actions.contacts import IdentityInput
 from server.actions.context import perform
 from server.actions.messages import do_receive_message
+from server.actions.requeue import do_record_presence
 from server.actions.routing_rules import do_create_routing_rule
 from server.domain.values import Availability, IdentityKind
 from server.runtime import Runtime
