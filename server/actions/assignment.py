@@ -48,6 +48,7 @@ from server.domain.json_types import JsonValue
 from server.domain.values import Availability, ConversationStatus
 from server.queries.access import require_admin
 from server.queries.assignment import (
+    Queued,
     ScopedPolicy,
     agents_with_load,
     lock_agents,
@@ -177,42 +178,35 @@ async def _drain_policy(ctx: ActionContext, scoped: ScopedPolicy) -> list[tuple[
     # Agents first, then the queue (skipping rows others hold): the same
     # lock order as assign_conversation's wait, so no two wait on each other.
     await lock_agents(ctx.conn, members)
-    waiting = await queue(ctx.conn, scoped)
-    if not waiting:
+    queued = {q.waiting.id: q for q in await queue(ctx.conn, scoped)}
+    if not queued:
         return []
     agents = await agents_with_load(
         ctx.conn, members, window_start=ctx.now - scoped.policy.fairness_window
     )
-    decided = drain(waiting, agents, scoped.policy, ctx.now)
-    await _assign_many(ctx, decided, scoped)
+    decided = drain([q.waiting for q in queued.values()], agents, scoped.policy, ctx.now)
+    for conversation_id, agent_id in decided:
+        await _assign_queued(ctx, queued[conversation_id], agent_id, scoped)
     return decided
 
 
-async def _assign_many(
-    ctx: ActionContext, decided: list[tuple[int, int]], scoped: ScopedPolicy
+async def _assign_queued(
+    ctx: ActionContext,
+    queued: Queued,
+    agent_id: int,
+    scoped: ScopedPolicy,
+    reason: str | None = None,
 ) -> None:
-    if not decided:
-        return
-    c = t.conversations.c
-    places = {
-        r.id: r
-        for r in await ctx.conn.execute(
-            sa.select(c.id, c.workspace_id, c.inbox_id, c.team_id).where(
-                c.id.in_([conversation_id for conversation_id, _ in decided])
-            )
-        )
-    }
-    for conversation_id, agent_id in decided:
-        place = places[conversation_id]
-        await _assign(
-            ctx,
-            workspace_id=place.workspace_id,
-            inbox_id=place.inbox_id,
-            team_id=place.team_id,
-            conversation_id=conversation_id,
-            agent_id=agent_id,
-            scoped=scoped,
-        )
+    await _assign(
+        ctx,
+        workspace_id=queued.workspace_id,
+        inbox_id=queued.inbox_id,
+        team_id=queued.team_id,
+        conversation_id=queued.waiting.id,
+        agent_id=agent_id,
+        scoped=scoped,
+        reason=reason,
+    )
 
 
 async def _assign(
@@ -362,7 +356,6 @@ async def do_take_next(ctx: ActionContext) -> int | None:
     agent_id = ctx.actor.agent_id
     if agent_id is None:
         raise InvalidInput("only an agent can take a conversation", field="actor")
-    c = t.conversations.c
     await lock_agents(ctx.conn, [agent_id])
     for scoped in await policies_of_agents(ctx.conn, [agent_id]):
         if agent_id not in await member_ids(ctx.conn, scoped):
@@ -372,23 +365,11 @@ async def do_take_next(ctx: ActionContext) -> int | None:
         )
         # A pull is a person at the desk: present by definition, busy or not.
         me = dataclasses.replace(me, availability=Availability.ONLINE, connected=True)
-        for waiting in queue_order(await queue(ctx.conn, scoped)):
+        queued = {q.waiting.id: q for q in await queue(ctx.conn, scoped)}
+        for waiting in queue_order(q.waiting for q in queued.values()):
             if pick_agent([me], scoped.policy, waiting.channel, ctx.now, pulled=True) is None:
                 continue
-            place = (
-                await ctx.conn.execute(
-                    sa.select(c.workspace_id, c.inbox_id, c.team_id).where(c.id == waiting.id)
-                )
-            ).one()
-            await _assign(
-                ctx,
-                workspace_id=place.workspace_id,
-                inbox_id=place.inbox_id,
-                team_id=place.team_id,
-                conversation_id=waiting.id,
-                agent_id=agent_id,
-                scoped=scoped,
-                reason=f"taken from the queue of {scoped.scope}",
-            )
+            reason = f"taken from the queue of {scoped.scope}"
+            await _assign_queued(ctx, queued[waiting.id], agent_id, scoped, reason)
             return waiting.id
     return None

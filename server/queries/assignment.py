@@ -196,12 +196,31 @@ def _queue_of(scoped: ScopedPolicy) -> sa.ColumnElement[bool]:
     )
 
 
-async def queue(conn: AsyncConnection, scoped: ScopedPolicy) -> list[Waiting]:
+@dataclasses.dataclass(frozen=True)
+class Queued:
+    """A waiting conversation with what an assignment of it writes."""
+
+    waiting: Waiting
+    workspace_id: int
+    inbox_id: int
+    team_id: int | None
+
+
+async def queue(conn: AsyncConnection, scoped: ScopedPolicy) -> list[Queued]:
     """The policy's waiting conversations, oldest first, locked; rows
     another transaction holds are skipped (it is assigning them)."""
     c, i = t.conversations.c, t.inboxes.c
     rows = await conn.execute(
-        sa.select(c.id, i.kind, c.priority, c.waiting_since, c.created_at)
+        sa.select(
+            c.id,
+            c.workspace_id,
+            c.inbox_id,
+            c.team_id,
+            i.kind,
+            c.priority,
+            c.waiting_since,
+            c.created_at,
+        )
         .join(t.inboxes, i.id == c.inbox_id)
         .where(_queue_of(scoped))
         .order_by(sa.func.coalesce(c.waiting_since, c.created_at), c.id)
@@ -209,11 +228,16 @@ async def queue(conn: AsyncConnection, scoped: ScopedPolicy) -> list[Waiting]:
         .with_for_update(skip_locked=True, of=t.conversations)
     )
     return [
-        Waiting(
-            id=row.id,
-            channel=row.kind,
-            priority=row.priority,
-            waiting_since=row.waiting_since or row.created_at,
+        Queued(
+            Waiting(
+                id=row.id,
+                channel=row.kind,
+                priority=row.priority,
+                waiting_since=row.waiting_since or row.created_at,
+            ),
+            row.workspace_id,
+            row.inbox_id,
+            row.team_id,
         )
         for row in rows
     ]
